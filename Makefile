@@ -1,0 +1,40 @@
+# Two commands on a fresh machine with Python 3.11:
+#   make demo   - the main job (the tutorial's linear regression until `yingshe compare` lands)
+#   make test   - the whole test suite (installs PyTorch and TensorFlow for the parity tests)
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+
+.PHONY: demo test install install-core clean
+
+$(VENV)/.core: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e ".[datasets,plot,progress]"
+	touch $@
+
+# torch==2.13.0 is installed explicitly first: it is a CPU build on this machine's disk,
+# and any looser requirement would download a multi-GB CUDA build.
+$(VENV)/.full: $(VENV)/.core
+	$(PIP) install -q "torch==2.13.0"
+	$(PIP) install -q -e ".[dev,compare,datasets,plot,progress]"
+	touch $@
+
+install-core: $(VENV)/.core
+install: $(VENV)/.full
+
+demo: $(VENV)/.core
+	$(PY) examples/linear_regression.py
+
+# PyTorch and TensorFlow slow each other down ~25x in one process: the tests that import
+# TensorFlow live in tests/tf and run in a pytest process of their own.
+test: $(VENV)/.full
+	YINGSHE_REQUIRE_REFERENCE=$${YINGSHE_REQUIRE_REFERENCE:-1} $(PY) -m pytest tests --ignore=tests/tf -q -n 2 -p no:cacheprovider
+	@if [ -d tests/tf ]; then \
+	  YINGSHE_REQUIRE_REFERENCE=$${YINGSHE_REQUIRE_REFERENCE:-1} $(PY) -m pytest tests/tf -q -p no:cacheprovider; \
+	fi
+
+clean:
+	rm -rf $(VENV) build *.egg-info

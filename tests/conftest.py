@@ -1,0 +1,28 @@
+import os
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+# No per-example deadline: these machines are shared and timing is noisy.
+settings.register_profile("yingshe", deadline=None, print_blob=True)
+settings.load_profile("yingshe")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_seed():
+    import yingshe
+    if hasattr(yingshe, "manual_seed"):
+        yingshe.manual_seed(0)
+    yield
+
+
+def pytest_collection_modifyitems(config, items):
+    # tests that import TensorFlow run in their own pytest process (see .ci/run)
+    if os.environ.get("YINGSHE_TF_PROCESS") == "1":
+        return

@@ -1,0 +1,32 @@
+"""yingshe (映射): a deep-learning framework with PyTorch's eager face and
+TensorFlow 1's static-graph face on one engine.
+
+    >>> import yingshe
+    >>> w = yingshe.tensor([1.0, 2.0], requires_grad=True)
+    >>> (w * w).sum().backward()
+    >>> w.grad
+    tensor([2., 4.])
+"""
+
+from yingshe._dtype import (  # noqa: F401
+    bool, double, dtype, float, float16, float32, float64, get_default_dtype, half, int,
+    int8, int16, int32, int64, long, promote_types, set_default_dtype, short, uint8,
+)
+from yingshe._tensor import Tensor  # noqa: F401
+from yingshe import ops as _ops  # registers every op  # noqa: E402
+from yingshe.ops._registry import install_methods as _install_methods  # noqa: E402
+from yingshe.ops.elementwise import *  # noqa: F401,F403,E402
+from yingshe.ops.elementwise_math import *  # noqa: F401,F403,E402
+from yingshe.ops.reduce import *  # noqa: F401,F403,E402
+from yingshe.ops.shape import *  # noqa: F401,F403,E402
+from yingshe.ops.linalg import *  # noqa: F401,F403,E402
+from yingshe._creation import *  # noqa: F401,F403,E402
+from yingshe.state import Variable  # noqa: F401,E402
+from yingshe import autograd  # noqa: F401,E402
+from yingshe.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa
+from yingshe.autograd import inference_mode  # noqa: F401,E402
+from yingshe.errors import DTypeError, ShapeError  # noqa: F401,E402
+
+_install_methods(Tensor)
+
+__version__ = "0.1.0"

@@ -1,0 +1,450 @@
+"""The eager ``Tensor``, the tape ``Node`` and the per-thread mode flags.
+
+A ``Tensor`` wraps one backend array (``_data``). When it is the output of an op
+recorded on the tape, ``_node`` points to that op's ``Node``; leaves have
+``_node is None``. The ops themselves live in ``yingshe.ops`` and are installed
+as methods on this class by ``yingshe.ops._api`` (``x.sum(1)`` is
+``yingshe.sum(x, 1)``), so this module holds no maths.
+
+A ``Node`` holds what the backward walk needs: the op, its attributes, an
+*edge* per input (the producing node and output index, or the leaf tensor, or
+``None`` where no gradient flows), and the values the op's VJP reads (inputs
+and/or outputs, as the op declares with ``saves``). Version counters shared
+between a tensor and its views detect in-place changes to saved values, so a
+stale value raises instead of giving a wrong gradient (as in PyTorch).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from yingshe import _dtype
+from yingshe.errors import format_site
+
+__all__ = ["Tensor", "Node", "MODE"]
+
+
+class _Mode(threading.local):
+    """Per-thread switches, changed only through context managers."""
+
+    grad_enabled = True
+    anomaly = False
+    # The active tracer of ``yingshe.compile``/graph building, or None. When set,
+    # every op call is routed to it (so reads of parameters become graph nodes).
+    tracer = None
+
+
+MODE = _Mode()
+
+_seq = [0]  # creation order of tape nodes (a later node's backward runs first)
+
+
+class Node:
+    """One recorded op on the tape (what PyTorch calls a ``grad_fn``)."""
+
+    __slots__ = ("op", "attrs", "edges", "inputs", "saved_versions", "out_data", "out_vcs",
+                 "out_versions", "site", "seq", "hooks", "retains", "freed", "ctx",
+                 "__weakref__")
+
+    def __init__(self, op, attrs, edges, inputs, out_data, out_vcs, site, ctx=None):
+        self.op = op
+        self.attrs = attrs
+        self.edges = edges
+        self.inputs = inputs
+        self.saved_versions = (
+            None if inputs is None
+            else tuple(x._vc[0] if isinstance(x, Tensor) else None for x in inputs)
+        )
+        self.out_data = out_data
+        self.out_vcs = out_vcs
+        self.out_versions = None if out_vcs is None else tuple(vc[0] for vc in out_vcs)
+        self.site = site
+        _seq[0] += 1
+        self.seq = _seq[0]
+        self.hooks = None    # {output index: [hook, ...]} for non-leaf register_hook
+        self.retains = None  # {output index: weakref to tensor} for retain_grad()
+        self.freed = False
+        self.ctx = ctx       # per-call state of a user-defined autograd.Function
+
+    def name(self) -> str:
+        return self.op.backward_name
+
+    def __repr__(self) -> str:
+        where = f" at {format_site(self.site)}" if self.site else ""
+        return f"<{self.name()}{where}>"
+
+    # PyTorch's grad_fn exposes next_functions; keep the spelling for familiarity.
+    @property
+    def next_functions(self):
+        out = []
+        for e in self.edges:
+            if e is None:
+                out.append((None, 0))
+            elif isinstance(e, tuple):
+                out.append(e)
+            else:
+                out.append(("AccumulateGrad", 0))
+        return tuple(out)
+
+
+def _not_float_error(dt) -> RuntimeError:
+    return RuntimeError(
+        f"only tensors of floating point dtype can require gradients, got {dt}"
+    )
+
+
+class Tensor:
+    """An n-dimensional array with optional gradient tracking (PyTorch semantics)."""
+
+    __slots__ = ("_data", "requires_grad_flag", "grad", "_node", "_out_index", "_vc",
+                 "_base", "_retains_grad", "_hooks", "_name", "__weakref__")
+
+    # Tensors never compare by value in containers: hashing is by identity.
+    __hash__ = object.__hash__
+    # Make NumPy defer to our reflected operators (ndarray + Tensor -> Tensor.__radd__).
+    __array_priority__ = 1000
+
+    def __init__(self, data: Any = None, requires_grad: bool = False) -> None:
+        # Public construction goes through yingshe.tensor(); this keeps Tensor(x) working
+        # for an existing array or tensor without copying it.
+        if isinstance(data, Tensor):
+            data = data._data
+        arr = np.asarray(data if data is not None else [], dtype=None)
+        if arr.dtype == np.float64 and not isinstance(data, np.ndarray):
+            arr = arr.astype(_dtype.get_default_dtype().np)
+        _dtype.from_numpy_dtype(arr.dtype)
+        _init(self, arr, False, None, 0, [0], None)
+        if requires_grad:
+            self.requires_grad = True
+
+    # ---- attributes ---------------------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        return self.requires_grad_flag
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if value and self._data is not None and self._data.dtype.kind != "f":
+            raise _not_float_error(self.dtype)
+        if not value and self._node is not None:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf tensors; use .detach() "
+                "to get a tensor that does not require grad"
+            )
+        self.requires_grad_flag = bool(value)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._data.shape
+
+    @property
+    def dtype(self) -> _dtype.dtype:
+        return _dtype.from_numpy_dtype(self._data.dtype)
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    @property
+    def grad_fn(self) -> Node | None:
+        return self._node
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    @property
+    def data(self) -> Tensor:
+        """A tensor sharing this one's storage, detached from the tape (as in PyTorch)."""
+        return _wrap(self._data, vc=self._vc)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    ndimension = dim
+
+    def size(self, dim: int | None = None):
+        if dim is None:
+            return self._data.shape
+        return self._data.shape[_normalize_dim(dim, self._data.ndim, "size")]
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    def is_contiguous(self) -> bool:
+        return bool(self._data.flags.c_contiguous)
+
+    def get_device(self) -> int:
+        return -1
+
+    # ---- conversion to Python and NumPy --------------------------------------------
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The backing NumPy array (shared memory, as ``torch.Tensor.numpy``)."""
+        if self.requires_grad and not force:
+            raise RuntimeError(
+                "can't call numpy() on a tensor that requires grad; "
+                "use tensor.detach().numpy() instead"
+            )
+        return self._data
+
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"a tensor with {self._data.size} elements cannot be converted to a "
+                "Python scalar (item() needs exactly one element)"
+            )
+        return self._data.reshape(()).item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        if self.requires_grad:
+            raise RuntimeError(
+                "can't convert a tensor that requires grad to a NumPy array; "
+                "use tensor.detach().numpy() instead"
+            )
+        arr = self._data
+        if dtype is not None and arr.dtype != dtype:
+            return arr.astype(dtype)
+        return arr.copy() if copy else arr
+
+    def __dlpack__(self, *args, **kwargs):
+        return self._data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self._data.__dlpack_device__()
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"the truth value of a tensor with {self._data.size} elements is ambiguous; "
+                "use .any() or .all()"
+            )
+        return bool(self._data.reshape(()))
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __complex__(self) -> complex:
+        return complex(self.item())
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __reversed__(self):
+        return (self[i] for i in range(self._data.shape[0] - 1, -1, -1))
+
+    def __format__(self, spec: str) -> str:
+        if self._data.ndim == 0:
+            return self.item().__format__(spec)
+        return object.__format__(self, spec)
+
+    def __repr__(self) -> str:
+        return _repr(self)
+
+    __str__ = __repr__
+
+    # Tensors are not pickled (checkpoints use safetensors); deepcopy still works.
+    def __deepcopy__(self, memo):
+        if not self.is_leaf:
+            raise RuntimeError(
+                "only leaf tensors (created by the user) support deepcopy; detach() first"
+            )
+        new = _wrap(self._data.copy())
+        new.__class__ = self.__class__
+        for slot in ("requires_grad_flag", "_name"):
+            setattr(new, slot, getattr(self, slot))
+        if self.grad is not None:
+            new.grad = _wrap(self.grad._data.copy())
+        if hasattr(self, "__dict__"):
+            import copy
+            new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        memo[id(self)] = new
+        return new
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(
+            "yingshe tensors are not pickled; save them with yingshe.save (safetensors)"
+        )
+
+    # ---- autograd ------------------------------------------------------------------
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        self.requires_grad = requires_grad
+        return self
+
+    def detach(self) -> Tensor:
+        """A new tensor sharing storage, cut from the tape (never requires grad)."""
+        return _wrap(self._data, vc=self._vc, base=(self._base if self._base is not None else self))
+
+    def detach_(self) -> Tensor:
+        if self._base is not None and self._base.requires_grad:
+            raise RuntimeError("can't detach_() a view of a tensor that requires grad")
+        self._node = None
+        self.requires_grad_flag = False
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after ``backward()``."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on a tensor that does not require grad")
+        if self._node is None:
+            return  # leaves keep their gradients anyway
+        import weakref
+        node = self._node
+        if node.retains is None:
+            node.retains = {}
+        node.retains[self._out_index] = weakref.ref(self)
+        self._retains_grad = True
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; the hook may
+        return a replacement gradient. Returns a handle with ``remove()``."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that does not require grad")
+        if self._node is None:
+            if self._hooks is None:
+                self._hooks = []
+            hooks = self._hooks
+        else:
+            node = self._node
+            if node.hooks is None:
+                node.hooks = {}
+            hooks = node.hooks.setdefault(self._out_index, [])
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into each leaf's ``.grad`` (see ``yingshe.autograd``)."""
+        from yingshe import autograd
+        autograd.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    # ---- device (CPU only for now) ---------------------------------------------------
+    def cpu(self) -> Tensor:
+        return self
+
+    def cuda(self, *args, **kwargs):
+        raise RuntimeError(
+            "yingshe has no CUDA backend yet (a CuPy backend is planned); tensors live on the CPU"
+        )
+
+
+class _HookHandle:
+    __slots__ = ("_hooks", "_hook")
+
+    def __init__(self, hooks, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        try:
+            self._hooks.remove(self._hook)
+        except ValueError:
+            pass
+
+
+_new = object.__new__
+
+
+def _init(t, data, requires_grad, node, index, vc, base):
+    t._data = data
+    t.requires_grad_flag = requires_grad
+    t.grad = None
+    t._node = node
+    t._out_index = index
+    t._vc = vc
+    t._base = base
+    t._retains_grad = False
+    t._hooks = None
+    t._name = None
+
+
+def _wrap(data, requires_grad=False, node=None, index=0, vc=None, base=None, cls=Tensor):
+    """Fast construction of a tensor around a backend array (no checks, no copy)."""
+    t = _new(cls)
+    t._data = data
+    t.requires_grad_flag = requires_grad
+    t.grad = None
+    t._node = node
+    t._out_index = index
+    t._vc = [0] if vc is None else vc
+    t._base = base
+    t._retains_grad = False
+    t._hooks = None
+    t._name = None
+    return t
+
+
+def _normalize_dim(dim: int, ndim: int, opname: str) -> int:
+    from yingshe.errors import IndexError as YIndexError
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise YIndexError(
+            f"{opname}: dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+            f"but got {dim})"
+        )
+    return dim % n
+
+
+def _repr(t: Tensor) -> str:
+    arr = t._data
+    prefix = "tensor("
+    if arr.size == 0:
+        body = f"[], size={tuple(arr.shape)}" if arr.ndim > 1 else "[]"
+    else:
+        body = np.array2string(
+            arr, separator=", ", prefix=prefix, precision=4,
+            floatmode="maxprec_equal" if arr.dtype.kind == "f" else "maxprec",
+            threshold=1000, edgeitems=3,
+        )
+    extras = []
+    dt = t.dtype
+    if dt not in (_dtype.get_default_dtype(), _dtype.int64, _dtype.bool):
+        extras.append(f"dtype={dt!r}")
+    if t._node is not None:
+        extras.append(f"grad_fn=<{t._node.name()}>")
+    elif t.requires_grad:
+        extras.append("requires_grad=True")
+    tail = "".join(", " + e for e in extras)
+    return f"{prefix}{body}{tail})"

@@ -1,0 +1,82 @@
+"""yingshe's exception classes and the helper that finds the user's line of code.
+
+The classes inherit from both the Python built-in a reader expects and
+``RuntimeError`` (what PyTorch raises), so ``except ValueError`` and PyTorch
+users' ``except RuntimeError`` both work.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import sys
+
+__all__ = ["ShapeError", "DTypeError", "IndexError", "UnsupportedError", "user_site",
+           "format_site"]
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+class _NamesUserLine:
+    """Mixin: the message ends with the user's ``file:line`` (the first stack frame
+    outside the package), found when the error is created; errors are rare, so the
+    stack walk costs nothing on the happy path."""
+
+    def __init__(self, *args) -> None:
+        site = user_site(2)
+        if args and isinstance(args[0], str) and site is not None:
+            args = (f"{args[0]} (at {format_site(site)})",) + args[1:]
+            self._yingshe_site = True
+        super().__init__(*args)
+
+
+class ShapeError(_NamesUserLine, ValueError, RuntimeError):
+    """Shapes that an op cannot accept (raised when a graph is built, or eagerly)."""
+
+
+class DTypeError(_NamesUserLine, TypeError, RuntimeError):
+    """Dtypes that an op cannot accept."""
+
+
+class IndexError(_NamesUserLine, builtins.IndexError, RuntimeError):  # noqa: A001
+    """An out-of-range dimension or index (a subclass of the built-in IndexError, as
+    PyTorch raises)."""
+
+
+class UnsupportedError(NotImplementedError):
+    """A PyTorch/TensorFlow argument or name that yingshe does not implement."""
+
+
+_internal_files: dict[str, bool] = {}
+
+
+def _is_internal(filename: str) -> bool:
+    try:
+        return _internal_files[filename]
+    except KeyError:
+        inside = os.path.abspath(filename).startswith(_PKG_DIR)
+        _internal_files[filename] = inside
+        return inside
+
+
+def user_site(skip: int = 1) -> tuple[str, int] | None:
+    """(filename, line) of the first stack frame outside the yingshe package."""
+    f = sys._getframe(skip)
+    while f is not None:
+        if not _is_internal(f.f_code.co_filename):
+            return (f.f_code.co_filename, f.f_lineno)
+        f = f.f_back
+    return None
+
+
+def format_site(site: tuple[str, int] | None) -> str:
+    if site is None:
+        return ""
+    filename, line = site
+    try:
+        rel = os.path.relpath(filename)
+        if not rel.startswith(".."):
+            filename = rel
+    except ValueError:
+        pass
+    return f"{filename}:{line}"

@@ -1,0 +1,8 @@
+"""The op library: every op is one registered block (forward, shape rule, VJP).
+
+Importing this package registers all ops and installs the tensor methods.
+"""
+
+from yingshe.ops import _registry, elementwise, elementwise_math, linalg, reduce, shape  # noqa
+from yingshe.ops import nn  # noqa: F401
+from yingshe.ops._registry import REGISTRY, apply, register_op  # noqa: F401

@@ -1,0 +1,298 @@
+"""The op registry and ``apply``, the single dispatch point of every op call.
+
+An op is registered once, as a class holding three plain functions:
+
+``forward(xp, *arrays, **attrs)``
+    computes on backend arrays (``xp`` is the backend namespace);
+``infer(*metas, **attrs)``
+    output ``Meta`` (shape and dtype, dims may be ``None``) from input metas; runs
+    before any compute when a graph is built, and explains a failed eager call;
+``vjp(g, out, *inputs, **attrs)``
+    one gradient per input (or ``None``), written with yingshe ops, so the same
+    rule serves eager ``backward()``, symbolic ``gradients()``, tracing and higher
+    derivatives.
+
+Python scalars may appear among the inputs (``x * 2``); they reach ``forward``
+unchanged, are passed to ``infer`` as themselves and never receive a gradient.
+A forward that produces inf/nan by design (log(0), 1/0) silences NumPy's warning
+itself with ``xp.errstate``; doing it here would cost every op a microsecond.
+
+``apply`` dispatches by input kind: when a tracer is active or any input is a
+graph ``Symbol`` the call is handed to the graph builder; otherwise it computes
+now and, if grad mode is on and an input requires grad, records a tape ``Node``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+from typing import Any, Callable
+
+import numpy as np
+
+from yingshe import _dtype
+from yingshe._tensor import MODE, Node, Tensor, _wrap
+from yingshe.backend import numpy_backend
+from yingshe.errors import DTypeError, IndexError, ShapeError, format_site, user_site
+from yingshe.ops._shapes import Meta, shape_str
+
+__all__ = ["OpDef", "register_op", "apply", "REGISTRY", "tensor_method", "install_methods",
+           "meta_of", "Saved"]
+
+REGISTRY: dict[str, "OpDef"] = {}
+_METHODS: dict[str, Callable] = {}
+
+_SAVES = ("inputs", "output", "both", "none")
+
+# Set by yingshe.graph when it is imported: builds a graph node for a symbolic call.
+symbolic_apply: Callable | None = None
+
+
+class OpDef:
+    """A registered op: its name, rules and flags (read-only after registration)."""
+
+    __slots__ = ("name", "forward", "infer", "vjp", "saves", "num_outputs", "hidden",
+                 "random", "stateful", "view", "differentiable", "vjp_takes_needs",
+                 "backward_name", "doc", "save_inputs", "save_output")
+
+    def __init__(self, name, forward, infer, vjp, *, saves="both", num_outputs=1, hidden=0,
+                 random=False, stateful=False, view=False, doc=None):
+        if saves not in _SAVES:
+            raise ValueError(f"register_op({name!r}): saves must be one of {_SAVES}")
+        self.name = name
+        self.forward = forward
+        self.infer = infer
+        self.vjp = vjp
+        self.saves = saves
+        self.save_inputs = saves in ("inputs", "both")
+        self.save_output = saves in ("output", "both")
+        self.num_outputs = num_outputs
+        self.hidden = hidden
+        self.random = random
+        self.stateful = stateful
+        self.view = view
+        self.differentiable = vjp is not None
+        self.vjp_takes_needs = vjp is not None and "needs" in inspect.signature(vjp).parameters
+        self.backward_name = "".join(p.capitalize() for p in name.split("_")) + "Backward"
+        self.doc = doc
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}>"
+
+
+def register_op(name: str, *, saves: str = "both", num_outputs: int = 1, hidden: int = 0,
+                random: bool = False, stateful: bool = False, view: bool = False):
+    """Class decorator: register ``forward``/``infer``/``vjp`` of the class as op ``name``.
+
+    Flags: ``saves`` (what the VJP reads: "inputs", "output", "both", "none");
+    ``num_outputs`` (outputs returned by forward, the last ``hidden`` of which are
+    residuals for the VJP, not returned to callers); ``random`` (draws from the
+    generator: never folded or merged); ``stateful`` (mutates state: ordered,
+    never folded); ``view`` (the output may share memory with input 0).
+    The decorated name is bound to the ``OpDef``.
+    """
+
+    def deco(cls) -> OpDef:
+        if name in REGISTRY:
+            raise ValueError(f"op {name!r} is registered twice")
+        forward = cls.__dict__["forward"]
+        infer = cls.__dict__.get("infer")
+        if infer is None:
+            raise TypeError(f"op {name!r} has no infer rule")
+        vjp = cls.__dict__.get("vjp")
+        op = OpDef(name, forward, infer, vjp, saves=saves, num_outputs=num_outputs,
+                   hidden=hidden, random=random, stateful=stateful, view=view,
+                   doc=cls.__doc__)
+        REGISTRY[name] = op
+        return op
+
+    return deco
+
+
+def meta_of(x: Any):
+    """The ``Meta`` of a tensor (or symbol); Python scalars pass through unchanged."""
+    if isinstance(x, Tensor):
+        if x._data is None:
+            return x._meta  # a graph Symbol
+        return Meta(x._data.shape, _dtype.from_numpy_dtype(x._data.dtype))
+    if isinstance(x, np.ndarray):
+        return Meta(x.shape, _dtype.from_numpy_dtype(x.dtype))
+    return x
+
+
+class Saved(Meta):
+    """Stands in for an input the op did not save (``saves="output"`` or ``"none"``):
+    the VJP may read its ``shape``, ``dtype`` and ``ndim`` but not its values."""
+
+
+def _describe_inputs(inputs) -> str:
+    parts = []
+    for x in inputs:
+        m = meta_of(x)
+        if isinstance(m, Meta):
+            parts.append(f"{shape_str(m.shape)} {m.dtype.name}")
+        elif isinstance(m, (list, tuple)):
+            parts.append(f"[{len(m)} tensors]")
+        else:
+            parts.append(repr(m))
+    return ", ".join(parts)
+
+
+def _with_site(exc: BaseException, site) -> BaseException:
+    if site is not None and not getattr(exc, "_yingshe_site", False):
+        msg = str(exc.args[0]) if exc.args else ""
+        exc.args = (f"{msg} (at {format_site(site)})",) + exc.args[1:]
+        exc._yingshe_site = True  # type: ignore[attr-defined]
+    return exc
+
+
+def _forward_error(op: OpDef, inputs, attrs, err: Exception) -> BaseException:
+    """Turn a failed eager forward into an error naming the op, shapes and user line."""
+    site = user_site(3)
+    if isinstance(err, (ShapeError, DTypeError, IndexError)):
+        return _with_site(err, site)
+    try:
+        op.infer(*[meta_of(x) for x in inputs], **attrs)
+    except (ShapeError, DTypeError, IndexError, ValueError, TypeError) as rule_err:
+        return _with_site(rule_err, site)
+    except Exception:  # noqa: BLE001 - the rule itself failed: report the original error
+        pass
+    desc = _describe_inputs(inputs)
+    msg = f"{op.name}: {err} (inputs: {desc})"
+    if isinstance(err, builtins.IndexError):
+        cls = IndexError
+    elif isinstance(err, ValueError):
+        cls = ShapeError
+    elif isinstance(err, TypeError):
+        cls = DTypeError
+    else:
+        cls = RuntimeError
+    return _with_site(cls(msg), site)
+
+
+_xp = numpy_backend
+_ndarray = np.ndarray
+_asarray = np.asarray
+
+
+def apply(op: OpDef, *inputs: Any, **attrs: Any):
+    """Run ``op`` on ``inputs``: compute eagerly (recording the tape), or build a node."""
+    mode = MODE
+    if mode.tracer is not None:
+        return mode.tracer.apply(op, inputs, attrs)
+    arrays = []
+    requires = False
+    for x in inputs:
+        if isinstance(x, Tensor):
+            data = x._data
+            if data is None:  # a graph Symbol
+                return symbolic_apply(op, inputs, attrs)
+            arrays.append(data)
+            if x.requires_grad_flag:
+                requires = True
+        else:
+            arrays.append(x)
+    try:
+        out = op.forward(_xp, *arrays, **attrs)
+    except Exception as err:  # noqa: BLE001 - re-raised with the op's name and the user's line
+        raise _forward_error(op, inputs, attrs, err) from err
+
+    record = requires and mode.grad_enabled and op.differentiable
+    n_out = op.num_outputs
+    if n_out == 1:
+        if out.__class__ is not _ndarray:
+            out = _asarray(out)
+        if not record:
+            if op.view and isinstance(inputs[0], Tensor):
+                x0 = inputs[0]
+                result = _wrap(out, vc=x0._vc, base=(x0._base if x0._base is not None else x0))
+            else:
+                result = _wrap(out)
+            if mode.anomaly:
+                _check_finite(op, (out,), None)
+            return result
+        vc = inputs[0]._vc if op.view and isinstance(inputs[0], Tensor) else [0]
+        node = _record(op, inputs, attrs, out, (vc,))
+        result = _wrap(out, True, node, 0, vc,
+                       (inputs[0]._base if inputs[0]._base is not None else inputs[0]) if op.view else None)
+        if mode.anomaly:
+            _check_finite(op, (out,), node)
+        return result
+
+    outs = tuple(o if o.__class__ is _ndarray else _asarray(o) for o in out)
+    if record:
+        vcs = tuple([0] for _ in outs)
+        node = _record(op, inputs, attrs, outs, vcs)
+        results = tuple(
+            _wrap(o, o.dtype.kind == "f", node if o.dtype.kind == "f" else None, i, vcs[i])
+            for i, o in enumerate(outs)
+        )
+    else:
+        node = None
+        results = tuple(_wrap(o) for o in outs)
+    if mode.anomaly:
+        _check_finite(op, outs, node)
+    if op.hidden:
+        results = results[: n_out - op.hidden]
+    return results
+
+
+def _edge(x):
+    if isinstance(x, Tensor) and x.requires_grad_flag:
+        return (x._node, x._out_index) if x._node is not None else x
+    return None
+
+
+def _record(op: OpDef, inputs, attrs, out, vcs) -> Node:
+    edges = tuple(_edge(x) for x in inputs)
+    saved_inputs = tuple(inputs) if op.save_inputs else _metas(inputs)
+    out_data = out if op.save_output else None
+    return Node(op, attrs, edges, saved_inputs, out_data, vcs if op.save_output else None,
+                user_site(3) if MODE.anomaly or _RECORD_SITES[0] else None)
+
+
+# Recording the user's line on every tape node costs ~1 us per op; it is on by default
+# (errors and drawings name the line) and can be turned off for speed.
+_RECORD_SITES = [True]
+
+
+def _metas(inputs):
+    return tuple(
+        Saved(x._data.shape, _dtype.from_numpy_dtype(x._data.dtype))
+        if isinstance(x, Tensor) else x
+        for x in inputs
+    )
+
+
+def _check_finite(op: OpDef, outs, node) -> None:
+    for o in outs:
+        if o.dtype.kind == "f" and not np.isfinite(o).all():
+            site = node.site if node is not None and node.site else user_site(3)
+            raise RuntimeError(
+                f"detect_anomaly: op '{op.name}' produced NaN or Inf in its forward output "
+                f"(created at {format_site(site)})"
+            )
+
+
+# ---- Tensor methods ----------------------------------------------------------------------
+
+def tensor_method(name: str | Callable | None = None):
+    """Decorator: also expose a public function as a ``Tensor`` method (``x.sum(1)``).
+
+    ``@tensor_method`` uses the function's own name; ``@tensor_method("__add__")``
+    another one. The first parameter of the function is the tensor.
+    """
+
+    def deco(fn: Callable) -> Callable:
+        _METHODS[name if isinstance(name, str) else fn.__name__] = fn
+        return fn
+
+    if callable(name):
+        return deco(name)
+    return deco
+
+
+def install_methods(cls: type) -> None:
+    """Attach every registered method to ``cls`` (Tensor; graph symbols inherit them)."""
+    for name, fn in _METHODS.items():
+        setattr(cls, name, fn)

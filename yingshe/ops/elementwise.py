@@ -1,0 +1,351 @@
+"""Elementwise ops: arithmetic with broadcasting and PyTorch type promotion, casts.
+
+Binary public functions (``add``, ``mul`` ...) take tensors or Python scalars;
+``_binary`` applies PyTorch's promotion (``yingshe._dtype.result_type``) before
+dispatch, so the registered ops only ever see operands of one dtype (or a
+Python scalar NumPy treats as weak, which keeps the tensor's dtype).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from yingshe import _dtype
+from yingshe._tensor import Tensor, _wrap
+from yingshe.errors import DTypeError
+from yingshe.ops._registry import apply, register_op, tensor_method
+from yingshe.ops._shapes import Meta, broadcast_shapes
+
+__all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "neg",
+           "negative", "to_dtype"]
+
+
+# ---- promotion helpers -----------------------------------------------------------------------
+
+def _as_operand(x):
+    """Tensors and Python numbers pass; NumPy arrays/scalars become tensors."""
+    if isinstance(x, (Tensor, bool, int, float)):
+        return x
+    if isinstance(x, (np.ndarray, np.generic)):
+        return _wrap(np.asarray(x))
+    raise TypeError(f"expected a tensor or a number, got {type(x).__name__}")
+
+
+def _cast_to(x, dt: _dtype.dtype):
+    if isinstance(x, Tensor):
+        if x._data is not None and x._data.dtype == dt.np:
+            return x
+        return apply(cast, x, dtype=dt)
+    return x
+
+
+def elementwise_meta(opname: str, *args) -> Meta:
+    """Output meta of an elementwise op: broadcast shape, PyTorch's result dtype."""
+    metas = [a for a in args if isinstance(a, Meta)]
+    shape = broadcast_shapes(opname, *(m.shape for m in metas))
+    dt = _dtype.result_type(*(_MetaOperand(a) if isinstance(a, Meta) else a for a in args))
+    return Meta(shape, dt)
+
+
+class _MetaOperand:
+    __slots__ = ("dtype", "ndim")
+
+    def __init__(self, m: Meta) -> None:
+        self.dtype = m.dtype
+        self.ndim = len(m.shape)
+
+
+def promote(a, b):
+    """Cast ``a`` and ``b`` to their PyTorch result dtype (fast when already equal)."""
+    a = _as_operand(a)
+    b = _as_operand(b)
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        da, db = a._data, b._data
+        if da is not None and db is not None and da.dtype == db.dtype:
+            return a, b, da.dtype
+    dt = _dtype.result_type(
+        *(_TensorOperand(x) if isinstance(x, Tensor) else x for x in (a, b))
+    )
+    # A Python scalar of a higher category than the tensor makes the tensor cast first
+    # (int64 + 2.5 -> float32 as in PyTorch, where NumPy would give float64); after the
+    # cast the scalar is weak and keeps that dtype.
+    return _cast_to(a, dt), _cast_to(b, dt), dt.np
+
+
+class _TensorOperand:
+    __slots__ = ("dtype", "ndim")
+
+    def __init__(self, t: Tensor) -> None:
+        m = t._meta if t._data is None else None
+        self.dtype = m.dtype if m is not None else _dtype.from_numpy_dtype(t._data.dtype)
+        self.ndim = len(m.shape) if m is not None else t._data.ndim
+
+
+def _binary(op, a, b):
+    if a.__class__ is Tensor and b.__class__ is Tensor:
+        da, db = a._data, b._data
+        if da is not None and db is not None and da.dtype == db.dtype:
+            return apply(op, a, b)
+    elif a.__class__ is Tensor and b.__class__ is float:
+        da = a._data
+        if da is not None and da.dtype.kind == "f":
+            return apply(op, a, b)
+    a, b, _ = promote(a, b)
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"{op.name}: expected at least one tensor operand")
+    return apply(op, a, b)
+
+
+# ---- cast -------------------------------------------------------------------------------------
+
+@register_op("cast", saves="none")
+class Cast:
+    """Convert to another dtype; the gradient is cast back (none for integer targets)."""
+
+    def forward(xp, x, *, dtype):
+        return x.astype(dtype.np)
+
+    def infer(x, *, dtype):
+        return Meta(x.shape, dtype)
+
+    def vjp(g, out, x, *, dtype):
+        if not x.dtype.is_floating_point:
+            return None
+        return apply(cast, g, dtype=x.dtype)
+
+
+def to_dtype(input: Tensor, dtype) -> Tensor:
+    """``input`` converted to ``dtype`` (differentiable between float dtypes)."""
+    dt = _dtype.as_dtype(dtype)
+    if input._data is not None and input._data.dtype == dt.np:
+        return input
+    return apply(Cast, input, dtype=dt)
+
+
+cast = Cast
+
+
+# ---- arithmetic ------------------------------------------------------------------------------
+
+@register_op("add", saves="none")
+class Add:
+    """a + b with broadcasting."""
+
+    def forward(xp, a, b):
+        return xp.add(a, b)
+
+    def infer(a, b):
+        return elementwise_meta("add", a, b)
+
+    def vjp(g, out, a, b):
+        return g, g
+
+
+@register_op("sub", saves="none")
+class Sub:
+    """a - b with broadcasting."""
+
+    def forward(xp, a, b):
+        return xp.subtract(a, b)
+
+    def infer(a, b):
+        return elementwise_meta("sub", a, b)
+
+    def vjp(g, out, a, b, needs):
+        return g, (neg(g) if needs[1] else None)
+
+
+@register_op("mul", saves="inputs")
+class Mul:
+    """a * b with broadcasting."""
+
+    def forward(xp, a, b):
+        return xp.multiply(a, b)
+
+    def infer(a, b):
+        return elementwise_meta("mul", a, b)
+
+    def vjp(g, out, a, b, needs):
+        return (g * b if needs[0] else None), (g * a if needs[1] else None)
+
+
+@register_op("div", saves="both")
+class Div:
+    """a / b (true division) with broadcasting."""
+
+    def forward(xp, a, b):
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            return xp.true_divide(a, b)
+
+    def infer(a, b):
+        m = elementwise_meta("div", a, b)
+        if not m.dtype.is_floating_point:
+            m = Meta(m.shape, _dtype.get_default_dtype())
+        return m
+
+    def vjp(g, out, a, b, needs):
+        ga = g / b if needs[0] else None
+        gb = neg(g * out / b) if needs[1] else None
+        return ga, gb
+
+
+@register_op("neg", saves="none")
+class Neg:
+    """-x."""
+
+    def forward(xp, x):
+        return xp.negative(x)
+
+    def infer(x):
+        if x.dtype is _dtype.bool:
+            raise DTypeError("neg: negation of a bool tensor is not supported; use logical_not")
+        return x
+
+    def vjp(g, out, x):
+        return neg(g)
+
+
+@tensor_method("__add__")
+@tensor_method
+def add(input, other, *, alpha=1, out=None):
+    """input + alpha * other, with broadcasting and type promotion."""
+    _no_out(out, "add")
+    if alpha != 1:
+        other = mul(other, alpha)
+    return _binary(Add, input, other)
+
+
+@tensor_method("__radd__")
+def _radd(self, other):
+    return _binary(Add, other, self)
+
+
+@tensor_method("__sub__")
+@tensor_method
+def sub(input, other, *, alpha=1, out=None):
+    """input - alpha * other."""
+    _no_out(out, "sub")
+    if alpha != 1:
+        other = mul(other, alpha)
+    return _binary(Sub, input, other)
+
+
+subtract = sub
+
+
+@tensor_method("__rsub__")
+def _rsub(self, other):
+    return _binary(Sub, other, self)
+
+
+@tensor_method("__mul__")
+@tensor_method
+def mul(input, other, *, out=None):
+    """input * other."""
+    _no_out(out, "mul")
+    return _binary(Mul, input, other)
+
+
+multiply = mul
+
+
+@tensor_method("__rmul__")
+def _rmul(self, other):
+    return _binary(Mul, other, self)
+
+
+def _to_float(x):
+    if isinstance(x, Tensor) and x._data is not None and x._data.dtype.kind != "f":
+        return to_dtype(x, _dtype.get_default_dtype())
+    return x
+
+
+@tensor_method("__truediv__")
+@tensor_method
+def div(input, other, *, rounding_mode=None, out=None):
+    """input / other; ``rounding_mode`` "trunc" or "floor" as in PyTorch."""
+    _no_out(out, "div")
+    if rounding_mode is None:
+        a, b, dt = promote(input, other)
+        if dt.kind != "f":
+            a, b = _to_float(a), float(b) if not isinstance(b, Tensor) else _to_float(b)
+            if not isinstance(a, Tensor):
+                a = float(a)
+        return apply(Div, a, b)
+    if rounding_mode in ("floor", "trunc"):
+        from yingshe.ops import elementwise_math
+        return elementwise_math.div_rounded(input, other, rounding_mode)
+    raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+
+
+divide = true_divide = div
+
+
+@tensor_method("__rtruediv__")
+def _rtruediv(self, other):
+    return div(other, self)
+
+
+@tensor_method("__neg__")
+@tensor_method
+def neg(input, *, out=None):
+    _no_out(out, "neg")
+    return apply(Neg, input)
+
+
+negative = neg
+
+
+@tensor_method("__pos__")
+def _pos(self):
+    return self
+
+
+def _no_out(out, name: str) -> None:
+    if out is not None:
+        from yingshe.errors import UnsupportedError
+        raise UnsupportedError(f"{name}: the out= argument is not supported by yingshe")
+
+
+# ---- dtype conversion methods ----------------------------------------------------------------
+
+@tensor_method
+def to(input, *args, dtype=None, device=None, copy=False, non_blocking=False,
+       memory_format=None):
+    """``x.to(dtype)``, ``x.to("cpu")``, ``x.to(other)``, ``x.to("cpu", dtype)``."""
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif isinstance(a, _dtype.dtype) or (isinstance(a, type) and a in (float, int, bool)):
+            dtype = a
+        elif isinstance(a, str) or hasattr(a, "type"):
+            device = a
+        else:
+            dtype = a
+    if device is not None:
+        from yingshe.backend import get
+        get(str(getattr(device, "type", device)).split(":")[0])
+    out = input if dtype is None else to_dtype(input, dtype)
+    if copy and out is input:
+        from yingshe.ops.shape import clone
+        out = clone(input)
+    return out
+
+
+def _dtype_method(dt):
+    def method(self, memory_format=None):
+        return to_dtype(self, dt)
+    method.__name__ = dt.name
+    method.__doc__ = f"``self.to({dt!r})``"
+    return method
+
+
+for _name, _dt in (("float", _dtype.float32), ("double", _dtype.float64), ("half", _dtype.float16),
+                   ("long", _dtype.int64), ("int", _dtype.int32), ("short", _dtype.int16),
+                   ("bool", _dtype.bool), ("byte", _dtype.uint8), ("char", _dtype.int8)):
+    tensor_method(_name)(_dtype_method(_dt))
+
+
+@tensor_method
+def type_as(input, other):
+    return to_dtype(input, other.dtype)
