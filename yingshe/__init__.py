@@ -19,6 +19,7 @@ from yingshe.ops.elementwise import *  # noqa: F401,F403,E402
 from yingshe.ops.elementwise_math import *  # noqa: F401,F403,E402
 from yingshe.ops.reduce import *  # noqa: F401,F403,E402
 from yingshe.ops.shape import *  # noqa: F401,F403,E402
+from yingshe.ops.indexing import *  # noqa: F401,F403,E402
 from yingshe.ops.linalg import *  # noqa: F401,F403,E402
 from yingshe._creation import *  # noqa: F401,F403,E402
 from yingshe.state import Variable  # noqa: F401,E402
@@ -26,7 +27,15 @@ from yingshe import autograd  # noqa: F401,E402
 from yingshe.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa
 from yingshe.autograd import inference_mode  # noqa: F401,E402
 from yingshe.errors import DTypeError, ShapeError  # noqa: F401,E402
+from yingshe import random  # noqa: F401,E402
+from yingshe.random import (  # noqa: F401,E402
+    Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state,
+)
+from yingshe.io import load, save  # noqa: F401,E402
+from yingshe import datasets, utils  # noqa: F401,E402
+from yingshe import optim  # noqa: F401,E402
 
 _install_methods(Tensor)
 
 __version__ = "0.1.0"
+from yingshe import nn  # noqa: F401,E402

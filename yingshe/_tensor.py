@@ -293,8 +293,7 @@ class Tensor:
             raise RuntimeError(
                 "only leaf tensors (created by the user) support deepcopy; detach() first"
             )
-        new = _wrap(self._data.copy())
-        new.__class__ = self.__class__
+        new = _wrap(self._data.copy(), cls=self.__class__)  # subclasses may have a __dict__
         for slot in ("requires_grad_flag", "_name"):
             setattr(new, slot, getattr(self, slot))
         if self.grad is not None:

@@ -91,6 +91,11 @@ class set_grad_enabled(_GradMode):
     def __exit__(self, *exc) -> None:
         MODE.grad_enabled = self._prev
 
+    def __call__(self, fn):
+        # used as a decorator: construction already switched the mode; undo that
+        MODE.grad_enabled = self._prev
+        return super().__call__(fn)
+
 
 def is_grad_enabled() -> bool:
     return MODE.grad_enabled
@@ -274,7 +279,7 @@ def _check_grad_finite(node: Node, i: int, g: Tensor) -> None:
 
 
 def _num_outputs(node: Node) -> int:
-    return node.op.num_outputs if node.ctx is None else node.ctx._num_outputs
+    return node.op.n_outputs(node.attrs) if node.ctx is None else node.ctx._num_outputs
 
 
 def _base_id(a) -> int:
@@ -405,6 +410,9 @@ def _run(outputs, root_grads, retain_graph: bool, create_graph: bool,
     anomaly = MODE.anomaly
     prev_mode = MODE.grad_enabled
     MODE.grad_enabled = create_graph
+    # in anomaly mode a VJP's *result* is checked (naming the op being differentiated);
+    # the forward check is off meanwhile, so an op used inside a VJP is not blamed
+    MODE.anomaly = False
     try:
         while heap:
             _, _, node = heapq.heappop(heap)
@@ -480,6 +488,7 @@ def _run(outputs, root_grads, retain_graph: bool, create_graph: bool,
                     deliver_leaf(e, g)
     finally:
         MODE.grad_enabled = prev_mode
+        MODE.anomaly = anomaly
 
 
 def _accumulate(t: Tensor, g: Tensor, create_graph: bool, handed_out: set) -> None:

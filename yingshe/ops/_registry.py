@@ -53,7 +53,7 @@ class OpDef:
 
     __slots__ = ("name", "forward", "infer", "vjp", "saves", "num_outputs", "hidden",
                  "random", "stateful", "view", "differentiable", "vjp_takes_needs",
-                 "backward_name", "doc", "save_inputs", "save_output")
+                 "backward_name", "doc", "save_inputs", "save_output", "outputs_of")
 
     def __init__(self, name, forward, infer, vjp, *, saves="both", num_outputs=1, hidden=0,
                  random=False, stateful=False, view=False, doc=None):
@@ -66,7 +66,10 @@ class OpDef:
         self.saves = saves
         self.save_inputs = saves in ("inputs", "both")
         self.save_output = saves in ("output", "both")
-        self.num_outputs = num_outputs
+        # A callable ``num_outputs(**attrs) -> int`` (split, unbind): the count is set per
+        # call by the attributes; ``num_outputs`` is then None and forward returns a tuple.
+        self.outputs_of = num_outputs if callable(num_outputs) else None
+        self.num_outputs = None if callable(num_outputs) else num_outputs
         self.hidden = hidden
         self.random = random
         self.stateful = stateful
@@ -78,6 +81,12 @@ class OpDef:
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
+
+    def n_outputs(self, attrs) -> int:
+        """The number of outputs of a call with ``attrs`` (hidden ones included)."""
+        if self.outputs_of is None:
+            return self.num_outputs
+        return self.outputs_of(**attrs)
 
 
 def register_op(name: str, *, saves: str = "both", num_outputs: int = 1, hidden: int = 0,
@@ -202,7 +211,7 @@ def apply(op: OpDef, *inputs: Any, **attrs: Any):
     if n_out == 1:
         if out.__class__ is not _ndarray:
             out = _asarray(out)
-        if not record:
+        if not record or out.dtype.kind != "f":  # integer/bool outputs have no grad
             if op.view and isinstance(inputs[0], Tensor):
                 x0 = inputs[0]
                 result = _wrap(out, vc=x0._vc, base=(x0._base if x0._base is not None else x0))
@@ -220,16 +229,20 @@ def apply(op: OpDef, *inputs: Any, **attrs: Any):
         return result
 
     outs = tuple(o if o.__class__ is _ndarray else _asarray(o) for o in out)
+    # views of input 0 (split, unbind) share its version counter and base
+    x0 = inputs[0] if op.view and isinstance(inputs[0], Tensor) else None
+    base = None if x0 is None else (x0._base if x0._base is not None else x0)
     if record:
-        vcs = tuple([0] for _ in outs)
+        vcs = tuple([0] if x0 is None else x0._vc for _ in outs)
         node = _record(op, inputs, attrs, outs, vcs)
         results = tuple(
-            _wrap(o, o.dtype.kind == "f", node if o.dtype.kind == "f" else None, i, vcs[i])
+            _wrap(o, o.dtype.kind == "f", node if o.dtype.kind == "f" else None, i, vcs[i],
+                  base)
             for i, o in enumerate(outs)
         )
     else:
         node = None
-        results = tuple(_wrap(o) for o in outs)
+        results = tuple(_wrap(o, vc=None if x0 is None else x0._vc, base=base) for o in outs)
     if mode.anomaly:
         _check_finite(op, outs, node)
     if op.hidden:

@@ -1,2 +1,1233 @@
-"""(being written)"""
-__all__ = []
+"""Neural-network ops: convolution, pooling, normalisation, dropout, embedding, GELU,
+interpolation and attention (NCHW layout, PyTorch's functional names and signatures).
+
+Every registered op here is closed under differentiation, so second derivatives work:
+
+* ``conv2d`` (input grad: ``conv_transpose2d``; weight grad: ``conv2d_weight_grad``),
+  ``conv_transpose2d`` and ``conv2d_weight_grad`` are each other's VJPs. Forward and
+  backward are im2col (one strided view, one copy) + one batched ``matmul`` per group
+  set; col2im adds one strided slice per kernel position (never a loop over pixels).
+* pooling: ``max_pool2d`` <-> ``pool_scatter_add``/``pool_gather``;
+  ``avg_pool2d`` <-> ``avg_pool2d_backward`` (a linear map and its adjoint).
+* normalisation (batch/layer/group/instance norm) is ``norm_moments`` (mean and biased
+  variance) followed by ``norm_apply`` ((x - mean) * rsqrt(var + eps) * w + b); the
+  autograd composition of the two gives the full normalisation gradient.
+* ``adaptive_avg_pool2d`` and ``interpolate`` are separable linear maps: two matmuls with
+  constant pooling/interpolation matrices built from PyTorch's index formulas.
+
+``FUNCTIONAL`` lists the public functions that live only in ``torch.nn.functional``;
+``__all__`` those that PyTorch also has at the top level (``torch.conv2d`` ...).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from yingshe import _dtype
+from yingshe._tensor import Tensor, _wrap
+from yingshe.errors import DTypeError, ShapeError
+from yingshe.ops._registry import apply, register_op
+from yingshe.ops._shapes import Meta, broadcast_shapes, shape_str
+
+__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d",
+           "max_pool2d", "avg_pool1d", "adaptive_avg_pool1d", "dropout", "embedding",
+           "batch_norm", "layer_norm", "group_norm", "instance_norm"]
+
+FUNCTIONAL = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d",
+              "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
+              "adaptive_avg_pool2d", "interpolate", "dropout", "embedding", "batch_norm",
+              "layer_norm", "group_norm", "instance_norm", "gelu",
+              "scaled_dot_product_attention"]
+
+
+# ---- small helpers -------------------------------------------------------------------------------
+
+def _tuple(v, n: int, name: str, opname: str) -> tuple:
+    if isinstance(v, (int, np.integer)):
+        return (int(v),) * n
+    t = tuple(int(i) for i in v)
+    if len(t) == 1:
+        return t * n
+    if len(t) != n:
+        raise ValueError(f"{opname}: expected {name} to be a single integer or a tuple of "
+                         f"{n} integers, got {v!r}")
+    return t
+
+
+def _check_float_pair(opname: str, *metas) -> None:
+    dts = [m.dtype for m in metas if isinstance(m, Meta)]
+    for dt in dts:
+        if not dt.is_floating_point:
+            raise DTypeError(f"{opname}: expected floating-point tensors, got {dt}")
+    if any(dt is not dts[0] for dt in dts):
+        raise DTypeError(f"{opname}: expected all tensors to have the same dtype, got "
+                         + ", ".join(str(d) for d in dts))
+
+
+def _const(array, like: Tensor) -> Tensor:
+    """A constant tensor of ``like``'s dtype (no gradient)."""
+    return _wrap(np.asarray(array, dtype=like.dtype.np))
+
+
+# ---- convolution kernels (NumPy) -----------------------------------------------------------------
+
+def _pad_hw(xp, x, pads, value=0.0):
+    """Pad the last two dims of an NCHW array by ((top, bottom), (left, right))."""
+    (pt, pb), (pl, pr) = pads
+    if not (pt or pb or pl or pr):
+        return x
+    if pb < 0 or pr < 0:   # a negative bottom/right padding crops (conv_transpose's VJP)
+        x = x[:, :, :x.shape[2] + min(pb, 0), :x.shape[3] + min(pr, 0)]
+        pb, pr = max(pb, 0), max(pr, 0)
+    N, C, H, W = x.shape
+    out = xp.full((N, C, H + pt + pb, W + pl + pr), value, dtype=x.dtype)
+    out[:, :, pt:pt + H, pl:pl + W] = x
+    return out
+
+
+def _windows(x, kernel, stride, dilation, out_hw):
+    """A read-only view (N, C, kh, kw, OH, OW) of the windows of a padded NCHW array."""
+    kh, kw = kernel
+    (sh, sw), (dh, dw) = stride, dilation
+    OH, OW = out_hw
+    v = sliding_window_view(x, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
+    v = v[:, :, :(OH - 1) * sh + 1:sh, :(OW - 1) * sw + 1:sw, ::dh, ::dw]
+    return v.transpose(0, 1, 4, 5, 2, 3)
+
+
+def _im2col(xp, x, kernel, stride, pads, dilation, out_hw, groups):
+    """Columns of shape (G, Cg*kh*kw, N*OH*OW), C-contiguous (one copy)."""
+    N, C = x.shape[:2]
+    OH, OW = out_hw
+    kh, kw = kernel
+    if (kh == kw == 1 and stride == (1, 1) and not any(pads[0] + pads[1])
+            and x.shape[2:] == (OH, OW)):
+        cols = x.reshape(N, groups, C // groups, OH * OW).transpose(1, 2, 0, 3)
+        return xp.ascontiguousarray(cols).reshape(groups, C // groups, N * OH * OW)
+    win = _windows(_pad_hw(xp, x, pads), kernel, stride, dilation, out_hw)
+    win = win.reshape(N, groups, C // groups, kh, kw, OH, OW)
+    cols = xp.ascontiguousarray(win.transpose(1, 2, 3, 4, 0, 5, 6))
+    return cols.reshape(groups, (C // groups) * kh * kw, N * OH * OW)
+
+
+def _col2im(xp, cols, out_hw, stride, pads, dilation):
+    """The adjoint of ``_windows``: cols (N, C, kh, kw, IH, IW) (any strides) summed into
+    an (N, C, H, W) array, one strided slice per kernel position."""
+    N, C, kh, kw, IH, IW = cols.shape
+    H, W = out_hw
+    (sh, sw), (dh, dw) = stride, dilation
+    (pt, _), (pl, _) = pads
+    Hb = max((kh - 1) * dh + (IH - 1) * sh + 1, pt + H)
+    Wb = max((kw - 1) * dw + (IW - 1) * sw + 1, pl + W)
+    buf = xp.zeros((N, C, Hb, Wb), dtype=cols.dtype)
+    if IH > 0 and IW > 0:
+        for i in range(kh):
+            for j in range(kw):
+                buf[:, :, i * dh:i * dh + (IH - 1) * sh + 1:sh,
+                    j * dw:j * dw + (IW - 1) * sw + 1:sw] += cols[:, :, i, j]
+    return xp.ascontiguousarray(buf[:, :, pt:pt + H, pl:pl + W])
+
+
+def _conv_out(n, k, s, p, d):
+    return (n + p[0] + p[1] - d * (k - 1) - 1) // s + 1
+
+
+def _conv2d_forward(xp, x, w, b, stride, padding, dilation, groups):
+    N, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    OH = _conv_out(H, kh, stride[0], padding[0], dilation[0])
+    OW = _conv_out(W, kw, stride[1], padding[1], dilation[1])
+    cols = _im2col(xp, x, (kh, kw), stride, padding, dilation, (OH, OW), groups)
+    w2 = w.reshape(groups, O // groups, Cg * kh * kw)
+    out = xp.matmul(w2, cols)                                   # (G, Og, N*L)
+    out = out.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)
+    res = xp.empty((N, O, OH, OW), dtype=x.dtype)
+    if b is not None:
+        xp.add(out, b.reshape(1, O, 1, 1), out=res)
+    else:
+        xp.copyto(res, out)
+    return res
+
+
+def _conv_transpose2d_forward(xp, x, w, b, stride, padding, dilation, groups, out_hw):
+    """x (N, Cin, IH, IW), w (Cin, Cout/G, kh, kw) -> (N, Cout, H, W)."""
+    N, Cin, IH, IW = x.shape
+    _, Cog, kh, kw = w.shape
+    G = groups
+    xg = xp.ascontiguousarray(x.reshape(N, G, Cin // G, IH * IW).transpose(1, 2, 0, 3))
+    xg = xg.reshape(G, Cin // G, N * IH * IW)
+    wg = w.reshape(G, Cin // G, Cog * kh * kw).transpose(0, 2, 1)
+    cols = xp.matmul(wg, xg)                                    # (G, Cog*kh*kw, N*L)
+    cols = cols.reshape(G * Cog, kh, kw, N, IH, IW).transpose(3, 0, 1, 2, 4, 5)
+    out = _col2im(xp, cols, out_hw, stride, padding, dilation)
+    if b is not None:
+        out += b.reshape(1, -1, 1, 1)
+    return out
+
+
+def _conv2d_weight_grad(xp, x, g, wshape, stride, padding, dilation, groups):
+    N, C, H, W = x.shape
+    O, Cg, kh, kw = wshape
+    _, _, OH, OW = g.shape
+    cols = _im2col(xp, x, (kh, kw), stride, padding, dilation, (OH, OW), groups)
+    g2 = xp.ascontiguousarray(g.reshape(N, groups, O // groups, OH * OW).transpose(1, 2, 0, 3))
+    g2 = g2.reshape(groups, O // groups, N * OH * OW)
+    gw = xp.matmul(g2, cols.transpose(0, 2, 1))                 # (G, Og, Cg*kh*kw)
+    return gw.reshape(wshape)
+
+
+def _conv_check(opname, x, w, b, groups, transposed=False):
+    _check_float_pair(opname, x, w, *( [b] if b is not None else []))
+    if x.ndim != 4 or w.ndim != 4:
+        raise ShapeError(f"{opname}: expected a 4-D input and a 4-D weight, got input "
+                         f"{shape_str(x.shape)} and weight {shape_str(w.shape)}")
+    C = x.shape[1]
+    if transposed:
+        if w.shape[0] is not None and w.shape[0] % groups:
+            raise ShapeError(f"{opname}: weight {shape_str(w.shape)}: its first dimension "
+                             f"must be divisible by groups={groups}")
+        if C is not None and w.shape[0] is not None and C != w.shape[0]:
+            raise ShapeError(f"{opname}: given weight of size {shape_str(w.shape)}, expected "
+                             f"input {shape_str(x.shape)} to have {w.shape[0]} channels, but "
+                             f"got {C} channels instead")
+        out_c = None if w.shape[1] is None else w.shape[1] * groups
+    else:
+        if w.shape[0] is not None and w.shape[0] % groups:
+            raise ShapeError(f"{opname}: weight {shape_str(w.shape)}: out_channels must be "
+                             f"divisible by groups={groups}")
+        if C is not None and w.shape[1] is not None and C != w.shape[1] * groups:
+            raise ShapeError(f"{opname}: given groups={groups}, weight of size "
+                             f"{shape_str(w.shape)}, expected input {shape_str(x.shape)} to "
+                             f"have {w.shape[1] * groups} channels, but got {C} channels "
+                             "instead")
+        out_c = w.shape[0]
+    if b is not None and (b.ndim != 1 or (b.shape[0] is not None and out_c is not None
+                                          and b.shape[0] != out_c)):
+        raise ShapeError(f"{opname}: expected bias of shape ({out_c},), got "
+                         f"{shape_str(b.shape)}")
+    return out_c
+
+
+@register_op("conv2d", saves="inputs")
+class Conv2d:
+    """2-D cross-correlation (NCHW); ``padding`` is ((top, bottom), (left, right))."""
+
+    def forward(xp, x, w, b=None, *, stride, padding, dilation, groups):
+        return _conv2d_forward(xp, x, w, b, stride, padding, dilation, groups)
+
+    def infer(x, w, b=None, *, stride, padding, dilation, groups):
+        O = _conv_check("conv2d", x, w, b, groups)
+        dims = []
+        for i in range(2):
+            n, k = x.shape[2 + i], w.shape[2 + i]
+            if n is None or k is None:
+                dims.append(None)
+                continue
+            o = _conv_out(n, k, stride[i], padding[i], dilation[i])
+            if o <= 0:
+                raise ShapeError(
+                    f"conv2d: calculated output size {o} is too small: the (dilated) kernel "
+                    f"of size {dilation[i] * (k - 1) + 1} can't be greater than the padded "
+                    f"input size {n + sum(padding[i])} (input {shape_str(x.shape)}, weight "
+                    f"{shape_str(w.shape)})")
+            dims.append(o)
+        return Meta((x.shape[0], O, *dims), x.dtype)
+
+    def vjp(g, out, x, w, b=None, *, stride, padding, dilation, groups, needs):
+        gx = gw = gb = None
+        if needs[0]:
+            gx = apply(ConvTranspose2d, g, w, stride=stride, padding=padding,
+                       dilation=dilation, groups=groups, out_hw=tuple(x.shape[2:]))
+        if needs[1]:
+            gw = apply(Conv2dWeightGrad, x, g, weight_shape=tuple(w.shape), stride=stride,
+                       padding=padding, dilation=dilation, groups=groups)
+        if b is not None and len(needs) > 2 and needs[2]:
+            from yingshe.ops.reduce import sum as _sum
+            gb = _sum(g, (0, 2, 3))
+        return (gx, gw) if b is None else (gx, gw, gb)
+
+
+@register_op("conv_transpose2d", saves="inputs")
+class ConvTranspose2d:
+    """The adjoint of ``conv2d`` w.r.t. its input (weight (Cin, Cout/groups, kh, kw)),
+    producing an output of spatial size ``out_hw``."""
+
+    def forward(xp, x, w, b=None, *, stride, padding, dilation, groups, out_hw):
+        return _conv_transpose2d_forward(xp, x, w, b, stride, padding, dilation, groups, out_hw)
+
+    def infer(x, w, b=None, *, stride, padding, dilation, groups, out_hw):
+        O = _conv_check("conv_transpose2d", x, w, b, groups, transposed=True)
+        return Meta((x.shape[0], O, *out_hw), x.dtype)
+
+    def vjp(g, out, x, w, b=None, *, stride, padding, dilation, groups, out_hw, needs):
+        # Output rows/columns beyond the last input's reach (output_padding) get no input
+        # contribution: the adjoint conv crops them with a reduced bottom/right padding.
+        pads = []
+        for i in range(2):
+            reach = ((x.shape[2 + i] - 1) * stride[i] - sum(padding[i])
+                     + dilation[i] * (w.shape[2 + i] - 1) + 1)
+            pads.append((padding[i][0], padding[i][1] - (out_hw[i] - reach)))
+        pads = tuple(pads)
+        gx = gw = gb = None
+        if needs[0]:
+            gx = apply(Conv2d, g, w, stride=stride, padding=pads, dilation=dilation,
+                       groups=groups)
+        if needs[1]:
+            gw = apply(Conv2dWeightGrad, g, x, weight_shape=tuple(w.shape), stride=stride,
+                       padding=pads, dilation=dilation, groups=groups)
+        if b is not None and len(needs) > 2 and needs[2]:
+            from yingshe.ops.reduce import sum as _sum
+            gb = _sum(g, (0, 2, 3))
+        return (gx, gw) if b is None else (gx, gw, gb)
+
+
+@register_op("conv2d_weight_grad", saves="inputs")
+class Conv2dWeightGrad:
+    """The gradient of ``conv2d`` w.r.t. its weight: ``(input, grad_output) -> dW``
+    (bilinear; its own VJP is a ``conv_transpose2d`` and a ``conv2d``)."""
+
+    def forward(xp, x, g, *, weight_shape, stride, padding, dilation, groups):
+        return _conv2d_weight_grad(xp, x, g, weight_shape, stride, padding, dilation, groups)
+
+    def infer(x, g, *, weight_shape, stride, padding, dilation, groups):
+        _check_float_pair("conv2d_weight_grad", x, g)
+        return Meta(tuple(weight_shape), x.dtype)
+
+    def vjp(h, out, x, g, *, weight_shape, stride, padding, dilation, groups, needs):
+        gx = gg = None
+        if needs[0]:
+            gx = apply(ConvTranspose2d, g, h, stride=stride, padding=padding,
+                       dilation=dilation, groups=groups, out_hw=tuple(x.shape[2:]))
+        if needs[1]:
+            gg = apply(Conv2d, x, h, stride=stride, padding=padding, dilation=dilation,
+                       groups=groups)
+        return gx, gg
+
+
+def _unbatched(input, ndim: int, opname: str):
+    """PyTorch accepts unbatched inputs (one dim fewer): add the batch dim."""
+    if input.ndim == ndim - 1:
+        return input.unsqueeze(0), True
+    if input.ndim != ndim:
+        raise ShapeError(f"{opname}: expected a {ndim - 1}-D (unbatched) or {ndim}-D "
+                         f"(batched) input, got {shape_str(input.shape)}")
+    return input, False
+
+
+def _conv_padding(padding, kernel, dilation, stride, opname):
+    """PyTorch's int / tuple / 'same' / 'valid' padding -> ((top, bottom), (left, right))."""
+    n = len(kernel)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * n
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"{opname}: padding='same' is not supported for strided "
+                                 "convolutions")
+            out = []
+            for k, d in zip(kernel, dilation):
+                total = d * (k - 1)
+                out.append((total // 2, total - total // 2))
+            return tuple(out)
+        raise ValueError(f"{opname}: invalid padding string {padding!r}, should be one of "
+                         "{'valid', 'same'}")
+    p = _tuple(padding, n, "padding", opname)
+    if any(v < 0 for v in p):
+        raise ValueError(f"{opname}: negative padding is not supported, got {padding!r}")
+    return tuple((v, v) for v in p)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation) over an NCHW input, as ``torch.nn.functional.conv2d``."""
+    x, squeeze = _unbatched(input, 4, "conv2d")
+    stride = _tuple(stride, 2, "stride", "conv2d")
+    dilation = _tuple(dilation, 2, "dilation", "conv2d")
+    if any(s <= 0 for s in stride) or any(d <= 0 for d in dilation) or groups <= 0:
+        raise ValueError(f"conv2d: stride, dilation and groups must be positive, got "
+                         f"stride={stride}, dilation={dilation}, groups={groups}")
+    pads = _conv_padding(padding, tuple(weight.shape[2:]), dilation, stride, "conv2d")
+    args = (x, weight) if bias is None else (x, weight, bias)
+    out = apply(Conv2d, *args, stride=stride, padding=pads, dilation=dilation,
+                groups=int(groups))
+    return out.squeeze(0) if squeeze else out
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution over an NCL input (a ``conv2d`` with a height of one)."""
+    x, squeeze = _unbatched(input, 3, "conv1d")
+    if weight.ndim != 3:
+        raise ShapeError(f"conv1d: expected a 3-D weight, got {shape_str(weight.shape)}")
+    if not isinstance(padding, str):
+        padding = (0, _tuple(padding, 1, "padding", "conv1d")[0])
+    out = conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias,
+                 (1, _tuple(stride, 1, "stride", "conv1d")[0]), padding,
+                 (1, _tuple(dilation, 1, "dilation", "conv1d")[0]), groups)
+    out = out.squeeze(2)
+    return out.squeeze(0) if squeeze else out
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
+                     groups=1, dilation=1):
+    """Transposed 2-D convolution, as ``torch.nn.functional.conv_transpose2d``."""
+    x, squeeze = _unbatched(input, 4, "conv_transpose2d")
+    stride = _tuple(stride, 2, "stride", "conv_transpose2d")
+    dilation = _tuple(dilation, 2, "dilation", "conv_transpose2d")
+    padding = _tuple(padding, 2, "padding", "conv_transpose2d")
+    output_padding = _tuple(output_padding, 2, "output_padding", "conv_transpose2d")
+    for op_, s, d in zip(output_padding, stride, dilation):
+        if op_ >= s and op_ >= d:
+            raise ValueError(f"conv_transpose2d: output padding must be smaller than either "
+                             f"stride or dilation, got output_padding={output_padding}, "
+                             f"stride={stride}, dilation={dilation}")
+    if weight.ndim != 4:
+        raise ShapeError(f"conv_transpose2d: expected a 4-D weight, got "
+                         f"{shape_str(weight.shape)}")
+    out_hw = tuple((n - 1) * s - 2 * p + d * (k - 1) + o + 1
+                   for n, s, p, d, k, o in zip(x.shape[2:], stride, padding, dilation,
+                                               weight.shape[2:], output_padding))
+    if any(o <= 0 for o in out_hw):
+        raise ShapeError(f"conv_transpose2d: calculated output size {out_hw} is too small "
+                         f"(input {shape_str(x.shape)}, weight {shape_str(weight.shape)})")
+    args = (x, weight) if bias is None else (x, weight, bias)
+    out = apply(ConvTranspose2d, *args, stride=stride, padding=tuple((p, p) for p in padding),
+                dilation=dilation, groups=int(groups), out_hw=out_hw)
+    return out.squeeze(0) if squeeze else out
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
+                     groups=1, dilation=1):
+    """Transposed 1-D convolution (a ``conv_transpose2d`` with a height of one)."""
+    x, squeeze = _unbatched(input, 3, "conv_transpose1d")
+    def one(v, name):   # (height, length) pair: height 1 (stride/dilation) or 0 (paddings)
+        return (0 if "padding" in name else 1, _tuple(v, 1, name, "conv_transpose1d")[0])
+    out = conv_transpose2d(x.unsqueeze(2), weight.unsqueeze(2), bias, one(stride, "stride"),
+                           one(padding, "padding"), one(output_padding, "output_padding"),
+                           groups, one(dilation, "dilation"))
+    out = out.squeeze(2)
+    return out.squeeze(0) if squeeze else out
+
+
+# ---- pooling -------------------------------------------------------------------------------------
+
+def _pool_out(n, k, s, p, d, ceil_mode):
+    """PyTorch's pooling_output_shape."""
+    num = n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)
+    o = num // s + 1
+    if ceil_mode and (o - 1) * s >= n + p:
+        o -= 1
+    return o
+
+
+def _pool_geometry(opname, shape, kernel, stride, padding, dilation, ceil_mode):
+    out, pads = [], []
+    for i in range(2):
+        n, k, s, p, d = shape[2 + i], kernel[i], stride[i], padding[i], dilation[i]
+        if p * 2 > k:
+            raise ShapeError(f"{opname}: pad should be at most half of effective kernel size, "
+                             f"but got pad={p}, kernel_size={k}")
+        if n is None:
+            out.append(None)
+            pads.append(None)
+            continue
+        o = _pool_out(n, k, s, p, d, ceil_mode)
+        if o <= 0:
+            raise ShapeError(f"{opname}: given input size {shape_str(shape)}, the calculated "
+                             f"output size {o} is too small (kernel {kernel}, stride {stride}, "
+                             f"padding {padding}, dilation {dilation})")
+        extra = max((o - 1) * s + d * (k - 1) + 1 - (n + 2 * p), 0)
+        out.append(o)
+        pads.append((p, p + extra))
+    return tuple(out), tuple(pads)
+
+
+def _pool_args(opname, kernel_size, stride, padding, dilation):
+    k = _tuple(kernel_size, 2, "kernel_size", opname)
+    s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) \
+        else _tuple(stride, 2, "stride", opname)
+    p = _tuple(padding, 2, "padding", opname)
+    d = _tuple(dilation, 2, "dilation", opname)
+    if any(v <= 0 for v in k + s + d):
+        raise ValueError(f"{opname}: kernel_size, stride and dilation must be positive, got "
+                         f"kernel_size={k}, stride={s}, dilation={d}")
+    return k, s, p, d
+
+
+@register_op("max_pool2d", saves="output", num_outputs=2)
+class MaxPool2d:
+    """Max over windows; outputs (values, flat indices into each input plane)."""
+
+    def forward(xp, x, *, kernel_size, stride, padding, dilation, ceil_mode):
+        N, C, H, W = x.shape
+        (OH, OW), pads = _pool_geometry("max_pool2d", x.shape, kernel_size, stride, padding,
+                                        dilation, ceil_mode)
+        fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
+        win = _windows(_pad_hw(xp, x, pads, fill), kernel_size, stride, dilation, (OH, OW))
+        kh, kw = kernel_size
+        val = win[:, :, 0, 0].copy()
+        arg = xp.zeros(val.shape, dtype=xp.int64)
+        for i in range(kh):
+            for j in range(kw):
+                if i == 0 and j == 0:
+                    continue
+                cand = win[:, :, i, j]
+                take = cand > val
+                if x.dtype.kind == "f":
+                    take |= xp.isnan(cand)
+                xp.copyto(val, cand, where=take)
+                arg[take] = i * kw + j
+        ki, kj = xp.divmod(arg, kw)
+        rows = xp.arange(OH).reshape(OH, 1) * stride[0] - padding[0] + ki * dilation[0]
+        cols = xp.arange(OW) * stride[1] - padding[1] + kj * dilation[1]
+        return val, rows * W + cols
+
+    def infer(x, *, kernel_size, stride, padding, dilation, ceil_mode):
+        if x.ndim != 4:
+            raise ShapeError(f"max_pool2d: expected a 4-D input, got {shape_str(x.shape)}")
+        out, _ = _pool_geometry("max_pool2d", x.shape, kernel_size, stride, padding,
+                                dilation, ceil_mode)
+        shape = (x.shape[0], x.shape[1], *out)
+        return Meta(shape, x.dtype), Meta(shape, _dtype.int64)
+
+    def vjp(g, out, x, *, kernel_size, stride, padding, dilation, ceil_mode):
+        return apply(PoolScatterAdd, g[0], out[1], shape=tuple(x.shape))
+
+
+@register_op("pool_scatter_add", saves="inputs")
+class PoolScatterAdd:
+    """out (shape ``shape``, NC + plane) with ``g[n, c, k]`` added at plane position
+    ``index[n, c, k]`` (duplicates accumulate): the max-pooling gradient."""
+
+    def forward(xp, g, index, *, shape):
+        N, C = shape[:2]
+        plane = int(np.prod(shape[2:]))
+        out = xp.zeros((N * C, plane), dtype=g.dtype)
+        idx = index.reshape(N * C, -1)
+        rows = xp.arange(N * C).reshape(-1, 1) * plane
+        flat = out.reshape(-1)
+        vals = g.reshape(N * C, -1)
+        if idx.size:
+            xp.add.at(flat, (rows + idx).reshape(-1), vals.reshape(-1))
+        return out.reshape(shape)
+
+    def infer(g, index, *, shape):
+        if tuple(g.shape) != tuple(index.shape):
+            raise ShapeError(f"pool_scatter_add: values {shape_str(g.shape)} and indices "
+                             f"{shape_str(index.shape)} differ in shape")
+        return Meta(tuple(shape), g.dtype)
+
+    def vjp(h, out, g, index, *, shape):
+        return apply(PoolGather, h, index), None
+
+
+@register_op("pool_gather", saves="inputs")
+class PoolGather:
+    """``out[n, c, k] = x[n, c].flat[index[n, c, k]]`` (the adjoint of pool_scatter_add)."""
+
+    def forward(xp, x, index):
+        N, C = x.shape[:2]
+        flat = x.reshape(N, C, -1)
+        idx = index.reshape(N, C, -1)
+        return xp.take_along_axis(flat, idx, axis=2).reshape(index.shape)
+
+    def infer(x, index):
+        return Meta(tuple(index.shape), x.dtype)
+
+    def vjp(h, out, x, index):
+        return apply(PoolScatterAdd, h, index, shape=tuple(x.shape)), None
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """2-D max pooling, as ``torch.nn.functional.max_pool2d`` (indices are flat positions
+    in each input plane)."""
+    x, squeeze = _unbatched(input, 4, "max_pool2d")
+    k, s, p, d = _pool_args("max_pool2d", kernel_size, stride, padding, dilation)
+    val, idx = apply(MaxPool2d, x, kernel_size=k, stride=s, padding=p, dilation=d,
+                     ceil_mode=bool(ceil_mode))
+    if squeeze:
+        val, idx = val.squeeze(0), idx.squeeze(0)
+    return (val, idx) if return_indices else val
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """1-D max pooling over an NCL input."""
+    x, squeeze = _unbatched(input, 3, "max_pool1d")
+    one = lambda v, n: (1 if n else 0, _tuple(v, 1, "size", "max_pool1d")[0])  # noqa: E731
+    val, idx = max_pool2d(x.unsqueeze(2), one(kernel_size, 1),
+                          None if stride is None else one(stride, 1), one(padding, 0),
+                          one(dilation, 1), ceil_mode, True)
+    val, idx = val.squeeze(2), idx.squeeze(2)
+    if squeeze:
+        val, idx = val.squeeze(0), idx.squeeze(0)
+    return (val, idx) if return_indices else val
+
+
+def _avg_divisor(shape, kernel, stride, padding, out, count_include_pad, divisor_override,
+                 dtype):
+    if divisor_override:
+        return np.asarray(divisor_override, dtype=dtype)
+    sizes = []
+    for i in range(2):
+        n, k, s, p = shape[2 + i], kernel[i], stride[i], padding[i]
+        start = np.arange(out[i]) * s - p
+        end = np.minimum(start + k, n + p)
+        size = end - start
+        if not count_include_pad:
+            size = np.minimum(end, n) - np.maximum(start, 0)
+        sizes.append(size)
+    return np.multiply.outer(sizes[0], sizes[1]).astype(dtype)
+
+
+@register_op("avg_pool2d", saves="none")
+class AvgPool2d:
+    """Average over windows (PyTorch's divisor rules for padding and ceil_mode)."""
+
+    def forward(xp, x, *, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                divisor_override):
+        (OH, OW), pads = _pool_geometry("avg_pool2d", x.shape, kernel_size, stride, padding,
+                                        (1, 1), ceil_mode)
+        win = _windows(_pad_hw(xp, x, pads), kernel_size, stride, (1, 1), (OH, OW))
+        acc = win[:, :, 0, 0].copy()
+        for i in range(kernel_size[0]):
+            for j in range(kernel_size[1]):
+                if i or j:
+                    acc += win[:, :, i, j]
+        div = _avg_divisor(x.shape, kernel_size, stride, padding, (OH, OW), count_include_pad,
+                           divisor_override, x.dtype)
+        acc /= div
+        return acc
+
+    def infer(x, *, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override):
+        if x.ndim != 4:
+            raise ShapeError(f"avg_pool2d: expected a 4-D input, got {shape_str(x.shape)}")
+        if not x.dtype.is_floating_point:
+            raise DTypeError(f"avg_pool2d: expected a floating-point input, got {x.dtype}")
+        out, _ = _pool_geometry("avg_pool2d", x.shape, kernel_size, stride, padding, (1, 1),
+                                ceil_mode)
+        return Meta((x.shape[0], x.shape[1], *out), x.dtype)
+
+    def vjp(g, out, x, **attrs):
+        return apply(AvgPool2dBackward, g, input_shape=tuple(x.shape), **attrs)
+
+
+@register_op("avg_pool2d_backward", saves="none")
+class AvgPool2dBackward:
+    """The adjoint of ``avg_pool2d`` (spreads each output gradient over its window)."""
+
+    def forward(xp, g, *, input_shape, kernel_size, stride, padding, ceil_mode,
+                count_include_pad, divisor_override):
+        out, pads = _pool_geometry("avg_pool2d", input_shape, kernel_size, stride, padding,
+                                   (1, 1), ceil_mode)
+        div = _avg_divisor(input_shape, kernel_size, stride, padding, out, count_include_pad,
+                           divisor_override, g.dtype)
+        gd = g / div
+        kh, kw = kernel_size
+        cols = xp.broadcast_to(gd[:, :, None, None], gd.shape[:2] + (kh, kw) + gd.shape[2:])
+        return _col2im(xp, cols, tuple(input_shape[2:]), stride, pads, (1, 1))
+
+    def infer(g, *, input_shape, **attrs):
+        return Meta(tuple(input_shape), g.dtype)
+
+    def vjp(h, out, g, *, input_shape, **attrs):
+        return apply(AvgPool2d, h, **attrs)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """2-D average pooling, as ``torch.nn.functional.avg_pool2d``."""
+    x, squeeze = _unbatched(input, 4, "avg_pool2d")
+    k, s, p, _ = _pool_args("avg_pool2d", kernel_size, stride, padding, 1)
+    if divisor_override is not None and divisor_override == 0:
+        raise ValueError("avg_pool2d: divisor must be not zero")
+    out = apply(AvgPool2d, x, kernel_size=k, stride=s, padding=p, ceil_mode=bool(ceil_mode),
+                count_include_pad=bool(count_include_pad),
+                divisor_override=None if divisor_override is None else int(divisor_override))
+    return out.squeeze(0) if squeeze else out
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    """1-D average pooling over an NCL input."""
+    x, squeeze = _unbatched(input, 3, "avg_pool1d")
+    one = lambda v, n: (1 if n else 0, _tuple(v, 1, "size", "avg_pool1d")[0])  # noqa: E731
+    out = avg_pool2d(x.unsqueeze(2), one(kernel_size, 1),
+                     None if stride is None else one(stride, 1), one(padding, 0), ceil_mode,
+                     count_include_pad).squeeze(2)
+    return out.squeeze(0) if squeeze else out
+
+
+def _adaptive_matrix(n_in: int, n_out: int, dtype) -> np.ndarray:
+    """Rows average input[start:end] with PyTorch's adaptive start/end indices."""
+    m = np.zeros((n_out, n_in), dtype=dtype)
+    for i in range(n_out):
+        start = (i * n_in) // n_out
+        end = -((-(i + 1) * n_in) // n_out)
+        m[i, start:end] = 1.0 / (end - start)
+    return m
+
+
+def _sizes(output_size, n: int, in_shape, opname):
+    if isinstance(output_size, (int, np.integer)) or output_size is None:
+        output_size = (output_size,) * n
+    out = tuple(in_shape[i] if s is None else int(s) for i, s in enumerate(output_size))
+    if len(out) != n:
+        raise ValueError(f"{opname}: output_size must have {n} elements, got {output_size!r}")
+    return out
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Adaptive 2-D average pooling (PyTorch's start/end index formula), computed as
+    ``A_h @ x @ A_w^T`` with constant averaging matrices."""
+    if input.ndim not in (3, 4):
+        raise ShapeError(f"adaptive_avg_pool2d: expected a 3-D or 4-D input, got "
+                         f"{shape_str(input.shape)}")
+    H, W = input.shape[-2:]
+    OH, OW = _sizes(output_size, 2, (H, W), "adaptive_avg_pool2d")
+    if (OH, OW) == (1, 1):
+        from yingshe.ops.reduce import mean
+        return mean(input, (-2, -1), keepdim=True)
+    from yingshe.ops.linalg import matmul
+    out = matmul(_const(_adaptive_matrix(H, OH, input.dtype.np), input), input)
+    return matmul(out, _const(_adaptive_matrix(W, OW, input.dtype.np).T, input))
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """Adaptive 1-D average pooling over an NCL input."""
+    from yingshe.ops.linalg import matmul
+    L = input.shape[-1]
+    (O,) = _sizes(output_size, 1, (L,), "adaptive_avg_pool1d")
+    return matmul(input, _const(_adaptive_matrix(L, O, input.dtype.np).T, input))
+
+
+# ---- interpolation -------------------------------------------------------------------------------
+
+def _interp_matrix(n_in, n_out, mode, align_corners, scale, dtype) -> np.ndarray:
+    """The (n_out, n_in) matrix of one axis of PyTorch's nearest/linear resampling."""
+    m = np.zeros((n_out, n_in), dtype=dtype)
+    dst = np.arange(n_out)
+    if mode == "nearest":
+        # PyTorch computes the source index in float32: floor(dst * scale).
+        s = np.float32(1.0 / scale) if scale else np.float32(n_in) / np.float32(n_out)
+        src = np.minimum(np.floor(dst.astype(np.float32) * s).astype(np.int64), n_in - 1)
+        m[dst, src] = 1
+        return m
+    acc = np.dtype(dtype).type   # PyTorch's opmath: float for float32, double for float64
+    if align_corners:
+        s = acc((n_in - 1) / (n_out - 1)) if n_out > 1 else acc(0)
+        src = s * dst.astype(dtype)
+    else:
+        s = acc(1.0 / scale) if scale else acc(n_in) / acc(n_out)
+        src = np.maximum(s * (dst.astype(dtype) + acc(0.5)) - acc(0.5), acc(0))
+    i0 = src.astype(np.int64)
+    i1 = i0 + (i0 < n_in - 1)
+    l1 = (src - i0.astype(dtype)).astype(dtype)
+    l0 = acc(1) - l1
+    np.add.at(m, (dst, i0), l0)
+    np.add.at(m, (dst, i1), l1)
+    return m
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """Resize the spatial dims (1-D or 2-D): ``mode`` 'nearest', 'linear' or 'bilinear',
+    with PyTorch's source-index formulas (a separable linear map: matmuls with constant
+    interpolation matrices)."""
+    from yingshe.ops.linalg import matmul
+    nsp = input.ndim - 2
+    if nsp not in (1, 2):
+        raise NotImplementedError(f"interpolate: {input.ndim}-D input is not supported "
+                                  "(3-D and 4-D inputs are)")
+    if antialias:
+        raise NotImplementedError("interpolate: antialias=True is not supported")
+    if mode not in ("nearest", "linear", "bilinear"):
+        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported (use "
+                                  "'nearest', 'linear' or 'bilinear')")
+    if mode == "nearest" and align_corners is not None:
+        raise ValueError("interpolate: align_corners option can only be set with the "
+                         "interpolating modes: linear | bilinear | bicubic | trilinear")
+    if (mode == "linear" and nsp != 1) or (mode == "bilinear" and nsp != 2):
+        raise NotImplementedError(f"interpolate: mode {mode!r} expects a "
+                                  f"{3 if mode == 'linear' else 4}-D input, got "
+                                  f"{shape_str(input.shape)}")
+    in_sizes = tuple(input.shape[2:])
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: exactly one of size or scale_factor must be defined")
+    scales = [None] * nsp
+    if size is not None:
+        out_sizes = _tuple(size, nsp, "size", "interpolate")
+    else:
+        sf = (tuple(float(s) for s in scale_factor) if isinstance(scale_factor, (tuple, list))
+              else (float(scale_factor),) * nsp)
+        if len(sf) != nsp:
+            raise ValueError(f"interpolate: scale_factor must have {nsp} elements")
+        out_sizes = tuple(int(math.floor(n * s)) for n, s in zip(in_sizes, sf))
+        if not recompute_scale_factor:
+            scales = list(sf)
+    if any(o <= 0 for o in out_sizes):
+        raise ValueError(f"interpolate: output size {out_sizes} must be positive")
+    lin = "nearest" if mode == "nearest" else "linear"
+    dt = input.dtype.np
+    out = input
+    if nsp == 2:
+        mh = _interp_matrix(in_sizes[0], out_sizes[0], lin, align_corners, scales[0], dt)
+        out = matmul(_const(mh, input), out)
+    mw = _interp_matrix(in_sizes[-1], out_sizes[-1], lin, align_corners, scales[-1], dt)
+    return matmul(out, _const(mw.T, input))
+
+
+# ---- dropout -------------------------------------------------------------------------------------
+
+def _uniform(shape, dtype, generator):
+    from yingshe.random import resolve
+    return resolve(generator).random(shape, dtype=np.float32 if dtype == np.float32
+                                     else np.float64)
+
+
+@register_op("dropout", saves="output", num_outputs=2, hidden=1, random=True)
+class Dropout:
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p); the scaled
+    mask is a hidden output that the VJP reuses."""
+
+    def forward(xp, x, *, p, generator):
+        if p >= 1.0:
+            mask = xp.zeros(x.shape, dtype=x.dtype)
+        else:
+            keep = _uniform(x.shape, x.dtype, generator) >= p
+            mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))
+        return x * mask, mask
+
+    def infer(x, *, p, generator):
+        if not x.dtype.is_floating_point:
+            raise DTypeError(f"dropout: expected a floating-point input, got {x.dtype}")
+        return x, x
+
+    def vjp(g, out, x, *, p, generator):
+        return g[0] * out[1]
+
+
+def dropout(input, p=0.5, training=True, inplace=False, *, generator=None):
+    """Dropout as ``torch.nn.functional.dropout`` (identity when ``training`` is False);
+    draws from ``generator`` (default: the framework's default generator)."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training:
+        return input
+    out = apply(Dropout, input, p=float(p), generator=generator)[0]
+    if inplace:
+        from yingshe.ops._inplace import commit
+        return commit(input, out, "dropout_")
+    return out
+
+
+# ---- embedding -----------------------------------------------------------------------------------
+
+@register_op("embedding", saves="inputs")
+class Embedding:
+    """Rows of ``weight`` at integer ``indices``: out shape indices.shape + (dim,)."""
+
+    def forward(xp, weight, indices, *, padding_idx):
+        return xp.take(weight, indices, axis=0)
+
+    def infer(weight, indices, *, padding_idx):
+        if indices.dtype.is_floating_point or indices.dtype is _dtype.bool:
+            raise DTypeError(f"embedding: expected indices of an integer dtype (Long or Int), "
+                             f"got {indices.dtype}")
+        if weight.ndim != 2:
+            raise ShapeError(f"embedding: weight must be 2-D, got {shape_str(weight.shape)}")
+        return Meta(tuple(indices.shape) + (weight.shape[1],), weight.dtype)
+
+    def vjp(g, out, weight, indices, *, padding_idx):
+        return apply(EmbeddingBackward, g, indices, num_weights=weight.shape[0],
+                     padding_idx=padding_idx), None
+
+
+@register_op("embedding_backward", saves="inputs")
+class EmbeddingBackward:
+    """Scatter-add of output gradients into the weight rows (repeated indices accumulate;
+    the ``padding_idx`` row gets zero)."""
+
+    def forward(xp, g, indices, *, num_weights, padding_idx):
+        D = g.shape[-1]
+        out = xp.zeros((num_weights, D), dtype=g.dtype)
+        xp.add.at(out, indices.reshape(-1), g.reshape(-1, D))
+        if padding_idx is not None:
+            out[padding_idx] = 0
+        return out
+
+    def infer(g, indices, *, num_weights, padding_idx):
+        return Meta((num_weights, g.shape[-1]), g.dtype)
+
+    def vjp(h, out, g, indices, *, num_weights, padding_idx):
+        if padding_idx is not None:
+            keep = np.ones((num_weights, 1), dtype=h.dtype.np)
+            keep[padding_idx] = 0
+            h = h * _wrap(keep)
+        return apply(Embedding, h, indices, padding_idx=padding_idx), None
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
+              scale_grad_by_freq=False, sparse=False):
+    """Look up rows of ``weight``, as ``torch.nn.functional.embedding``."""
+    if max_norm is not None:
+        raise NotImplementedError("embedding: max_norm is not supported by yingshe "
+                                  "(renormalise the weight explicitly instead)")
+    if scale_grad_by_freq:
+        raise NotImplementedError("embedding: scale_grad_by_freq=True is not supported")
+    if sparse:
+        raise NotImplementedError("embedding: sparse=True is not supported (yingshe has no "
+                                  "sparse gradients)")
+    n = weight.shape[0]
+    if padding_idx is not None:
+        if not -n <= padding_idx < n:
+            raise ValueError(f"embedding: padding_idx must be within num_embeddings ({n}), "
+                             f"got {padding_idx}")
+        padding_idx = int(padding_idx) % n
+    if not isinstance(input, Tensor):
+        input = _wrap(np.asarray(input, dtype=np.int64))
+    return apply(Embedding, weight, input, padding_idx=padding_idx)
+
+
+# ---- normalisation -------------------------------------------------------------------------------
+
+@register_op("norm_moments", saves="both", num_outputs=2)
+class NormMoments:
+    """Mean and biased variance over ``dim`` (kept as size-1 dims)."""
+
+    def forward(xp, x, *, dim):
+        mean = xp.mean(x, axis=dim, keepdims=True)
+        xc = x - mean
+        var = xp.mean(xc * xc, axis=dim, keepdims=True)
+        return mean, var
+
+    def infer(x, *, dim):
+        if not x.dtype.is_floating_point:
+            raise DTypeError(f"norm_moments: expected a floating-point input, got {x.dtype}")
+        shape = tuple(1 if i in dim else d for i, d in enumerate(x.shape))
+        return Meta(shape, x.dtype), Meta(shape, x.dtype)
+
+    def vjp(g, out, x, *, dim):
+        g_mean, g_var = g
+        n = 1
+        for d in dim:
+            n *= x.shape[d]
+        return (x - out[0]) * (g_var * (2.0 / n)) + g_mean * (1.0 / n)
+
+
+@register_op("norm_apply", saves="both", num_outputs=2, hidden=1)
+class NormApply:
+    """``(x - mean) * rsqrt(var + eps) [* weight] [+ bias]`` with broadcasting; the
+    inverse standard deviation is a hidden output the VJP reuses."""
+
+    def forward(xp, x, mean, var, *wb, eps, affine):
+        invstd = 1.0 / xp.sqrt(var + eps)
+        y = (x - mean) * invstd
+        i = 0
+        if affine[0]:
+            y *= wb[0]
+            i = 1
+        if affine[1]:
+            y += wb[i]
+        return y, invstd
+
+    def infer(x, mean, var, *wb, eps, affine):
+        _check_float_pair("norm_apply", x, mean, var, *wb)
+        shape = broadcast_shapes("norm_apply", x.shape, mean.shape, var.shape,
+                                 *(m.shape for m in wb))
+        return Meta(shape, x.dtype), var
+
+    def vjp(g, out, x, mean, var, *wb, eps, affine, needs):
+        from yingshe.ops.shape import sum_to_size
+        gy, ginv = g
+        invstd = out[1]
+        w = wb[0] if affine[0] else None
+        gyw = gy * w if w is not None else gy
+        xc = x - mean
+        grads = [None] * (3 + len(wb))
+        if needs[0] or needs[1]:
+            gx = gyw * invstd
+            grads[0] = gx if needs[0] else None
+            if needs[1]:
+                grads[1] = sum_to_size(-gx, tuple(mean.shape))
+        if needs[2]:
+            c = invstd * invstd * invstd * -0.5
+            grads[2] = (sum_to_size(gyw * xc, tuple(var.shape)) + ginv) * c
+        if affine[0] and needs[3]:
+            grads[3] = gy * (xc * invstd)
+        if affine[1] and needs[-1]:
+            grads[-1] = gy
+        return tuple(grads)
+
+
+def _normalize(x, mean, var, weight, bias, eps):
+    wb = tuple(t for t in (weight, bias) if t is not None)
+    return apply(NormApply, x, mean, var, *wb, eps=float(eps),
+                 affine=(weight is not None, bias is not None))[0]
+
+
+def _update_running(buf, stat, momentum, opname):
+    """buf <- (1 - momentum) * buf + momentum * stat, a state update outside autograd."""
+    from yingshe.autograd import no_grad
+    from yingshe.ops._inplace import commit
+    with no_grad():
+        new = buf * (1.0 - momentum) + stat.detach().to(buf.dtype) * momentum
+        commit(buf, new, opname)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalisation over dim 1 (as ``torch.nn.functional.batch_norm``). In training
+    mode uses the batch statistics and updates ``running_mean``/``running_var`` in place:
+    ``r = (1 - momentum) * r + momentum * stat`` with the unbiased batch variance."""
+    if input.ndim < 2:
+        raise ShapeError(f"batch_norm: expected an input with at least 2 dims, got "
+                         f"{shape_str(input.shape)}")
+    C = input.shape[1]
+    bshape = (1, C) + (1,) * (input.ndim - 2)
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (C,):
+            raise ShapeError(f"batch_norm: expected {name} to have shape ({C},) for input "
+                             f"{shape_str(input.shape)}, got {shape_str(t.shape)}")
+    w = weight.reshape(bshape) if weight is not None else None
+    b = bias.reshape(bshape) if bias is not None else None
+    if training:
+        dims = (0,) + tuple(range(2, input.ndim))
+        count = input.numel() // max(C, 1)
+        if count <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when "
+                             f"training, got input size {shape_str(input.shape)}")
+        mean, var = apply(NormMoments, input, dim=dims)
+        if running_mean is not None or running_var is not None:
+            if momentum is None:
+                raise ValueError("batch_norm: momentum=None (cumulative average) is handled by "
+                                 "the BatchNorm module; pass the effective momentum")
+            if running_mean is not None:
+                _update_running(running_mean, mean.reshape(C), momentum, "batch_norm")
+            if running_var is not None:
+                _update_running(running_var, var.reshape(C) * (count / (count - 1)),
+                                momentum, "batch_norm")
+        return _normalize(input, mean, var, w, b, eps)
+    if running_mean is None or running_var is None:
+        raise ValueError("batch_norm: running_mean and running_var must be defined in "
+                         "evaluation mode")
+    return _normalize(input, running_mean.reshape(bshape), running_var.reshape(bshape), w, b,
+                      eps)
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats=True, momentum=0.1, eps=1e-5):
+    """Instance normalisation (statistics per sample and channel), as
+    ``torch.nn.functional.instance_norm``."""
+    if input.ndim < 3:
+        raise ShapeError(f"instance_norm: expected an input with at least 3 dims, got "
+                         f"{shape_str(input.shape)}")
+    N, C = input.shape[:2]
+    bshape = (1, C) + (1,) * (input.ndim - 2)
+    w = weight.reshape(bshape) if weight is not None else None
+    b = bias.reshape(bshape) if bias is not None else None
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise ValueError("instance_norm: expected running_mean and running_var to be "
+                             "defined when use_input_stats is false")
+        return _normalize(input, running_mean.reshape(bshape), running_var.reshape(bshape),
+                          w, b, eps)
+    dims = tuple(range(2, input.ndim))
+    count = input.numel() // max(N * C, 1)
+    if count <= 1:
+        raise ValueError(f"instance_norm: expected more than 1 spatial element when "
+                         f"training, got input size {shape_str(input.shape)}")
+    mean, var = apply(NormMoments, input, dim=dims)
+    if running_mean is not None:
+        _update_running(running_mean, mean.reshape(N, C).mean(0), momentum, "instance_norm")
+    if running_var is not None:
+        _update_running(running_var, (var.reshape(N, C) * (count / (count - 1))).mean(0),
+                        momentum, "instance_norm")
+    return _normalize(input, mean, var, w, b, eps)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalisation over the trailing ``normalized_shape`` dims."""
+    ns = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) \
+        else tuple(int(s) for s in normalized_shape)
+    k = len(ns)
+    if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k:]) != ns:
+        raise ShapeError(f"layer_norm: given normalized_shape={list(ns)}, expected input with "
+                         f"shape [*, {', '.join(map(str, ns))}], but got input of size "
+                         f"{shape_str(input.shape)}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != ns:
+            raise ShapeError(f"layer_norm: expected {name} of shape {shape_str(ns)}, got "
+                             f"{shape_str(t.shape)}")
+    mean, var = apply(NormMoments, input, dim=tuple(range(input.ndim - k, input.ndim)))
+    return _normalize(input, mean, var, weight, bias, eps)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group normalisation: channels split into ``num_groups`` groups, each normalised
+    over its channels and spatial positions."""
+    if input.ndim < 2:
+        raise ShapeError(f"group_norm: expected an input with at least 2 dims, got "
+                         f"{shape_str(input.shape)}")
+    N, C = input.shape[:2]
+    if C % num_groups:
+        raise ShapeError(f"group_norm: expected number of channels in input to be divisible "
+                         f"by num_groups, but got input of shape {shape_str(input.shape)} "
+                         f"and num_groups={num_groups}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (C,):
+            raise ShapeError(f"group_norm: expected {name} of shape ({C},), got "
+                             f"{shape_str(t.shape)}")
+    G = num_groups
+    x = input.reshape(N, G, C // G, -1)
+    mean, var = apply(NormMoments, x, dim=(2, 3))
+    w = weight.reshape(1, G, C // G, 1) if weight is not None else None
+    b = bias.reshape(1, G, C // G, 1) if bias is not None else None
+    return _normalize(x, mean, var, w, b, eps).reshape(input.shape)
+
+
+# ---- GELU ----------------------------------------------------------------------------------------
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_GELU_A = 0.044715
+
+
+def _gelu_poly(order: int) -> np.ndarray:
+    """P_n with d^n/dx^n [x Phi(x)] = phi(x) P_n(x) for n >= 2 (coefficients, low first)."""
+    from numpy.polynomial import polynomial as P
+    p = np.array([2.0, 0.0, -1.0])
+    for _ in range(order - 2):
+        p = P.polysub(P.polyder(p), P.polymulx(p))
+    return p
+
+
+def _gelu_derivative(xp, x, approximate, order):
+    dt = x.dtype.type
+    if approximate == "tanh":
+        u = dt(_SQRT_2_OVER_PI) * (x + dt(_GELU_A) * x * x * x)
+        t = xp.tanh(u)
+        if order == 0:
+            return dt(0.5) * x * (dt(1) + t)
+        du = dt(_SQRT_2_OVER_PI) * (dt(1) + dt(3 * _GELU_A) * x * x)
+        sech2 = dt(1) - t * t
+        if order == 1:
+            return dt(0.5) * (dt(1) + t) + dt(0.5) * x * sech2 * du
+        if order == 2:
+            d2u = dt(6 * _GELU_A * _SQRT_2_OVER_PI) * x
+            return sech2 * (du + dt(0.5) * x * (d2u - dt(2) * t * du * du))
+        raise NotImplementedError("gelu(approximate='tanh'): derivatives of order > 2 are "
+                                  "not implemented")
+    if order == 0:
+        return x * dt(0.5) * (dt(1) + xp.erf(x * dt(1 / math.sqrt(2.0))))
+    pdf = dt(_INV_SQRT_2PI) * xp.exp(-dt(0.5) * x * x)
+    if order == 1:
+        return dt(0.5) * (dt(1) + xp.erf(x * dt(1 / math.sqrt(2.0)))) + x * pdf
+    return pdf * np.polynomial.polynomial.polyval(x, _gelu_poly(order).astype(x.dtype))
+
+
+@register_op("gelu", saves="inputs")
+class Gelu:
+    """x * Phi(x) (``approximate='none'``) or its tanh approximation."""
+
+    def forward(xp, x, *, approximate):
+        return _gelu_derivative(xp, x, approximate, 0)
+
+    def infer(x, *, approximate):
+        if not x.dtype.is_floating_point:
+            raise DTypeError(f"gelu: expected a floating-point input, got {x.dtype}")
+        return x
+
+    def vjp(g, out, x, *, approximate):
+        return g * apply(GeluGrad, x, approximate=approximate, order=1)
+
+
+@register_op("gelu_grad", saves="inputs")
+class GeluGrad:
+    """The ``order``-th derivative of GELU, elementwise (its VJP is order + 1)."""
+
+    def forward(xp, x, *, approximate, order):
+        return _gelu_derivative(xp, x, approximate, order)
+
+    def infer(x, *, approximate, order):
+        return x
+
+    def vjp(g, out, x, *, approximate, order):
+        return g * apply(GeluGrad, x, approximate=approximate, order=order + 1)
+
+
+def gelu(input, approximate="none"):
+    """GELU, as ``torch.nn.functional.gelu`` (exact via erf, or ``approximate='tanh'``)."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate argument must be either none or tanh, got "
+                         f"{approximate!r}")
+    return apply(Gelu, input, approximate=approximate)
+
+
+# ---- attention -----------------------------------------------------------------------------------
+
+@register_op("attention_softmax", saves="output")
+class AttentionSoftmax:
+    """Softmax over the last dim; rows that are entirely -inf (fully masked) give zeros,
+    as PyTorch's scaled_dot_product_attention does."""
+
+    def forward(xp, s):
+        m = xp.max(s, axis=-1, keepdims=True) if s.shape[-1] else s
+        m = xp.where(xp.isfinite(m), m, 0)
+        e = xp.exp(s - m)
+        total = xp.sum(e, axis=-1, keepdims=True)
+        with xp.errstate(invalid="ignore", divide="ignore"):
+            out = e / total
+        return xp.where(total > 0, out, 0).astype(s.dtype, copy=False)
+
+    def infer(s):
+        if not s.dtype.is_floating_point:
+            raise DTypeError(f"attention_softmax: expected a floating-point input, got {s.dtype}")
+        return s
+
+    def vjp(g, out, s):
+        from yingshe.ops.reduce import sum as _sum
+        return out * (g - _sum(g * out, -1, keepdim=True))
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, scale=None, enable_gqa=False):
+    """softmax(Q K^T * scale + mask) V, as ``torch.nn.functional.scaled_dot_product_attention``
+    (boolean masks: True takes part; float masks are added)."""
+    from yingshe.ops.linalg import matmul
+    if enable_gqa:
+        raise NotImplementedError("scaled_dot_product_attention: enable_gqa is not supported")
+    if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
+        raise ShapeError("scaled_dot_product_attention: query, key and value need at least 2 "
+                         f"dims, got {shape_str(query.shape)}, {shape_str(key.shape)}, "
+                         f"{shape_str(value.shape)}")
+    if query.shape[-1] != key.shape[-1]:
+        raise ShapeError(f"scaled_dot_product_attention: query {shape_str(query.shape)} and key "
+                         f"{shape_str(key.shape)} must have the same embedding dimension")
+    L, S = query.shape[-2], key.shape[-2]
+    sc = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    scores = matmul(query, key.transpose(-2, -1)) * sc
+    dt = query.dtype.np
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError("scaled_dot_product_attention: explicit attn_mask should not be "
+                             "set when is_causal=True")
+        causal = np.where(np.tril(np.ones((L, S), dtype=bool)), 0, -np.inf).astype(dt)
+        scores = scores + _wrap(causal)
+    if attn_mask is not None:
+        if attn_mask.dtype is _dtype.bool:
+            if attn_mask._data is None:
+                raise NotImplementedError("scaled_dot_product_attention: a symbolic boolean "
+                                          "mask is not supported; pass a float mask")
+            add = np.where(attn_mask._data, 0, -np.inf).astype(dt)
+            scores = scores + _wrap(add)
+        else:
+            scores = scores + attn_mask
+    attn = apply(AttentionSoftmax, scores)
+    if dropout_p > 0.0:
+        attn = dropout(attn, dropout_p, True)
+    return matmul(attn, value)

@@ -1,0 +1,90 @@
+"""``yingshe.nn.functional``: PyTorch's names re-exported from the registry, the
+signature adapters, and a clear error for what is not implemented."""
+
+import numpy as np
+import pytest
+
+import yingshe
+import yingshe.nn.functional as F
+
+ACTIVATIONS = [("relu", {}), ("leaky_relu", {"negative_slope": 0.3}), ("elu", {"alpha": 0.5}),
+               ("silu", {}), ("hardtanh", {"min_val": -0.5, "max_val": 0.2}), ("relu6", {}),
+               ("sigmoid", {}), ("tanh", {}), ("softplus", {"beta": 2.0}),
+               ("gelu", {"approximate": "tanh"})]
+
+
+@pytest.mark.parametrize("name,kw", ACTIVATIONS, ids=[a[0] for a in ACTIVATIONS])
+def test_activation_functionals_match_torch(name, kw, torch):
+    x = np.random.default_rng(0).standard_normal((3, 5)) * 4
+    yx, tx = yingshe.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yo, to = getattr(F, name)(yx, **kw), getattr(torch.nn.functional, name)(tx, **kw)
+    np.testing.assert_allclose(yo.detach().numpy(), to.detach().numpy(), rtol=1e-10, atol=1e-12)
+    yo.sum().backward(), to.sum().backward()
+    np.testing.assert_allclose(yx.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "elu", "silu", "hardtanh", "relu6"])
+def test_inplace_adapters_write_into_input(name, torch):
+    x = np.random.default_rng(1).standard_normal((4, 3))
+    y = yingshe.tensor(x)
+    out = getattr(F, name)(y, inplace=True)
+    t = torch.tensor(x)
+    getattr(torch.nn.functional, name)(t, inplace=True)
+    assert out is y
+    np.testing.assert_allclose(y.numpy(), t.numpy(), rtol=1e-12)
+    leaf = yingshe.tensor(x, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf"):
+        getattr(F, name)(leaf, inplace=True)
+
+
+def test_inplace_relu_on_non_leaf_backpropagates(torch):
+    x = np.random.default_rng(2).standard_normal((3, 3))
+    yx, tx = yingshe.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yh, th = yx * 2, tx * 2
+    F.relu(yh, inplace=True), torch.nn.functional.relu(th, inplace=True)
+    (yh * yh).sum().backward(), (th * th).sum().backward()
+    np.testing.assert_allclose(yx.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_dim_and_implicit_dim_rule(name, torch):
+    x = np.random.default_rng(3).standard_normal((2, 3, 4))
+    for dim in (0, 1, -1):
+        np.testing.assert_allclose(getattr(F, name)(yingshe.tensor(x), dim).numpy(),
+                                   getattr(torch.nn.functional, name)(torch.tensor(x), dim).numpy(),
+                                   rtol=1e-10, atol=1e-12)
+    for shape in [(4,), (2, 3), (2, 3, 4), (2, 3, 4, 2)]:
+        x = np.random.default_rng(4).standard_normal(shape)
+        with pytest.warns(UserWarning, match="Implicit dimension"):
+            yo = getattr(F, name)(yingshe.tensor(x))
+        with pytest.warns(UserWarning):
+            to = getattr(torch.nn.functional, name)(torch.tensor(x))
+        np.testing.assert_allclose(yo.numpy(), to.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_functional_names_exist_like_torch(torch):
+    required = ["linear", "conv1d", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d",
+                "adaptive_avg_pool2d", "interpolate", "dropout", "batch_norm", "layer_norm",
+                "group_norm", "embedding", "relu", "leaky_relu", "elu", "gelu", "sigmoid",
+                "tanh", "silu", "softplus", "softmax", "log_softmax"]
+    for name in required:
+        assert hasattr(F, name), name
+        assert hasattr(torch.nn.functional, name), name
+        assert name in F.__all__
+    for name in F.__all__:
+        assert hasattr(torch.nn.functional, name), f"F.{name} is not a torch functional name"
+
+
+def test_missing_functional_is_a_clear_attribute_error():
+    assert not hasattr(F, "surely_not_an_op")
+    with pytest.raises(AttributeError, match="not implemented"):
+        F.surely_not_an_op
+
+
+def test_linear_functional_matches_torch(torch):
+    rng = np.random.default_rng(5)
+    x, w, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((5, 4)), rng.standard_normal(5)
+    np.testing.assert_allclose(
+        F.linear(yingshe.tensor(x), yingshe.tensor(w), yingshe.tensor(b)).numpy(),
+        torch.nn.functional.linear(torch.tensor(x), torch.tensor(w), torch.tensor(b)).numpy(),
+        rtol=1e-10, atol=1e-12)

@@ -1,0 +1,135 @@
+"""Linear algebra beyond the op table: einsum against NumPy and PyTorch on random
+equations, linear's gradients against PyTorch, and the checked spellings' errors."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import yingshe
+import yingshe.nn.functional as F
+from yingshe.testing import check_vjp
+from yingshe.testing.reference import torch as import_torch
+from yingshe.testing.tolerances import tol
+
+EQUATIONS = [
+    ("ij,jk->ik", [(3, 4), (4, 5)]),
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+    ("ij,ij->", [(3, 4), (3, 4)]),
+    ("ij,kj", [(3, 4), (2, 4)]),            # implicit: ik
+    ("i,i", [(4,), (4,)]),                  # implicit: scalar
+    ("...ij->...ji", [(2, 3, 4)]),
+    ("b...,b...->...b", [(2, 3, 4), (2, 1, 4)]),  # broadcast ellipsis
+    ("ijk,jl,k->li", [(2, 3, 4), (3, 5), (4,)]),
+    ("ij->j", [(3, 4)]),
+    ("ba", [(3, 4)]),                       # implicit: ab, a transpose
+]
+
+
+@pytest.mark.parametrize("eq,shapes", EQUATIONS, ids=[e for e, _ in EQUATIONS])
+def test_einsum_matches_numpy_torch_and_fd(eq, shapes):
+    torch = import_torch()
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s) for s in shapes]
+    got = yingshe.einsum(eq, *[yingshe.tensor(a) for a in arrays]).numpy()
+    rtol, atol = tol("reference", np.float64)
+    np.testing.assert_allclose(got, np.einsum(eq, *arrays), rtol=rtol, atol=atol)
+    # gradients vs torch
+    ys_in = [yingshe.tensor(a, requires_grad=True) for a in arrays]
+    t_in = [torch.tensor(a, requires_grad=True) for a in arrays]
+    y = yingshe.einsum(eq, *ys_in)
+    t = torch.einsum(eq, *t_in)
+    assert tuple(y.shape) == tuple(t.shape)
+    u = rng.standard_normal(tuple(t.shape))
+    gy = yingshe.autograd.grad((y * yingshe.tensor(u)).sum(), ys_in)
+    gt = torch.autograd.grad((t * torch.tensor(u)).sum(), t_in)
+    for a, b in zip(gy, gt):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=rtol, atol=atol)
+    check_vjp(lambda *xs: yingshe.einsum(eq, *xs), arrays, tuple(range(len(arrays))))
+
+
+def test_einsum_accepts_a_list_of_operands_and_spaces():
+    a = np.arange(6.0).reshape(2, 3)
+    got = yingshe.einsum("i j -> j i", [yingshe.tensor(a)])
+    np.testing.assert_array_equal(got.numpy(), a.T)
+
+
+def test_einsum_errors():
+    a = yingshe.tensor(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="2 operand"):
+        yingshe.einsum("ij,jk->ik", a)
+    with pytest.raises(ValueError, match="output subscript 'z'"):
+        yingshe.einsum("ij->z", a)
+    with pytest.raises(TypeError, match="same dtype"):
+        yingshe.einsum("ij,ij->", a, a.float())
+    x = yingshe.tensor(np.ones((3, 3)), requires_grad=True)
+    with pytest.raises(NotImplementedError, match="repeated subscript"):
+        yingshe.einsum("ii->i", x).sum().backward()
+
+
+@settings(max_examples=20, deadline=None)
+@given(lead=st.lists(st.integers(0, 3), max_size=2), n_in=st.integers(1, 4),
+       n_out=st.integers(1, 4), bias=st.booleans())
+def test_linear_matches_torch_values_and_gradients(lead, n_in, n_out, bias):
+    torch = import_torch()
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(tuple(lead) + (n_in,))
+    w = rng.standard_normal((n_out, n_in))
+    b = rng.standard_normal(n_out)
+    ys_in = [yingshe.tensor(a, requires_grad=True) for a in (x, w, b)]
+    t_in = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = F.linear(*(ys_in if bias else ys_in[:2]))
+    t = torch.nn.functional.linear(*(t_in if bias else t_in[:2]))
+    rtol, atol = tol("reference", np.float64)
+    np.testing.assert_allclose(y.detach().numpy(), t.detach().numpy(), rtol=rtol, atol=atol)
+    u = rng.standard_normal(tuple(t.shape))
+    k = 3 if bias else 2
+    gy = yingshe.autograd.grad((y * yingshe.tensor(u)).sum(), ys_in[:k])
+    gt = torch.autograd.grad((t * torch.tensor(u)).sum(), t_in[:k])
+    for a, c in zip(gy, gt):
+        np.testing.assert_allclose(a.numpy(), c.numpy(), rtol=rtol, atol=atol)
+
+
+def test_linear_is_one_op_and_bias_dtype_checked():
+    x = yingshe.tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    w = yingshe.tensor(np.ones((4, 3), np.float32))
+    y = F.linear(x, w, yingshe.tensor(np.ones(4, np.float32)))
+    assert y.grad_fn.name() == "LinearBackward"
+    with pytest.raises(TypeError, match="yingshe.float32 and yingshe.float64"):
+        F.linear(x, w, yingshe.tensor(np.ones(4)))
+
+
+@pytest.mark.parametrize("fn,shapes", [
+    ("mm", [(2, 3), (3, 4)]), ("bmm", [(2, 2, 3), (2, 3, 4)]), ("mv", [(2, 3), (3,)]),
+    ("dot", [(3,), (3,)]), ("outer", [(3,), (4,)]),
+])
+def test_mixed_float_dtypes_raise_naming_both(fn, shapes):
+    torch = import_torch()
+    a, b = (np.ones(s) for s in shapes)
+    ya, yb = yingshe.tensor(a, dtype=yingshe.float32), yingshe.tensor(b)
+    if fn == "outer":  # outer promotes like mul, as PyTorch's does
+        assert yingshe.outer(ya, yb).dtype is yingshe.float64
+        assert torch.outer(torch.ones(3, dtype=torch.float32), torch.ones(4, dtype=torch.float64)).dtype \
+            is torch.float64
+        return
+    with pytest.raises(RuntimeError) as info:
+        getattr(yingshe, fn)(ya, yb)
+    assert isinstance(info.value, TypeError)
+    assert "float32" in str(info.value) and "float64" in str(info.value)
+    with pytest.raises(RuntimeError):
+        getattr(torch, fn)(torch.tensor(a, dtype=torch.float32), torch.tensor(b))
+
+
+def test_tensor_methods_exist():
+    a = yingshe.tensor(np.ones((2, 3)))
+    b = yingshe.tensor(np.ones((3, 4)))
+    np.testing.assert_array_equal(a.mm(b).numpy(), np.full((2, 4), 3.0))
+    np.testing.assert_array_equal(a.softmax(1).numpy(), np.full((2, 3), 1 / 3))
+    np.testing.assert_allclose(a.log_softmax(-1).numpy(), np.full((2, 3), -np.log(3)))
+
+
+def test_addmm_beta_zero_ignores_nan_input():
+    inp = yingshe.tensor(np.full((2, 2), np.nan))
+    a = yingshe.tensor(np.eye(2))
+    out = yingshe.addmm(inp, a, a, beta=0)
+    np.testing.assert_array_equal(out.numpy(), np.eye(2))

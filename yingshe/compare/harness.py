@@ -1,0 +1,157 @@
+"""The side-by-side harness: run engines on workloads, each in its own process.
+
+``run(workloads, engines, steps)`` returns one record per (workload, engine) with
+the loss at every step, milliseconds per step (first step separately; median,
+min and max after warm-up), peak memory, import time, and the final metric;
+``summarize`` adds the ratio to PyTorch and the step-0 loss agreement.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from statistics import median
+from typing import Callable, Iterable
+
+from yingshe.compare.engines import ENGINES, REQUIRES
+
+__all__ = ["run", "summarize", "machine_info", "available", "format_table"]
+
+
+def available(engine: str) -> tuple[bool, str | None]:
+    """Whether an engine can run here, and the command that installs it if not."""
+    mod = REQUIRES.get(engine)
+    if mod is None or importlib.util.find_spec(mod) is not None:
+        return True, None
+    return False, f"pip install {ENGINES[engine][1]}"
+
+
+def _child_env(threads: int, keep_openblas_env: bool) -> dict:
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    env["YINGSHE_BENCH_THREADS"] = str(threads)
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    if not keep_openblas_env:
+        # Set on some machines to work around old OpenBLAS bugs; they slow a current
+        # NumPy down. Unset for the benchmark processes only (never in tests or CI).
+        env.pop("OPENBLAS_CORETYPE", None)
+        env.pop("OPENBLAS_L2_SIZE", None)
+    return env
+
+
+def run(workloads: Iterable[str], engines: Iterable[str], steps: int = 30, warmup: int = 5,
+        threads: int | None = None, keep_openblas_env: bool = False,
+        on_result: Callable[[dict], None] | None = None, timeout: float = 900) -> list[dict]:
+    threads = threads or os.cpu_count() or 1
+    env = _child_env(threads, keep_openblas_env)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="yingshe-compare-") as tmp:
+        for wname in workloads:
+            for engine in engines:
+                ok, install = available(engine)
+                if not ok:
+                    rec = {"engine": engine, "workload": wname, "status": "skipped",
+                           "reason": f"not installed ({install})"}
+                else:
+                    out = os.path.join(tmp, f"{wname}-{engine}.json")
+                    cmd = [sys.executable, "-m", "yingshe.compare.runner", engine, wname,
+                           str(steps), out, "--warmup", str(warmup)]
+                    try:
+                        proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                                              timeout=timeout)
+                        if os.path.exists(out):
+                            with open(out) as fh:
+                                rec = json.load(fh)
+                        else:
+                            rec = {"engine": engine, "workload": wname, "status": "failed",
+                                   "error": (proc.stderr or proc.stdout)[-2000:]}
+                    except subprocess.TimeoutExpired:
+                        rec = {"engine": engine, "workload": wname, "status": "failed",
+                               "error": f"timed out after {timeout} s"}
+                rec["warmup"] = warmup
+                rec["threads"] = threads
+                _add_timing(rec, warmup)
+                results.append(rec)
+                if on_result is not None:
+                    on_result(rec)
+    return results
+
+
+def _add_timing(rec: dict, warmup: int) -> None:
+    times = rec.get("times")
+    if not times:
+        return
+    steady = times[warmup:] or times[1:] or times
+    rec["first_ms"] = times[0] * 1e3
+    rec["median_ms"] = median(steady) * 1e3
+    rec["min_ms"] = min(steady) * 1e3
+    rec["max_ms"] = max(steady) * 1e3
+
+
+def summarize(results: list[dict], reference: str = "torch-eager") -> list[dict]:
+    """Add ``ratio`` (median ms / reference's) and ``step0_rel`` (step-0 loss vs the
+    reference, or yingshe-eager when the reference did not run)."""
+    by_w: dict[str, dict[str, dict]] = {}
+    for r in results:
+        by_w.setdefault(r["workload"], {})[r["engine"]] = r
+    for engines in by_w.values():
+        ref = engines.get(reference)
+        if ref is None or ref.get("status") != "ok":
+            ref = engines.get("yingshe-eager")
+        for r in engines.values():
+            if r.get("status") != "ok" or ref is None or ref.get("status") != "ok":
+                continue
+            if "median_ms" in ref and ref["median_ms"] > 0 and "median_ms" in r:
+                r["ratio"] = r["median_ms"] / ref["median_ms"]
+            a, b = r["losses"][0], ref["losses"][0]
+            r["step0_rel"] = abs(a - b) / max(abs(b), 1e-12)
+            r["reference"] = ref["engine"]
+    return results
+
+
+def machine_info() -> dict:
+    info = {"python": platform.python_version(), "platform": platform.platform(),
+            "machine": platform.machine(), "cpus": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import numpy as np
+    info["numpy"] = np.__version__
+    try:
+        from threadpoolctl import threadpool_info
+        blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        if blas:
+            info["blas"] = f"{blas[0].get('internal_api')} {blas[0].get('version')} " \
+                           f"({blas[0].get('architecture')})"
+    except ImportError:
+        pass
+    return info
+
+
+def format_table(results: list[dict]) -> str:
+    """A Markdown table: one row per workload, one column group per engine."""
+    lines = ["| workload | engine | median ms/step (min–max) | vs torch | first step ms | "
+             "peak RSS MB | step-0 loss |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        if r.get("status") != "ok":
+            why = r.get("reason") or r.get("error", "").splitlines()[0][:60]
+            lines.append(f"| {r['workload']} | {r['engine']} | {r['status']}: {why} |"
+                         " | | | |")
+            continue
+        ratio = f"{r['ratio']:.2f}x" if "ratio" in r else "—"
+        lines.append(
+            f"| {r['workload']} | {r['engine']} | {r['median_ms']:.3f} "
+            f"({r['min_ms']:.3f}–{r['max_ms']:.3f}) | {ratio} | {r['first_ms']:.1f} | "
+            f"{r['peak_rss_mb']:.0f} | {r['losses'][0]:.6f} |")
+    return "\n".join(lines)

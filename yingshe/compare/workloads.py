@@ -1,0 +1,136 @@
+"""Workloads defined once, with NumPy: data, initial weights, hyper-parameters.
+
+Every engine (yingshe eager/graph/compiled, PyTorch, TensorFlow) starts from the
+arrays built here, so the step-0 loss is the same everywhere (up to summation
+order) and any divergence afterwards is the engine's. Weights are in PyTorch's
+canonical layout (Linear weight (out, in), Conv2d weight (out, in, kh, kw), LSTM
+``weight_ih_l0`` (4H, I) with gates i, f, g, o); engines convert as they need.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Workload", "WORKLOADS", "SPEED", "build"]
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    model: str                 # linear | mlp | lenet | lstm
+    loss: str                  # mse | bce_logits | cross_entropy
+    optimizer: str             # sgd | momentum | adam
+    lr: float
+    batch: int
+    description: str
+    dims: dict = field(default_factory=dict)
+    n: int = 0                 # dataset size (synthetic)
+
+
+WORKLOADS: dict[str, Workload] = {w.name: w for w in [
+    Workload("linreg", "linear", "mse", "sgd", 0.1, 1000,
+             "linear regression, 1 feature, N=1000, full-batch SGD",
+             {"in": 1, "out": 1}, 1000),
+    Workload("logreg", "linear", "bce_logits", "sgd", 0.1, 569,
+             "logistic regression, 30 features, N=569, full-batch SGD",
+             {"in": 30, "out": 1}, 569),
+    Workload("softmax", "linear", "cross_entropy", "sgd", 0.1, 256,
+             "softmax regression, 64 -> 10, batch 256, SGD",
+             {"in": 64, "out": 10}, 2048),
+    Workload("mlp", "mlp", "cross_entropy", "adam", 1e-3, 128,
+             "MLP 784-512-512-10 ReLU, batch 128, Adam",
+             {"sizes": (784, 512, 512, 10)}, 1024),
+    Workload("cnn", "lenet", "cross_entropy", "momentum", 0.01, 64,
+             "LeNet-5 on 1x28x28, batch 64, SGD momentum 0.9",
+             {"classes": 10}, 512),
+    Workload("lstm", "lstm", "cross_entropy", "adam", 1e-3, 32,
+             "LSTM input 32, hidden 128, seq 32, batch 32, Adam",
+             {"input": 32, "hidden": 128, "seq": 32, "classes": 4}, 256),
+]}
+
+SPEED = ("linreg", "logreg", "softmax", "mlp", "cnn", "lstm")
+
+
+def _uniform(rng, bound, shape):
+    return rng.uniform(-bound, bound, shape).astype(np.float32)
+
+
+def _linear(rng, fan_in, fan_out, prefix):
+    b = 1.0 / math.sqrt(fan_in)  # PyTorch's default Linear init bounds
+    return {f"{prefix}.weight": _uniform(rng, b, (fan_out, fan_in)),
+            f"{prefix}.bias": _uniform(rng, b, (fan_out,))}
+
+
+def _conv(rng, cin, cout, k, prefix):
+    b = 1.0 / math.sqrt(cin * k * k)
+    return {f"{prefix}.weight": _uniform(rng, b, (cout, cin, k, k)),
+            f"{prefix}.bias": _uniform(rng, b, (cout,))}
+
+
+def build(name: str, seed: int = 0) -> dict[str, np.ndarray]:
+    """All arrays of a workload: ``x``, ``y`` (the dataset) and ``param.<name>`` weights."""
+    w = WORKLOADS[name]
+    rng = np.random.default_rng(seed)
+    arrays: dict[str, np.ndarray] = {}
+    if w.model == "linear":
+        d_in, d_out = w.dims["in"], w.dims["out"]
+        x = rng.standard_normal((w.n, d_in)).astype(np.float32)
+        true_w = rng.standard_normal((d_in, max(d_out, 1))).astype(np.float32)
+        scores = x @ true_w + 0.1 * rng.standard_normal((w.n, max(d_out, 1))).astype(np.float32)
+        if w.loss == "mse":
+            y = (2 * x[:, :1] + 1 + 0.1 * rng.standard_normal((w.n, 1))).astype(np.float32)
+        elif w.loss == "bce_logits":
+            y = (scores[:, :1] > 0).astype(np.float32)
+        else:
+            y = scores.argmax(1).astype(np.int64)
+        params = _linear(rng, d_in, d_out, "fc")
+    elif w.model == "mlp":
+        sizes = w.dims["sizes"]
+        x = rng.standard_normal((w.n, sizes[0])).astype(np.float32)
+        y = (x[:, :10].argmax(1)).astype(np.int64)
+        params = {}
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            params.update(_linear(rng, a, b, f"fc{i}"))
+    elif w.model == "lenet":
+        x = rng.standard_normal((w.n, 1, 28, 28)).astype(np.float32)
+        y = (x[:, 0, 10:18, 10:18].reshape(w.n, 4, 16).mean(2).argmax(1)).astype(np.int64)
+        params = {}
+        params.update(_conv(rng, 1, 6, 5, "conv1"))
+        params.update(_conv(rng, 6, 16, 5, "conv2"))
+        params.update(_linear(rng, 400, 120, "fc1"))
+        params.update(_linear(rng, 120, 84, "fc2"))
+        params.update(_linear(rng, 84, w.dims["classes"], "fc3"))
+    elif w.model == "lstm":
+        i, h, t, c = (w.dims[k] for k in ("input", "hidden", "seq", "classes"))
+        x = rng.standard_normal((w.n, t, i)).astype(np.float32)
+        y = (x[:, :, :c].sum(1).argmax(1)).astype(np.int64)
+        b = 1.0 / math.sqrt(h)
+        params = {"lstm.weight_ih_l0": _uniform(rng, b, (4 * h, i)),
+                  "lstm.weight_hh_l0": _uniform(rng, b, (4 * h, h)),
+                  "lstm.bias_ih_l0": _uniform(rng, b, (4 * h,)),
+                  "lstm.bias_hh_l0": _uniform(rng, b, (4 * h,))}
+        params.update(_linear(rng, h, c, "fc"))
+    else:  # pragma: no cover - the table above is the whole list
+        raise ValueError(w.model)
+    arrays["x"], arrays["y"] = x, y
+    arrays.update({f"param.{k}": v for k, v in params.items()})
+    return arrays
+
+
+def batches(w: Workload, steps: int, seed: int = 0) -> list[np.ndarray]:
+    """The index batch of each step (identical for every engine)."""
+    rng = np.random.default_rng(seed + 1)
+    if w.batch >= w.n:
+        return [np.arange(w.n)] * steps
+    out = []
+    perm = rng.permutation(w.n)
+    pos = 0
+    for _ in range(steps):
+        if pos + w.batch > w.n:
+            perm, pos = rng.permutation(w.n), 0
+        out.append(perm[pos: pos + w.batch])
+        pos += w.batch
+    return out

@@ -1,0 +1,257 @@
+"""``yingshe.nn.functional``: PyTorch's functional API over yingshe's op registry.
+
+Nothing here computes: every name is the registry's public op function, re-exported
+under PyTorch's functional name, or a thin adapter where PyTorch's functional
+signature differs from the op's (``F.relu(input, inplace=False)``). A name whose op
+is not implemented raises an ``AttributeError`` that says so.
+
+Example:
+    >>> import yingshe.nn.functional as F
+    >>> F.relu(yingshe.tensor([-1.0, 2.0]))
+    tensor([0., 2.])
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+
+from yingshe._tensor import Tensor
+
+# PyTorch's functional names that the registry may provide, by the module providing them.
+_SOURCES = {
+    "yingshe.ops.nn": (
+        "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+        "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
+        "adaptive_avg_pool2d", "adaptive_max_pool2d", "max_pool2d_with_indices",
+        "lp_pool2d", "fold", "unfold", "batch_norm", "layer_norm", "group_norm",
+        "instance_norm", "rms_norm", "local_response_norm", "normalize", "dropout",
+        "dropout1d", "dropout2d", "alpha_dropout", "embedding", "embedding_bag", "gelu",
+        "interpolate", "upsample", "pixel_shuffle", "pixel_unshuffle",
+        "scaled_dot_product_attention", "multi_head_attention_forward", "bilinear",
+        "glu", "softmin", "gumbel_softmax", "grid_sample", "affine_grid", "cosine_similarity",
+        "pairwise_distance", "pdist",
+    ),
+    "yingshe.ops.elementwise_math": (
+        "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "softplus", "softsign",
+        "sigmoid", "tanh", "silu", "mish", "hardtanh", "hardsigmoid", "hardswish",
+        "logsigmoid", "tanhshrink", "softshrink", "hardshrink", "threshold", "prelu",
+        "rrelu",
+    ),
+    "yingshe.ops.linalg": ("linear", "softmax", "log_softmax", "bilinear", "softmin"),
+    "yingshe.ops.loss": ("softmax", "log_softmax", "softmin"),
+    "yingshe.ops.shape": ("pad", "one_hot"),
+    "yingshe.ops.indexing": ("one_hot", "pad"),
+}
+
+_ops: dict[str, object] = {}   # the registry function behind each name
+_exported: list[str] = []
+
+
+def _collect() -> None:
+    for modname, names in _SOURCES.items():
+        try:
+            mod = importlib.import_module(modname)
+        except ImportError:
+            continue
+        extra = tuple(getattr(mod, "FUNCTIONAL", ()))
+        for name in names + extra:
+            fn = getattr(mod, name, None)
+            if fn is not None and callable(fn) and name not in _ops:
+                _ops[name] = fn
+
+
+_collect()
+for _name, _fn in _ops.items():
+    globals()[_name] = _fn
+    _exported.append(_name)
+
+
+# ---- adapters where PyTorch's functional signature differs from the op's ---------------
+
+def _in_place(input: Tensor, out: Tensor, opname: str) -> Tensor:
+    from yingshe.ops._inplace import commit
+    return commit(input, out, opname)
+
+
+_adapters: dict[str, object] = {}
+
+
+def _adapter(name: str):
+    def deco(fn):
+        _adapters[name] = fn
+        if name in _ops:
+            fn.__doc__ = (fn.__doc__ or "") or getattr(_ops[name], "__doc__", None)
+            globals()[name] = fn
+            if name not in _exported:
+                _exported.append(name)
+        return fn
+    return deco
+
+
+@_adapter("relu")
+def relu(input, inplace: bool = False):
+    """max(0, x) elementwise; ``inplace`` writes the result into ``input``."""
+    out = _ops["relu"](input)
+    return _in_place(input, out, "relu_") if inplace else out
+
+
+@_adapter("relu6")
+def relu6(input, inplace: bool = False):
+    out = _ops["relu6"](input)
+    return _in_place(input, out, "relu6_") if inplace else out
+
+
+@_adapter("leaky_relu")
+def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
+    out = _ops["leaky_relu"](input, negative_slope)
+    return _in_place(input, out, "leaky_relu_") if inplace else out
+
+
+@_adapter("elu")
+def elu(input, alpha: float = 1.0, inplace: bool = False):
+    out = _ops["elu"](input, alpha)
+    return _in_place(input, out, "elu_") if inplace else out
+
+
+@_adapter("selu")
+def selu(input, inplace: bool = False):
+    out = _ops["selu"](input)
+    return _in_place(input, out, "selu_") if inplace else out
+
+
+@_adapter("celu")
+def celu(input, alpha: float = 1.0, inplace: bool = False):
+    out = _ops["celu"](input, alpha)
+    return _in_place(input, out, "celu_") if inplace else out
+
+
+@_adapter("silu")
+def silu(input, inplace: bool = False):
+    out = _ops["silu"](input)
+    return _in_place(input, out, "silu_") if inplace else out
+
+
+@_adapter("mish")
+def mish(input, inplace: bool = False):
+    out = _ops["mish"](input)
+    return _in_place(input, out, "mish_") if inplace else out
+
+
+@_adapter("hardtanh")
+def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+    out = _ops["hardtanh"](input, min_val, max_val)
+    return _in_place(input, out, "hardtanh_") if inplace else out
+
+
+@_adapter("hardswish")
+def hardswish(input, inplace: bool = False):
+    out = _ops["hardswish"](input)
+    return _in_place(input, out, "hardswish_") if inplace else out
+
+
+@_adapter("hardsigmoid")
+def hardsigmoid(input, inplace: bool = False):
+    out = _ops["hardsigmoid"](input)
+    return _in_place(input, out, "hardsigmoid_") if inplace else out
+
+
+@_adapter("threshold")
+def threshold(input, threshold: float, value: float, inplace: bool = False):
+    out = _ops["threshold"](input, threshold, value)
+    return _in_place(input, out, "threshold_") if inplace else out
+
+
+def _softmax_dim(name: str, ndim: int) -> int:
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. Change the call to "
+        "include dim=X as an argument.", stacklevel=3)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+@_adapter("softmax")
+def softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
+    """exp(x) / sum(exp(x)) along ``dim`` (PyTorch's implicit ``dim`` rule when None)."""
+    if dim is None:
+        dim = _softmax_dim("softmax", input.ndim)
+    if dtype is not None:
+        return _ops["softmax"](input, dim, dtype=dtype)
+    return _ops["softmax"](input, dim)
+
+
+@_adapter("log_softmax")
+def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
+    """log(softmax(x)) along ``dim``, computed stably."""
+    if dim is None:
+        dim = _softmax_dim("log_softmax", input.ndim)
+    if dtype is not None:
+        return _ops["log_softmax"](input, dim, dtype=dtype)
+    return _ops["log_softmax"](input, dim)
+
+
+@_adapter("softmin")
+def softmin(input, dim=None, _stacklevel: int = 3, dtype=None):
+    if dim is None:
+        dim = _softmax_dim("softmin", input.ndim)
+    if dtype is not None:
+        return _ops["softmin"](input, dim, dtype=dtype)
+    return _ops["softmin"](input, dim)
+
+
+for _name in _adapters:  # adapters of ops that do not exist are removed again
+    if _name not in _ops:
+        del globals()[_name]
+
+if "hardtanh" not in _ops and hasattr(importlib.import_module("yingshe.ops.elementwise_math"),
+                                      "clamp"):
+    # Until the registry has a ``hardtanh`` op: it is ``clamp`` (they differ only in the
+    # subgradient chosen exactly at the two corners).
+    def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+        """clamp(x, min_val, max_val)."""
+        from yingshe.ops.elementwise_math import clamp
+        out = clamp(input, min_val, max_val)
+        return _in_place(input, out, "hardtanh_") if inplace else out
+
+    def relu6(input, inplace: bool = False):
+        """min(max(0, x), 6)."""
+        return hardtanh(input, 0.0, 6.0, inplace)
+
+    _exported.extend(["hardtanh", "relu6"])
+
+if "linear" not in _ops:
+    # Until the registry has a fused ``linear`` op: the same maths as a composition of
+    # registered ops (matmul, transpose, add), so gradients come from their VJPs.
+    def linear(input, weight, bias=None):
+        """y = x W^T + b (composition of matmul and add)."""
+        from yingshe.ops.linalg import matmul
+        out = matmul(input, weight.transpose(0, 1) if weight.ndim == 2 else weight)
+        return out if bias is None else out + bias
+
+    _exported.append("linear")
+
+
+# ---- losses (written in _loss.py by the losses work) -------------------------------------
+try:
+    from yingshe.nn.functional import _loss as _loss_mod
+    from yingshe.nn.functional._loss import *  # noqa: F401,F403
+    _exported.extend(getattr(_loss_mod, "__all__", ()))
+except ImportError:  # pragma: no cover - while the losses are being written
+    pass
+for _name, _fn in _adapters.items():  # the adapters win over any plain re-export
+    if _name in _ops:
+        globals()[_name] = _fn
+
+
+class _NotImplementedName(AttributeError):
+    """An ``AttributeError`` (so ``hasattr`` works) saying a functional is missing."""
+
+
+def __getattr__(name: str):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    raise _NotImplementedName(
+        f"yingshe.nn.functional.{name} is not implemented: no registered op provides it"
+    )
+
+
+__all__ = sorted(set(_exported))
