@@ -346,7 +346,7 @@ def randn(*sizes, size=None, generator=None, out=None, dtype=None, layout=None, 
                    generator=generator)
 
 
-def _randint_args(opname: str, args, low, high, size, n_before: int):
+def _randint_args(opname: str, args, low, high, size):
     """Parse PyTorch's ``(low=0, high, size)`` positional overloads."""
     args = list(args)
     if size is None and args and isinstance(args[-1], (tuple, list)):
@@ -369,7 +369,7 @@ def randint(*args, low=None, high=None, size=None, generator=None, out=None, dty
     """``randint(high, size)`` or ``randint(low, high, size)``: integers uniform in
     [low, high) (int64 unless ``dtype`` says otherwise)."""
     from yingshe.ops.random_ops import RandInt
-    low, high, size = _randint_args("randint", args, low, high, size, 0)
+    low, high, size = _randint_args("randint", args, low, high, size)
     if size is None:
         raise TypeError('randint() missing 1 required positional argument: "size"')
     shape = _shape("randint", (size,), None)
@@ -412,7 +412,7 @@ def randn_like(input, *, generator=None, dtype=None, layout=None, device=None,
 def randint_like(input, *args, low=None, high=None, generator=None, dtype=None, layout=None,
                  device=None, requires_grad=False, memory_format=None) -> Tensor:
     """``randint_like(input, high)`` or ``randint_like(input, low, high)``."""
-    low, high, _ = _randint_args("randint_like", args, low, high, (), 0)
+    low, high, _ = _randint_args("randint_like", args, low, high, ())
     return randint(low, high, tuple(input.shape), generator=generator,
                    dtype=_like_dtype(input, dtype), device=device, requires_grad=requires_grad)
 

@@ -49,12 +49,13 @@ class Node:
                  "out_versions", "site", "seq", "hooks", "retains", "freed", "ctx",
                  "__weakref__")
 
-    def __init__(self, op, attrs, edges, inputs, out_data, out_vcs, site, ctx=None):
+    def __init__(self, op, attrs, edges, inputs, out_data, out_vcs, site, ctx=None,
+                 saved_versions=None):
         self.op = op
         self.attrs = attrs
         self.edges = edges
         self.inputs = inputs
-        self.saved_versions = (
+        self.saved_versions = saved_versions if saved_versions is not None else (
             None if inputs is None
             else tuple(x._vc[0] if isinstance(x, Tensor) else None for x in inputs)
         )

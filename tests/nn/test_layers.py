@@ -7,6 +7,9 @@ import pytest
 import yingshe
 from yingshe import nn
 
+# torch's own remark about its implementation of padding="same"
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
+
 
 def normal(*shape):
     return ("normal", shape)

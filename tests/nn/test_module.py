@@ -371,3 +371,28 @@ def test_deepcopy_module():
 def test_forward_missing_raises():
     with pytest.raises(NotImplementedError, match='missing the required "forward"'):
         nn.Module()(1)
+
+
+def test_state_dict_through_a_checkpoint_file(tmp_path):
+    if not hasattr(yingshe, "save"):
+        pytest.skip("yingshe.save not available")
+    a = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    a(yingshe.tensor(np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)))
+    path = tmp_path / "m.safetensors"
+    yingshe.save(a.state_dict(), str(path))
+    b = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    b.load_state_dict(yingshe.load(str(path)))
+    for k, v in a.state_dict().items():
+        np.testing.assert_array_equal(b.state_dict()[k].numpy(), v.numpy(), err_msg=k)
+        assert b.state_dict()[k].dtype is v.dtype
+
+
+def test_half_and_type_conversions():
+    m = nn.Linear(2, 2).half()
+    assert m.weight.dtype is yingshe.float16
+    m.float()
+    assert m.weight.dtype is yingshe.float32
+    x = yingshe.tensor(np.ones((1, 2), np.float32))
+    m(x).sum().backward()
+    m.double()  # gradients follow the parameters' dtype
+    assert m.weight.grad.dtype is yingshe.float64

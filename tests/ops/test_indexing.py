@@ -145,8 +145,7 @@ def test_repeated_indices_accumulate_in_the_gradient():
 def test_second_order_through_indexing():
     from yingshe.testing import check_second_order
     a = _x((3, 4))
-    check_second_order(lambda t: (t[[0, 2, 2], 1:] ** 2 if hasattr(t, "__pow__") else
-                                  t[[0, 2, 2], 1:] * t[[0, 2, 2], 1:]), [a], (0,))
+    check_second_order(lambda t: t[[0, 2, 2], 1:] * t[:, [1, 1, 3]], [a], (0,))
 
 
 def test_index_errors_match_torch_messages():

@@ -194,7 +194,6 @@ def test_cat_promotes_and_matches_torch():
 def test_forward_and_gradient_match_torch(fn):
     torch = import_torch()
     a = _arr((2, 3, 4))
-    u = None
     x = yingshe.tensor(a, requires_grad=True)
     tx = torch.tensor(a, requires_grad=True)
     y, ty = fn(yingshe, x), fn(torch, tx)

@@ -413,6 +413,10 @@ def _run(outputs, root_grads, retain_graph: bool, create_graph: bool,
     # in anomaly mode a VJP's *result* is checked (naming the op being differentiated);
     # the forward check is off meanwhile, so an op used inside a VJP is not blamed
     MODE.anomaly = False
+    # VJPs legitimately form 0 * inf and the like (the gradient of sqrt at 0); PyTorch
+    # gives inf/nan silently. One errstate for the whole walk costs ~1 us per backward.
+    errstate = np.errstate(all="ignore")
+    errstate.__enter__()
     try:
         while heap:
             _, _, node = heapq.heappop(heap)
@@ -487,6 +491,7 @@ def _run(outputs, root_grads, retain_graph: bool, create_graph: bool,
                 elif g is not None:
                     deliver_leaf(e, g)
     finally:
+        errstate.__exit__(None, None, None)
         MODE.grad_enabled = prev_mode
         MODE.anomaly = anomaly
 

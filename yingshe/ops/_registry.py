@@ -42,7 +42,7 @@ __all__ = ["OpDef", "register_op", "apply", "REGISTRY", "tensor_method", "instal
 REGISTRY: dict[str, "OpDef"] = {}
 _METHODS: dict[str, Callable] = {}
 
-_SAVES = ("inputs", "output", "both", "none")
+_SAVES = ("inputs", "other", "output", "both", "none")
 
 # Set by yingshe.graph when it is imported: builds a graph node for a symbolic call.
 symbolic_apply: Callable | None = None
@@ -64,7 +64,7 @@ class OpDef:
         self.infer = infer
         self.vjp = vjp
         self.saves = saves
-        self.save_inputs = saves in ("inputs", "both")
+        self.save_inputs = saves in ("inputs", "other", "both")
         self.save_output = saves in ("output", "both")
         # A callable ``num_outputs(**attrs) -> int`` (split, unbind): the count is set per
         # call by the attributes; ``num_outputs`` is then None and forward returns a tuple.
@@ -97,7 +97,8 @@ def register_op(name: str, *, saves: str = "both", num_outputs: int = 1, hidden:
     ``num_outputs`` (outputs returned by forward, the last ``hidden`` of which are
     residuals for the VJP, not returned to callers); ``random`` (draws from the
     generator: never folded or merged); ``stateful`` (mutates state: ordered,
-    never folded); ``view`` (the output may share memory with input 0).
+    never folded); ``view`` (the output may share memory with input 0). ``saves="other"``
+    is "inputs" where each input's value is read only for the other inputs' gradients.
     The decorated name is bound to the ``OpDef``.
     """
 
@@ -260,8 +261,19 @@ def _record(op: OpDef, inputs, attrs, out, vcs) -> Node:
     edges = tuple(_edge(x) for x in inputs)
     saved_inputs = tuple(inputs) if op.save_inputs else _metas(inputs)
     out_data = out if op.save_output else None
+    versions = None
+    if op.saves == "other":
+        # each input's value is read only for the *other* inputs' gradients (a * b,
+        # a @ b): track its version only when another input needs a gradient, so
+        # `y = x * 2.0; x.add_(1); y.backward()` works as in PyTorch
+        versions = tuple(
+            x._vc[0] if isinstance(x, Tensor)
+            and any(e is not None for j, e in enumerate(edges) if j != i) else None
+            for i, x in enumerate(inputs)
+        )
     return Node(op, attrs, edges, saved_inputs, out_data, vcs if op.save_output else None,
-                user_site(3) if MODE.anomaly or _RECORD_SITES[0] else None)
+                user_site(3) if MODE.anomaly or _RECORD_SITES[0] else None,
+                saved_versions=versions)
 
 
 # Recording the user's line on every tape node costs ~1 us per op; it is on by default

@@ -23,11 +23,15 @@ __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_d
 # ---- promotion helpers -----------------------------------------------------------------------
 
 def _as_operand(x):
-    """Tensors and Python numbers pass; NumPy arrays/scalars become tensors."""
+    """Tensors and Python numbers pass; NumPy scalars become Python numbers (PyTorch treats
+    them as weak scalars; NumPy would treat np.float64 as a strong float64); arrays
+    become tensors."""
+    if isinstance(x, np.generic):  # before the float check: np.float64 subclasses float
+        return x.item()
     if isinstance(x, (Tensor, bool, int, float)):
         return x
-    if isinstance(x, (np.ndarray, np.generic)):
-        return _wrap(np.asarray(x))
+    if isinstance(x, np.ndarray):
+        return _wrap(x)
     raise TypeError(f"expected a tensor or a number, got {type(x).__name__}")
 
 
@@ -155,7 +159,7 @@ class Sub:
         return g, (neg(g) if needs[1] else None)
 
 
-@register_op("mul", saves="inputs")
+@register_op("mul", saves="other")
 class Mul:
     """a * b with broadcasting."""
 

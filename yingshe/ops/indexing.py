@@ -28,7 +28,7 @@ from yingshe.errors import DTypeError, IndexError, ShapeError, UnsupportedError
 from yingshe.ops._inplace import commit, needs_autograd
 from yingshe.ops._registry import apply, register_op, tensor_method
 from yingshe.ops._shapes import Meta, broadcast_shapes, normalize_dim, shape_str
-from yingshe.ops.shape import Clone, Reshape, expand, reshape
+from yingshe.ops.shape import Clone, expand, reshape
 
 __all__ = ["narrow", "index_put", "index_put_", "gather", "scatter", "scatter_add",
            "index_select", "index_add", "masked_fill", "masked_select", "take_along_dim",
@@ -103,7 +103,10 @@ class Getitem:
     """Basic indexing (ints, slices with steps, new dims): a view of the input."""
 
     def forward(xp, x, *, key):
-        out = x[_build_basic(key)]
+        k = _build_basic(key)
+        # all-integer keys give NumPy a scalar copy; an Ellipsis keeps a 0-d view, which
+        # is what PyTorch returns (x[0, 0] shares x's memory)
+        out = x[k + (Ellipsis,)] if isinstance(k, tuple) and Ellipsis not in k else x[k]
         return out if isinstance(out, xp.ndarray) else xp.asarray(out)
 
     def infer(x, *, key):

@@ -57,12 +57,13 @@ def _snapshot(t: Tensor) -> Tensor:
     return _wrap(t._data.copy(), t.requires_grad_flag, t._node, t._out_index)
 
 
-def _guard(t: Tensor, opname: str, *others) -> Tensor:
-    """Autograd pre-checks; returns the tensor the out-of-place op should read."""
+def _guard(t: Tensor, opname: str, *others, reads_self: bool = True) -> Tensor:
+    """Autograd pre-checks; returns the tensor the out-of-place op should read (a
+    snapshot when the update is recorded and the op's VJP reads ``t``'s value)."""
     if MODE.tracer is not None or not needs_autograd(t, *others):
         return t
     _check_leaf(t, opname)
-    return _snapshot(t)
+    return _snapshot(t) if reads_self else t
 
 
 def _same_dtype_operand(t: Tensor, other):
@@ -92,9 +93,7 @@ def _binary_inplace(t, other, opname, ufunc, out_of_place, reads_self):
                 ufunc(t._data, rhs, out=t._data)
             t._vc[0] += 1
             return t
-    src = _guard(t, opname, other)
-    if not reads_self:
-        src = t if src is t else src
+    src = _guard(t, opname, other, reads_self=reads_self)
     return commit(t, out_of_place(src, other), opname)
 
 

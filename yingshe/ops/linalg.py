@@ -11,7 +11,7 @@ __all__ = ["matmul", "mm", "bmm", "mv", "dot", "outer", "ger", "addmm",
            "einsum", "softmax", "log_softmax"]
 
 
-@register_op("matmul", saves="inputs")
+@register_op("matmul", saves="other")
 class Matmul:
     """Matrix product with NumPy/PyTorch semantics for 1-d and batched operands."""
 
@@ -168,7 +168,7 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None):
 
 # ---- linear: the hot path of every MLP -----------------------------------------------------
 
-@register_op("linear", saves="inputs")
+@register_op("linear", saves="other")
 class Linear:
     """``input @ weight.T (+ bias)``: ``input`` (*, in), ``weight`` (out, in), ``bias`` (out,).
 

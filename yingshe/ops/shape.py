@@ -854,11 +854,12 @@ def tensor_split(input, indices_or_sections, dim=0):
             raise ShapeError(f"tensor_split: number of sections must be larger than 0, got {k}")
         sizes = [n // k + 1] * (n % k) + [n // k] * (k - n % k)
     else:
-        bounds = [0]
-        for i in indices_or_sections:
-            i = int(i)
-            i = max(0, min(n, i + n if i < 0 else i))
-            bounds.append(max(i, bounds[-1]))
-        bounds.append(n)
+        bounds = [0] + [max(0, min(n, int(i) + n if int(i) < 0 else int(i)))
+                        for i in indices_or_sections] + [n]
+        if any(b < a for a, b in zip(bounds[:-1], bounds[1:])):
+            # decreasing indices give overlapping/empty pieces: slices, as in NumPy
+            from yingshe.ops.indexing import narrow
+            return tuple(narrow(input, d, a, max(b - a, 0))
+                         for a, b in zip(bounds[:-1], bounds[1:]))
         sizes = [b - a for a, b in zip(bounds[:-1], bounds[1:])]
     return _split(input, sizes, d)

@@ -1,0 +1,454 @@
+"""Fused recurrent layers: one op runs a whole sequence of one layer and direction.
+
+``nn.LSTM``/``nn.GRU``/``nn.RNN`` (and their cells) project the input for every
+timestep with one ``linear`` and then call one of these ops, so the recurrence costs
+one tape node per layer and direction instead of a dozen per timestep:
+
+``lstm_layer(xg, h0, c0, w_hh)``
+    ``xg`` (T, B, 4H) is ``x W_ih^T + b_ih + b_hh``; gate order i, f, g, o.
+    Returns (output (T, B, H), h_n (B, H), c_n (B, H)).
+``gru_layer(xg, h0, w_hh, b_hh)``
+    ``xg`` (T, B, 3H) is ``x W_ih^T + b_ih``; gate order r, z, n with
+    ``n = tanh(x_n + r * (W_hn h + b_hn))``. Returns (output, h_n).
+``rnn_layer(xg, h0, w_hh, nonlinearity)``
+    ``xg`` (T, B, H) is ``x W_ih^T + b_ih + b_hh``; ``h' = act(xg_t + W_hh h)``.
+
+Attributes: ``reverse`` runs the sequence from its end (the backward direction of a
+bidirectional layer; outputs stay in input order); ``batch_first`` says ``xg`` and the
+output are (B, T, ...).
+
+Each forward keeps its gate activations as hidden outputs; the VJP is one fused
+backward-through-time op (``*_layer_backward``, NumPy loops, one matmul per step plus
+one for the whole weight gradient). When the gradient itself must be differentiable
+(``create_graph=True``), the VJP instead differentiates the same recurrence written
+step by step with yingshe ops (``lstm_reference`` and friends), so higher derivatives
+are exact too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from yingshe._tensor import MODE, Tensor
+from yingshe.errors import DTypeError, ShapeError
+from yingshe.ops._registry import apply, register_op
+from yingshe.ops._shapes import Meta, shape_str
+
+__all__: list[str] = []   # internal building blocks of yingshe.nn; not yingshe.* functions
+
+
+# ---- helpers ----------------------------------------------------------------------------
+
+def _order(T: int, reverse: bool):
+    return range(T - 1, -1, -1) if reverse else range(T)
+
+
+def _sigmoid_(a):
+    """In place 1 / (1 + exp(-a)); exact at both tails (exp overflow gives 0)."""
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    a += 1
+    np.reciprocal(a, out=a)
+    return a
+
+
+def _shifted(out, h0, reverse: bool, bf: bool):
+    """The state entering each step: h_{t-1} (or h_{t+1} when reversed), h0 at the start."""
+    prev = np.empty_like(out)
+    if out.shape[1 if bf else 0] == 0:
+        return prev
+    if bf:
+        if reverse:
+            prev[:, :-1] = out[:, 1:]
+            prev[:, -1] = h0
+        else:
+            prev[:, 1:] = out[:, :-1]
+            prev[:, 0] = h0
+    else:
+        if reverse:
+            prev[:-1] = out[1:]
+            prev[-1] = h0
+        else:
+            prev[1:] = out[:-1]
+            prev[0] = h0
+    return prev
+
+
+def _check(name: str, xg, h0, w, gates: int, c0=None, b=None):
+    """Shape/dtype rule shared by the three layers; returns (T, B, H)."""
+    for label, t in (("h0", h0), ("w_hh", w), ("c0", c0), ("b_hh", b)):
+        if t is not None and t.dtype is not xg.dtype:
+            raise DTypeError(f"{name}: {label} has dtype {t.dtype}, expected {xg.dtype} "
+                             "(the input's)")
+    if not xg.dtype.is_floating_point:
+        raise DTypeError(f"{name}: expected a floating-point input, got {xg.dtype}")
+    if xg.ndim != 3 or h0.ndim != 2 or w.ndim != 2:
+        raise ShapeError(f"{name}: expected a 3-d input, 2-d h0 and 2-d w_hh, got "
+                         f"{shape_str(xg.shape)}, {shape_str(h0.shape)}, {shape_str(w.shape)}")
+    H = w.shape[1]
+    if None not in (w.shape[0], H) and w.shape[0] != gates * H:
+        raise ShapeError(f"{name}: w_hh of shape {shape_str(w.shape)} is not "
+                         f"({gates} * hidden_size, hidden_size)")
+    if None not in (xg.shape[2], H) and xg.shape[2] != gates * H:
+        raise ShapeError(f"{name}: input projection of shape {shape_str(xg.shape)} does not "
+                         f"have {gates} * hidden_size = {gates * H} features")
+    for label, t in (("h0", h0), ("c0", c0)):
+        if t is not None and t.ndim == 2 and None not in (t.shape[1], H) and t.shape[1] != H:
+            raise ShapeError(f"{name}: {label} of shape {shape_str(t.shape)} does not have "
+                             f"hidden_size = {H} features")
+    if b is not None and (b.ndim != 1 or None not in (b.shape[0], H)
+                          and b.shape[0] != gates * H):
+        raise ShapeError(f"{name}: b_hh of shape {shape_str(b.shape)} is not "
+                         f"({gates} * hidden_size,)")
+    return H
+
+
+def _layout(xg, H, bf):
+    T, B = (xg.shape[1], xg.shape[0]) if bf else (xg.shape[0], xg.shape[1])
+    seq = (B, T, H) if bf else (T, B, H)
+    return B, seq
+
+
+def _composed_vjp(reference, inputs, needs, grads, **attrs):
+    """Gradients of the step-by-step recurrence (differentiable: used under
+    ``create_graph=True``)."""
+    from yingshe import autograd
+    idx = [i for i, n in enumerate(needs) if n and isinstance(inputs[i], Tensor)]
+    outs = reference(None, *inputs, **attrs)
+    got = autograd.grad(outs, [inputs[i] for i in idx], grad_outputs=grads,
+                        create_graph=True, allow_unused=True)
+    result = [None] * len(inputs)
+    for i, g in zip(idx, got):
+        result[i] = g
+    return tuple(result)
+
+
+def _differentiable_grad() -> bool:
+    return MODE.grad_enabled and MODE.tracer is None
+
+
+# ---- LSTM -----------------------------------------------------------------------------------
+
+@register_op("lstm_layer", saves="both", num_outputs=5, hidden=2)
+class LstmLayer:
+    """One LSTM layer over a whole sequence; hidden outputs: gate activations
+    (i, f, g, o, in xg's layout) and the cell states."""
+
+    def forward(xp, xg, h0, c0, w_hh, *, reverse, batch_first):
+        bf = batch_first
+        T = xg.shape[1] if bf else xg.shape[0]
+        H = w_hh.shape[1]
+        B = h0.shape[0]
+        seq = (B, T, H) if bf else (T, B, H)
+        out = xp.empty(seq, dtype=xg.dtype)
+        cs = xp.empty(seq, dtype=xg.dtype)
+        gates = xp.empty(xg.shape, dtype=xg.dtype)
+        wt = w_hh.T
+        h, c = h0, c0
+        with xp.errstate(over="ignore"):
+            for t in _order(T, reverse):
+                if bf:
+                    xt, gt, ht, ct = xg[:, t], gates[:, t], out[:, t], cs[:, t]
+                else:
+                    xt, gt, ht, ct = xg[t], gates[t], out[t], cs[t]
+                z = h @ wt
+                z += xt
+                xp.tanh(z[:, 2 * H:3 * H], out=gt[:, 2 * H:3 * H])
+                _sigmoid_(z)
+                gt[:, :2 * H] = z[:, :2 * H]
+                gt[:, 3 * H:] = z[:, 3 * H:]
+                xp.multiply(gt[:, H:2 * H], c, out=ct)
+                ct += gt[:, :H] * gt[:, 2 * H:3 * H]
+                xp.tanh(ct, out=ht)
+                ht *= gt[:, 3 * H:]
+                h, c = ht, ct
+        return out, xp.array(h, dtype=xg.dtype), xp.array(c, dtype=xg.dtype), gates, cs
+
+    def infer(xg, h0, c0, w_hh, *, reverse, batch_first):
+        H = _check("lstm_layer", xg, h0, w_hh, 4, c0=c0)
+        B, seq = _layout(xg, H, batch_first)
+        state = Meta((h0.shape[0], H), xg.dtype)
+        return (Meta(seq, xg.dtype), state, state, Meta(tuple(xg.shape), xg.dtype),
+                Meta(seq, xg.dtype))
+
+    def vjp(g, out, xg, h0, c0, w_hh, *, reverse, batch_first, needs):
+        if _differentiable_grad():
+            return _composed_vjp(lstm_reference, (xg, h0, c0, w_hh), needs, list(g[:3]),
+                                 reverse=reverse, batch_first=batch_first)
+        return apply(LstmLayerBackward, g[0], g[1], g[2], out[3], out[4], out[0], h0, c0, w_hh,
+                     reverse=reverse, batch_first=batch_first)
+
+
+@register_op("lstm_layer_backward", saves="none", num_outputs=4)
+class LstmLayerBackward:
+    """Backpropagation through time of ``lstm_layer``: gradients of (xg, h0, c0, w_hh)
+    from those of (output, h_n, c_n) and the forward's residuals."""
+
+    def forward(xp, g_out, g_hn, g_cn, gates, cs, out, h0, c0, w_hh, *, reverse, batch_first):
+        bf = batch_first
+        H = w_hh.shape[1]
+        T = gates.shape[1] if bf else gates.shape[0]
+        i, f, gg, o = (gates[..., k * H:(k + 1) * H] for k in range(4))
+        tc = xp.tanh(cs)
+        oc = o * (1 - tc * tc)              # d h / d c through the output gate
+        gd = gates * (1 - gates)            # sigmoid' for i, f, o ...
+        gd[..., 2 * H:3 * H] = 1 - gg * gg  # ... tanh' for g
+        cprev = _shifted(cs, c0, reverse, bf)
+        dz = xp.empty(gates.shape, dtype=gates.dtype)
+        dh = xp.array(g_hn, dtype=gates.dtype)
+        dc = xp.array(g_cn, dtype=gates.dtype)
+        for t in _order(T, not reverse):
+            if bf:
+                s = (slice(None), t)
+            else:
+                s = (t,)
+            dzt = dz[s]
+            dh += g_out[s]
+            xp.multiply(dh, tc[s], out=dzt[:, 3 * H:])
+            dc += dh * oc[s]
+            xp.multiply(dc, gg[s], out=dzt[:, :H])
+            xp.multiply(dc, cprev[s], out=dzt[:, H:2 * H])
+            xp.multiply(dc, i[s], out=dzt[:, 2 * H:3 * H])
+            dzt *= gd[s]
+            dc *= f[s]
+            dh = dzt @ w_hh
+        hprev = _shifted(out, h0, reverse, bf)
+        dw = dz.reshape(-1, 4 * H).T @ hprev.reshape(-1, H)
+        return dz, dh, dc, dw
+
+    def infer(g_out, g_hn, g_cn, gates, cs, out, h0, c0, w_hh, *, reverse, batch_first):
+        return (Meta(tuple(gates.shape), gates.dtype), Meta(tuple(h0.shape), h0.dtype),
+                Meta(tuple(c0.shape), c0.dtype), Meta(tuple(w_hh.shape), w_hh.dtype))
+
+
+def lstm_reference(m, xg, h0, c0, w_hh, *, reverse=False, batch_first=False):
+    """``lstm_layer`` step by step with the ops of module ``m`` (``yingshe`` or ``torch``;
+    None means yingshe): the differentiable form and a reference."""
+    if m is None:
+        import yingshe as m
+    T = xg.shape[1 if batch_first else 0]
+    h, c = h0, c0
+    outs = [None] * T
+    for t in _order(T, reverse):
+        z = (xg[:, t] if batch_first else xg[t]) + m.matmul(h, w_hh.t())
+        i, f, g, o = z.chunk(4, -1)
+        c = m.sigmoid(f) * c + m.sigmoid(i) * m.tanh(g)
+        h = m.sigmoid(o) * m.tanh(c)
+        outs[t] = h
+    return m.stack(outs, 1 if batch_first else 0), h, c
+
+
+def lstm_layer(xg, h0, c0, w_hh, reverse=False, batch_first=False):
+    """Run one LSTM layer: returns (output, h_n, c_n) (see the module docstring)."""
+    return apply(LstmLayer, xg, h0, c0, w_hh, reverse=bool(reverse),
+                 batch_first=bool(batch_first))
+
+
+# ---- GRU ------------------------------------------------------------------------------------
+
+@register_op("gru_layer", saves="both", num_outputs=4, hidden=2)
+class GruLayer:
+    """One GRU layer over a whole sequence; hidden outputs: gate activations (r, z, n)
+    and ``W_hn h + b_hn`` per step."""
+
+    def forward(xp, xg, h0, w_hh, b_hh=None, *, reverse, batch_first):
+        bf = batch_first
+        T = xg.shape[1] if bf else xg.shape[0]
+        H = w_hh.shape[1]
+        B = h0.shape[0]
+        seq = (B, T, H) if bf else (T, B, H)
+        out = xp.empty(seq, dtype=xg.dtype)
+        hns = xp.empty(seq, dtype=xg.dtype)
+        gates = xp.empty(xg.shape, dtype=xg.dtype)
+        wt = w_hh.T
+        h = h0
+        with xp.errstate(over="ignore"):
+            for t in _order(T, reverse):
+                if bf:
+                    xt, gt, ht, nt = xg[:, t], gates[:, t], out[:, t], hns[:, t]
+                else:
+                    xt, gt, ht, nt = xg[t], gates[t], out[t], hns[t]
+                hg = h @ wt
+                if b_hh is not None:
+                    hg += b_hh
+                rz = hg[:, :2 * H]
+                rz += xt[:, :2 * H]
+                gt[:, :2 * H] = _sigmoid_(rz)
+                nt[...] = hg[:, 2 * H:]
+                n = gt[:, 2 * H:]
+                xp.multiply(gt[:, :H], nt, out=n)
+                n += xt[:, 2 * H:]
+                xp.tanh(n, out=n)
+                xp.subtract(h, n, out=ht)      # h' = (h - n) * z + n
+                ht *= gt[:, H:2 * H]
+                ht += n
+                h = ht
+        return out, xp.array(h, dtype=xg.dtype), gates, hns
+
+    def infer(xg, h0, w_hh, b_hh=None, *, reverse, batch_first):
+        H = _check("gru_layer", xg, h0, w_hh, 3, b=b_hh)
+        B, seq = _layout(xg, H, batch_first)
+        return (Meta(seq, xg.dtype), Meta((h0.shape[0], H), xg.dtype),
+                Meta(tuple(xg.shape), xg.dtype), Meta(seq, xg.dtype))
+
+    def vjp(g, out, xg, h0, w_hh, b_hh=None, *, reverse, batch_first, needs):
+        if _differentiable_grad():
+            return _composed_vjp(gru_reference, (xg, h0, w_hh, b_hh), needs, list(g[:2]),
+                                 reverse=reverse, batch_first=batch_first)
+        dx, dh0, dw, db = apply(GruLayerBackward, g[0], g[1], out[2], out[3], out[0], h0, w_hh,
+                                reverse=reverse, batch_first=batch_first)
+        return dx, dh0, dw, (db if b_hh is not None else None)
+
+
+@register_op("gru_layer_backward", saves="none", num_outputs=4)
+class GruLayerBackward:
+    """Backpropagation through time of ``gru_layer``: gradients of (xg, h0, w_hh, b_hh)."""
+
+    def forward(xp, g_out, g_hn, gates, hns, out, h0, w_hh, *, reverse, batch_first):
+        bf = batch_first
+        H = w_hh.shape[1]
+        T = gates.shape[1] if bf else gates.shape[0]
+        r, z, n = (gates[..., k * H:(k + 1) * H] for k in range(3))
+        hprev = _shifted(out, h0, reverse, bf)
+        dn_f = (1 - z) * (1 - n * n)            # d h' / d n_pre
+        dz_f = (hprev - n) * (z * (1 - z))      # d h' / d z_pre
+        dr_f = hns * (r * (1 - r))              # d n_pre / d r_pre
+        dx = xp.empty(gates.shape, dtype=gates.dtype)
+        dhg = xp.empty(gates.shape, dtype=gates.dtype)
+        dh = xp.array(g_hn, dtype=gates.dtype)
+        for t in _order(T, not reverse):
+            s = (slice(None), t) if bf else (t,)
+            dxt, dgt = dx[s], dhg[s]
+            dh += g_out[s]
+            dnp = dxt[:, 2 * H:]
+            xp.multiply(dh, dn_f[s], out=dnp)
+            xp.multiply(dh, dz_f[s], out=dxt[:, H:2 * H])
+            xp.multiply(dnp, dr_f[s], out=dxt[:, :H])
+            dgt[:, :2 * H] = dxt[:, :2 * H]
+            xp.multiply(dnp, r[s], out=dgt[:, 2 * H:])
+            dh *= z[s]
+            dh += dgt @ w_hh
+        dw = dhg.reshape(-1, 3 * H).T @ hprev.reshape(-1, H)
+        db = dhg.reshape(-1, 3 * H).sum(0)
+        return dx, dh, dw, db
+
+    def infer(g_out, g_hn, gates, hns, out, h0, w_hh, *, reverse, batch_first):
+        return (Meta(tuple(gates.shape), gates.dtype), Meta(tuple(h0.shape), h0.dtype),
+                Meta(tuple(w_hh.shape), w_hh.dtype), Meta((w_hh.shape[0],), w_hh.dtype))
+
+
+def gru_reference(m, xg, h0, w_hh, b_hh=None, *, reverse=False, batch_first=False):
+    """``gru_layer`` step by step with the ops of ``m`` (None: yingshe)."""
+    if m is None:
+        import yingshe as m
+    T = xg.shape[1 if batch_first else 0]
+    h = h0
+    outs = [None] * T
+    for t in _order(T, reverse):
+        xr, xz, xn = (xg[:, t] if batch_first else xg[t]).chunk(3, -1)
+        hg = m.matmul(h, w_hh.t())
+        if b_hh is not None:
+            hg = hg + b_hh
+        hr, hz, hn = hg.chunk(3, -1)
+        r = m.sigmoid(xr + hr)
+        z = m.sigmoid(xz + hz)
+        n = m.tanh(xn + r * hn)
+        h = (h - n) * z + n
+        outs[t] = h
+    return m.stack(outs, 1 if batch_first else 0), h
+
+
+def gru_layer(xg, h0, w_hh, b_hh=None, reverse=False, batch_first=False):
+    """Run one GRU layer: returns (output, h_n)."""
+    return apply(GruLayer, xg, h0, w_hh, b_hh, reverse=bool(reverse),
+                 batch_first=bool(batch_first))
+
+
+# ---- Elman RNN ------------------------------------------------------------------------------
+
+_NONLINEARITIES = ("tanh", "relu")
+
+
+@register_op("rnn_layer", saves="both", num_outputs=2)
+class RnnLayer:
+    """One Elman RNN layer (tanh or relu) over a whole sequence."""
+
+    def forward(xp, xg, h0, w_hh, *, nonlinearity, reverse, batch_first):
+        bf = batch_first
+        T = xg.shape[1] if bf else xg.shape[0]
+        out = xp.empty(xg.shape, dtype=xg.dtype)
+        wt = w_hh.T
+        h = h0
+        for t in _order(T, reverse):
+            ht = out[:, t] if bf else out[t]
+            ht[...] = h @ wt
+            ht += xg[:, t] if bf else xg[t]
+            if nonlinearity == "tanh":
+                xp.tanh(ht, out=ht)
+            else:
+                xp.maximum(ht, 0, out=ht)
+            h = ht
+        return out, xp.array(h, dtype=xg.dtype)
+
+    def infer(xg, h0, w_hh, *, nonlinearity, reverse, batch_first):
+        if nonlinearity not in _NONLINEARITIES:
+            raise ValueError(f"rnn_layer: unknown nonlinearity {nonlinearity!r}")
+        H = _check("rnn_layer", xg, h0, w_hh, 1)
+        B, seq = _layout(xg, H, batch_first)
+        return Meta(seq, xg.dtype), Meta((h0.shape[0], H), xg.dtype)
+
+    def vjp(g, out, xg, h0, w_hh, *, nonlinearity, reverse, batch_first, needs):
+        if _differentiable_grad():
+            return _composed_vjp(rnn_reference, (xg, h0, w_hh), needs, list(g),
+                                 nonlinearity=nonlinearity, reverse=reverse,
+                                 batch_first=batch_first)
+        return apply(RnnLayerBackward, g[0], g[1], out[0], h0, w_hh, nonlinearity=nonlinearity,
+                     reverse=reverse, batch_first=batch_first)
+
+
+@register_op("rnn_layer_backward", saves="none", num_outputs=3)
+class RnnLayerBackward:
+    """Backpropagation through time of ``rnn_layer``: gradients of (xg, h0, w_hh)."""
+
+    def forward(xp, g_out, g_hn, out, h0, w_hh, *, nonlinearity, reverse, batch_first):
+        bf = batch_first
+        H = w_hh.shape[1]
+        T = out.shape[1] if bf else out.shape[0]
+        act = 1 - out * out if nonlinearity == "tanh" else (out > 0).astype(out.dtype)
+        dx = xp.empty(out.shape, dtype=out.dtype)
+        dh = xp.array(g_hn, dtype=out.dtype)
+        for t in _order(T, not reverse):
+            s = (slice(None), t) if bf else (t,)
+            dxt = dx[s]
+            dh += g_out[s]
+            xp.multiply(dh, act[s], out=dxt)
+            dh = dxt @ w_hh
+        hprev = _shifted(out, h0, reverse, bf)
+        dw = dx.reshape(-1, H).T @ hprev.reshape(-1, H)
+        return dx, dh, dw
+
+    def infer(g_out, g_hn, out, h0, w_hh, *, nonlinearity, reverse, batch_first):
+        return (Meta(tuple(out.shape), out.dtype), Meta(tuple(h0.shape), h0.dtype),
+                Meta(tuple(w_hh.shape), w_hh.dtype))
+
+
+def rnn_reference(m, xg, h0, w_hh, *, nonlinearity="tanh", reverse=False, batch_first=False):
+    """``rnn_layer`` step by step with the ops of ``m`` (None: yingshe)."""
+    if m is None:
+        import yingshe as m
+    act = m.tanh if nonlinearity == "tanh" else m.relu
+    T = xg.shape[1 if batch_first else 0]
+    h = h0
+    outs = [None] * T
+    for t in _order(T, reverse):
+        h = act((xg[:, t] if batch_first else xg[t]) + m.matmul(h, w_hh.t()))
+        outs[t] = h
+    return m.stack(outs, 1 if batch_first else 0), h
+
+
+def rnn_layer(xg, h0, w_hh, nonlinearity="tanh", reverse=False, batch_first=False):
+    """Run one Elman RNN layer: returns (output, h_n)."""
+    if nonlinearity not in _NONLINEARITIES:
+        raise ValueError(f"rnn_layer: unknown nonlinearity {nonlinearity!r}")
+    return apply(RnnLayer, xg, h0, w_hh, nonlinearity=nonlinearity, reverse=bool(reverse),
+                 batch_first=bool(batch_first))
