@@ -48,7 +48,9 @@ def _child_env(threads: int, keep_openblas_env: bool) -> dict:
 def run(workloads: Iterable[str], engines: Iterable[str], steps: int = 30, warmup: int = 5,
         threads: int | None = None, keep_openblas_env: bool = False,
         on_result: Callable[[dict], None] | None = None, timeout: float = 900) -> list[dict]:
-    threads = threads or os.cpu_count() or 1
+    # one thread per engine by default: equal footing, and no OpenMP spin-waiting when
+    # the machine is shared (torch with 2 threads on a busy 2-core box ran 50x slower)
+    threads = threads or 1
     env = _child_env(threads, keep_openblas_env)
     results = []
     with tempfile.TemporaryDirectory(prefix="yingshe-compare-") as tmp:

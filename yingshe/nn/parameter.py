@@ -34,3 +34,11 @@ class Parameter(Variable):
 
     __str__ = __repr__
 
+
+    def __deepcopy__(self, memo):
+        # as torch.nn.Parameter: a copy of the value and the flag, not of .grad
+        if id(self) in memo:
+            return memo[id(self)]
+        new = type(self)(Tensor(self._data.copy()), self.requires_grad)
+        memo[id(self)] = new
+        return new

@@ -149,25 +149,25 @@ class RNNBase(Module):
     def _check_input(self, input) -> bool:
         """Validate ``input``; returns whether it is batched."""
         if not isinstance(input, Tensor):
-            raise UnsupportedError(f"{self._name()}: input of type {type(input).__name__} "
+            raise UnsupportedError(f"input of type {type(input).__name__} "
                                    "(PackedSequence) is not supported; pass a padded tensor")
         if input.ndim not in (2, 3):
-            raise ValueError(f"{self._name()}: Expected input to be 2D or 3D, got "
+            raise ValueError(f"Expected input to be 2D or 3D, got "
                              f"{input.ndim}D instead")
         if input.shape[-1] != self.input_size:
-            raise ShapeError(f"{self._name()}: input.size(-1) must be equal to input_size. "
+            raise ShapeError(f"input.size(-1) must be equal to input_size. "
                              f"Expected {self.input_size}, got {input.shape[-1]}")
         return input.ndim == 3
 
     def _check_hidden(self, hx, batched: bool, expected: tuple, what: str = "hidden") -> None:
         if hx.ndim != (3 if batched else 2):
             if batched:
-                raise ShapeError(f"{self._name()}: For batched 3-D input, hx should also be "
+                raise ShapeError(f"For batched 3-D input, hx should also be "
                                  f"3-D but got {hx.ndim}-D tensor")
-            raise ShapeError(f"{self._name()}: For unbatched 2-D input, hx should also be 2-D "
+            raise ShapeError(f"For unbatched 2-D input, hx should also be 2-D "
                              f"but got {hx.ndim}-D tensor")
         if tuple(hx.shape) != tuple(expected):
-            raise ShapeError(f"{self._name()}: Expected {what} size "
+            raise ShapeError(f"Expected {what} size "
                              f"({', '.join(map(str, expected))}), got {_shape(hx)}")
 
     def _prepare(self, input, states):
@@ -179,7 +179,7 @@ class RNNBase(Module):
         B = input.shape[0 if bf else 1]
         T = input.shape[1 if bf else 0]
         if T == 0:
-            raise ShapeError(f"{self._name()}: Expected sequence length to be larger than 0 "
+            raise ShapeError(f"Expected sequence length to be larger than 0 "
                              f"in RNN, got input of shape {_shape(input)}")
         D = 2 if self.bidirectional else 1
         expected = (self.num_layers * D, B, self.hidden_size)
@@ -301,11 +301,11 @@ class LSTM(RNNBase):
             h0 = c0 = None
         else:
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise ShapeError("LSTM: hx must be a tuple (h_0, c_0) of two tensors")
+                raise ShapeError("hx must be a tuple (h_0, c_0) of two tensors")
             h0, c0 = hx
         x, (h0, c0), batched, B, T = self._prepare(input, [(h0, "hidden"), (c0, "cell")])
         if (h0 is None) != (c0 is None):
-            raise ShapeError("LSTM: give both h_0 and c_0 or neither")
+            raise ShapeError("give both h_0 and c_0 or neither")
         out, hs, cs = self._run(x, None if h0 is None else h0.unbind(0),
                                 None if c0 is None else c0.unbind(0), B)
         return self._finish(out, batched), (self._stack(hs, batched), self._stack(cs, batched))
@@ -362,13 +362,12 @@ class RNNCellBase(Module):
         return s
 
     def _prepare(self, input, states):
-        name = type(self).__name__
         if not isinstance(input, Tensor):
-            raise TypeError(f"{name}: expected a tensor input, got {type(input).__name__}")
+            raise TypeError(f"expected a tensor input, got {type(input).__name__}")
         if input.ndim not in (1, 2):
-            raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.ndim}D instead")
+            raise ValueError(f"Expected input to be 1D or 2D, got {input.ndim}D instead")
         if input.shape[-1] != self.input_size:
-            raise ShapeError(f"{name}: input has inconsistent input_size: got "
+            raise ShapeError(f"input has inconsistent input_size: got "
                              f"{input.shape[-1]} expected {self.input_size}")
         batched = input.ndim == 2
         x = input if batched else unsqueeze(input, 0)
@@ -379,14 +378,14 @@ class RNNCellBase(Module):
                 out.append(_zeros((B, self.hidden_size), x))
                 continue
             if s.ndim != input.ndim:
-                raise ShapeError(f"{name}: expected hidden state of {input.ndim}-D like the "
+                raise ShapeError(f"expected hidden state of {input.ndim}-D like the "
                                  f"input, got shape {_shape(s)}")
             s = s if batched else unsqueeze(s, 0)
             if s.shape[0] != B:
-                raise ShapeError(f"{name}: Input batch size {B} doesn't match hidden0 batch "
+                raise ShapeError(f"Input batch size {B} doesn't match hidden0 batch "
                                  f"size {s.shape[0]}")
             if s.shape[1] != self.hidden_size:
-                raise ShapeError(f"{name}: hidden0 has inconsistent hidden_size: got "
+                raise ShapeError(f"hidden0 has inconsistent hidden_size: got "
                                  f"{s.shape[1]}, expected {self.hidden_size}")
             out.append(s)
         return unsqueeze(x, 0), out, batched

@@ -1,0 +1,112 @@
+"""Code generation: one straight-line Python function per program, one line per node,
+``exec``-compiled. The interpreter (``interpreter.run_program``) is its oracle: both
+walk the same node list and call the same ``forward`` functions and Variable helpers.
+
+The source is kept on the compiled function (``fn.source``) so ``explain()`` can
+print what the graph became.
+"""
+
+from __future__ import annotations
+
+import math
+
+from yingshe.backend import numpy_backend
+from yingshe.graph.interpreter import assign_var, init_vars, read_var
+from yingshe.graph.ir import Node, Symbol
+
+__all__ = ["generate"]
+
+
+def _literal(v):
+    """Python source for a value that can be spelled inline, else None."""
+    if v is None or isinstance(v, (bool, str)):
+        return repr(v)
+    if isinstance(v, int):
+        return repr(v)
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else None
+    if isinstance(v, tuple):
+        parts = [_literal(x) for x in v]
+        if any(p is None for p in parts):
+            return None
+        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+    return None
+
+
+def _ident(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name)
+
+
+def generate(program, name: str = "graph_program"):
+    """Compile ``program`` into ``fn(feeds) -> list`` (feeds in ``program.feeds`` order)."""
+    g: dict = {"xp": numpy_backend, "read_var": read_var, "assign_var": assign_var,
+               "init_vars": init_vars}
+    names: dict[tuple, str] = {}
+    lines = [f"def {name}(feeds):"]
+    for i, s in enumerate(program.feeds):
+        v = f"feed{i}"
+        names[(s._gnode.id, s._out_index)] = v
+        lines.append(f"    {v} = feeds[{i}]  # {s.name}")
+    copy_reads = program.assigned_vars()
+    last = program.last_uses()
+
+    def bind(prefix: str, value) -> str:
+        key = f"{prefix}{len(g)}"
+        g[key] = value
+        return key
+
+    def arg(x) -> str:
+        if isinstance(x, Symbol):
+            return names[(x._gnode.id, x._out_index)]
+        lit = _literal(x)
+        return lit if lit is not None else bind("k", x)
+
+    for idx, node in enumerate(program.nodes):
+        outs = []
+        for k in range(len(node.metas)):
+            key = (node.id, k)
+            if key in names:          # fed: keep the fed value
+                outs.append("_")
+            else:
+                names[key] = f"v{idx}" if len(node.metas) == 1 else f"v{idx}_{k}"
+                outs.append(names[key])
+        lhs = ", ".join(outs) + ("," if len(outs) == 1 and len(node.metas) > 1 else "")
+        kind = node.kind
+        comment = f"  # {node.name}"
+        if kind == "placeholder":
+            continue
+        if kind == "op":
+            f = bind(f"{_ident(node.op.name)}_", node.op.forward)
+            args = ["xp"] + [arg(x) for x in node.inputs]
+            for k, v in node.attrs.items():
+                lit = _literal(v)
+                args.append(f"{k}={lit if lit is not None else bind('a', v)}")
+            line = f"{lhs} = {f}({', '.join(args)})"
+        elif kind == "constant":
+            line = f"{lhs} = {bind('c', node.value)}"
+        elif kind == "read":
+            var = bind("var", node.var)
+            cp = ", None, True" if id(node.var) in copy_reads else ""
+            line = f"{lhs} = read_var({var}{cp})"
+        elif kind == "assign":
+            var = bind("var", node.var)
+            line = f"{lhs} = assign_var({var}, {arg(node.inputs[0])}, {node.attrs['mode']!r})"
+        elif kind == "init":
+            line = f"init_vars({bind('vars', node.value)})"
+        elif kind == "no_op":
+            line = "pass"
+        else:
+            raise RuntimeError(f"codegen: unknown node kind {kind!r}")
+        lines.append(f"    {line}{comment}")
+        dead = [names[k] for k in last.get(idx, ()) if k in names and names[k] != "_"]
+        if dead:
+            lines.append(f"    del {', '.join(dead)}")
+    rets = ["None" if isinstance(f, Node) else names[(f._gnode.id, f._out_index)]
+            for f in program.fetches]
+    lines.append(f"    return [{', '.join(rets)}]")
+    source = "\n".join(lines) + "\n"
+    code = compile(source, f"<yingshe.graph {name}>", "exec")
+    exec(code, g)  # noqa: S102 - our own generated source
+    fn = g[name]
+    fn.source = source
+    return fn
