@@ -39,3 +39,4 @@ _install_methods(Tensor)
 
 __version__ = "0.1.0"
 from yingshe import nn  # noqa: F401,E402
+from yingshe import graph  # noqa: F401,E402

@@ -95,7 +95,10 @@ def run_program(program, feed_values: list) -> list:
 
 def evaluate(symbols, feed_dict=None) -> list:
     """Evaluate ``symbols`` with the interpreter on the unoptimised pruned graph."""
-    from yingshe.graph.passes import prune
-    feeds = dict(feed_dict or {})
-    program = prune(list(symbols), list(feeds))
-    return run_program(program, [np.asarray(feeds[k]) for k in program.feeds])
+    from yingshe.graph.passes import key_of
+    from yingshe.graph.session import lowered
+    feeds = {key_of(k): np.asarray(v) for k, v in (feed_dict or {}).items()}
+    syms = {key_of(k): k for k in (feed_dict or {})}
+    program, keys = lowered(list(symbols), list(syms.values()),
+                            {k: v.shape for k, v in feeds.items()})
+    return run_program(program, [feeds[k] for k in keys])

@@ -175,6 +175,9 @@ class Mean:
     """Arithmetic mean over ``dim``."""
 
     def forward(xp, x, *, dim, keepdim):
+        if x.size == 0:  # the mean of nothing is nan, silently, as in PyTorch
+            total = xp.sum(x, axis=dim, keepdims=keepdim)
+            return xp.full_like(total, xp.nan)
         return xp.mean(x, axis=dim, keepdims=keepdim)
 
     def infer(x, *, dim, keepdim):

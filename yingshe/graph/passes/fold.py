@@ -34,8 +34,7 @@ def fold(program: Program) -> Program:
             return None
         if not all(x._gnode.kind == "constant" for x in inputs if isinstance(x, Symbol)):
             return None
-        if any(isinstance(x, Symbol) and key in fed for x in inputs
-               for key in [(x._gnode.id, x._out_index)]):
+        if any((x._gnode.id, x._out_index) in fed for x in inputs if isinstance(x, Symbol)):
             return None
         args = [x._gnode.value if isinstance(x, Symbol) else x for x in inputs]
         try:

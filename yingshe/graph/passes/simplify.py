@@ -1,6 +1,7 @@
 """Algebraic simplification, one small rule per pattern:
 
-* ``x * 1``, ``1 * x``, ``x / 1``, ``x + 0``, ``0 + x``, ``x - 0`` -> ``x`` (only when the
+* ``cast(x)`` to x's own dtype -> ``x``;
+* ``x * 1``, ``1 * x``, ``x / 1``, ``x ** 1``, ``x + 0``, ``0 + x``, ``x - 0`` -> ``x`` (only when the
   result has x's shape and dtype, so broadcasting or promotion is never lost);
 * ``transpose(transpose(x, a, b), a, b)`` -> ``x``; ``permute(permute(x, p), q)`` -> one
   permute (or ``x`` when the composition is the identity);
@@ -56,6 +57,16 @@ def identity_arith(node: Node, inputs):
     elif name == "sub":
         if _is_value(b, 0) and _same_meta(a, meta):
             return a
+    elif name == "pow":
+        if _is_value(b, 1) and _same_meta(a, meta):
+            return a
+    return None
+
+
+def identity_cast(node: Node, inputs):
+    """cast(x, dtype=x.dtype) -> x (the promotion helpers cast symbols defensively)."""
+    if node.op.name == "cast" and _same_meta(inputs[0], node.metas[0]):
+        return inputs[0]
     return None
 
 
@@ -101,7 +112,7 @@ def reshape_chain(node: Node, inputs):
     return None
 
 
-RULES = (identity_arith, double_transpose, reshape_chain)
+RULES = (identity_cast, identity_arith, double_transpose, reshape_chain)
 
 
 def simplify(program: Program) -> Program:
