@@ -105,6 +105,8 @@ class Tensor:
 
     # Tensors never compare by value in containers: hashing is by identity.
     __hash__ = object.__hash__
+    # True on graph-created Variables: ops reading them build graph nodes (TF1 semantics)
+    _symbolic_read = False
     # Make NumPy defer to our reflected operators (ndarray + Tensor -> Tensor.__radd__).
     __array_priority__ = 1000
 

@@ -62,7 +62,13 @@ class Variable(Tensor):
         self._name = value
 
     def assign(self, value) -> "Variable":
-        """Set the value in place (same shape; cast to this variable's dtype)."""
+        """Set the value in place (same shape; cast to this variable's dtype).
+
+        On a graph-created variable this builds an assign node instead (TF1's
+        ``v.assign(x)`` returns an op to run in a Session)."""
+        if self._symbolic_read:
+            from yingshe import graph
+            return graph.assign(self, value)
         from yingshe.ops._inplace import commit
         from yingshe.autograd import no_grad
         if MODE.tracer is None and not isinstance(value, Tensor):
@@ -73,10 +79,16 @@ class Variable(Tensor):
         return self
 
     def assign_add(self, delta) -> "Variable":
+        if self._symbolic_read:
+            from yingshe import graph
+            return graph.assign_add(self, delta)
         with _no_grad():
             return self.assign(self + delta)
 
     def assign_sub(self, delta) -> "Variable":
+        if self._symbolic_read:
+            from yingshe import graph
+            return graph.assign_sub(self, delta)
         with _no_grad():
             return self.assign(self - delta)
 

@@ -30,6 +30,7 @@ def keys(draw, shape, ints=True, arrays=True):
     d = 0
     used_ellipsis = False
     has_array = False
+    first = None
     while d < len(shape) and draw(st.booleans()):
         n = shape[d]
         kinds = ["slice", "none"] + (["int"] if ints else []) + \

@@ -170,11 +170,14 @@ def _root_grads(outputs: Sequence[Tensor], grad_outputs, create_graph: bool) -> 
 
 def _fit_to_input(node: Node, i: int, g: Tensor, ref) -> Tensor:
     """Sum a broadcast gradient back to the input's shape and cast it to its dtype;
-    an impossible fit is a bug in the op's VJP, and the error blames it."""
-    shape = ref.shape
-    if g.shape != shape:
+    an impossible fit is a bug in the op's VJP, and the error blames it.
+
+    The one place broadcasting is undone, for the eager tape and for symbolic
+    ``yingshe.graph.gradients`` alike (``g`` and ``ref`` may be graph symbols)."""
+    shape = tuple(ref.shape)
+    if tuple(g.shape) != shape:
         try:
-            axes, _ = sum_to_axes(g.shape, shape)
+            sum_to_axes(g.shape, shape)
         except ShapeError:
             raise ShapeError(
                 f"the VJP of op '{node.op.name}' returned a gradient of shape "
@@ -183,20 +186,18 @@ def _fit_to_input(node: Node, i: int, g: Tensor, ref) -> Tensor:
             ) from None
         from yingshe.ops.shape import sum_to_size
         g = sum_to_size(g, shape)
-    in_dtype = ref.dtype if not isinstance(ref, Tensor) else ref._data.dtype
-    np_dtype = getattr(in_dtype, "np", in_dtype)
-    if g._data is not None and g._data.dtype != np_dtype:
-        if np.dtype(np_dtype).kind != "f":
+    ref_data = getattr(ref, "_data", None)
+    if ref_data is not None and g._data is not None:  # eager fast path: NumPy dtypes
+        if g._data.dtype == ref_data.dtype:
+            return g
+    dt = ref.dtype
+    if g.dtype is not dt:
+        if not dt.is_floating_point:
             raise DTypeError(
                 f"the VJP of op '{node.op.name}' returned a gradient for integer input {i}"
             )
-        g = g.to(_dtype_of(np_dtype))
+        g = g.to(dt)
     return g
-
-
-def _dtype_of(np_dtype):
-    from yingshe._dtype import from_numpy_dtype
-    return from_numpy_dtype(np.dtype(np_dtype))
 
 
 def _check_saved(node: Node) -> None:

@@ -68,7 +68,6 @@ class IDXDataset:
     """
 
     def __init__(self, images_path, labels_path, *, raw: bool = False, transform=None) -> None:
-        from yingshe.utils.data import Dataset  # noqa: F401 - same protocol
         images = read_idx(images_path)
         labels = read_idx(labels_path)
         if images.shape[0] != labels.shape[0]:

@@ -150,6 +150,9 @@ def Variable(initial_value, trainable: bool = True, name: str | None = None,
     var.initialized = False
     var._site = site
     var._graph = g
+    # ops on this variable build graph nodes even when no other input is symbolic
+    # (`w * 2` in TF1 code), see yingshe.ops._registry.apply
+    var._symbolic_read = True
     g.variables.append(var)
     return var
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from yingshe import _dtype
-from yingshe.errors import DTypeError, ShapeError
+from yingshe.autograd import _fit_to_input
+from yingshe.errors import ShapeError
 from yingshe.graph import build
 from yingshe.graph.ir import ONES_LIKE, ZEROS_LIKE, GraphError, Node, Symbol
 from yingshe.ops._registry import Saved
-from yingshe.ops._shapes import shape_str, sum_to_axes
 from yingshe.state import Variable
 
 __all__ = ["gradients"]
@@ -48,26 +48,8 @@ def _like(op, sym: Symbol, dtype=None) -> Symbol:
     return build._add(op, (sym,), {"dtype": dt}, sym.graph, grad=True)
 
 
-def _fit(node: Node, i: int, g, ref: Symbol):
-    """The engine's ``_fit_to_input`` for symbols: sum back broadcasting, cast dtype."""
-    from yingshe.ops.shape import sum_to_size
-    shape = ref.shape
-    if tuple(g.shape) != tuple(shape):
-        try:
-            sum_to_axes(g.shape, shape)
-        except ShapeError:
-            raise ShapeError(
-                f"the VJP of op '{node.op.name}' returned a gradient of shape "
-                f"{shape_str(g.shape)} for input {i} of shape {shape_str(shape)} "
-                "(a bug in that op's rule)"
-            ) from None
-        g = sum_to_size(g, shape)
-    if g.dtype != ref.dtype:
-        if not ref.dtype.is_floating_point:
-            raise DTypeError(f"the VJP of op '{node.op.name}' returned a gradient for "
-                             f"integer input {i}")
-        g = g.to(ref.dtype)
-    return g
+# broadcasting is undone by the engine's one rule, shared with the eager tape
+_fit = _fit_to_input
 
 
 def gradients(ys, xs, grad_ys=None, name: str = "gradients", stop_gradients=None):

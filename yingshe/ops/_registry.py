@@ -195,7 +195,7 @@ def apply(op: OpDef, *inputs: Any, **attrs: Any):
     for x in inputs:
         if isinstance(x, Tensor):
             data = x._data
-            if data is None:  # a graph Symbol
+            if data is None or x._symbolic_read:  # a graph Symbol or graph Variable
                 return symbolic_apply(op, inputs, attrs)
             arrays.append(data)
             if x.requires_grad_flag:

@@ -22,7 +22,7 @@ changes during training::
 
 from __future__ import annotations
 
-from yingshe.optim.optimizer import Optimizer, _as_float, _unsupported, _zeros
+from yingshe.optim.optimizer import Optimizer, _as_float, _unsupported
 
 __all__ = ["SGD", "sgd_update"]
 

@@ -5,7 +5,7 @@ are never merged; equal small constants and reads of one Variable are."""
 from __future__ import annotations
 
 from yingshe.graph.ir import Node, Symbol, literal_key
-from yingshe.graph.passes import Program, key_of, rewrite
+from yingshe.graph.passes import Program, key_of
 
 __all__ = ["cse", "node_key"]
 
