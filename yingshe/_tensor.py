@@ -55,13 +55,11 @@ class Node:
         self.attrs = attrs
         self.edges = edges
         self.inputs = inputs
-        self.saved_versions = saved_versions if saved_versions is not None else (
-            None if inputs is None
-            else tuple(x._vc[0] if isinstance(x, Tensor) else None for x in inputs)
-        )
+        # versions of the saved inputs at record time (None: nothing to check)
+        self.saved_versions = saved_versions
         self.out_data = out_data
         self.out_vcs = out_vcs
-        self.out_versions = None if out_vcs is None else tuple(vc[0] for vc in out_vcs)
+        self.out_versions = None if out_vcs is None else tuple([vc[0] for vc in out_vcs])
         self.site = site
         _seq[0] += 1
         self.seq = _seq[0]

@@ -62,9 +62,14 @@ def _is_internal(filename: str) -> bool:
 def user_site(skip: int = 1) -> tuple[str, int] | None:
     """(filename, line) of the first stack frame outside the yingshe package."""
     f = sys._getframe(skip)
+    known = _internal_files
     while f is not None:
-        if not _is_internal(f.f_code.co_filename):
-            return (f.f_code.co_filename, f.f_lineno)
+        filename = f.f_code.co_filename
+        inside = known.get(filename)
+        if inside is None:
+            inside = _is_internal(filename)
+        if not inside:
+            return (filename, f.f_lineno)
         f = f.f_back
     return None
 

@@ -137,7 +137,7 @@ def test_examples_run_as_scripts(tmp_path):
 def _digits_arrays():
     from yingshe.datasets import load
     (x, y), _ = load("digits", as_numpy=True)
-    return (x / 16.0).astype(np.float32), y
+    return ((x - x.mean()) / x.std()).astype(np.float32), y
 
 
 def _mlp(m):
@@ -171,11 +171,14 @@ def _lstm(m):
 
 def _trajectory(m, make, state, x, y, batches, shape, opt_name):
     model = make(m)
+    if next(iter(state.values())).dtype == np.float64:
+        model = model.double()
     model.load_state_dict({k: m.from_numpy(v.copy()) for k, v in state.items()})
-    if opt_name == "sgd":
-        opt = m.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    name, lr = opt_name
+    if name == "sgd":
+        opt = m.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     else:
-        opt = m.optim.Adam(model.parameters(), lr=3e-3)
+        opt = m.optim.Adam(model.parameters(), lr=lr)
     loss_fn = m.nn.CrossEntropyLoss()
     losses = []
     for idx in batches:
@@ -191,26 +194,37 @@ def _trajectory(m, make, state, x, y, batches, shape, opt_name):
 
 
 @pytest.mark.parametrize("make,shape,opt_name", [
-    (_mlp, (64,), "sgd"),
-    (_cnn, (1, 8, 8), "adam"),
-    (_lstm, (8, 8), "adam"),
-], ids=["mlp-sgd", "cnn-adam", "lstm-adam"])
-def test_loss_trajectory_matches_pytorch(make, shape, opt_name):
+    (_mlp, (64,), ("sgd", 0.1)),
+    (_cnn, (1, 8, 8), ("sgd", 0.1)),
+    (_lstm, (8, 8), ("adam", 1e-2)),
+], ids=["mlp-sgd", "cnn-sgd", "lstm-adam"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_loss_trajectory_matches_pytorch(make, shape, opt_name, dtype):
+    """float32: DESIGN.md's cross-engine trajectory tolerance. float64: the same run to
+    near machine precision, which separates a semantic difference (fails both) from
+    float32 rounding amplified by training (would fail only float32)."""
     torch = import_torch()
     x, y = _digits_arrays()
+    x = x.astype(dtype)
     torch.manual_seed(0)
     # initial weights: PyTorch's own initialisation, copied into both models
-    state = {k: v.detach().numpy().copy() for k, v in make(torch).state_dict().items()}
+    state = {k: v.detach().numpy().astype(dtype)
+             for k, v in make(torch).state_dict().items()}
     rng = np.random.default_rng(0)
     batches = [rng.choice(len(x), 32, replace=False) for _ in range(50)]
 
     ours, ours_final = _trajectory(yingshe, make, state, x, y, batches, shape, opt_name)
     ref, ref_final = _trajectory(torch, make, state, x, y, batches, shape, opt_name)
     assert ours.dtype == ref.dtype == np.float64   # .item() gives Python floats
-    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-6)
-    assert ref[-10:].mean() < 0.7 * ref[0]         # the trajectory actually trains
+    if dtype == np.float32:
+        np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-6)
+        w_rtol, w_atol = 1e-3, 1e-4
+    else:
+        np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
+        w_rtol, w_atol = 1e-9, 1e-11
+    assert ref[-10:].mean() < 0.8 * ref[0]         # the trajectory actually trains
     assert sorted(ours_final) == sorted(ref_final)
     for k in ref_final:
-        assert ours_final[k].dtype == np.float32, k
-        np.testing.assert_allclose(ours_final[k], ref_final[k], rtol=1e-3, atol=1e-4,
+        assert ours_final[k].dtype == dtype, k
+        np.testing.assert_allclose(ours_final[k], ref_final[k], rtol=w_rtol, atol=w_atol,
                                    err_msg=k)

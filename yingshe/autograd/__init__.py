@@ -454,9 +454,12 @@ def _run(outputs, root_grads, retain_graph: bool, create_graph: bool,
                     for e in edges
                 )
             else:
-                needs = tuple(e is not None for e in edges)
-            if any(g is not None for g in grads) and any(needs):
-                _check_saved(node)
+                needs = tuple([e is not None for e in edges])
+            has_grad = grads[0] is not None if len(grads) == 1 else \
+                any(g is not None for g in grads)
+            if has_grad and True in needs:
+                if node.freed or node.saved_versions is not None or node.out_vcs is not None:
+                    _check_saved(node)
                 in_grads = _call_vjp(node, grads, needs, create_graph)
             else:
                 in_grads = (None,) * len(edges)
@@ -476,7 +479,13 @@ def _run(outputs, root_grads, retain_graph: bool, create_graph: bool,
                             f"{type(g).__name__} for input {i}; expected a tensor or None"
                         )
                     ref = node.inputs[i] if node.inputs is not None else e
-                    g = _fit_to_input(node, i, g, ref)
+                    gd = g._data
+                    rd = ref._data if isinstance(ref, Tensor) else None
+                    # fast path: the gradient already has the input's shape and dtype
+                    if gd is None or not (
+                            (gd.shape == rd.shape and gd.dtype == rd.dtype) if rd is not None
+                            else (gd.shape == ref.shape and gd.dtype == ref.dtype.np)):
+                        g = _fit_to_input(node, i, g, ref)
                     if anomaly:
                         _check_grad_finite(node, i, g)
                 if isinstance(e, tuple):

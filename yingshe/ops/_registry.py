@@ -258,21 +258,38 @@ def _edge(x):
 
 
 def _record(op: OpDef, inputs, attrs, out, vcs) -> Node:
-    edges = tuple(_edge(x) for x in inputs)
-    saved_inputs = tuple(inputs) if op.save_inputs else _metas(inputs)
+    # one pass over the inputs: edges (where gradients flow), and the versions of the
+    # saved inputs (checked at backward to detect in-place changes). Hot path: kept flat.
+    edges = []
+    versions = []
+    for x in inputs:
+        if isinstance(x, Tensor):
+            if x.requires_grad_flag:
+                n = x._node
+                edges.append(x if n is None else (n, x._out_index))
+            else:
+                edges.append(None)
+            versions.append(x._vc[0])
+        else:
+            edges.append(None)
+            versions.append(None)
+    edges = tuple(edges)
+    if op.save_inputs:
+        saved_inputs = inputs
+        if op.saves == "other":
+            # each input's value is read only for the *other* inputs' gradients (a * b,
+            # a @ b): track its version only when another input needs a gradient, so
+            # `y = x * 2.0; x.add_(1); y.backward()` works as in PyTorch
+            needed = [e is not None for e in edges]
+            total = sum(needed)
+            versions = [v if total - needed[i] > 0 else None for i, v in enumerate(versions)]
+        versions = tuple(versions)
+    else:
+        saved_inputs = _metas(inputs)
+        versions = None
     out_data = out if op.save_output else None
-    versions = None
-    if op.saves == "other":
-        # each input's value is read only for the *other* inputs' gradients (a * b,
-        # a @ b): track its version only when another input needs a gradient, so
-        # `y = x * 2.0; x.add_(1); y.backward()` works as in PyTorch
-        versions = tuple(
-            x._vc[0] if isinstance(x, Tensor)
-            and any(e is not None for j, e in enumerate(edges) if j != i) else None
-            for i, x in enumerate(inputs)
-        )
     return Node(op, attrs, edges, saved_inputs, out_data, vcs if op.save_output else None,
-                user_site(3) if MODE.anomaly or _RECORD_SITES[0] else None,
+                user_site(3) if _RECORD_SITES[0] or MODE.anomaly else None,
                 saved_versions=versions)
 
 
@@ -281,12 +298,14 @@ def _record(op: OpDef, inputs, attrs, out, vcs) -> Node:
 _RECORD_SITES = [True]
 
 
+_BY_NP = _dtype._BY_NP
+
+
 def _metas(inputs):
-    return tuple(
-        Saved(x._data.shape, _dtype.from_numpy_dtype(x._data.dtype))
-        if isinstance(x, Tensor) else x
+    return tuple([
+        Saved(x._data.shape, _BY_NP[x._data.dtype]) if isinstance(x, Tensor) else x
         for x in inputs
-    )
+    ])
 
 
 def _check_finite(op: OpDef, outs, node) -> None:
