@@ -30,6 +30,40 @@ def empty_parameter(shape, npd) -> Parameter:
     return Parameter(np.zeros(tuple(shape), dtype=npd))
 
 
+def weight_and_bias(module, weight_shape, npd, bias: bool, bias_shape=None) -> None:
+    """Register ``module.weight`` (``weight_shape``) and ``module.bias`` (``bias_shape``,
+    default: the weight's first dim), or ``bias = None`` when ``bias`` is False."""
+    module.weight = empty_parameter(weight_shape, npd)
+    if bias:
+        shape = (tuple(weight_shape)[0],) if bias_shape is None else bias_shape
+        module.bias = empty_parameter(shape, npd)
+    else:
+        module.register_parameter("bias", None)
+
+
+def affine_parameters(module, shape, npd, affine: bool, bias: bool) -> None:
+    """A norm layer's per-element ``weight``/``bias`` of ``shape``, or both None."""
+    if affine:
+        weight_and_bias(module, shape, npd, bias, bias_shape=shape)
+    else:
+        module.register_parameter("weight", None)
+        module.register_parameter("bias", None)
+
+
+def default_init_(weight, bias) -> None:
+    """PyTorch's default for Linear and Conv layers: ``kaiming_uniform_(a=sqrt(5))`` for
+    the weight, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias."""
+    import math
+
+    from yingshe.nn import init
+    init.kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = init._calculate_fan_in_and_fan_out(weight)
+        if fan_in != 0:
+            bound = 1 / math.sqrt(fan_in)
+            init.uniform_(bias, -bound, bound)
+
+
 def _ntuple(n: int, name: str):
     def parse(x):
         if isinstance(x, collections.abc.Iterable) and not isinstance(x, str):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 from yingshe.nn import functional as F
-from yingshe.nn import init
-from yingshe.nn.modules._common import _pair, _single, empty_parameter, factory_dtype
+from yingshe.nn.modules._common import (_pair, _single, default_init_, factory_dtype,
+                                        weight_and_bias)
 from yingshe.nn.modules.module import Module
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
@@ -67,22 +65,12 @@ class _ConvNd(Module):
             shape = (in_channels, out_channels // groups) + tuple(kernel_size)
         else:
             shape = (out_channels, in_channels // groups) + tuple(kernel_size)
-        self.weight = empty_parameter(shape, npd)
-        if bias:
-            self.bias = empty_parameter((out_channels,), npd)
-        else:
-            self.register_parameter("bias", None)
+        weight_and_bias(self, shape, npd, bias, bias_shape=(out_channels,))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        # U(-sqrt(k), sqrt(k)) with k = groups / (C_in * prod(kernel_size)), via
-        # kaiming_uniform_(a=sqrt(5)), exactly PyTorch's default.
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        # U(-sqrt(k), sqrt(k)) with k = groups / (C_in * prod(kernel_size))
+        default_init_(self.weight, self.bias)
 
     def extra_repr(self) -> str:
         s = ("{in_channels}, {out_channels}, kernel_size={kernel_size}"

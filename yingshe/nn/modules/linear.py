@@ -6,7 +6,7 @@ import math
 
 from yingshe.nn import functional as F
 from yingshe.nn import init
-from yingshe.nn.modules._common import empty_parameter, factory_dtype
+from yingshe.nn.modules._common import default_init_, factory_dtype, weight_and_bias
 from yingshe.nn.modules.module import Module
 
 __all__ = ["Identity", "Linear", "Bilinear"]
@@ -41,19 +41,11 @@ class Linear(Module):
         npd = factory_dtype("Linear", device, dtype)
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = empty_parameter((out_features, in_features), npd)
-        if bias:
-            self.bias = empty_parameter((out_features,), npd)
-        else:
-            self.register_parameter("bias", None)
+        weight_and_bias(self, (out_features, in_features), npd, bias, bias_shape=(out_features,))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        default_init_(self.weight, self.bias)
 
     def forward(self, input):
         return F.linear(input, self.weight, self.bias)
@@ -92,11 +84,8 @@ class Bilinear(Module):
         self.in1_features = in1_features
         self.in2_features = in2_features
         self.out_features = out_features
-        self.weight = empty_parameter((out_features, in1_features, in2_features), npd)
-        if bias:
-            self.bias = empty_parameter((out_features,), npd)
-        else:
-            self.register_parameter("bias", None)
+        weight_and_bias(self, (out_features, in1_features, in2_features), npd, bias,
+                        bias_shape=(out_features,))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 from yingshe._tensor import Tensor
 from yingshe.nn import functional as F
 from yingshe.nn import init
-from yingshe.nn.modules._common import empty_parameter, factory_dtype
+from yingshe.nn.modules._common import affine_parameters, factory_dtype
 from yingshe.nn.modules.module import Module
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm"]
@@ -32,15 +32,7 @@ class _NormBase(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = empty_parameter((num_features,), npd)
-            if bias:
-                self.bias = empty_parameter((num_features,), npd)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        affine_parameters(self, (num_features,), npd, affine, bias)
         if track_running_stats:
             self.register_buffer("running_mean", Tensor(np.zeros(num_features, dtype=npd)))
             self.register_buffer("running_var", Tensor(np.ones(num_features, dtype=npd)))
@@ -135,15 +127,7 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = empty_parameter(self.normalized_shape, npd)
-            if bias:
-                self.bias = empty_parameter(self.normalized_shape, npd)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        affine_parameters(self, self.normalized_shape, npd, elementwise_affine, bias)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -174,15 +158,7 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = empty_parameter((num_channels,), npd)
-            if bias:
-                self.bias = empty_parameter((num_channels,), npd)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        affine_parameters(self, (num_channels,), npd, affine, bias)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -1,0 +1,274 @@
+"""``yingshe.torch``: PyTorch's front-end on yingshe.
+
+An ordinary PyTorch program runs on yingshe after renaming its imports only::
+
+    import torch                    ->  import yingshe.torch as torch
+    import torch.nn as nn           ->  import yingshe.torch.nn as nn
+    import torch.nn.functional as F ->  import yingshe.torch.nn.functional as F
+    from torch.utils.data import X  ->  from yingshe.torch.utils.data import X
+    from torch import nn, optim     ->  from yingshe.torch import nn, optim
+
+This package is a thin adapter layer: every name is the core's own object
+(``yingshe.Tensor``, ``yingshe.nn.Linear``, ``yingshe.optim.SGD``...) re-exported under
+PyTorch's path, or a one-line adapter where PyTorch's spelling differs from the core's.
+There is no maths here. A name that is not supported raises
+:class:`~yingshe.torch._unsupported.UnsupportedError` (an ``AttributeError``) naming the
+PyTorch API; ``docs/torch_supported.md`` lists what is supported (generated from the
+``__all__`` of each module). ``python -m yingshe.torch._runner program.py`` runs a
+program on real PyTorch and on yingshe and compares what they print.
+
+Example:
+    >>> import yingshe.torch as torch
+    >>> x = torch.ones(2, 3, requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad.shape == torch.Size([2, 3])
+    True
+"""
+
+from __future__ import annotations
+
+import builtins as _builtins
+import io as _io
+import math as _math
+import os as _os
+import tempfile as _tempfile
+import warnings as _warnings
+
+import yingshe as _ys
+from yingshe.torch._unsupported import UnsupportedError, unsupported_getattr  # noqa: F401
+
+# ---- the core's top-level tensor functions, dtypes, grad modes, seeding ---------------------
+# Core names that are not PyTorch's top-level names (yingshe's own modules and helpers), or
+# that this front-end replaces with PyTorch's spelling below.
+_NOT_TORCH = {
+    "backend", "ops", "state", "graph", "io", "datasets", "errors", "random", "Variable",
+    "ShapeError", "DTypeError", "div_rounded", "to_dtype", "sum_to_size",
+    "nn", "optim", "utils", "autograd", "save", "load", "compile",
+}
+
+__all__: list[str] = []
+for _name in dir(_ys):
+    if _name.startswith("_") or _name in _NOT_TORCH:
+        continue
+    _obj = getattr(_ys, _name)
+    if type(_obj).__name__ == "module":
+        continue
+    globals()[_name] = _obj
+    __all__.append(_name)
+del _name, _obj
+
+from yingshe.torch import autograd, cuda, backends, nn, optim, utils  # noqa: E402
+
+inf = _math.inf
+nan = _math.nan
+pi = _math.pi
+e = _math.e
+__version__ = f"{_ys.__version__}+yingshe"
+
+
+class Size(tuple):
+    """``torch.Size``: a tuple of ints (equal to the plain tuple with the same ints)."""
+
+    def __new__(cls, sizes=()):
+        return super().__new__(cls, (_builtins.int(s) for s in sizes))
+
+    def numel(self) -> int:
+        return _math.prod(self)
+
+    def __repr__(self) -> str:
+        return f"torch.Size({list(self)!r})"
+
+    def __getitem__(self, key):
+        out = super().__getitem__(key)
+        return Size(out) if isinstance(key, slice) else out
+
+
+class device:
+    """``torch.device``. yingshe computes on the CPU only, so ``device("cpu")`` (or
+    ``"cpu:0"``) is the only valid device; ``device("cuda")`` raises a ``RuntimeError``.
+    Equal to the string ``"cpu"``, which is what ``Tensor.device`` returns."""
+
+    __slots__ = ("_type", "_index")
+
+    def __init__(self, type, index=None) -> None:  # noqa: A002 - PyTorch's parameter name
+        if isinstance(type, device):
+            type, index = type.type, type.index
+        elif isinstance(type, _builtins.int) and not isinstance(type, _builtins.bool):
+            type, index = "cuda", type   # torch.device(0) means cuda:0
+        text = str(type)
+        if ":" in text:
+            if index is not None:
+                raise RuntimeError(f"type (string) must not include an index because index "
+                                   f"was passed explicitly: {text}")
+            text, _, idx = text.partition(":")
+            if not idx.isdigit():
+                raise RuntimeError(f"Invalid device string: '{type}'")
+            index = _builtins.int(idx)
+        if text != "cpu":
+            raise RuntimeError(
+                f"torch.device({str(type)!r}): yingshe has no {text!r} backend yet (a CuPy "
+                "GPU backend is planned); only 'cpu' exists. Use "
+                "torch.device('cuda' if torch.cuda.is_available() else 'cpu')."
+            )
+        if index is not None and index < 0:
+            raise RuntimeError(f"Device index must not be negative, got {index}")
+        self._type = "cpu"
+        self._index = index
+
+    @property
+    def type(self) -> str:
+        return self._type
+
+    @property
+    def index(self):
+        return self._index
+
+    def __str__(self) -> str:
+        return self._type if self._index is None else f"{self._type}:{self._index}"
+
+    def __repr__(self) -> str:
+        if self._index is None:
+            return f"device(type={self._type!r})"
+        return f"device(type={self._type!r}, index={self._index})"
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, str):
+            try:
+                other = device(other)
+            except RuntimeError:
+                return False
+        if not isinstance(other, device):
+            return NotImplemented
+        return (self._type, self._index) == (other._type, other._index)
+
+    def __hash__(self) -> int:
+        return hash((self._type, self._index))
+
+
+def is_tensor(obj) -> bool:
+    """``torch.is_tensor``: whether ``obj`` is a Tensor."""
+    return isinstance(obj, Tensor)  # noqa: F821 - re-exported from the core above
+
+
+def is_floating_point(input) -> bool:
+    return input.is_floating_point()
+
+
+def numel(input) -> int:
+    return input.numel()
+
+
+# ---- threads ------------------------------------------------------------------------------
+_num_threads: int | None = None
+_thread_limiter = None
+
+
+def set_num_threads(int) -> None:  # noqa: A002 - PyTorch's parameter name
+    """Limit the threads of the BLAS/OpenMP pools that NumPy uses (via ``threadpoolctl``
+    when it is installed; otherwise the number is only recorded)."""
+    global _num_threads, _thread_limiter
+    n = _builtins.int(int)
+    if n < 1:
+        raise RuntimeError(f"set_num_threads expects a positive integer, got {n}")
+    _num_threads = n
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is optional
+        return
+    _thread_limiter = threadpool_limits(limits=n)
+
+
+def get_num_threads() -> int:
+    if _num_threads is not None:
+        return _num_threads
+    try:
+        from threadpoolctl import threadpool_info
+        counts = [p.get("num_threads") for p in threadpool_info() if p.get("num_threads")]
+        if counts:
+            return _builtins.max(counts)
+    except ImportError:  # pragma: no cover
+        pass
+    return _os.cpu_count() or 1
+
+
+# ---- compile --------------------------------------------------------------------------------
+_compile_warned = False
+
+
+def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="inductor",  # noqa: A001
+            mode=None, options=None, disable: bool = False):
+    """``torch.compile``: maps onto ``yingshe.compile(..., fallback="eager")`` when the core
+    has it; until then the model or function is returned unchanged (eager), with a one-time
+    warning. Usable as ``torch.compile(model)`` and as a decorator, with or without
+    arguments."""
+    if model is None:
+        def decorate(fn):
+            return compile(fn, fullgraph=fullgraph, dynamic=dynamic, backend=backend,
+                           mode=mode, options=options, disable=disable)
+        return decorate
+    if disable:
+        return model
+    core = getattr(_ys, "compile", None)
+    if core is not None:
+        return core(model, fallback="eager")
+    global _compile_warned
+    if not _compile_warned:
+        _compile_warned = True
+        _warnings.warn(
+            "torch.compile: yingshe.compile is not available yet; running eagerly (the "
+            "model or function is returned unchanged)", UserWarning, stacklevel=2)
+    return model
+
+
+# ---- save / load (safetensors, never pickle) ------------------------------------------------
+def save(obj, f, pickle_module=None, pickle_protocol=2,
+         _use_new_zipfile_serialization=True, _disable_byteorder_record=False) -> None:
+    """``torch.save``: writes a safetensors checkpoint (state dicts, tensors, nested
+    dicts/lists of tensors and plain numbers) to a path or a writable binary file object.
+    Pickling arbitrary objects is not supported (``pickle_module`` raises)."""
+    if pickle_module is not None:
+        raise NotImplementedError(
+            "torch.save: the pickle_module argument is not supported (yingshe writes "
+            "safetensors, never pickle)")
+    if hasattr(f, "write"):
+        with _tempfile.TemporaryDirectory() as tmp:
+            path = _os.path.join(tmp, "obj.safetensors")
+            _ys.save(obj, path)
+            with open(path, "rb") as fh:
+                f.write(fh.read())
+        return
+    _ys.save(obj, f)
+
+
+def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None,
+         **pickle_load_args):
+    """``torch.load``: reads a checkpoint written by ``save`` (a path or a readable binary
+    file object). Loading is always weights-only (no unpickling), so ``weights_only`` is
+    accepted either way; ``map_location`` may be ``None``, ``"cpu"`` or ``device("cpu")``."""
+    if pickle_module is not None or pickle_load_args:
+        raise NotImplementedError(
+            "torch.load: pickle_module and pickle load arguments are not supported (yingshe "
+            "reads safetensors, never pickle)")
+    if mmap:
+        raise NotImplementedError("torch.load: the mmap argument is not supported")
+    if map_location is not None and not isinstance(map_location, (str, device)):
+        raise NotImplementedError(
+            f"torch.load: map_location={map_location!r} is not supported (only 'cpu')")
+    if hasattr(f, "read"):
+        with _tempfile.TemporaryDirectory() as tmp:
+            path = _os.path.join(tmp, "obj.safetensors")
+            with open(path, "wb") as fh:
+                fh.write(f.read())
+            return _ys.load(path, map_location=map_location)
+    return _ys.load(f, map_location=map_location)
+
+
+__all__ += [
+    "Size", "device", "is_tensor", "is_floating_point", "numel", "set_num_threads",
+    "get_num_threads", "compile", "save", "load", "inf", "nan", "pi", "e",
+    "autograd", "cuda", "backends", "nn", "optim", "utils",
+]
+__all__ = sorted(set(__all__))
+
+del _io
+__getattr__ = unsupported_getattr(__name__)
