@@ -20,7 +20,8 @@ class DigitsCNN(nn.Module):
             nn.Conv2d(1, 32, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),   # 32x4x4
             nn.Conv2d(32, 64, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 64x2x2
         )
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(64 * 2 * 2, classes))
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.3),
+                                        nn.Linear(64 * 2 * 2, classes))
 
     def forward(self, x):
         return self.classifier(self.features(x))

@@ -66,13 +66,14 @@ def train(name, dtype, x_train, y_train, x_test, y_test, steps: int, lr: float, 
 def main(steps: int = 600, lr: float = 0.2, momentum: float = 0.9, verbose: bool = True) -> dict:
     (x_tr, y_tr), (x_te, y_te) = load("diabetes", as_numpy=True)
     scaler = StandardScaler().fit(x_tr.astype(np.float64))
-    x_tr, x_te = scaler.transform(x_tr.astype(np.float64)), scaler.transform(x_te.astype(np.float64))
+    x_tr = scaler.transform(x_tr.astype(np.float64))
+    x_te = scaler.transform(x_te.astype(np.float64))
     w_ls, b_ls = closed_form(x_tr, y_tr)
     largest = int(np.argmax(np.abs(w_ls)))
     results = {"w_lstsq": w_ls, "b_lstsq": b_ls, "largest_index": largest}
     for name, dtype in (("float32", yingshe.float32), ("float64", yingshe.float64)):
         r = train(name, dtype, x_tr, y_tr, x_te, y_te, steps, lr, momentum, verbose)
-        r["largest_coef_error"] = abs(r["weights"][largest] - w_ls[largest])
+        r["largest_coef_error"] = float(abs(r["weights"][largest] - w_ls[largest]))
         r["max_coef_error"] = float(np.max(np.abs(r["weights"] - w_ls)))
         r["bias_error"] = abs(r["bias"] - b_ls)
         results[name] = r

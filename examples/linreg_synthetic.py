@@ -50,7 +50,7 @@ def main(steps: int = 500, lr: float = 0.5, verbose: bool = True) -> dict:
         print(f"learned  w = {w:.6f}  b = {b:.6f}")
         print(f"lstsq    w = {w_ls:.6f}  b = {b_ls:.6f}")
     return {"loss": loss.item(), "w": w, "b": b, "w_lstsq": float(w_ls),
-            "b_lstsq": float(b_ls), "max_abs_error": max(abs(w - w_ls), abs(b - b_ls))}
+            "b_lstsq": float(b_ls), "max_abs_error": float(max(abs(w - w_ls), abs(b - b_ls)))}
 
 
 if __name__ == "__main__":

@@ -7,8 +7,6 @@ the training split's mean and standard deviation. Full-batch gradient descent.
     python examples/logreg_breast_cancer.py
 """
 
-import numpy as np
-
 import yingshe
 from yingshe import nn, optim
 from yingshe.datasets import load

@@ -1,11 +1,11 @@
 """An LSTM sequence classifier on a synthetic task: which pattern is hidden in the noise?
 
-Each sequence is 24 steps of Gaussian noise (1 feature per step, standard deviation 0.3). Somewhere in it,
-at a random position, one of four 6-step patterns is added: a rising ramp, a falling
-ramp, a bump (up then down) or a dip (down then up). The label is which pattern.
-The position varies, so the model has to remember what it saw: a single-layer
-``nn.LSTM`` reads the whole sequence and a linear layer classifies its last hidden
-state. Cross-entropy, Adam with gradient-norm clipping and a decaying
+Each sequence is 24 steps of Gaussian noise (one feature per step, standard deviation
+0.3). Somewhere in it, at a random position, one of four 6-step patterns is added: a
+rising ramp, a falling ramp, a bump (up then down) or a dip (down then up). The label
+is which pattern. The position varies, so the model has to remember what it saw: a
+single-layer ``nn.LSTM`` reads the whole sequence and a linear layer classifies its
+last hidden state. Cross-entropy, Adam with gradient-norm clipping and a decaying
 learning rate, shuffled mini-batches.
 
     python examples/lstm_sequence.py
@@ -57,8 +57,8 @@ def accuracy(model, x, y) -> float:
     return acc
 
 
-def main(epochs: int = 15, batch_size: int = 64, lr: float = 1e-2, gamma: float = 0.9, n_train: int = 2000,
-         n_test: int = 500, seed: int = 0, verbose: bool = True) -> dict:
+def main(epochs: int = 15, batch_size: int = 64, lr: float = 1e-2, gamma: float = 0.9,
+         n_train: int = 2000, n_test: int = 500, seed: int = 0, verbose: bool = True) -> dict:
     yingshe.manual_seed(seed)
     x_train, y_train = (yingshe.from_numpy(a) for a in make_data(n_train, seed=seed))
     x_test, y_test = (yingshe.from_numpy(a) for a in make_data(n_test, seed=seed + 1))

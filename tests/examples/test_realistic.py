@@ -75,6 +75,8 @@ def test_tiny_run_reports_every_field(tiny_report, engine):
     for f in FIELDS:
         assert isinstance(rec[f], float) and math.isfinite(rec[f]) and rec[f] >= 0, f
     assert rec["peak_rss_mb"] > 10 and rec["samples_per_s"] > 0
+    # each engine in its own process: no other framework was imported into it
+    assert rec["modules"] == (["torch"] if engine.startswith("torch") else [])
     # untrained 10-class network: the first loss is near log(10)
     assert abs(rec["step0_loss"] - math.log(10)) < 0.3
     assert 0 <= rec["train_accuracy"] <= 1 and 0 <= rec["test_accuracy"] <= 1

@@ -319,6 +319,7 @@ def main(argv=None) -> int:
     rec["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     rec["peak_rss_children_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     rec["wall_s"] = time.perf_counter() - t0
+    rec["modules"] = sorted(m for m in ("torch", "tensorflow") if m in sys.modules)
     with open(args.out, "w") as fh:
         json.dump(rec, fh)
     return 0 if rec["status"] == "ok" else 1

@@ -35,7 +35,7 @@ import tempfile as _tempfile
 import warnings as _warnings
 
 import yingshe as _ys
-from yingshe.torch._unsupported import UnsupportedError, unsupported_getattr  # noqa: F401
+from yingshe.torch._errors import UnsupportedError, unsupported_getattr  # noqa: F401
 
 # ---- the core's top-level tensor functions, dtypes, grad modes, seeding ---------------------
 # Core names that are not PyTorch's top-level names (yingshe's own modules and helpers), or
@@ -44,6 +44,9 @@ _NOT_TORCH = {
     "backend", "ops", "state", "graph", "io", "datasets", "errors", "random", "Variable",
     "ShapeError", "DTypeError", "div_rounded", "to_dtype", "sum_to_size",
     "nn", "optim", "utils", "autograd", "save", "load", "compile",
+    # Tensor methods or torch.nn.functional names in PyTorch, not torch.<name> functions:
+    "contiguous", "elu", "expand", "leaky_relu", "one_hot", "pad", "repeat", "silu",
+    "softplus", "view",
 }
 
 __all__: list[str] = []

@@ -17,7 +17,9 @@ import importlib
 import os
 import sys
 
-DOC_PATH = "docs/torch_supported.md"
+from yingshe.torch._errors import (  # noqa: F401
+    DOC_PATH, UnsupportedError, public_name, unsupported_getattr,
+)
 
 # The front-end modules, in the order the document lists them.
 MODULES = (
@@ -32,31 +34,8 @@ MODULES = (
     "yingshe.torch.utils.data",
     "yingshe.torch.autograd",
     "yingshe.torch.cuda",
+    "yingshe.torch.backends",
 )
-
-
-class UnsupportedError(AttributeError):
-    """A PyTorch name that ``yingshe.torch`` does not provide (yet)."""
-
-
-def public_name(modname: str) -> str:
-    """``yingshe.torch.nn`` -> ``torch.nn`` (the name a PyTorch user knows)."""
-    return modname[len("yingshe."):] if modname.startswith("yingshe.torch") else modname
-
-
-def unsupported_getattr(modname: str):
-    """A module-level ``__getattr__`` for front-end module ``modname``."""
-
-    def __getattr__(name: str):
-        if name.startswith("__") and name.endswith("__"):
-            # Python's own probes (__path__, __wrapped__, ...): a plain AttributeError.
-            raise AttributeError(f"module {modname!r} has no attribute {name!r}")
-        raise UnsupportedError(
-            f"{public_name(modname)}.{name} is not supported by yingshe.torch yet; see "
-            f"{DOC_PATH} for the supported names"
-        )
-
-    return __getattr__
 
 
 def render() -> str:

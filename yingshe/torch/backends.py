@@ -7,7 +7,7 @@ and ``mps.is_available()`` are False.
 
 from __future__ import annotations
 
-from yingshe.torch._unsupported import unsupported_getattr
+from yingshe.torch._errors import unsupported_getattr
 
 
 class _Flags:

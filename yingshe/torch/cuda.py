@@ -6,7 +6,7 @@ as in a CPU-only PyTorch build; ``device_count()`` is 0. Everything else raises.
 
 from __future__ import annotations
 
-from yingshe.torch._unsupported import unsupported_getattr
+from yingshe.torch._errors import unsupported_getattr
 
 
 def is_available() -> bool:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import yingshe.autograd as _core
 from yingshe.torch._export import reexport as _reexport
-from yingshe.torch._unsupported import unsupported_getattr
+from yingshe.torch._errors import unsupported_getattr
 
 __all__ = sorted(_reexport(globals(), _core, (
     "grad", "backward", "Function", "no_grad", "enable_grad", "set_grad_enabled",
-    "inference_mode", "detect_anomaly", "set_detect_anomaly", "is_grad_enabled",
+    "inference_mode", "detect_anomaly", "set_detect_anomaly",
 )))
 __getattr__ = unsupported_getattr(__name__)

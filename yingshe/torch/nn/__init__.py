@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import yingshe.nn as _core
 from yingshe.torch._export import reexport as _reexport
-from yingshe.torch._unsupported import unsupported_getattr
+from yingshe.torch._errors import unsupported_getattr
 
 # yingshe.nn has no __all__: its public classes are the layers, containers and losses.
-# RemovableHandle lives in torch.utils.hooks, not torch.nn.
+# RemovableHandle lives in torch.utils.hooks and NonDynamicallyQuantizableLinear in
+# torch.nn.modules.linear, not in torch.nn.
 _names = [n for n in dir(_core)
           if not n.startswith("_") and isinstance(getattr(_core, n), type)
-          and n not in ("RemovableHandle",)]
+          and n not in ("RemovableHandle", "NonDynamicallyQuantizableLinear")]
 __all__ = _reexport(globals(), _core, _names)
 
 from yingshe.torch.nn import functional, init, utils  # noqa: E402

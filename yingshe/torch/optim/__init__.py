@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import yingshe.optim as _core
 from yingshe.torch._export import reexport as _reexport
-from yingshe.torch._unsupported import unsupported_getattr
+from yingshe.torch._errors import unsupported_getattr
 
 __all__ = _reexport(globals(), _core, [n for n in _core.__all__ if n != "lr_scheduler"])
 

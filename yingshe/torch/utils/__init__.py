@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from yingshe.torch._unsupported import unsupported_getattr
+from yingshe.torch._errors import unsupported_getattr
 from yingshe.torch.utils import data  # noqa: F401
 
 __all__ = ["data"]

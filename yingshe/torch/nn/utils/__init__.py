@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yingshe.nn.utils as _core
 from yingshe.torch._export import reexport as _reexport
-from yingshe.torch._unsupported import unsupported_getattr
+from yingshe.torch._errors import unsupported_getattr
 
 __all__ = sorted(_reexport(globals(), _core, (
     "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm",

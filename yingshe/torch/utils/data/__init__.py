@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import yingshe.utils.data as _core
 from yingshe.torch._export import reexport as _reexport
-from yingshe.torch._unsupported import unsupported_getattr
+from yingshe.torch._errors import unsupported_getattr
 
 __all__ = sorted(_reexport(globals(), _core, list(_core.__all__)))
 __getattr__ = unsupported_getattr(__name__)

@@ -1,0 +1,428 @@
+"""Run a program written for PyTorch on real PyTorch and on yingshe, and compare.
+
+    python -m yingshe.torch._runner program.py [more.py ...] [--timeout S] [--verbose]
+    python -m yingshe.torch._runner --rename program.py     # print the renamed source
+
+The program is run twice, in two separate processes: once as written (real ``torch``)
+and once after renaming its imports (``import torch`` -> ``import yingshe.torch as
+torch``, ``from torch.utils.data import X`` -> ``from yingshe.torch.utils.data import
+X``...). Only the import statements are rewritten, found with ``ast`` and replaced at
+their exact source spans; nothing else in the program changes.
+
+Output protocol
+---------------
+The program prints its numbers on lines of the form::
+
+    RESULT <name> <value> [<value> ...] [exact|converge|accuracy|text] [rtol=R] [atol=A]
+
+- ``name``: one word, unique within the run; both runs must print the same names in
+  the same order. Other lines are free output and are ignored.
+- ``exact`` (the default): numbers that do not depend on random initial weights (data,
+  analytic gradients, closed-form solutions, losses from fixed weights). Compared with
+  DESIGN's float32 parity tolerance, ``|y - t| <= atol + rtol * |t|`` with rtol 1e-5 and
+  atol 1e-6 unless the line gives ``rtol=``/``atol=``.
+- ``converge``: final losses of models trained from random initial weights (PyTorch's
+  and yingshe's generators differ): ``|y - t| <= max(1e-4, 0.02 * |t|)``.
+- ``accuracy``: accuracies in [0, 1] from such models: ``|y - t| <= 0.02``.
+- ``text``: the values are words compared exactly (e.g. an exception class name).
+
+Print floats with enough digits (``repr`` or ``'%.9g'``). Both runs must exit with
+status 0 and print at least one ``RESULT`` line.
+
+The yingshe run is guarded: a ``sys.meta_path`` hook refuses any ``import torch`` (or
+``torch.*``), and at exit ``sys.modules`` is checked for a real ``torch``. A run in which
+the real PyTorch was imported (even if the program caught the ``ImportError``) is
+*refused*, never counted as a pass; so is a run that never imported ``yingshe.torch``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import tokenize
+from dataclasses import dataclass, field
+
+MODES = ("exact", "converge", "accuracy", "text")
+EXACT_RTOL, EXACT_ATOL = 1e-5, 1e-6          # DESIGN: vs PyTorch, float32
+CONVERGE_RTOL, CONVERGE_ATOL = 0.02, 1e-4    # DESIGN: models trained to convergence
+ACCURACY_ATOL = 0.02
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+# ---- renaming the imports ------------------------------------------------------------------
+
+def _is_torch(module: str | None) -> bool:
+    return module is not None and (module == "torch" or module.startswith("torch."))
+
+
+def _rename_node(node: ast.stmt) -> str | None:
+    """The replacement text for one import statement, or None to leave it alone."""
+    if isinstance(node, ast.ImportFrom):
+        if node.level or not _is_torch(node.module):
+            return None
+        names = ", ".join(a.name if a.asname is None else f"{a.name} as {a.asname}"
+                          for a in node.names)
+        return f"from yingshe.{node.module} import {names}"
+    if not any(_is_torch(a.name) for a in node.names):
+        return None
+    parts = []
+    for a in node.names:
+        if not _is_torch(a.name):
+            parts.append(f"import {a.name}" + (f" as {a.asname}" if a.asname else ""))
+        elif a.asname is not None:                 # import torch.nn as nn
+            parts.append(f"import yingshe.{a.name} as {a.asname}")
+        elif a.name == "torch":                    # import torch
+            parts.append("import yingshe.torch as torch")
+        else:                                      # import torch.nn.functional (binds torch)
+            parts.append(f"import yingshe.{a.name}")
+            parts.append("import yingshe.torch as torch")
+    return "; ".join(parts)
+
+
+def rename_imports(source: str) -> str:
+    """``source`` with every absolute import of ``torch``/``torch.*`` renamed to
+    ``yingshe.torch``; the rest of the text (and every line number) is unchanged."""
+    tree = ast.parse(source)
+    edits = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            text = _rename_node(node)
+            if text is not None:
+                edits.append((node.lineno, node.col_offset, node.end_lineno,
+                              node.end_col_offset, text))
+    if not edits:
+        return source
+    lines = source.splitlines(keepends=True)
+    data = [ln.encode("utf-8") for ln in lines]    # ast offsets are UTF-8 byte offsets
+    for lineno, col, end_lineno, end_col, text in sorted(edits, reverse=True):
+        head = data[lineno - 1][:col]
+        tail = data[end_lineno - 1][end_col:]
+        # A statement spanning several lines (parenthesised names) becomes one line; pad
+        # with empty lines so every later line keeps its number (tracebacks match).
+        pad = b"\n" * (end_lineno - lineno)
+        data[lineno - 1:end_lineno] = [head + text.encode("utf-8") + tail.rstrip(b"\r\n")
+                                       + (b"\n" if tail.endswith(b"\n") else b"") + pad]
+    return b"".join(data).decode("utf-8")
+
+
+def _read_source(path: str) -> str:
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
+    return raw.decode(encoding)
+
+
+# ---- the guarded child (yingshe side) -------------------------------------------------------
+
+_CHILD_BOOT = (
+    "import importlib.util, sys\n"
+    "spec = importlib.util.spec_from_file_location('_yingshe_torch_runner', sys.argv[1])\n"
+    "mod = importlib.util.module_from_spec(spec)\n"
+    "sys.modules[spec.name] = mod\n"
+    "spec.loader.exec_module(mod)\n"
+    "sys.exit(mod._child(*sys.argv[2:5]))\n"
+)
+
+
+def _child(program: str, status_path: str, origin_dir: str) -> int:
+    """Run ``program`` (already renamed) with real ``torch`` imports refused; write what
+    was attempted and what ended up in ``sys.modules`` to ``status_path``."""
+    import runpy
+    import traceback
+
+    attempts: list[str] = []
+    preloaded = sorted(m for m in sys.modules if _is_torch(m))
+
+    class _TorchBlocker:
+        def find_spec(self, name, path=None, target=None):
+            if _is_torch(name):
+                attempts.append(name)
+                raise ImportError(
+                    f"yingshe.torch runner: the program imported {name!r} on the yingshe "
+                    "side; only 'yingshe.torch' may be used there")
+            return None
+
+    sys.meta_path.insert(0, _TorchBlocker())
+    code = 0
+    try:
+        sys.argv = [program]
+        sys.path.insert(0, origin_dir)
+        runpy.run_path(program, run_name="__main__")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # noqa: BLE001 - report the program's own failure
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        status = {
+            "attempts": attempts,
+            "preloaded": preloaded,
+            "torch_modules": sorted(m for m in sys.modules if _is_torch(m)),
+            "used_frontend": "yingshe.torch" in sys.modules,
+        }
+        with open(status_path, "w", encoding="utf-8") as fh:
+            json.dump(status, fh)
+    return code
+
+
+# ---- parsing and comparing --------------------------------------------------------------------
+
+@dataclass
+class Result:
+    name: str
+    values: list
+    mode: str = "exact"
+    rtol: float | None = None
+    atol: float | None = None
+
+
+class ProtocolError(ValueError):
+    """A malformed ``RESULT`` line."""
+
+
+def parse_results(stdout: str) -> list[Result]:
+    """The ``RESULT`` lines of a run, in order (see the module docstring)."""
+    out: list[Result] = []
+    seen = set()
+    for line in stdout.splitlines():
+        if not line.startswith("RESULT "):
+            continue
+        tokens = line.split()[1:]
+        if not tokens:
+            raise ProtocolError(f"RESULT line without a name: {line!r}")
+        name, rest = tokens[0], tokens[1:]
+        opts = {}
+        while rest and "=" in rest[-1]:
+            key, _, val = rest.pop().partition("=")
+            if key not in ("rtol", "atol"):
+                raise ProtocolError(f"unknown option {key!r} in {line!r}")
+            opts[key] = float(val)
+        mode = rest.pop() if rest and rest[-1] in MODES else "exact"
+        if not rest:
+            raise ProtocolError(f"RESULT line without values: {line!r}")
+        if mode != "text":
+            try:
+                rest = [float(v) for v in rest]
+            except ValueError:
+                raise ProtocolError(f"non-numeric value in {mode} line {line!r}") from None
+        if name in seen:
+            raise ProtocolError(f"RESULT name {name!r} printed twice")
+        seen.add(name)
+        out.append(Result(name, rest, mode, opts.get("rtol"), opts.get("atol")))
+    return out
+
+
+@dataclass
+class Comparison:
+    name: str
+    mode: str
+    ok: bool
+    detail: str
+
+
+def _close(y: float, t: float, rtol: float, atol: float) -> bool:
+    if math.isnan(t) or math.isnan(y):
+        return math.isnan(t) and math.isnan(y)
+    if math.isinf(t) or math.isinf(y):
+        return y == t
+    return abs(y - t) <= atol + rtol * abs(t)
+
+
+def compare_results(reference: list[Result], candidate: list[Result]) -> list[Comparison]:
+    """Compare the yingshe run's results (``candidate``) with PyTorch's (``reference``)."""
+    comps: list[Comparison] = []
+    ref_names = [r.name for r in reference]
+    cand_names = [r.name for r in candidate]
+    if ref_names != cand_names:
+        comps.append(Comparison("<names>", "-", False,
+                                f"torch printed {ref_names}, yingshe printed {cand_names}"))
+        return comps
+    for t, y in zip(reference, candidate):
+        if (t.mode, t.rtol, t.atol) != (y.mode, y.rtol, y.atol):
+            comps.append(Comparison(t.name, t.mode, False, "the runs disagree on the mode"))
+            continue
+        if len(t.values) != len(y.values):
+            comps.append(Comparison(t.name, t.mode, False,
+                                    f"{len(t.values)} values vs {len(y.values)}"))
+            continue
+        if t.mode == "text":
+            ok = t.values == y.values
+            comps.append(Comparison(t.name, t.mode, ok, f"torch {' '.join(t.values)!r} "
+                                    f"yingshe {' '.join(y.values)!r}"))
+            continue
+        if t.mode == "exact":
+            rtol = EXACT_RTOL if t.rtol is None else t.rtol
+            atol = EXACT_ATOL if t.atol is None else t.atol
+            check = lambda a, b: _close(a, b, rtol, atol)  # noqa: E731
+        elif t.mode == "converge":
+            check = lambda a, b: _close(a, b, 0.0, max(CONVERGE_ATOL,  # noqa: E731
+                                                        CONVERGE_RTOL * abs(b)))
+        else:  # accuracy
+            check = lambda a, b: _close(a, b, 0.0, ACCURACY_ATOL)  # noqa: E731
+        bad = [i for i, (a, b) in enumerate(zip(y.values, t.values)) if not check(a, b)]
+        worst = max((abs(a - b) for a, b in zip(y.values, t.values)
+                     if not (math.isnan(a) or math.isnan(b))), default=0.0)
+        detail = f"{len(t.values)} values, max |diff| {worst:.3g}"
+        if bad:
+            i = bad[0]
+            detail += (f"; {len(bad)} outside tolerance, first [{i}]: torch {t.values[i]!r} "
+                       f"yingshe {y.values[i]!r}")
+        comps.append(Comparison(t.name, t.mode, not bad, detail))
+    return comps
+
+
+# ---- running both sides ---------------------------------------------------------------------
+
+@dataclass
+class Side:
+    returncode: int | None
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Report:
+    program: str
+    ok: bool
+    refused: bool = False
+    reason: str = ""
+    comparisons: list = field(default_factory=list)
+    torch: Side | None = None
+    yingshe: Side | None = None
+
+    def format(self, verbose: bool = False) -> str:
+        head = "PASS" if self.ok else ("REFUSED" if self.refused else "FAIL")
+        lines = [f"{head} {self.program}" + (f": {self.reason}" if self.reason else "")]
+        for c in self.comparisons:
+            lines.append(f"  [{'ok' if c.ok else 'XX'}] {c.name} ({c.mode}): {c.detail}")
+        if verbose or not self.ok:
+            for label, side in (("torch", self.torch), ("yingshe", self.yingshe)):
+                if side is not None and (verbose or side.returncode != 0):
+                    lines.append(f"  --- {label} exit {side.returncode}; stderr tail:")
+                    lines.extend("    " + ln for ln in side.stderr.splitlines()[-25:])
+        return "\n".join(lines)
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_REPO_ROOT, env.get("PYTHONPATH")) if p)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env.setdefault(var, "1")
+    env["PYTHONHASHSEED"] = "0"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def run_program(path: str, *, timeout: float = 300.0, python: str | None = None) -> Report:
+    """Run ``path`` on real PyTorch and, renamed, on yingshe (two processes, started
+    together), and compare their ``RESULT`` lines."""
+    python = python or sys.executable
+    path = os.path.abspath(path)
+    source = _read_source(path)
+    renamed = rename_imports(source)
+    env = _env()
+    with tempfile.TemporaryDirectory(prefix="ys-runner-") as tmp:
+        renamed_path = os.path.join(tmp, os.path.basename(path))
+        with open(renamed_path, "w", encoding="utf-8") as fh:
+            fh.write(renamed)
+        status_path = os.path.join(tmp, "status.json")
+        cwd_t, cwd_y = os.path.join(tmp, "torch"), os.path.join(tmp, "yingshe")
+        os.mkdir(cwd_t)
+        os.mkdir(cwd_y)
+        procs = {
+            "torch": subprocess.Popen([python, path], cwd=cwd_t, env=env, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE),
+            # The guarded child loads this file by path, so that nothing of yingshe (let
+            # alone torch) is imported before the program runs.
+            "yingshe": subprocess.Popen(
+                [python, "-c", _CHILD_BOOT, os.path.abspath(__file__), renamed_path,
+                 status_path, os.path.dirname(path)],
+                cwd=cwd_y, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE),
+        }
+        sides = {}
+        for label, proc in procs.items():
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+                err += f"\n[runner] killed after {timeout} s"
+                proc.returncode = None
+            sides[label] = Side(proc.returncode, out, err)
+        try:
+            with open(status_path, encoding="utf-8") as fh:
+                status = json.load(fh)
+        except (OSError, ValueError):
+            status = None
+    rep = Report(program=path, ok=False, torch=sides["torch"], yingshe=sides["yingshe"])
+    if status is None:
+        rep.refused, rep.reason = True, "the yingshe run did not report its import status"
+        return rep
+    if status["attempts"] or status["torch_modules"] or status["preloaded"]:
+        rep.refused = True
+        rep.reason = ("the real torch was imported on the yingshe side (attempts "
+                      f"{status['attempts']}, in sys.modules {status['torch_modules']})")
+        return rep
+    if not status["used_frontend"]:
+        rep.refused, rep.reason = True, "the yingshe run never imported yingshe.torch"
+        return rep
+    for label, side in sides.items():
+        if side.returncode != 0:
+            rep.reason = f"the {label} run exited with status {side.returncode}"
+            return rep
+    try:
+        ref, cand = parse_results(sides["torch"].stdout), parse_results(sides["yingshe"].stdout)
+    except ProtocolError as err:
+        rep.reason = f"output protocol: {err}"
+        return rep
+    if not ref:
+        rep.reason = "the program printed no RESULT lines"
+        return rep
+    rep.comparisons = compare_results(ref, cand)
+    rep.ok = all(c.ok for c in rep.comparisons)
+    if not rep.ok:
+        rep.reason = "results differ"
+    return rep
+
+
+def check_program(path: str, **kw) -> Report:
+    """Test helper: ``run_program`` that raises ``AssertionError`` (with the report) unless
+    the program passes."""
+    rep = run_program(path, **kw)
+    if not rep.ok:
+        raise AssertionError(rep.format())
+    return rep
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    p = argparse.ArgumentParser(prog="python -m yingshe.torch._runner",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("programs", nargs="+")
+    p.add_argument("--timeout", type=float, default=300.0)
+    p.add_argument("--rename", action="store_true", help="print the renamed source and exit")
+    p.add_argument("--verbose", "-v", action="store_true")
+    args = p.parse_args(argv)
+    if args.rename:
+        for prog in args.programs:
+            sys.stdout.write(rename_imports(_read_source(prog)))
+        return 0
+    failed = 0
+    for prog in args.programs:
+        rep = run_program(prog, timeout=args.timeout)
+        print(rep.format(args.verbose), flush=True)
+        failed += not rep.ok
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
