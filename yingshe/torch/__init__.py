@@ -161,6 +161,11 @@ def numel(input) -> int:
     return input.numel()
 
 
+def equal(input, other) -> bool:
+    """``torch.equal``: same shape and the same elements (composed of core ops)."""
+    return tuple(input.shape) == tuple(other.shape) and _builtins.bool((input == other).all())
+
+
 # ---- threads ------------------------------------------------------------------------------
 _num_threads: int | None = None
 _thread_limiter = None
@@ -267,7 +272,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
 
 
 __all__ += [
-    "Size", "device", "is_tensor", "is_floating_point", "numel", "set_num_threads",
+    "Size", "device", "equal", "is_tensor", "is_floating_point", "numel", "set_num_threads",
     "get_num_threads", "compile", "save", "load", "inf", "nan", "pi", "e",
     "autograd", "cuda", "backends", "nn", "optim", "utils",
 ]

@@ -1,0 +1,230 @@
+"""yingshe.torch: the import forms, the mapping onto the core, honest boundaries, the
+generated list of supported names, devices, compile, save/load."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import warnings
+
+import numpy as np
+import pytest
+
+import yingshe
+import yingshe.torch as torch
+from yingshe.torch import _unsupported
+from yingshe.torch._errors import UnsupportedError
+from yingshe.testing.reference import torch as import_torch
+
+IMPORT_FORMS = {
+    "import torch": ("import yingshe.torch as torch", "torch", "yingshe.torch"),
+    "import torch.nn as nn": ("import yingshe.torch.nn as nn", "nn", "yingshe.torch.nn"),
+    "import torch.nn.functional as F": ("import yingshe.torch.nn.functional as F", "F",
+                                        "yingshe.torch.nn.functional"),
+    "import torch.optim as optim": ("import yingshe.torch.optim as optim", "optim",
+                                    "yingshe.torch.optim"),
+    "import torch.nn.init as init": ("import yingshe.torch.nn.init as init", "init",
+                                     "yingshe.torch.nn.init"),
+}
+
+
+@pytest.mark.parametrize("form", sorted(IMPORT_FORMS))
+def test_module_import_forms(form):
+    stmt, name, modname = IMPORT_FORMS[form]
+    ns: dict = {}
+    exec(stmt, ns)
+    assert ns[name] is importlib.import_module(modname)
+
+
+def test_from_import_forms_bind_the_core_objects():
+    ns: dict = {}
+    exec("from yingshe.torch.utils.data import DataLoader, TensorDataset\n"
+         "from yingshe.torch import nn, optim\n"
+         "from yingshe.torch.optim.lr_scheduler import StepLR\n"
+         "from yingshe.torch.nn.utils import clip_grad_norm_\n"
+         "from yingshe.torch.autograd import grad, Function\n"
+         "from yingshe.torch.nn import functional as F\n", ns)
+    assert ns["DataLoader"] is yingshe.utils.data.DataLoader
+    assert ns["TensorDataset"] is yingshe.utils.data.TensorDataset
+    assert ns["nn"].Linear is yingshe.nn.Linear and ns["nn"].Module is yingshe.nn.Module
+    assert ns["optim"].SGD is yingshe.optim.SGD
+    assert ns["StepLR"] is yingshe.optim.lr_scheduler.StepLR
+    assert ns["clip_grad_norm_"] is yingshe.nn.utils.clip_grad_norm_
+    assert ns["grad"] is yingshe.autograd.grad and ns["Function"] is yingshe.autograd.Function
+    assert ns["F"].cross_entropy is yingshe.nn.functional.cross_entropy
+
+
+def test_top_level_maps_onto_the_core():
+    assert torch.Tensor is yingshe.Tensor
+    assert torch.float32 is yingshe.float32 and torch.long is yingshe.int64
+    assert torch.mm is yingshe.mm and torch.sigmoid is yingshe.sigmoid
+    assert torch.no_grad is yingshe.no_grad and torch.manual_seed is yingshe.manual_seed
+    assert torch.from_numpy is yingshe.from_numpy
+    x = torch.from_numpy(np.arange(6.0).reshape(2, 3))
+    assert torch.is_tensor(x) and not torch.is_tensor(np.ones(2))
+    assert torch.numel(x) == 6 and torch.is_floating_point(x)
+    assert torch.equal(x, x.clone()) and not torch.equal(x, x + 1)
+    assert not torch.equal(x, x.reshape(3, 2))
+
+
+def test_names_exist_in_pytorch():
+    """Every supported name is a real PyTorch name at the same path (no yingshe extras
+    dressed up as PyTorch)."""
+    real = import_torch()
+    for modname in _unsupported.MODULES:
+        mod = importlib.import_module(modname)
+        ref = importlib.import_module(modname[len("yingshe."):])
+        missing = [n for n in mod.__all__ if not hasattr(ref, n)]
+        assert not missing, f"{modname}: not PyTorch names: {missing}"
+    assert real.Size([2, 3]) == torch.Size([2, 3])
+
+
+@pytest.mark.parametrize("modname,name", [
+    ("yingshe.torch.nn", "TransformerDecoder"),
+    ("yingshe.torch", "fft"),
+    ("yingshe.torch", "FloatTensor"),
+    ("yingshe.torch.nn.functional", "ctc_loss"),
+    ("yingshe.torch.optim", "LBFGS"),
+    ("yingshe.torch.utils", "checkpoint"),
+    ("yingshe.torch.autograd", "functional"),
+    ("yingshe.torch.cuda", "synchronize"),
+])
+def test_unsupported_names_raise_the_documented_error(modname, name):
+    mod = importlib.import_module(modname)
+    public = modname[len("yingshe."):]
+    with pytest.raises(UnsupportedError) as info:
+        getattr(mod, name)
+    assert isinstance(info.value, AttributeError)
+    assert str(info.value) == (f"{public}.{name} is not supported by yingshe.torch yet; see "
+                               "docs/torch_supported.md for the supported names")
+    assert not hasattr(mod, name)
+    assert getattr(mod, name, "default") == "default"
+
+
+def test_from_import_of_an_unsupported_name_fails():
+    with pytest.raises(ImportError, match="TransformerDecoder"):
+        exec("from yingshe.torch.nn import TransformerDecoder", {})
+
+
+def test_supported_names_doc_is_up_to_date():
+    with open(_unsupported._doc_file(), encoding="utf-8") as fh:
+        current = fh.read()
+    assert current == _unsupported.render(), (
+        "docs/torch_supported.md is out of date: run python -m yingshe.torch._unsupported")
+
+
+def test_doc_lists_every_module_and_no_unsupported_name():
+    text = _unsupported.render()
+    for modname in _unsupported.MODULES:
+        assert f"## `{modname[len('yingshe.'):]}`" in text
+    assert "`Linear`" in text and "`TransformerDecoder`" not in text
+
+
+def test_device_cpu_and_no_cuda():
+    dev = torch.device("cpu")
+    assert dev == "cpu" and dev == torch.device("cpu") and str(dev) == "cpu"
+    assert dev.type == "cpu" and dev.index is None and repr(dev) == "device(type='cpu')"
+    assert torch.device("cpu:0").index == 0 and torch.device(dev) == dev
+    assert hash(torch.device("cpu")) == hash(dev)
+    assert torch.cuda.is_available() is False and torch.cuda.device_count() == 0
+    torch.cuda.manual_seed_all(0)  # a no-op without a GPU, as in PyTorch
+    for bad in ("cuda", "cuda:0", "mps"):
+        with pytest.raises(RuntimeError, match="no .* backend"):
+            torch.device(bad)
+    x = torch.ones(2)
+    assert x.to(dev) is x and x.to("cpu") is x and x.device == dev
+    assert x.to(dev, torch.float64).dtype == torch.float64
+    model = torch.nn.Linear(2, 1)
+    assert model.to(dev) is model
+    with pytest.raises(RuntimeError, match="CUDA"):
+        x.cuda()
+    with pytest.raises(RuntimeError, match="CUDA"):
+        model.cuda()
+
+
+def test_device_matches_pytorch_spelling():
+    real = import_torch()
+    for spec in ("cpu", "cpu:0"):
+        assert str(torch.device(spec)) == str(real.device(spec))
+        assert repr(torch.device(spec)) == repr(real.device(spec))
+
+
+def test_size_is_a_tuple():
+    s = torch.Size([2, 3, 4])
+    assert s == (2, 3, 4) and isinstance(s, tuple) and s.numel() == 24
+    assert isinstance(s[1:], torch.Size) and s[1:] == (3, 4)
+    assert repr(s) == "torch.Size([2, 3, 4])"
+    assert torch.ones(2, 3).shape == torch.Size([2, 3])
+
+
+def test_compile_returns_the_model_and_warns_once(monkeypatch):
+    if hasattr(yingshe, "compile"):
+        pytest.skip("yingshe.compile exists: compile maps onto it")
+    monkeypatch.setattr(torch, "_compile_warned", False)
+    model = torch.nn.Linear(2, 1)
+    with pytest.warns(UserWarning, match="yingshe.compile is not available"):
+        assert torch.compile(model) is model
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.compile(model, mode="max-autotune", fullgraph=True) is model
+
+        @torch.compile
+        def f(x):
+            return x * 2
+
+        @torch.compile(dynamic=True)
+        def g(x):
+            return x + 1
+
+        assert f(torch.ones(1)).item() == 2.0 and g(torch.ones(1)).item() == 2.0
+
+
+def test_num_threads():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert torch.get_num_threads() == 1
+        with pytest.raises(RuntimeError):
+            torch.set_num_threads(0)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_save_load_state_dict_path_and_file_object(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    sd = model.state_dict()
+    path = tmp_path / "m.pt"
+    torch.save(sd, path)
+    buf = io.BytesIO()
+    torch.save({"model": sd, "epoch": 3}, buf)
+    buf.seek(0)
+    for loaded in (torch.load(path, weights_only=True),
+                   torch.load(buf, map_location=torch.device("cpu"))["model"]):
+        assert list(loaded) == list(sd)
+        for k in sd:
+            np.testing.assert_array_equal(loaded[k].numpy(), sd[k].numpy())
+    with pytest.raises(NotImplementedError, match="pickle_module"):
+        torch.save(sd, tmp_path / "x.pt", pickle_module=object())
+    with pytest.raises(NotImplementedError, match="map_location"):
+        torch.load(path, map_location=lambda s, loc: s)
+
+
+def test_checkpoint_loads_into_pytorch(tmp_path):
+    """A state dict saved by yingshe.torch is a safetensors file PyTorch can read."""
+    real = import_torch()
+    from safetensors.torch import load_file
+    model = torch.nn.Linear(3, 2)
+    torch.save(model.state_dict(), tmp_path / "m.safetensors")
+    sd = load_file(str(tmp_path / "m.safetensors"))
+    ref = real.nn.Linear(3, 2)
+    ref.load_state_dict({k: v for k, v in sd.items() if k in ("weight", "bias")})
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    np.testing.assert_allclose(ref(real.from_numpy(x)).detach().numpy(),
+                               model(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_backends_flags_are_accepted():
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    assert torch.backends.cudnn.is_available() is False
+    assert torch.backends.mps.is_available() is False
