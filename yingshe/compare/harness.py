@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 
 from yingshe.compare.engines import ENGINES, REQUIRES
 
-__all__ = ["run", "summarize", "machine_info", "available", "format_table"]
+__all__ = ["run", "summarize", "machine_info", "available", "format_table", "run_child"]
 
 
 def available(engine: str) -> tuple[bool, str | None]:
@@ -64,18 +64,8 @@ def run(workloads: Iterable[str], engines: Iterable[str], steps: int = 30, warmu
                     out = os.path.join(tmp, f"{wname}-{engine}.json")
                     cmd = [sys.executable, "-m", "yingshe.compare.runner", engine, wname,
                            str(steps), out, "--warmup", str(warmup)]
-                    try:
-                        proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                                              timeout=timeout)
-                        if os.path.exists(out):
-                            with open(out) as fh:
-                                rec = json.load(fh)
-                        else:
-                            rec = {"engine": engine, "workload": wname, "status": "failed",
-                                   "error": (proc.stderr or proc.stdout)[-2000:]}
-                    except subprocess.TimeoutExpired:
-                        rec = {"engine": engine, "workload": wname, "status": "failed",
-                               "error": f"timed out after {timeout} s"}
+                    rec = run_child(cmd, env, out, timeout,
+                                    {"engine": engine, "workload": wname})
                 rec["warmup"] = warmup
                 rec["threads"] = threads
                 _add_timing(rec, warmup)
@@ -83,6 +73,19 @@ def run(workloads: Iterable[str], engines: Iterable[str], steps: int = 30, warmu
                 if on_result is not None:
                     on_result(rec)
     return results
+
+
+def run_child(cmd: list[str], env: dict, out: str, timeout: float, record: dict) -> dict:
+    """Run one engine process; its JSON result, or ``record`` marked failed with the
+    process's last output (an engine that fails is reported, the others still run)."""
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {**record, "status": "failed", "error": f"timed out after {timeout} s"}
+    if os.path.exists(out):
+        with open(out) as fh:
+            return json.load(fh)
+    return {**record, "status": "failed", "error": (proc.stderr or proc.stdout)[-2000:]}
 
 
 def _add_timing(rec: dict, warmup: int) -> None:

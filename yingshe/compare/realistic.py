@@ -26,7 +26,6 @@ import json
 import math
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ import traceback
 
 import numpy as np
 
-from yingshe.compare.harness import _child_env, available
+from yingshe.compare.harness import _child_env, available, run_child
 from yingshe.compare.workloads import _conv, _linear
 
 __all__ = ["make_images", "write_dataset", "initial_weights", "run", "format_table",
@@ -252,18 +251,7 @@ def run(limit: int | None = None, engines=ENGINES, batch_size: int = 64, workers
                        "--data", folder, "--out", out, "--batch-size", str(batch_size),
                        "--workers", str(workers), "--seed", str(seed),
                        "--torch-loader", torch_loader] + (["--gzip"] if gzip else [])
-                try:
-                    proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                                          timeout=timeout)
-                    if os.path.exists(out):
-                        with open(out) as fh:
-                            rec = json.load(fh)
-                    else:
-                        rec = {"engine": engine, "status": "failed",
-                               "error": (proc.stderr or proc.stdout)[-2000:]}
-                except subprocess.TimeoutExpired:
-                    rec = {"engine": engine, "status": "failed",
-                           "error": f"timed out after {timeout} s"}
+                rec = run_child(cmd, env, out, timeout, {"engine": engine})
             rec["threads"] = threads
             results.append(rec)
             if on_result is not None:
