@@ -60,9 +60,10 @@ def test_forward_matches_numpy(case, dtype):
                                    rtol=rtol, atol=atol)
 
 
-@pytest.mark.parametrize("case", ALL_CASES, ids=[c.id for c in ALL_CASES])
-def test_infer_matches_eager(case):
-    """The shape/dtype rule (used to build graphs) agrees with what eager computes."""
+def _calls_of(case):
+    """Run the record eagerly, capturing each call of its op: (op, metas, attrs, out)."""
+    import sys
+
     from yingshe.ops import _registry
     arrays = _inputs(case, case.dtypes[0])
     ins = _to_ys(arrays)
@@ -77,7 +78,6 @@ def test_infer_matches_eager(case):
 
     _registry.apply = spy
     patched = []
-    import sys
     for name, mod in list(sys.modules.items()):
         if name.startswith("yingshe") and getattr(mod, "apply", None) is orig:
             mod.apply = spy
@@ -88,6 +88,13 @@ def test_infer_matches_eager(case):
         _registry.apply = orig
         for mod in patched:
             mod.apply = orig
+    return seen
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=[c.id for c in ALL_CASES])
+def test_infer_matches_eager(case):
+    """The shape/dtype rule (used to build graphs) agrees with what eager computes."""
+    seen = _calls_of(case)
     assert seen, f"{case.id}: the call never reached op '{case.op}'"
     for op, metas, attrs, out in seen:
         inferred = op.infer(*metas, **attrs)
@@ -100,6 +107,26 @@ def test_infer_matches_eager(case):
 
 def _has_diff_inputs(case) -> bool:
     return bool(case.diff_inputs(_inputs(case, "float64")))
+
+
+UNKNOWN_DIM_CASES = [c for c in ALL_CASES if c.meta.get("unknown_dims", True)]
+
+
+@pytest.mark.parametrize("case", UNKNOWN_DIM_CASES, ids=[c.id for c in UNKNOWN_DIM_CASES])
+def test_infer_accepts_unknown_leading_dims(case):
+    """Graphs have placeholders of shape (None, ...): every shape rule must accept an
+    unknown leading dimension and agree with the eager result on the dims it knows."""
+    from yingshe.ops._shapes import Meta
+    seen = _calls_of(case)
+    for op, metas, attrs, out in seen:
+        unknown = [Meta((None,) + tuple(m.shape[1:]), m.dtype)
+                   if isinstance(m, Meta) and len(m.shape) else m for m in metas]
+        inferred = _as_list(op.infer(*unknown, **attrs))
+        for m, o in zip(inferred, _as_list(out)):
+            assert len(m.shape) == len(o.shape), f"{case.id}: rank {m.shape} vs {o.shape}"
+            for d_inf, d_out in zip(m.shape, o.shape):
+                assert d_inf is None or d_inf == d_out, f"{case.id}: {m.shape} vs {o.shape}"
+            assert m.dtype is o.dtype
 
 
 GRAD_CASES = [c for c in ALL_CASES if c.fd and "float64" in c.dtypes and _has_diff_inputs(c)]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Workload", "WORKLOADS", "SPEED", "build"]
+__all__ = ["Workload", "WORKLOADS", "SPEED", "TUTORIAL", "build", "with_batch"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Workload:
     description: str
     dims: dict = field(default_factory=dict)
     n: int = 0                 # dataset size (synthetic)
+    data: str | None = None    # a bundled data set (tutorial workloads, see tutorial.py)
 
 
 WORKLOADS: dict[str, Workload] = {w.name: w for w in [
@@ -73,6 +74,8 @@ def _conv(rng, cin, cout, k, prefix):
 def build(name: str, seed: int = 0) -> dict[str, np.ndarray]:
     """All arrays of a workload: ``x``, ``y`` (the dataset) and ``param.<name>`` weights."""
     w = WORKLOADS[name]
+    if w.data is not None:
+        return build_tutorial(w, seed)
     rng = np.random.default_rng(seed)
     arrays: dict[str, np.ndarray] = {}
     if w.model == "linear":
@@ -134,3 +137,45 @@ def batches(w: Workload, steps: int, seed: int = 0) -> list[np.ndarray]:
         out.append(perm[pos: pos + w.batch])
         pos += w.batch
     return out
+
+
+# ---- the tutorial's models on real data (tutorial.py) ---------------------------------------
+from yingshe.compare.tutorial import TUTORIAL, TUTORIAL_WORKLOADS, build_tutorial  # noqa: E402
+
+WORKLOADS.update({w.name: w for w in TUTORIAL_WORKLOADS})
+
+
+# ---- batch-size variants of the speed workloads (`yingshe bench --batch-sizes`) ------------
+
+def with_batch(name: str, batch: int) -> str:
+    """The name of ``name`` at another batch size (``"mlp@b64"``); resolvable in any
+    process, so the runner builds the same arrays as the parent."""
+    base = WORKLOADS[name.split("@", 1)[0]]
+    if base.data is not None:
+        raise ValueError(f"{base.name} trains full-batch on its data set; --batch-sizes "
+                         "applies to the speed workloads")
+    if batch < 1:
+        raise ValueError(f"batch size must be positive, got {batch}")
+    return f"{base.name}@b{batch}"
+
+
+def _variant(name: str) -> Workload:
+    import dataclasses
+    base_name, _, b = name.partition("@b")
+    base = dict.__getitem__(WORKLOADS, base_name)
+    batch = int(b)
+    # full-batch workloads grow with the batch; mini-batch ones keep >= 2 batches of data
+    n = batch if base.batch >= base.n else max(base.n, 2 * batch)
+    return dataclasses.replace(base, name=name, batch=batch, n=n,
+                               description=f"{base.description}; here at batch {batch}")
+
+
+class _Registry(dict):
+    def __missing__(self, key):
+        if isinstance(key, str) and "@b" in key and key.partition("@b")[2].isdigit() \
+                and dict.__contains__(self, key.partition("@b")[0]):
+            return _variant(key)
+        raise KeyError(key)
+
+
+WORKLOADS = _Registry(WORKLOADS)

@@ -310,8 +310,9 @@ class Einsum:
                                  f"{operands[0].dtype} and {m.dtype}")
             for c, d in zip(t, m.shape):
                 prev = sizes.get(c, 1)
-                if d is None:
-                    sizes.setdefault(c, None)
+                if d is None:  # unknown: stays unknown unless another operand knows it
+                    if prev == 1:
+                        sizes[c] = None
                 elif prev is None or prev == 1:
                     sizes[c] = d if prev == 1 or d != 1 else prev
                 elif d != 1 and d != prev:

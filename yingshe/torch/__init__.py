@@ -60,7 +60,7 @@ for _name in dir(_ys):
     __all__.append(_name)
 del _name, _obj
 
-from yingshe.torch import autograd, cuda, backends, nn, optim, utils  # noqa: E402
+from yingshe.torch import autograd, cuda, backends, nn, optim, utils  # noqa: E402,F401
 
 inf = _math.inf
 nan = _math.nan
@@ -150,7 +150,7 @@ class device:
 
 def is_tensor(obj) -> bool:
     """``torch.is_tensor``: whether ``obj`` is a Tensor."""
-    return isinstance(obj, Tensor)  # noqa: F821 - re-exported from the core above
+    return isinstance(obj, _ys.Tensor)
 
 
 def is_floating_point(input) -> bool:

@@ -194,9 +194,10 @@ def parse_results(stdout: str) -> list[Result]:
     out: list[Result] = []
     seen = set()
     for line in stdout.splitlines():
-        if not line.startswith("RESULT "):
+        tokens = line.split()
+        if not tokens or tokens[0] != "RESULT":
             continue
-        tokens = line.split()[1:]
+        tokens = tokens[1:]
         if not tokens:
             raise ProtocolError(f"RESULT line without a name: {line!r}")
         name, rest = tokens[0], tokens[1:]

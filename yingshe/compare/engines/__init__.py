@@ -14,6 +14,7 @@ ENGINES = {
     "tensorflow-function": ("yingshe.compare.engines.tensorflow", "tensorflow-cpu", True),
     "torch-compile": ("yingshe.compare.engines.pytorch_style", "torch==2.13.0", False),
     "tensorflow-xla": ("yingshe.compare.engines.tensorflow", "tensorflow-cpu", False),
+    "yingshe-graph": ("yingshe.compare.engines.yingshe_graph", None, True),
 }
 
 # the module each engine needs importable (for the "skipped: not installed" report)

@@ -10,6 +10,8 @@ import time
 
 import numpy as np
 
+from yingshe.compare.tutorial import heldout_metrics
+
 ENGINE_IDS = ("yingshe-eager", "torch-eager", "torch-compile")
 
 
@@ -136,6 +138,7 @@ def run(engine_id, w, arrays, batches, warmup):
         xb = m.from_numpy(x_all)
         out = model(xb)
         metric = _metric(w, out.detach().numpy(), y_all)
+        metric.update(heldout_metrics(w, lambda x: model(m.from_numpy(x)).numpy(), arrays))
     return {"losses": losses, "times": times, "import_s": import_s, "metric": metric,
             "version": getattr(m, "__version__", "?")}
 

@@ -14,6 +14,8 @@ import time
 
 import numpy as np
 
+from yingshe.compare.tutorial import heldout_metrics
+
 ENGINE_IDS = ("tensorflow-eager", "tensorflow-function", "tensorflow-xla")
 
 
@@ -138,5 +140,8 @@ def run(engine_id, w, arrays, batches, warmup):
         losses.append(value)
     out = _forward(tf, w, V, tf.constant(x_all)).numpy()
     from yingshe.compare.engines.pytorch_style import _metric
+    metric = _metric(w, out, y_all)
+    metric.update(heldout_metrics(w, lambda x: _forward(tf, w, V, tf.constant(x)).numpy(),
+                                  arrays))
     return {"losses": losses, "times": times, "import_s": import_s,
-            "metric": _metric(w, out, y_all), "version": tf.__version__}
+            "metric": metric, "version": tf.__version__}
