@@ -13,6 +13,7 @@ from yingshe._dtype import (  # noqa: F401
     int8, int16, int32, int64, long, promote_types, set_default_dtype, short, uint8,
 )
 from yingshe._tensor import Tensor  # noqa: F401
+from yingshe._device import device  # noqa: F401
 from yingshe import ops as _ops  # registers every op  # noqa: E402
 from yingshe.ops._registry import install_methods as _install_methods  # noqa: E402
 from yingshe.ops.elementwise import *  # noqa: F401,F403,E402
@@ -40,3 +41,4 @@ _install_methods(Tensor)
 __version__ = "0.1.0"
 from yingshe import nn  # noqa: F401,E402
 from yingshe import graph  # noqa: F401,E402
+from yingshe.graph.trace import compile  # noqa: F401,E402,A001

@@ -150,8 +150,9 @@ class Tensor:
         return self._data.ndim
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self):
+        from yingshe._device import CPU
+        return CPU
 
     @property
     def is_leaf(self) -> bool:

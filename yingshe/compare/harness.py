@@ -20,7 +20,17 @@ from typing import Callable, Iterable
 
 from yingshe.compare.engines import ENGINES, REQUIRES
 
-__all__ = ["run", "summarize", "machine_info", "available", "format_table", "run_child"]
+__all__ = ["run", "summarize", "machine_info", "available", "supported", "format_table",
+           "run_child"]
+
+
+def supported(engine: str, workload: str) -> bool:
+    """Whether the engine runs this workload (an engine module may define
+    ``supports(workload)``; engine modules import their framework only inside ``run``)."""
+    import importlib
+    from yingshe.compare.workloads import WORKLOADS
+    supports = getattr(importlib.import_module(ENGINES[engine][0]), "supports", None)
+    return supports is None or bool(supports(WORKLOADS[workload]))
 
 
 def available(engine: str) -> tuple[bool, str | None]:
@@ -47,7 +57,8 @@ def _child_env(threads: int, keep_openblas_env: bool) -> dict:
 
 def run(workloads: Iterable[str], engines: Iterable[str], steps: int = 30, warmup: int = 5,
         threads: int | None = None, keep_openblas_env: bool = False,
-        on_result: Callable[[dict], None] | None = None, timeout: float = 900) -> list[dict]:
+        on_result: Callable[[dict], None] | None = None, timeout: float = 900,
+        on_start: Callable[[str, str], None] | None = None) -> list[dict]:
     # one thread per engine by default: equal footing, and no OpenMP spin-waiting when
     # the machine is shared (torch with 2 threads on a busy 2-core box ran 50x slower)
     threads = threads or 1
@@ -57,9 +68,14 @@ def run(workloads: Iterable[str], engines: Iterable[str], steps: int = 30, warmu
         for wname in workloads:
             for engine in engines:
                 ok, install = available(engine)
+                if on_start is not None:
+                    on_start(wname, engine)
                 if not ok:
                     rec = {"engine": engine, "workload": wname, "status": "skipped",
                            "reason": f"not installed ({install})"}
+                elif not supported(engine, wname):
+                    rec = {"engine": engine, "workload": wname, "status": "unsupported",
+                           "reason": "not supported by this engine"}
                 else:
                     out = os.path.join(tmp, f"{wname}-{engine}.json")
                     cmd = [sys.executable, "-m", "yingshe.compare.runner", engine, wname,

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from yingshe import _dtype
-from yingshe._tensor import Tensor
+from yingshe._tensor import MODE as _MODE, Tensor
 from yingshe.errors import format_site
 from yingshe.ops._registry import OpDef
 from yingshe.ops._shapes import Meta, shape_str
@@ -211,6 +211,9 @@ class Symbol(Tensor):
         return f"graph tensor '{self.name}'{where}"
 
     def _no_value(self, what: str):
+        tracer = _MODE.tracer
+        if tracer is not None and hasattr(tracer, "no_value"):  # inside yingshe.compile
+            return tracer.no_value(what, self)
         return GraphError(
             f"{what} on {self._describe()}: a graph tensor has no value until it is run; "
             "fetch it with Session.run(...)"
@@ -267,6 +270,9 @@ class Symbol(Tensor):
         return stop_gradient(self)
 
     def backward(self, *args, **kwargs):
+        tracer = _MODE.tracer
+        if tracer is not None and hasattr(tracer, "backward"):  # inside yingshe.compile
+            return tracer.backward(self, *args, **kwargs)
         raise GraphError(
             f"backward() on {self._describe()}: in a graph, add gradient nodes with "
             "yingshe.graph.gradients(ys, xs) (or an optimizer's minimize())"

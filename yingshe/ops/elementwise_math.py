@@ -44,7 +44,7 @@ from yingshe.ops.elementwise import (
     to_dtype,
 )
 
-__all__ = [
+__all__ = ["isclose", "allclose", 
     # powers and division
     "pow", "float_power", "floor_divide", "div_rounded", "remainder", "fmod",
     # unary maths
@@ -1666,3 +1666,26 @@ def isinf(input):
 def isfinite(input):
     """True where input is neither inf nor nan."""
     return apply(IsFinite, _tensor_arg("isfinite", input))
+
+
+# ---- closeness (compositions of the ops above) -----------------------------------------------
+
+@tensor_method
+def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,
+            equal_nan: bool = False):
+    """|input - other| <= atol + rtol * |other| elementwise, for finite values; infinities
+    are close only to themselves, NaN only with ``equal_nan`` (PyTorch's rule)."""
+    import numpy as _np
+    with _np.errstate(invalid="ignore"):  # inf - inf is nan here by design
+        near = le(abs(input - other), atol + rtol * abs(other))
+        close = eq(input, other) | (near & isfinite(input) & isfinite(other))
+        if equal_nan:
+            close = close | (isnan(input) & isnan(other))
+    return close
+
+
+@tensor_method
+def allclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,
+             equal_nan: bool = False) -> bool:
+    """Whether every element of ``input`` is close to ``other`` (``isclose(...).all()``)."""
+    return bool(isclose(input, other, rtol, atol, equal_nan).all())

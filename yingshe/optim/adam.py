@@ -21,9 +21,8 @@ The moment updates are the same in both (TF writes ``m += (g - m) * (1 - beta1)`
 
 from __future__ import annotations
 
-import math
-
-from yingshe.optim.optimizer import Optimizer, _as_float, _step_tensor, _unsupported, _zeros
+from yingshe.optim.optimizer import (Optimizer, _as_float, _sqrt, _step_tensor, _unsupported,
+                                     _zeros)
 
 __all__ = ["Adam", "adam_update"]
 
@@ -52,12 +51,12 @@ def adam_update(K, p, g, state, step, *, lr, beta1, beta2, eps, weight_decay, am
     bias_correction2 = 1 - beta2 ** step
     denom = K.sqrt(v, "denom")
     if variant == "torch":
-        K.div_(denom, math.sqrt(bias_correction2))
+        K.div_(denom, _sqrt(bias_correction2))
         K.add_scalar_(denom, eps)
         K.addcdiv_(p, exp_avg, denom, -(lr / bias_correction1))
     else:
         K.add_scalar_(denom, eps)
-        K.addcdiv_(p, exp_avg, denom, -(lr * math.sqrt(bias_correction2) / bias_correction1))
+        K.addcdiv_(p, exp_avg, denom, -(lr * _sqrt(bias_correction2) / bias_correction1))
 
 
 class Adam(Optimizer):

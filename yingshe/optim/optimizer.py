@@ -15,6 +15,7 @@ maths, written once with the in-place primitives of a kernel ``K`` (see
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from collections import defaultdict
 from typing import Any, Callable
@@ -143,6 +144,8 @@ class Optimizer:
                 if g is None:
                     continue
                 if set_to_none:
+                    if hasattr(MODE.tracer, "note_grad_reset"):
+                        MODE.tracer.note_grad_reset(p)
                     p.grad = None
                 else:
                     if g._node is not None:
@@ -165,8 +168,12 @@ class Optimizer:
                 loss = closure()
         tensor_kernel = MODE.tracer is not None or _FORCE_TENSOR_KERNEL[0]
         K = _kernels.TENSOR if tensor_kernel else self._kernel
+        groups = self.param_groups
+        if hasattr(MODE.tracer, "optimizer_groups"):
+            # yingshe.compile: numeric hyper-parameters become runtime inputs
+            groups = MODE.tracer.optimizer_groups(self)
         with no_grad():
-            for group in self.param_groups:
+            for group in groups:
                 self._step_group(K, group, tensor_kernel)
         return loss
 
@@ -182,7 +189,10 @@ class Optimizer:
                 state.update(self._init_state(p, group))
             if counts_steps:
                 step_t = state["step"]
-                if tensor_kernel:
+                if hasattr(MODE.tracer, "step_count"):  # yingshe.compile: a runtime input
+                    step = MODE.tracer.step_count(step_t)
+                    K.add_scalar_(step_t, 1)
+                elif tensor_kernel:
                     K.add_scalar_(step_t, 1)
                     step = float(step_t._data) if step_t._data is not None else step_t
                 else:
@@ -271,6 +281,13 @@ class Optimizer:
     def __setstate__(self, state) -> None:
         self.__dict__.update(state)
         self._kernel = _kernels.NumpyKernel()
+
+
+def _sqrt(x):
+    """``math.sqrt``, except that a traced hyper-parameter (``yingshe.graph.trace``'s
+    ``HyperFloat``) stays a runtime input."""
+    f = getattr(x, "sqrt", None)
+    return f() if f is not None else math.sqrt(x)
 
 
 def _copy_state(p: Tensor, key: str, value):

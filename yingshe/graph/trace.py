@@ -1,0 +1,637 @@
+"""``yingshe.compile``: trace an eager Python function into a graph, compile it, cache it.
+
+    >>> import yingshe
+    >>> @yingshe.compile
+    ... def f(x):
+    ...     return (x * 2).sum()
+    >>> f(yingshe.ones(3)).item()
+    6.0
+
+On a call with a new input signature (shapes and dtypes of tensor arguments, values
+of the others) the function runs once with a ``Tracer`` installed as
+``MODE.tracer``: every op call adds a node to a private graph instead of computing.
+The graph is compiled by the same pipeline as ``Session.run`` (prune, fold, CSE,
+simplify, DCE, code generation) and cached; later calls with that signature run the
+generated function and return eager tensors.
+
+Capture rules (what makes a whole eager training step compile):
+
+* tensor arguments become placeholders; Python values are static (part of the key);
+* an eager tensor read while tracing is a *read by identity* (its value at each call,
+  never a copy) when it is a ``yingshe.state.Variable`` (parameters), a leaf that
+  requires grad, optimizer state, or anything the function updates in place
+  (buffers such as BatchNorm's running statistics); any other eager tensor becomes a
+  constant;
+* in-place updates (``commit``: optimizer steps, ``add_``, ``copy_``) of such tensors
+  become ordered ``assign`` nodes that write into the same arrays eager code sees;
+* ``loss.backward()`` on a traced loss adds symbolic gradient nodes
+  (``yingshe.graph.gradients``, the ops' own VJPs) with respect to every captured
+  tensor that requires grad, accumulated into ``.grad`` as eager does (onto an
+  existing ``.grad``, or replacing it after ``zero_grad()``); the compiled program
+  returns them and ``.grad`` holds concrete tensors after each call;
+* numeric optimizer hyper-parameters (``group["lr"]``, betas, eps, momentum ...) and
+  Adam's step count are *runtime inputs*: while tracing they are ``HyperFloat``s
+  (floats that remember how to re-read their value), and the scalar an op receives is
+  recomputed from ``param_groups`` at every call, so ``g["lr"] *= 0.1`` and
+  schedulers take effect without re-tracing. A Python comparison on one
+  (``if weight_decay != 0``) is recorded as a guard; a call where it would go the other
+  way re-traces;
+* random ops draw from the framework generator at run time, in eager order;
+* ``.item()``, ``bool()``, ``float()`` or control flow on a traced value raises
+  ``TraceError`` naming the line; with ``fallback="eager"`` the function runs eagerly
+  instead (one warning per function).
+
+Optimizer state is created lazily by the first ``step()``; a trace that meets a
+parameter without state is abandoned and that call runs eagerly (creating the
+state), and the next call traces. Limitations (documented, not silent where
+detectable): Python side effects of the function (a counter, ``scheduler.step()``
+inside it) happen only when it is traced; a second ``step()`` of the same optimizer
+in one traced call is refused; after ``load_state_dict`` on an optimizer or model
+whose tensors are replaced, call ``compiled.reset()``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import operator
+import warnings
+
+import numpy as np
+
+from yingshe import _dtype
+from yingshe._tensor import MODE, Tensor, _wrap
+from yingshe.errors import format_site, user_site
+from yingshe.graph import build
+from yingshe.graph.ir import Graph, GraphError, Node, Symbol
+from yingshe.ops._shapes import Meta
+
+__all__ = ["compile", "CompiledFunction", "Tracer", "TraceError", "HyperFloat"]
+
+
+class TraceError(GraphError):
+    """A traced function needs a concrete value (``.item()``, ``bool()``, control flow)."""
+
+
+class _StateNotReady(Exception):
+    """Raised inside a trace when an optimizer step meets a parameter without state."""
+
+
+# ---- hyper-parameters as runtime inputs ------------------------------------------------------
+
+class HyperFloat(float):
+    """A float (its value at trace time) that remembers how to recompute itself at each
+    call (``fn``). Arithmetic with numbers gives another ``HyperFloat``; comparisons give
+    plain bools and are recorded as guards of the trace."""
+
+    __slots__ = ("fn",)
+
+    def __new__(cls, value, fn):
+        obj = float.__new__(cls, value)
+        obj.fn = fn
+        return obj
+
+    def _bin(self, other, op, reverse=False):
+        if isinstance(other, bool) or not isinstance(other, (int, float)):
+            return NotImplemented
+        a, b = (other, self) if reverse else (self, other)
+        fa = a.fn if isinstance(a, HyperFloat) else (lambda v=a: v)
+        fb = b.fn if isinstance(b, HyperFloat) else (lambda v=b: v)
+        value = op(float(a) if isinstance(a, HyperFloat) else a,
+                   float(b) if isinstance(b, HyperFloat) else b)
+        return HyperFloat(value, lambda: op(fa(), fb()))
+
+    def __add__(self, o): return self._bin(o, operator.add)  # noqa: E704
+    def __radd__(self, o): return self._bin(o, operator.add, True)  # noqa: E704
+    def __sub__(self, o): return self._bin(o, operator.sub)  # noqa: E704
+    def __rsub__(self, o): return self._bin(o, operator.sub, True)  # noqa: E704
+    def __mul__(self, o): return self._bin(o, operator.mul)  # noqa: E704
+    def __rmul__(self, o): return self._bin(o, operator.mul, True)  # noqa: E704
+    def __truediv__(self, o): return self._bin(o, operator.truediv)  # noqa: E704
+    def __rtruediv__(self, o): return self._bin(o, operator.truediv, True)  # noqa: E704
+    def __pow__(self, o): return self._bin(o, operator.pow)  # noqa: E704
+    def __rpow__(self, o): return self._bin(o, operator.pow, True)  # noqa: E704
+
+    def __neg__(self):
+        f = self.fn
+        return HyperFloat(-float(self), lambda: -f())
+
+    def __pos__(self):
+        return self
+
+    def sqrt(self):
+        """``math.sqrt`` that stays a runtime input (``math.sqrt`` itself would not)."""
+        f = self.fn
+        return HyperFloat(math.sqrt(float(self)), lambda: math.sqrt(f()))
+
+    def _cmp(self, other, op):
+        result = op(float(self), float(other) if isinstance(other, HyperFloat) else other)
+        tracer = MODE.tracer
+        if isinstance(tracer, Tracer) and result is not NotImplemented:
+            fa = self.fn
+            fb = other.fn if isinstance(other, HyperFloat) else (lambda v=other: v)
+            tracer.guards.append((lambda: op(fa(), fb()), result))
+        return result
+
+    def __eq__(self, o): return self._cmp(o, operator.eq)  # noqa: E704
+    def __ne__(self, o): return self._cmp(o, operator.ne)  # noqa: E704
+    def __lt__(self, o): return self._cmp(o, operator.lt)  # noqa: E704
+    def __le__(self, o): return self._cmp(o, operator.le)  # noqa: E704
+    def __gt__(self, o): return self._cmp(o, operator.gt)  # noqa: E704
+    def __ge__(self, o): return self._cmp(o, operator.ge)  # noqa: E704
+    __hash__ = float.__hash__
+
+    def __bool__(self):
+        return self._cmp(0.0, operator.ne)
+
+
+def hyper_sqrt(x):
+    """``math.sqrt`` that keeps a ``HyperFloat`` a runtime input (used by optimizers)."""
+    return x.sqrt() if isinstance(x, HyperFloat) else math.sqrt(x)
+
+
+def _group_getter(group, key, index=None):
+    if index is None:
+        return lambda: float(group[key])
+    return lambda: float(group[key][index])
+
+
+# ---- the tracer --------------------------------------------------------------------------------
+
+class _GradSlot:
+    """Reads the current ``.grad`` of a tensor at run time (for accumulation)."""
+
+    __slots__ = ("t", "name")
+
+    def __init__(self, t) -> None:
+        self.t = t
+        self.name = "grad"
+
+    @property
+    def _data(self):
+        g = self.t.grad
+        if g is None:
+            raise RuntimeError("yingshe.compile: a .grad that existed when the function was "
+                               "traced is None now (guard failed to re-trace)")
+        return g._data
+
+
+class Tracer:
+    """Installed as ``MODE.tracer`` while a function is traced (see the module doc)."""
+
+    def __init__(self, state_ids=frozenset()) -> None:
+        self.graph = Graph()
+        self.current: dict[int, Symbol] = {}   # id(eager tensor) -> its current symbol
+        self.captured: dict[int, Tensor] = {}  # read by identity
+        self.const_ids: set[int] = set()       # captured as constants
+        self.state_ids = set(state_ids)        # ids to read by identity (from a re-trace)
+        self.assigned: dict[int, Tensor] = {}
+        self.assigns: list[Node] = []
+        self.feeds: list = []                  # (placeholder symbol, how to get its value)
+        self.hyper_syms: dict[int, Symbol] = {}
+        self.guards: list = []
+        self.grad_snapshot: dict[int, tuple] = {}  # id -> (tensor, .grad before the trace)
+        self.grad_reset: set[int] = set()
+        self.no_grad_nodes: list[Symbol] = []
+        self.stepped: set[int] = set()
+        self.keep: list = []  # objects whose ids are used as keys stay alive
+
+    # ---- inputs -------------------------------------------------------------------------
+    def placeholder(self, t: Tensor, name: str) -> Symbol:
+        meta = Meta(tuple(t._data.shape), _dtype.from_numpy_dtype(t._data.dtype))
+        node = self.graph.add_node("placeholder", None, (), {"shape": meta.shape,
+                                                              "dtype": meta.dtype},
+                                   (meta,), name=name)
+        return node.outputs[0]
+
+    def _snapshot_grad(self, t) -> None:
+        if id(t) not in self.grad_snapshot:
+            self.grad_snapshot[id(t)] = (t, t.grad)
+
+    def _is_state(self, t: Tensor) -> bool:
+        from yingshe.state import Variable
+        return (isinstance(t, Variable) or id(t) in self.state_ids
+                or (t.requires_grad_flag and t._node is None))
+
+    def sym(self, x):
+        """The symbol standing for ``x`` in the trace (non-tensors pass unchanged)."""
+        if isinstance(x, Symbol):
+            if x._gnode.graph is not self.graph:
+                raise TraceError(f"{x._describe()} belongs to a static graph, not to this "
+                                 "yingshe.compile trace")
+            return x
+        if isinstance(x, Tensor):
+            s = self.current.get(id(x))
+            if s is not None:
+                return s
+            if x._data is None:
+                raise TraceError("a tensor without data was used while tracing")
+            if self._is_state(x):
+                meta = Meta(tuple(x._data.shape), _dtype.from_numpy_dtype(x._data.dtype))
+                node = self.graph.add_node("read", None, (), {}, (meta,),
+                                           name=(getattr(x, "_name", None) or "state") + "/read",
+                                           site=user_site(3), var=x)
+                s = node.outputs[0]
+                self.captured[id(x)] = x
+                self._snapshot_grad(x)
+            else:
+                s = build._constant_node(self.graph, np.array(x._data, copy=True),
+                                         site=user_site(3))
+                self.const_ids.add(id(x))
+            self.keep.append(x)
+            self.current[id(x)] = s
+            return s
+        if isinstance(x, HyperFloat):
+            s = self.hyper_syms.get(id(x))
+            if s is None:
+                meta = Meta((), _dtype.float64)
+                node = self.graph.add_node("placeholder", None, (),
+                                           {"shape": (), "dtype": _dtype.float64}, (meta,),
+                                           name="hyper")
+                s = node.outputs[0]
+                self.hyper_syms[id(x)] = s
+                self.keep.append(x)
+                self.feeds.append((s, x.fn))
+            return s
+        if isinstance(x, (list, tuple)) and any(isinstance(e, (Tensor, HyperFloat)) for e in x):
+            return type(x)(self.sym(e) for e in x)
+        return x
+
+    # ---- the hooks called by the engine -------------------------------------------------------
+    def apply(self, op, inputs, attrs):
+        for k, v in attrs.items():
+            if isinstance(v, HyperFloat):  # a static attribute: guard its value
+                f = v.fn
+                self.guards.append((lambda f=f, v=float(v): f() == v, True))
+        conv = tuple(self.sym(x) for x in inputs)
+        out = build._add(op, conv, attrs, self.graph, site=user_site(3),
+                         grad=build._building_grad[0])
+        if not MODE.grad_enabled:
+            self.no_grad_nodes.extend(out if isinstance(out, tuple) else (out,))
+        return out
+
+    def assign(self, t, result, opname):
+        value = self.sym(result)
+        if isinstance(t, Symbol):  # a traced temporary: rebind it to the new value
+            if tuple(value.shape) != tuple(t.shape) or value.dtype != t.dtype:
+                value = value.to(t.dtype).expand(*t.shape)
+            t._gnode, t._out_index, t._meta = value._gnode, value._out_index, value._meta
+            return t
+        # a tensor first captured as a constant and now updated in place must be read
+        # by identity: ``CompiledFunction._trace`` re-traces with it marked as state
+        prev = self.sym(t)
+        meta = prev._meta
+        node = self.graph.add_node("assign", None, (value,), {"mode": "set"}, (meta,),
+                                   name=opname, site=user_site(3), var=t)
+        self.assigns.append(node)
+        self.assigned[id(t)] = t
+        self.keep.append(t)
+        same = tuple(value.shape) == tuple(meta.shape) and value.dtype == meta.dtype
+        self.current[id(t)] = value if same else node.outputs[0]
+        return t
+
+    def backward(self, loss: Symbol, gradient=None, retain_graph=None, create_graph=False,
+                 inputs=None):
+        from yingshe.graph.gradients import gradients
+        if inputs is not None:
+            targets = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+            for t in targets:
+                self.sym(t)
+        else:
+            targets = [t for t in self.captured.values()
+                       if t.requires_grad_flag and t._node is None]
+        if gradient is None and loss.numel() != 1:
+            raise RuntimeError("grad can be implicitly created only for scalar outputs")
+        syms = [self.sym(t) for t in targets]
+        gys = None if gradient is None else [self.sym(gradient)]
+        stops = [s for s in self.no_grad_nodes]
+        grads = gradients([loss], syms, grad_ys=gys, stop_gradients=stops or None)
+        for t, g in zip(targets, grads):
+            if g is None:
+                continue
+            old = t.grad
+            if old is None:
+                self._snapshot_grad(t)
+                if self.grad_snapshot[id(t)][1] is None and id(t) not in self.grad_reset:
+                    self.guards.append((lambda t=t: t.grad is None, True))
+                t.grad = g
+            elif isinstance(old, Symbol):
+                t.grad = old + g
+            else:
+                self._snapshot_grad(t)
+                self.guards.append((lambda t=t: t.grad is None, False))
+                self.guards.append((lambda t=t, s=old.shape: tuple(t.grad.shape) if t.grad
+                                    is not None else None, tuple(old.shape)))
+                meta = Meta(tuple(old._data.shape), _dtype.from_numpy_dtype(old._data.dtype))
+                node = self.graph.add_node("read", None, (), {}, (meta,), name="grad/read",
+                                           var=_GradSlot(t))
+                t.grad = node.outputs[0] + g
+
+    # ---- optimizer hooks ------------------------------------------------------------------
+    def optimizer_groups(self, opt) -> list:
+        """Copies of ``opt.param_groups`` whose numbers are ``HyperFloat``s; marks the
+        optimizer's state as read by identity; refuses a missing state (run eagerly)."""
+        if id(opt) in self.stepped:
+            raise TraceError("yingshe.compile: step() of the same optimizer twice in one "
+                             "traced call is not supported")
+        self.stepped.add(id(opt))
+        for group in opt.param_groups:
+            for p in group["params"]:
+                if p.grad is not None and not opt.state.get(p):
+                    raise _StateNotReady()
+        for s in opt.state.values():
+            for v in s.values():
+                if isinstance(v, Tensor) and not isinstance(v, Symbol):
+                    self.state_ids.add(id(v))
+        out = []
+        for group in opt.param_groups:
+            g = dict(group)
+            for key, v in group.items():
+                if isinstance(v, bool) or key == "params":
+                    continue
+                if isinstance(v, (int, float)):
+                    g[key] = HyperFloat(v, _group_getter(group, key))
+                elif isinstance(v, tuple) and v and all(
+                        isinstance(e, (int, float)) and not isinstance(e, bool) for e in v):
+                    g[key] = tuple(HyperFloat(e, _group_getter(group, key, i))
+                                   for i, e in enumerate(v))
+            out.append(g)
+        return out
+
+    def step_count(self, step_t) -> HyperFloat:
+        """The step number an optimizer update uses: the counter's value at the start of
+        the call, plus one (the increment the update records)."""
+        if id(step_t) in self.assigned:
+            raise TraceError("yingshe.compile: a step counter updated twice in one call")
+        self.state_ids.add(id(step_t))
+        return HyperFloat(float(step_t._data) + 1.0, lambda: float(step_t._data) + 1.0)
+
+    def note_grad_reset(self, p) -> None:
+        self._snapshot_grad(p)
+        self.grad_reset.add(id(p))
+
+    def restore(self) -> None:
+        """Undo what tracing did to ``.grad`` attributes (an abandoned trace)."""
+        for t, g in self.grad_snapshot.values():
+            t.grad = g
+
+    # ---- errors ---------------------------------------------------------------------------------
+    def no_value(self, what: str, sym: Symbol):
+        site = user_site(3)
+        where = f" at {format_site(site)}" if site else ""
+        return TraceError(
+            f"{what} on a traced value{where} inside a yingshe.compile'd function: the value "
+            "does not exist while the function is traced. Return the tensor and read it "
+            "after the call, express the branch with tensor ops (yingshe.where), or compile "
+            "with fallback=\"eager\" to run this function eagerly"
+        )
+
+
+# ---- the compiled function --------------------------------------------------------------------
+
+def _flatten_out(obj, out: list, tracer: Tracer):
+    """Flatten outputs; returns a function rebuilding the structure from values."""
+    if isinstance(obj, Tensor):
+        s = tracer.sym(obj)
+        out.append(s)
+        i = len(out) - 1
+        return lambda vals: vals[i]
+    if isinstance(obj, dict):
+        parts = {k: _flatten_out(v, out, tracer) for k, v in obj.items()}
+        cls = type(obj)
+        return lambda vals: cls((k, f(vals)) for k, f in parts.items())
+    if isinstance(obj, (list, tuple)):
+        parts = [_flatten_out(v, out, tracer) for v in obj]
+        if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+            return lambda vals: type(obj)(*(f(vals) for f in parts))
+        cls = type(obj)
+        return lambda vals: cls(f(vals) for f in parts)
+    return lambda vals, o=obj: o
+
+
+class _Entry:
+    __slots__ = ("fn", "program", "raw", "feed_keys", "n_args", "extra", "n_out", "rebuild",
+                 "grads", "guards", "feed_fns", "protected")
+
+
+def _signature(args, kwargs):
+    def key(x):
+        if isinstance(x, Tensor):
+            if x._data is None:
+                raise TypeError("yingshe.compile: pass eager tensors, not graph tensors")
+            return ("T", x._data.shape, x._data.dtype.str)
+        if isinstance(x, (list, tuple)):
+            return (type(x).__name__,) + tuple(key(e) for e in x)
+        if isinstance(x, dict):
+            return ("dict",) + tuple((k, key(x[k])) for k in sorted(x, key=str))
+        try:
+            hash(x)
+            return ("V", type(x).__name__, x)
+        except TypeError:
+            return ("id", id(x))
+    return (tuple(key(a) for a in args), tuple((k, key(v)) for k, v in sorted(kwargs.items())))
+
+
+def _tensor_leaves(obj, out: list):
+    if isinstance(obj, Tensor):
+        out.append(obj)
+    elif isinstance(obj, (list, tuple)):
+        for e in obj:
+            _tensor_leaves(e, out)
+    elif isinstance(obj, dict):
+        for k in sorted(obj, key=str):
+            _tensor_leaves(obj[k], out)
+
+
+def _replace_leaves(obj, it):
+    if isinstance(obj, Tensor):
+        return next(it)
+    if isinstance(obj, (list, tuple)):
+        vals = [_replace_leaves(e, it) for e in obj]
+        return type(obj)(*vals) if hasattr(obj, "_fields") else type(obj)(vals)
+    if isinstance(obj, dict):
+        return {k: _replace_leaves(obj[k], it) for k in sorted(obj, key=str)}
+    return obj
+
+
+class CompiledFunction:
+    """What ``yingshe.compile(fn)`` returns: call it like ``fn``.
+
+    ``traces`` counts the traces made; ``eager_calls`` the calls that ran eagerly
+    (fallback, or to create optimizer state); ``explain()`` prints the last program."""
+
+    def __init__(self, fn, fallback=None, optimize: bool = True, check: bool = False) -> None:
+        if fallback not in (None, "eager"):
+            raise ValueError(f"yingshe.compile: fallback must be None or 'eager', got "
+                             f"{fallback!r}")
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.fallback = fallback
+        self.optimize = optimize
+        self.check = check
+        self._cache: dict = {}
+        self._eager_sigs: set = set()
+        self._warned = False
+        self.traces = 0
+        self.eager_calls = 0
+        self._last = None
+
+    def reset(self) -> None:
+        """Forget every compiled program (the next call re-traces)."""
+        self._cache.clear()
+        self._eager_sigs.clear()
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        return functools.partial(self.__call__, obj)
+
+    def _eager(self, args, kwargs):
+        self.eager_calls += 1
+        return self.fn(*args, **kwargs)
+
+    def __call__(self, *args, **kwargs):
+        if MODE.tracer is not None:  # compiled inside a trace: inline
+            return self.fn(*args, **kwargs)
+        sig = _signature(args, kwargs)
+        if sig in self._eager_sigs:
+            return self._eager(args, kwargs)
+        entries = self._cache.get(sig)
+        if entries:
+            for entry in entries:
+                if all(_guard_ok(g, want) for g, want in entry.guards):
+                    return self._run(entry, args, kwargs)
+        try:
+            entry = self._trace(args, kwargs)
+        except _StateNotReady:
+            return self._eager(args, kwargs)   # creates the optimizer state; trace next call
+        except (TraceError, NotImplementedError) as err:
+            if self.fallback != "eager":
+                raise
+            if not self._warned:
+                self._warned = True
+                warnings.warn(f"yingshe.compile: {getattr(self.fn, '__qualname__', self.fn)} "
+                              f"runs eagerly (fallback=\"eager\"): {err}", stacklevel=2)
+            self._eager_sigs.add(sig)
+            return self._eager(args, kwargs)
+        self._cache.setdefault(sig, []).append(entry)
+        return self._run(entry, args, kwargs)
+
+    # ---- tracing ----------------------------------------------------------------------------
+    def _trace(self, args, kwargs):
+        state_ids: set = set()
+        for _ in range(3):
+            tracer = Tracer(state_ids)
+            try:
+                entry = self._trace_once(tracer, args, kwargs)
+            except BaseException:
+                tracer.restore()
+                raise
+            late = (tracer.const_ids & set(tracer.assigned)) - state_ids
+            if not late:
+                self.traces += 1
+                return entry
+            tracer.restore()  # a tensor read as a constant was updated: read it instead
+            state_ids |= late
+        raise TraceError("yingshe.compile: could not settle which tensors are state")
+
+    def _trace_once(self, tracer: Tracer, args, kwargs):
+        from yingshe.graph.codegen import generate
+        from yingshe.graph.passes import optimize
+        from yingshe.graph.session import lowered
+        leaves: list = []
+        _tensor_leaves((args, kwargs), leaves)
+        phs = [tracer.placeholder(t, f"arg{i}") for i, t in enumerate(leaves)]
+        it = iter(phs)
+        sargs, skwargs = _replace_leaves((list(args), kwargs), it)
+        prev = MODE.tracer
+        MODE.tracer = tracer
+        try:
+            result = self.fn(*sargs, **skwargs)
+            flat: list = []
+            rebuild = _flatten_out(result, flat, tracer)
+        finally:
+            MODE.tracer = prev
+        n_out = len(flat)
+        grads = []
+        for t in list(tracer.captured.values()) + [t for t, _ in tracer.grad_snapshot.values()]:
+            if any(t is u for u, _ in grads):
+                continue
+            g = t.grad
+            if isinstance(g, Symbol):
+                flat.append(g)
+                grads.append((t, len(flat) - 1))
+            elif id(t) in tracer.grad_reset and g is None:
+                grads.append((t, None))
+        fetches = flat + tracer.assigns
+        feed_syms = phs + [s for s, _ in tracer.feeds]
+        feed_fns = [None] * len(phs) + [f for _, f in tracer.feeds]
+        shapes = {(s._gnode.id, 0): tuple(s.shape) for s in feed_syms}
+        raw, keys = lowered(fetches, feed_syms, shapes)
+        program = optimize(raw, check=self.check) if self.optimize else raw
+        entry = _Entry()
+        entry.fn = generate(program, "compiled_" + "".join(
+            c if c.isalnum() else "_" for c in getattr(self.fn, "__name__", "fn")))
+        entry.program = program
+        entry.raw = raw
+        pos = {(s._gnode.id, 0): i for i, s in enumerate(feed_syms)}
+        entry.feed_keys = [pos[k] for k in keys]
+        entry.feed_fns = feed_fns
+        entry.n_out = n_out
+        entry.rebuild = rebuild
+        entry.grads = grads
+        entry.guards = list(tracer.guards)
+        entry.protected = None
+        self._last = entry
+        return entry
+
+    # ---- running ------------------------------------------------------------------------------
+    def _run(self, entry: _Entry, args, kwargs):
+        leaves: list = []
+        _tensor_leaves((args, kwargs), leaves)
+        fns = entry.feed_fns
+        values = []
+        for i in entry.feed_keys:
+            f = fns[i]
+            values.append(leaves[i]._data if f is None else f())
+        outs = entry.fn(values)
+        res = []
+        for o in outs[:entry.n_out]:
+            if o.base is not None or not o.flags.writeable or any(o is v for v in values):
+                o = o.copy()
+            res.append(_wrap(o))
+        for t, i in entry.grads:
+            if i is None:
+                t.grad = None
+            else:
+                g = outs[i]
+                if g.base is not None or not g.flags.writeable:
+                    g = g.copy()
+                t.grad = _wrap(g)
+        return entry.rebuild(res)
+
+    def explain(self, file=None) -> str:
+        """The last compiled program and its generated source."""
+        from yingshe.graph.session import explain_program
+        if self._last is None:
+            raise RuntimeError("explain(): nothing has been compiled yet (call the function)")
+        text = explain_program(self._last.raw, self._last.program, self._last.fn.source)
+        if file is not None:
+            print(text, file=file)
+        return text
+
+
+def _guard_ok(fn, want) -> bool:
+    try:
+        return fn() == want
+    except Exception:  # noqa: BLE001 - a guard that cannot be evaluated fails
+        return False
+
+
+def compile(fn=None, *, fallback=None, **options):
+    """Trace ``fn`` into a graph on its first call per input signature, compile it and
+    cache it (see the module docstring). Usable as ``@compile``, ``@compile(...)`` or
+    ``compile(fn, fallback="eager")``."""
+    if fn is None:
+        return lambda f: CompiledFunction(f, fallback=fallback, **options)
+    return CompiledFunction(fn, fallback=fallback, **options)
