@@ -329,3 +329,12 @@ def test_generated_code_matches_interpreter_on_a_graph():
     assert fn.source.count("\n") >= len(p.nodes)
     for g, w_ in zip(got, want):
         np.testing.assert_array_equal(g, w_)
+
+
+def test_masked_select_with_a_symbolic_mask_is_refused_not_wrong():
+    """Its output length depends on the mask's values: a graph must not guess it."""
+    from yingshe.errors import UnsupportedError
+    x = G.placeholder(yingshe.float32, shape=[3])
+    m = G.placeholder(yingshe.bool, shape=[3])
+    with pytest.raises(UnsupportedError, match="masked_select"):
+        yingshe.masked_select(x, m)

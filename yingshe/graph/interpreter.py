@@ -39,7 +39,8 @@ def assign_var(var, value, mode: str):
         read_var(var)  # raises
     np.copyto(dst, value, casting="unsafe")
     var._vc[0] += 1
-    var.initialized = True
+    if not getattr(var, "initialized", True):  # plain tensors (compiled state) have no flag
+        var.initialized = True
     return dst.copy()
 
 

@@ -156,6 +156,15 @@ def _group_getter(group, key, index=None):
     return lambda: float(group[key][index])
 
 
+def _fresh(x):
+    """A new Symbol object for the same graph value (non-symbols pass unchanged)."""
+    if isinstance(x, Symbol):
+        return Symbol._make(x._gnode, x._out_index, x._meta)
+    if isinstance(x, (list, tuple)):
+        return type(x)(_fresh(e) for e in x)
+    return x
+
+
 # ---- the tracer --------------------------------------------------------------------------------
 
 class _GradSlot:
@@ -263,12 +272,16 @@ class Tracer:
             if isinstance(v, HyperFloat):  # a static attribute: guard its value
                 f = v.fn
                 self.guards.append((lambda f=f, v=float(v): f() == v, True))
-        conv = tuple(self.sym(x) for x in inputs)
+        # the graph keeps symbols of its own: an in-place op on a traced temporary
+        # rebinds the user's symbol object (``assign``), never a node's input or output
+        conv = tuple(_fresh(self.sym(x)) for x in inputs)
         out = build._add(op, conv, attrs, self.graph, site=user_site(3),
                          grad=build._building_grad[0])
         if not MODE.grad_enabled:
             self.no_grad_nodes.extend(out if isinstance(out, tuple) else (out,))
-        return out
+        if isinstance(out, tuple):
+            return tuple(_fresh(o) for o in out)
+        return _fresh(out)
 
     def assign(self, t, result, opname):
         value = self.sym(result)
@@ -287,7 +300,7 @@ class Tracer:
         self.assigned[id(t)] = t
         self.keep.append(t)
         same = tuple(value.shape) == tuple(meta.shape) and value.dtype == meta.dtype
-        self.current[id(t)] = value if same else node.outputs[0]
+        self.current[id(t)] = _fresh(value) if same else node.outputs[0]
         return t
 
     def backward(self, loss: Symbol, gradient=None, retain_graph=None, create_graph=False,
@@ -314,7 +327,7 @@ class Tracer:
                 self._snapshot_grad(t)
                 if self.grad_snapshot[id(t)][1] is None and id(t) not in self.grad_reset:
                     self.guards.append((lambda t=t: t.grad is None, True))
-                t.grad = g
+                t.grad = _fresh(g)
             elif isinstance(old, Symbol):
                 t.grad = old + g
             else:
@@ -337,7 +350,7 @@ class Tracer:
         self.stepped.add(id(opt))
         for group in opt.param_groups:
             for p in group["params"]:
-                if p.grad is not None and not opt.state.get(p):
+                if p.grad is not None and p not in opt.state:
                     raise _StateNotReady()
         for s in opt.state.values():
             for v in s.values():

@@ -65,7 +65,8 @@ def verify(program, after: str | None = None):
                     _dtype.from_numpy_dtype(node.value.dtype) != m.dtype:
                 _fail("constant meta does not match its value", node, after)
         elif node.kind in ("read", "assign"):
-            if not isinstance(node.var, Variable):
+            # a Variable, or (yingshe.compile) optimizer state / a .grad slot read by identity
+            if not isinstance(node.var, Variable) and not hasattr(node.var, "_data"):
                 _fail("no Variable", node, after)
             m = node.metas[0]
             if node.var._data.shape != tuple(m.shape):

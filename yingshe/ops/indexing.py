@@ -798,7 +798,7 @@ class MaskedFill:
         return Meta(broadcast_shapes("masked_fill", x.shape, mask.shape), x.dtype)
 
     def vjp(g, out, x, mask, value, *, needs):
-        m = _wrap(mask._data) if isinstance(mask, Tensor) else mask
+        m = mask  # a bool mask never carries a gradient; a graph symbol works here too
         gx = apply(MaskedFill, g, m, 0.0) if needs[0] else None
         gv = None
         if isinstance(value, (Tensor, Meta)) and needs[2]:
@@ -839,6 +839,11 @@ def masked_fill_(input, mask, value):
 def masked_select(input, mask):
     """The 1-d tensor of the entries of ``input`` where ``mask`` (broadcast) is True."""
     mask = _mask_arg("masked_select", mask)
+    if mask._data is None or MODE.tracer is not None:
+        # the output's length is the number of True entries: only a concrete mask knows it
+        raise UnsupportedError(
+            "masked_select: the output shape depends on the mask's values, so the mask must "
+            "be a concrete tensor (graphs and compiled functions need masked_fill or where)")
     shape = broadcast_shapes("masked_select", input.shape, mask.shape)
     x = expand(input, shape)
     m = np.broadcast_to(mask._data, shape)

@@ -1,0 +1,359 @@
+"""The ``yingshe`` command (also ``python -m yingshe``).
+
+    yingshe compare [--workloads ...] [--engines ...|all] [--steps N] [--out DIR] [--device cpu]
+    yingshe bench   [--workloads ...] [--engines ...] [--batch-sizes 32 128 ...] [--steps N]
+
+``compare`` trains the tutorial's models on every installed engine (each in its own
+process, from the same initial weights), shows a live progress display and a table,
+and writes ``results.json`` and a report (``report.md``, ``report.html``, PNG plots)
+to ``--out``. Its exit code is 1 when an engine that started from the shared weights
+left the loss-trajectory tolerance. ``bench`` is the speed table of the six speed
+workloads across batch sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from datetime import datetime
+
+__all__ = ["main"]
+
+_DESCRIPTION = """\
+yingshe (映射): one engine with PyTorch's eager face and TensorFlow 1's graph face.
+
+subcommands:
+  compare   train the tutorial's models (linear regression on synthetic data and on
+            diabetes, logistic regression on breast_cancer, softmax regression on
+            digits) on yingshe's eager, graph and compiled paths and on real PyTorch
+            and TensorFlow, all from the same initial weights; report loss curves,
+            train/test metrics, parity of the loss trajectories, time per step,
+            memory, and the graph + generated code of one training step
+  bench     the speed table: median ms per training step of the six speed
+            workloads (linreg, logreg, softmax, mlp, cnn, lstm) per engine and
+            batch size
+
+Run `yingshe <subcommand> --help` for the options."""
+
+
+def _engine_ids():
+    from yingshe.compare.engines import ENGINES
+    from yingshe.compare.report import order_engines
+    return order_engines(ENGINES)
+
+
+def _resolve_engines(names: list[str] | None) -> list[str]:
+    from yingshe.compare.engines import ENGINES
+    ids = _engine_ids()
+    if not names:
+        return [e for e in ids if ENGINES[e][2]]
+    out: list[str] = []
+    for n in names:
+        for part in n.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if part == "all":
+                out.extend(ids)
+            elif part == "default":
+                out.extend(e for e in ids if ENGINES[e][2])
+            elif part in ENGINES:
+                out.append(part)
+            else:
+                raise SystemExit(f"yingshe: unknown engine {part!r}; known: "
+                                 f"{', '.join(ids)} (or 'all', 'default')")
+    return list(dict.fromkeys(out))
+
+
+def _resolve_workloads(names: list[str] | None, default: tuple[str, ...]) -> list[str]:
+    from yingshe.compare.workloads import SPEED, TUTORIAL, WORKLOADS
+    if not names:
+        return list(default)
+    out: list[str] = []
+    for n in names:
+        for part in n.split(","):
+            part = part.strip()
+            if part == "tutorial":
+                out.extend(TUTORIAL)
+            elif part == "speed":
+                out.extend(SPEED)
+            elif part == "all":
+                out.extend(TUTORIAL + SPEED)
+            elif part in WORKLOADS:
+                out.append(part)
+            elif part:
+                raise SystemExit(f"yingshe: unknown workload {part!r}; known: "
+                                 f"{', '.join(WORKLOADS)} (or 'tutorial', 'speed', 'all')")
+    return list(dict.fromkeys(out))
+
+
+def _check_device(device: str) -> None:
+    if device != "cpu":
+        raise SystemExit(f"yingshe: --device {device!r} is not available: yingshe runs on "
+                         "NumPy, on the CPU only (--device cpu)")
+
+
+def _versions() -> dict:
+    import platform
+    from importlib import metadata
+    import numpy
+    out = {"python": platform.python_version(), "numpy": numpy.__version__}
+    for dist in ("yingshe", "torch", "tensorflow-cpu", "tensorflow", "jax"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+class _Progress:
+    """A rich live display (falls back to plain lines without rich or a terminal)."""
+
+    def __init__(self, total: int, enabled: bool = True):
+        self.total = total
+        self.bar = None
+        if enabled:
+            try:
+                from rich.console import Console
+                from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
+                                           SpinnerColumn, TextColumn, TimeElapsedColumn)
+                console = Console(stderr=True)
+                if console.is_terminal:
+                    self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                        BarColumn(), MofNCompleteColumn(),
+                                        TimeElapsedColumn(), console=console)
+            except ImportError:  # pragma: no cover - rich is an optional extra
+                self.bar = None
+        self.task = None
+        self.done = 0
+
+    def __enter__(self):
+        if self.bar is not None:
+            self.bar.__enter__()
+            self.task = self.bar.add_task("starting", total=self.total)
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def start(self, workload: str, engine: str) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, description=f"{workload:18s} {engine}")
+
+    def result(self, r: dict) -> None:
+        self.done += 1
+        status = r.get("status")
+        extra = f"{r['median_ms']:.3f} ms/step" if status == "ok" and "median_ms" in r else \
+            (r.get("reason") or (r.get("error") or "").strip().splitlines()[-1:] or [""])
+        if isinstance(extra, list):
+            extra = extra[0] if extra else ""
+        line = f"[{self.done}/{self.total}] {r['workload']:18s} {r['engine']:20s} " \
+               f"{status:11s} {str(extra)[:70]}"
+        if self.bar is not None:
+            self.bar.console.print(line, markup=False, highlight=False)
+            self.bar.advance(self.task)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+
+def _print_table(records: list[dict], title: str) -> None:
+    from yingshe.compare.report import COLUMNS, summary_rows
+    rows = summary_rows(records)
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # pragma: no cover
+        from yingshe.compare.report import markdown_table
+        print(markdown_table(records))
+        return
+    table = Table(title=title, show_lines=False)
+    for c in COLUMNS:
+        table.add_column(c, no_wrap=c in ("workload", "engine", "parity"))
+    for row in rows:
+        if row["status"] == "ok":
+            style = "red" if "FAIL" in row.get("parity", "") else None
+            table.add_row(*(row.get(c, "") for c in COLUMNS), style=style)
+        else:
+            note = f"{row['status']}: {row['note']}"
+            table.add_row(row["workload"], row["engine"], note[:90], *[""] * (len(COLUMNS) - 3),
+                          style="red" if row["status"] == "failed" else "dim")
+    Console(width=max(160, Console().width)).print(table)
+
+
+def _default_out(kind: str) -> str:
+    return os.path.join("runs", f"{kind}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+
+
+# ---- compare --------------------------------------------------------------------------------
+
+def cmd_compare(args) -> int:
+    from yingshe.compare.harness import machine_info, run
+    from yingshe.compare.report import (PARITY_STEPS, add_parity, graph_lesson,
+                                        parity_failures, write_report)
+    from yingshe.compare.tutorial import DEFAULT_STEPS, TUTORIAL
+    from yingshe.testing.tolerances import tol
+    _check_device(args.device)
+    workloads = _resolve_workloads(args.workloads, TUTORIAL)
+    engines = _resolve_engines(args.engines)
+    out_dir = args.out or _default_out("compare")
+    os.makedirs(out_dir, exist_ok=True)
+    started = datetime.now().isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    records: list[dict] = []
+    with _Progress(len(workloads) * len(engines), enabled=not args.quiet) as progress:
+        for wname in workloads:
+            steps = args.steps or DEFAULT_STEPS.get(wname, 30)
+            warmup = min(args.warmup, max(steps - 1, 0))
+            records += run([wname], engines, steps=steps, warmup=warmup, threads=args.threads,
+                           on_start=progress.start, on_result=progress.result,
+                           timeout=args.timeout)
+    add_parity(records)
+    rtol, atol = tol("trajectory", "float32")
+    result = {"command": "yingshe " + " ".join(shlex.quote(a) for a in args.argv),
+              "started": started, "wall_s": time.perf_counter() - t0,
+              "machine": machine_info(), "versions": _versions(),
+              "threads": args.threads or 1, "engines": engines, "workloads": workloads,
+              "tolerance": {"rtol": rtol, "atol": atol, "steps": PARITY_STEPS,
+                            "step0_rtol": tol("step0", "float32")[0]},
+              "records": records}
+    lesson = None
+    if not args.no_lesson:
+        try:
+            lesson = graph_lesson()
+        except Exception as err:  # noqa: BLE001 - the report still has everything else
+            print(f"yingshe: the graph lesson could not be drawn: {type(err).__name__}: {err}",
+                  file=sys.stderr)
+    fails = parity_failures(records)
+    result["parity_failures"] = [f"{r['engine']} on {r['workload']}" for r in fails]
+    result["exit_code"] = 1 if fails else 0
+    files = write_report(out_dir, result, lesson)
+    result["files"] = files
+    result["wall_s"] = time.perf_counter() - t0
+    with open(os.path.join(out_dir, "results.json"), "w") as fh:
+        json.dump(result, fh, indent=1)
+    _print_table(records, f"yingshe compare ({result['wall_s']:.0f} s)")
+    print(f"report: {os.path.join(out_dir, 'report.html')} (and report.md, results.json, "
+          f"{sum(k.startswith('loss:') for k in files) + ('step-time' in files) + ('parity' in files)} plots)")
+    if fails:
+        print("parity outside tolerance: " + ", ".join(result["parity_failures"]),
+              file=sys.stderr)
+    return result["exit_code"]
+
+
+# ---- bench ----------------------------------------------------------------------------------
+
+def cmd_bench(args) -> int:
+    from yingshe.compare.harness import format_table, machine_info, run, summarize
+    from yingshe.compare.workloads import SPEED, WORKLOADS, with_batch
+    _check_device(args.device)
+    workloads = _resolve_workloads(args.workloads, SPEED)
+    engines = _resolve_engines(args.engines)
+    names = []
+    for wname in workloads:
+        if WORKLOADS[wname].data is not None:
+            raise SystemExit(f"yingshe bench: {wname} is a tutorial workload; bench runs the "
+                             f"speed workloads ({', '.join(SPEED)})")
+        if args.batch_sizes:
+            names += [with_batch(wname, b) for b in args.batch_sizes]
+        else:
+            names.append(wname)
+    out_dir = args.out or _default_out("bench")
+    os.makedirs(out_dir, exist_ok=True)
+    t0 = time.perf_counter()
+    with _Progress(len(names) * len(engines), enabled=not args.quiet) as progress:
+        records = summarize(run(names, engines, steps=args.steps, warmup=args.warmup,
+                                threads=args.threads, on_start=progress.start,
+                                on_result=progress.result, timeout=args.timeout))
+    info = machine_info()
+    table = format_table(records)
+    with open(os.path.join(out_dir, "results.json"), "w") as fh:
+        json.dump({"command": "yingshe " + " ".join(shlex.quote(a) for a in args.argv),
+                   "wall_s": time.perf_counter() - t0, "machine": info,
+                   "versions": _versions(), "threads": args.threads or 1,
+                   "records": records}, fh, indent=1)
+    with open(os.path.join(out_dir, "table.md"), "w") as fh:
+        fh.write(table + "\n")
+    print(f"machine: {info.get('cpu', '?')}, {info['cpus']} cpus, numpy {info['numpy']}, "
+          f"{info.get('blas', '')}; {args.threads or 1} thread per engine")
+    print(table)
+    print(f"results: {os.path.join(out_dir, 'results.json')}")
+    return 0
+
+
+# ---- entry point ----------------------------------------------------------------------------
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engines", nargs="+", metavar="ENGINE",
+                   help="engine ids (space or comma separated); 'all' adds the opt-in ones "
+                        "(torch-compile, tensorflow-xla, ...); default: every default engine "
+                        "(not installed ones are reported as skipped). Known: "
+                        + ", ".join(_engine_ids()))
+    p.add_argument("--device", default="cpu", help="only 'cpu' (yingshe runs on NumPy)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads per engine process (default 1: equal footing)")
+    p.add_argument("--warmup", type=int, default=5,
+                   help="steps excluded from the steady-state timing (default 5)")
+    p.add_argument("--timeout", type=float, default=900,
+                   help="seconds before an engine process is stopped and reported failed")
+    p.add_argument("--quiet", action="store_true", help="no live progress display")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="yingshe", description=_DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="{compare,bench}")
+    pc = sub.add_parser(
+        "compare", help="the tutorial's models on every engine, with a report",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train the same models from the same initial weights on yingshe "
+                    "(eager, graph, compiled) and on real PyTorch and TensorFlow, each engine "
+                    "in its own process. Writes results.json, report.md, report.html and PNG "
+                    "plots to --out. Exit code 1 when a shared-weight engine's loss trajectory "
+                    "leaves DESIGN's tolerance (rtol 1e-4, atol 1e-6 per step, first 50 steps)."
+                    "\n\nworkloads: linreg-synthetic, linreg-diabetes, logreg-cancer, "
+                    "softmax-digits (the default, 'tutorial'); linreg, logreg, softmax, mlp, "
+                    "cnn, lstm ('speed'); 'all'")
+    pc.add_argument("--workloads", nargs="+", metavar="WORKLOAD",
+                    help="workloads (space or comma separated; default: the tutorial's)")
+    pc.add_argument("--steps", type=int, default=None,
+                    help="training steps per workload (default: per workload, 100-200)")
+    pc.add_argument("--out", default=None,
+                    help="output directory (default runs/compare-<timestamp>)")
+    pc.add_argument("--no-lesson", action="store_true",
+                    help="leave out the graph + generated code section of the report")
+    _common(pc)
+    pc.set_defaults(func=cmd_compare)
+    pb = sub.add_parser(
+        "bench", help="the speed table across batch sizes",
+        description="Median ms per training step (min, max, first step, peak memory) of the "
+                    "speed workloads per engine and batch size, each engine in its own process "
+                    "on one thread. Writes results.json and table.md to --out.")
+    pb.add_argument("--workloads", nargs="+", metavar="WORKLOAD",
+                    help="speed workloads (default: linreg logreg softmax mlp cnn lstm)")
+    pb.add_argument("--batch-sizes", nargs="+", type=int, metavar="B",
+                    help="batch sizes to run each workload at (default: its own)")
+    pb.add_argument("--steps", type=int, default=30, help="steps per run (default 30)")
+    pb.add_argument("--out", default=None, help="output directory (default runs/bench-<timestamp>)")
+    _common(pb)
+    pb.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    args.argv = argv
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
