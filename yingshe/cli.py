@@ -173,16 +173,21 @@ def _print_table(records: list[dict], title: str) -> None:
         return
     table = Table(title=title, show_lines=False)
     for c in COLUMNS:
-        table.add_column(c, no_wrap=c in ("workload", "engine", "parity"))
+        table.add_column(c, no_wrap=c in ("workload", "engine", "parity", "ms/step"))
     for row in rows:
         if row["status"] == "ok":
             style = "red" if "FAIL" in row.get("parity", "") else None
             table.add_row(*(row.get(c, "") for c in COLUMNS), style=style)
         else:
-            note = f"{row['status']}: {row['note']}"
-            table.add_row(row["workload"], row["engine"], note[:90], *[""] * (len(COLUMNS) - 3),
+            table.add_row(row["workload"], row["engine"], row["status"],
+                          *[""] * (len(COLUMNS) - 3),
                           style="red" if row["status"] == "failed" else "dim")
-    Console(width=max(160, Console().width)).print(table)
+    console = Console(width=max(170, Console().width))
+    console.print(table)
+    for row in rows:
+        if row["status"] != "ok":
+            console.print(f"  {row['engine']} on {row['workload']}: {row['status']} — "
+                          f"{row['note']}", markup=False, highlight=False)
 
 
 def _default_out(kind: str) -> str:

@@ -8,7 +8,6 @@ import pytest
 import yingshe
 from yingshe.datasets import IDXDataset, read_idx, write_idx
 
-pytest.importorskip("sklearn")
 
 
 @pytest.mark.parametrize("name,n,features,classes", [

@@ -35,11 +35,6 @@ def example(name: str):
     return module
 
 
-@pytest.fixture(autouse=True)
-def _needs_sklearn():
-    pytest.importorskip("sklearn", reason="the bundled data sets come from scikit-learn")
-
-
 # ---- linear regression: gradient descent reaches the closed form ------------------------
 
 def test_linreg_synthetic_reaches_least_squares():

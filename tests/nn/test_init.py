@@ -10,6 +10,7 @@ import pytest
 import yingshe
 from yingshe import nn
 from yingshe.nn import init
+from yingshe.testing.reference import torch as import_torch
 
 
 def _param(*shape, dtype=np.float32):
@@ -54,7 +55,7 @@ def test_deterministic_inits_equal_torch(torch):
 
 
 def _draws(fn, shape, *args, **kw):
-    torch = pytest.importorskip("torch")
+    torch = import_torch()
     torch.manual_seed(0)
     y = getattr(init, fn)(_param(*shape), *args, **kw).detach().numpy()
     t = getattr(torch.nn.init, fn)(torch.empty(shape), *args, **kw).numpy()

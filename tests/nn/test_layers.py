@@ -88,11 +88,6 @@ CASES = [
 ]
 
 
-def _skip_if_missing(name):
-    if not hasattr(nn, name):
-        pytest.skip(f"yingshe.nn.{name} not available")
-
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_layer_matches_torch(case, dtype, parity, torch):

@@ -233,11 +233,6 @@ def test_named_parameters_are_accepted():
     assert opt.state_dict()["param_groups"][0]["param_names"] == ["a"]
 
 
-def _has_tensor_kernel_ops():
-    return all(hasattr(yingshe, n) for n in ("sqrt", "maximum"))
-
-
-@pytest.mark.skipif(not _has_tensor_kernel_ops(), reason="yingshe.sqrt/maximum not available yet")
 @pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
 def test_tensor_kernel_equals_numpy_kernel(name, kwargs, monkeypatch):
     """The traceable kernel (yingshe ops + commit) gives the NumPy kernel's numbers."""

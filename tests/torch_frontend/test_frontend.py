@@ -157,26 +157,35 @@ def test_size_is_a_tuple():
     assert torch.ones(2, 3).shape == torch.Size([2, 3])
 
 
-def test_compile_returns_the_model_and_warns_once(monkeypatch):
-    if hasattr(yingshe, "compile"):
-        pytest.skip("yingshe.compile exists: compile maps onto it")
-    monkeypatch.setattr(torch, "_compile_warned", False)
+def test_compile_maps_onto_yingshe_compile_with_eager_fallback():
+    @torch.compile
+    def f(x):
+        return x * 2
+
+    @torch.compile(dynamic=True)
+    def g(x):
+        return x + 1
+
+    assert isinstance(f, yingshe.graph.trace.CompiledFunction) and f.fallback == "eager"
+    assert f(torch.ones(1)).item() == 2.0 and g(torch.ones(1)).item() == 2.0
+    assert f.traces == 1
+
+
+def test_compile_of_a_module_keeps_it_trainable():
+    torch.manual_seed(0)
     model = torch.nn.Linear(2, 1)
-    with pytest.warns(UserWarning, match="yingshe.compile is not available"):
-        assert torch.compile(model) is model
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert torch.compile(model, mode="max-autotune", fullgraph=True) is model
-
-        @torch.compile
-        def f(x):
-            return x * 2
-
-        @torch.compile(dynamic=True)
-        def g(x):
-            return x + 1
-
-        assert f(torch.ones(1)).item() == 2.0 and g(torch.ones(1)).item() == 2.0
+    same = torch.compile(model)
+    assert same is model and list(same.state_dict()) == ["weight", "bias"]
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.ones(4, 2), torch.zeros(4, 1)
+    with pytest.warns(UserWarning, match="runs eagerly"):
+        loss = ((model(x) - y) ** 2).mean()
+    loss.backward()           # the eager fallback keeps the tape: gradients are right
+    assert model.weight.grad is not None
+    opt.step()
+    with torch.no_grad():     # inference compiles
+        out = model(x)
+    assert out.shape == (4, 1)
 
 
 def test_num_threads():

@@ -8,7 +8,6 @@ from yingshe import nn, optim
 from yingshe.train import EarlyStopping, evaluate, fit
 from yingshe.utils.data import DataLoader, TensorDataset
 
-pytest.importorskip("sklearn")
 
 
 def _digits_loaders():

@@ -143,7 +143,8 @@ def mermaid(nodes, fetches=(), title: str | None = None) -> str:
                               if k in ("dim", "dim0", "dim1", "keepdim", "reduction"))
             cls = "grad" if _is_grad(n) else "fwd"
             label = f"{n.type}{'(' + attrs + ')' if attrs else ''}<br/>{shapes}"
-        lines.append(f'    {nid}["{_q(label)}"]:::{cls}')
+        label = "<br/>".join(_q(part) for part in label.split("<br/>"))
+        lines.append(f'    {nid}["{label}"]:::{cls}')
         for x in n.inputs:
             if isinstance(x, Symbol) and id(x._gnode) in ids:
                 edges.append(f"    {ids[id(x._gnode)]} --> {nid}")
@@ -234,13 +235,16 @@ def write_plots(out_dir: str, records: list[dict]) -> dict[str, str]:
         rows = [r for r in ok if r["workload"] == wname]
         if not rows:
             continue
-        rows.sort(key=lambda r: order_engines([x["engine"] for x in rows]).index(r["engine"]))
+        order = order_engines(r["engine"] for r in rows)
+        rows.sort(key=lambda r: order.index(r["engine"]))
         fig, (ax, axd) = plt.subplots(2, 1, figsize=(7.5, 6.2), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 2]})
         ref = next((r.get("parity_reference") for r in rows if r.get("parity_reference")),
                    None)
         ref_losses = next((np.asarray(r["losses"]) for r in rows if r["engine"] == ref), None)
-        positive = all(min(r["losses"]) > 0 for r in rows)
+        lo_all = min(min(r["losses"]) for r in rows)
+        hi_all = max(max(r["losses"]) for r in rows)
+        positive = lo_all > 0 and hi_all / lo_all > 20   # log scale only over a decade+
         for r in rows:
             e = r["engine"]
             steps = np.arange(len(r["losses"]))
@@ -263,6 +267,7 @@ def write_plots(out_dir: str, records: list[dict]) -> dict[str, str]:
         axd.text(0, rtol * 1.3, f"tolerance rtol {rtol:g}", fontsize=8)
         axd.set_yscale("log")
         axd.set_ylim(1e-10, max(1e-2, axd.get_ylim()[1]))
+        axd.text(0, 2e-10, "(identical losses are drawn at 1e-10)", fontsize=7, color="#555")
         axd.set_xlabel("step")
         axd.set_ylabel(f"|loss − {ref}| / |{ref}|" if ref else "relative difference")
         axd.grid(True, which="both", alpha=0.3)

@@ -204,6 +204,7 @@ class Tracer:
         self.no_grad_nodes: list[Symbol] = []
         self.stepped: set[int] = set()
         self.keep: list = []  # objects whose ids are used as keys stay alive
+        self.did_backward = False
 
     # ---- inputs -------------------------------------------------------------------------
     def placeholder(self, t: Tensor, name: str) -> Symbol:
@@ -306,6 +307,7 @@ class Tracer:
     def backward(self, loss: Symbol, gradient=None, retain_graph=None, create_graph=False,
                  inputs=None):
         from yingshe.graph.gradients import gradients
+        self.did_backward = True
         if inputs is not None:
             targets = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
             for t in targets:
@@ -506,7 +508,9 @@ class CompiledFunction:
     def __call__(self, *args, **kwargs):
         if MODE.tracer is not None:  # compiled inside a trace: inline
             return self.fn(*args, **kwargs)
-        sig = _signature(args, kwargs)
+        # grad mode is part of the signature: a program traced under no_grad must not serve
+        # a call whose outputs need a history (and vice versa)
+        sig = (_signature(args, kwargs), MODE.grad_enabled)
         if sig in self._eager_sigs:
             return self._eager(args, kwargs)
         entries = self._cache.get(sig)
@@ -540,11 +544,12 @@ class CompiledFunction:
             except BaseException:
                 tracer.restore()
                 raise
+            tracer.restore()  # .grad as before the trace: the program reads and sets it
             late = (tracer.const_ids & set(tracer.assigned)) - state_ids
             if not late:
                 self.traces += 1
                 return entry
-            tracer.restore()  # a tensor read as a constant was updated: read it instead
+            # a tensor read as a constant was updated in place: re-trace reading it
             state_ids |= late
         raise TraceError("yingshe.compile: could not settle which tensors are state")
 
@@ -565,6 +570,16 @@ class CompiledFunction:
             rebuild = _flatten_out(result, flat, tracer)
         finally:
             MODE.tracer = prev
+        if MODE.grad_enabled and not tracer.did_backward and any(
+                t.requires_grad_flag for t in list(tracer.captured.values()) + leaves):
+            # the eager caller would get outputs with a history to differentiate; a compiled
+            # program returns plain values, so refuse rather than silently detach them
+            raise TraceError(
+                "yingshe.compile: the outputs depend on tensors that require grad, and "
+                "calling backward() on the results of a compiled function is not supported "
+                "yet; call loss.backward() (and the optimizer step) inside the compiled "
+                "function, run it under yingshe.no_grad() for inference, or pass "
+                "fallback=\"eager\"")
         n_out = len(flat)
         grads = []
         for t in list(tracer.captured.values()) + [t for t, _ in tracer.grad_snapshot.values()]:

@@ -142,15 +142,15 @@ def get_num_threads() -> int:
 
 
 # ---- compile --------------------------------------------------------------------------------
-_compile_warned = False
 
 
 def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="inductor",  # noqa: A001
             mode=None, options=None, disable: bool = False):
-    """``torch.compile``: maps onto ``yingshe.compile(..., fallback="eager")`` when the core
-    has it; until then the model or function is returned unchanged (eager), with a one-time
-    warning. Usable as ``torch.compile(model)`` and as a decorator, with or without
-    arguments."""
+    """``torch.compile``: ``yingshe.compile(..., fallback="eager")``. A function becomes a
+    compiled function; a module keeps its identity (parameters, ``state_dict``) and gets a
+    compiled ``forward``. Where yingshe cannot compile (Python control flow on values,
+    ``backward()`` through a compiled forward) the code runs eagerly, with one warning,
+    as PyTorch's graph breaks do. Usable as a decorator with or without arguments."""
     if model is None:
         def decorate(fn):
             return compile(fn, fullgraph=fullgraph, dynamic=dynamic, backend=backend,
@@ -158,16 +158,10 @@ def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="induc
         return decorate
     if disable:
         return model
-    core = getattr(_ys, "compile", None)
-    if core is not None:
-        return core(model, fallback="eager")
-    global _compile_warned
-    if not _compile_warned:
-        _compile_warned = True
-        _warnings.warn(
-            "torch.compile: yingshe.compile is not available yet; running eagerly (the "
-            "model or function is returned unchanged)", UserWarning, stacklevel=2)
-    return model
+    if isinstance(model, nn.Module):
+        model.forward = _ys.compile(model.forward, fallback="eager")
+        return model
+    return _ys.compile(model, fallback="eager")
 
 
 # ---- save / load (safetensors, never pickle) ------------------------------------------------

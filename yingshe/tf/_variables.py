@@ -1,0 +1,334 @@
+"""``tf.Variable`` and ``tf.GradientTape`` over yingshe's state and tape.
+
+``tf.Variable`` is a ``yingshe.state.Variable`` (the one storage class), so
+``yingshe.optim`` optimizers and checkpoints work on it directly. While graph
+building is on (``tf.compat.v1.disable_eager_execution()``), ``tf.Variable(...)``
+makes a graph Variable (``yingshe.graph.Variable``) instead.
+
+``GradientTape`` does not keep a tape of its own: the core tape records every op run
+while at least one GradientTape is active (outside all tapes, front-end ops run with
+recording off). ``gradient`` asks the core for the gradients of the targets with
+respect to the sources this tape watches: trainable Variables (when
+``watch_accessed_variables``) and the tensors given to ``watch``. Other sources,
+unconnected ones and non-float ones get ``None`` (or zeros with
+``unconnected_gradients="zero"``). Called while a tape is active, ``gradient``
+records its own computation, which is how nested tapes give higher derivatives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import itertools
+
+import numpy as np
+
+import yingshe
+from yingshe._tensor import Tensor, _seq
+from yingshe.autograd import enable_grad, grad as _core_grad, no_grad
+from yingshe.state import Variable as _StateVariable
+from yingshe.tf import _core
+from yingshe.tf._core import (_TAPES, _TFTensorMixin, as_dtype, convert_to_tensor, errors,
+                              run, wrap)
+
+__all__ = ["Variable", "GradientTape", "UnconnectedGradients", "VariableSynchronization",
+           "VariableAggregation"]
+
+_var_ids = itertools.count()
+
+
+class Variable(_TFTensorMixin, _StateVariable):
+    """``tf.Variable(initial_value, trainable=True, name=None, dtype=None, shape=None)``."""
+
+    def __new__(cls, initial_value=None, trainable=None, validate_shape=True,
+                caching_device=None, name=None, variable_def=None, dtype=None, *args,
+                **kwargs):
+        if _core.GRAPH_MODE[0]:
+            from yingshe import graph
+            value = initial_value() if callable(initial_value) else initial_value
+            if not isinstance(value, Tensor):
+                value = convert_to_tensor(value, dtype)._data
+            return graph.Variable(value, trainable=True if trainable is None else trainable,
+                                  name=name, dtype=None if dtype is None
+                                  else _core.core_dtype(dtype))
+        return super().__new__(cls)
+
+    def __init__(self, initial_value=None, trainable=None, validate_shape=True,
+                 caching_device=None, name=None, variable_def=None, dtype=None,
+                 import_scope=None, constraint=None, synchronization=None,
+                 aggregation=None, shape=None, experimental_enable_variable_lifting=True):
+        if initial_value is None:
+            raise ValueError("initial_value must be specified.")
+        if callable(initial_value):
+            initial_value = initial_value()
+        value = convert_to_tensor(initial_value, dtype)
+        arr = np.array(value._data, copy=True)
+        trainable = True if trainable is None else bool(trainable)
+        n = next(_var_ids)
+        base = name if name is not None else "Variable"
+        super().__init__(arr, name=f"{base}:0", trainable=trainable)
+        self._unique_id = n
+        self.constraint = constraint
+
+    @property
+    def initial_value(self):
+        return None
+
+    def value(self):
+        """The current value as a tensor (recorded by an active tape)."""
+        return run(lambda: yingshe.clone(self))
+
+    read_value = value
+
+    def _check_value(self, value, what: str):
+        if isinstance(value, Tensor):
+            if value._data.dtype != self._data.dtype:
+                raise errors.InvalidArgumentError(
+                    None, None, f"{what}: cannot write a {_core._tensor_dtype(value).name} "
+                    f"value into Variable '{self.name}' of dtype {self.dtype.name}")
+            return value
+        return yingshe.tensor(_core._cast_value(value, self.dtype, what))
+
+    def assign(self, value, use_locking=False, name=None, read_value=True):
+        v = self._check_value(value, "assign")
+        if tuple(v.shape) != tuple(self._data.shape):
+            raise ValueError(f"Cannot assign value to variable '{self.name}': Shape mismatch. "
+                             f"The variable shape {self.shape}, and the assigned value shape "
+                             f"{_core.TensorShape(v.shape)} are incompatible.")
+        _StateVariable.assign(self, v)
+        return self
+
+    def assign_add(self, delta, use_locking=False, name=None, read_value=True):
+        d = self._check_value(delta, "assign_add")
+        with no_grad():
+            return self.assign(yingshe.add(self, d))
+
+    def assign_sub(self, delta, use_locking=False, name=None, read_value=True):
+        d = self._check_value(delta, "assign_sub")
+        with no_grad():
+            return self.assign(yingshe.sub(self, d))
+
+    def __repr__(self) -> str:
+        return (f"<tf.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}, "
+                f"numpy={np.array(self._data)!r}>")
+
+    def __str__(self) -> str:
+        return self.__repr__()
+
+    def __reduce__(self):
+        return (Variable, (np.array(self._data),), None)
+
+    def __deepcopy__(self, memo):
+        v = Variable(np.array(self._data), trainable=self.trainable,
+                     name=self.name.rsplit(":", 1)[0])
+        memo[id(self)] = v
+        return v
+
+
+class UnconnectedGradients(enum.Enum):
+    NONE = "none"
+    ZERO = "zero"
+
+
+class VariableSynchronization(enum.Enum):
+    AUTO = 0
+    NONE = 1
+    ON_WRITE = 2
+    ON_READ = 3
+
+
+class VariableAggregation(enum.Enum):
+    NONE = 0
+    SUM = 1
+    MEAN = 2
+    ONLY_FIRST_REPLICA = 3
+
+
+# ---- nested structures ---------------------------------------------------------------------
+
+def _flatten(x, out: list):
+    if isinstance(x, dict):
+        keys = sorted(x)
+        parts = [_flatten(x[k], out) for k in keys]
+        return lambda vals: type(x)((k, p(vals)) for k, p in zip(keys, parts))
+    if isinstance(x, (list, tuple)) and not hasattr(x, "_fields"):
+        parts = [_flatten(v, out) for v in x]
+        return lambda vals: type(x)(p(vals) for p in parts)
+    i = len(out)
+    out.append(x)
+    return lambda vals: vals[i]
+
+
+class GradientTape:
+    """``tf.GradientTape(persistent=False, watch_accessed_variables=True)``."""
+
+    def __init__(self, persistent: bool = False, watch_accessed_variables: bool = True):
+        self._persistent = persistent
+        self._watch_vars = watch_accessed_variables
+        self._watched: dict[int, Tensor] = {}
+        self._used = False
+        self._start = None
+        self._recording = False
+
+    def __enter__(self):
+        if self._recording:
+            raise ValueError("Tape is still recording, This can happen if you try to "
+                             "re-enter an already-active tape.")
+        self._start = _seq[0]
+        self._recording = True
+        _TAPES.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        self._pop()
+        return False
+
+    def _pop(self):
+        if self in _TAPES:
+            _TAPES.remove(self)
+        self._recording = False
+
+    @contextlib.contextmanager
+    def stop_recording(self):
+        """Ops inside are not recorded (by any active tape: yingshe has one core tape)."""
+        if not self._recording:
+            raise ValueError("Tape must be recording.")
+        saved = list(_TAPES)
+        _TAPES.clear()
+        try:
+            with no_grad():
+                yield
+        finally:
+            _TAPES.extend(saved)
+
+    def reset(self):
+        self._watched.clear()
+        self._start = _seq[0]
+
+    def watch(self, tensor):
+        """Watch tensors (any nesting): gradients with respect to them become available
+        for the ops recorded after this call. Non-float tensors are ignored (as in TF,
+        whose gradients for them are None)."""
+        flat: list = []
+        _flatten(tensor, flat)
+        for t in flat:
+            if not isinstance(t, Tensor):
+                raise ValueError(f"Passed in object {t!r} of type {type(t).__name__!r}, not "
+                                 "tf.Tensor or tf.Variable")
+            if t._data is None or t._data.dtype.kind != "f":
+                continue
+            if not t.requires_grad_flag:
+                t.requires_grad_flag = True
+            self._watched[id(t)] = t
+
+    def watched_variables(self):
+        return tuple(t for t in self._watched.values() if isinstance(t, _StateVariable))
+
+    def _is_watched(self, s) -> bool:
+        if id(s) in self._watched:
+            return True
+        if isinstance(s, _StateVariable):
+            return self._watch_vars and s.trainable
+        # an intermediate result computed while this tape was recording
+        return s._node is not None and self._start is not None and s._node.seq > self._start
+
+    def gradient(self, target, sources, output_gradients=None,
+                 unconnected_gradients=UnconnectedGradients.NONE):
+        """d(sum of targets)/d(source) for each source, in the structure of ``sources``."""
+        if self._used and not self._persistent:
+            raise RuntimeError("A non-persistent GradientTape can only be used to compute "
+                               "one set of gradients (or jacobians)")
+        self._used = True
+        unconnected = UnconnectedGradients(unconnected_gradients) if not isinstance(
+            unconnected_gradients, UnconnectedGradients) else unconnected_gradients
+        tgts: list = []
+        _flatten(target, tgts)
+        srcs: list = []
+        rebuild = _flatten(sources, srcs)
+        for s in srcs:
+            if not isinstance(s, Tensor):
+                raise ValueError(f"GradientTape.gradient: a source is a "
+                                 f"{type(s).__name__}, not a tf.Tensor or tf.Variable")
+        outs, grads_out = [], []
+        ogs: list = []
+        if output_gradients is not None:
+            _flatten(output_gradients, ogs)
+            if len(ogs) != len(tgts):
+                raise ValueError(f"output_gradients has {len(ogs)} entries for "
+                                 f"{len(tgts)} targets")
+        for i, t in enumerate(tgts):
+            t = _core.to_tensor(t)
+            if t.requires_grad_flag and t._data.dtype.kind == "f":
+                outs.append(t)
+                grads_out.append(None if not ogs else _core.to_tensor(ogs[i], t.dtype))
+        want = [s for s in srcs if s._data.dtype.kind == "f" and s.requires_grad_flag
+                and self._is_watched(s)]
+        self._check_cut(outs, want)
+        result = {}
+        if outs and want:
+            create = bool(_TAPES)
+            ctx = enable_grad() if create else no_grad()
+            with ctx:
+                got = _core_grad(outs, want, grad_outputs=None if not ogs else grads_out,
+                                 retain_graph=True, create_graph=create, allow_unused=True)
+            for s, g in zip(want, got):
+                result[id(s)] = g
+        vals = []
+        for s in srcs:
+            g = result.get(id(s))
+            if g is None and unconnected is UnconnectedGradients.ZERO:
+                g = yingshe.zeros_like(s)
+            vals.append(wrap(g))
+        return rebuild(vals)
+
+    def _check_cut(self, outs, sources) -> None:
+        """TensorFlow cuts a tape's graph at values computed before the tape began; the
+        core tape does not. Refuse (instead of answering differently) when such a
+        value depends on a source."""
+        if self._start is None:
+            return
+        src_ids = {id(s) for s in sources}
+        src_nodes = {(id(s._node), s._out_index) for s in sources if s._node is not None}
+        old, seen = [], set()
+        stack = [t._node for t in outs if t._node is not None]
+        while stack:
+            n = stack.pop()
+            if id(n) in seen:
+                continue
+            seen.add(id(n))
+            if n.seq <= self._start:
+                old.append(n)
+                continue
+            for e in n.edges:
+                if isinstance(e, tuple):
+                    stack.append(e[0])
+        if not old:
+            return
+        stack, seen = list(old), set()
+        while stack:
+            n = stack.pop()
+            if id(n) in seen:
+                continue
+            seen.add(id(n))
+            for e in n.edges:
+                if e is None:
+                    continue
+                if isinstance(e, tuple):
+                    if (id(e[0]), e[1]) in src_nodes:
+                        break
+                    stack.append(e[0])
+                elif id(e) in src_ids:
+                    break
+            else:
+                continue
+            raise NotImplementedError(
+                "GradientTape.gradient: the target depends on a source through a value "
+                "computed before this tape started (inside an outer tape). TensorFlow treats "
+                "that value as a constant; yingshe.tf does not support this yet. Compute it "
+                "inside this tape, or wrap it in tf.stop_gradient.")
+
+    def jacobian(self, *args, **kwargs):
+        from yingshe.tf._unsupported import UnsupportedError
+        raise UnsupportedError("tf.GradientTape.jacobian is not supported by yingshe.tf yet")
+
+    batch_jacobian = jacobian
