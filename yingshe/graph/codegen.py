@@ -90,7 +90,10 @@ def generate(program, name: str = "graph_program"):
             line = f"{lhs} = read_var({var}{cp})"
         elif kind == "assign":
             var = bind("var", node.var)
-            line = f"{lhs} = assign_var({var}, {arg(node.inputs[0])}, {node.attrs['mode']!r})"
+            # the assigned value is returned (a copy) only if something reads it
+            used = (node.id, 0) not in last.get(idx, ())
+            line = (f"{lhs} = assign_var({var}, {arg(node.inputs[0])}, "
+                    f"{node.attrs['mode']!r}{'' if used else ', False'})")
         elif kind == "init":
             line = f"init_vars({bind('vars', node.value)})"
         elif kind == "no_op":

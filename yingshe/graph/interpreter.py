@@ -28,8 +28,9 @@ def read_var(var, node_site=None, copy: bool = False):
     return var._data.copy() if copy else var._data
 
 
-def assign_var(var, value, mode: str):
-    """Write into the Variable's own buffer (in place), bump its version, return a copy."""
+def assign_var(var, value, mode: str, want: bool = True):
+    """Write into the Variable's own buffer (in place), bump its version, and return a
+    copy of the new value (None when the program never uses it: ``want=False``)."""
     dst = var._data
     if mode == "add":
         value = dst + value
@@ -41,7 +42,7 @@ def assign_var(var, value, mode: str):
     var._vc[0] += 1
     if not getattr(var, "initialized", True):  # plain tensors (compiled state) have no flag
         var.initialized = True
-    return dst.copy()
+    return dst.copy() if want else None
 
 
 def init_vars(variables) -> None:
