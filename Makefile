@@ -1,5 +1,6 @@
 # Two commands on a fresh machine with Python 3.11:
-#   make demo   - the main job (the tutorial's linear regression until `yingshe compare` lands)
+#   make demo   - the main job: `yingshe compare` on the bundled data (yingshe eager, graph and
+#                 compiled beside real PyTorch and TensorFlow), report in runs/demo/
 #   make test   - the whole test suite (installs PyTorch and TensorFlow for the parity tests)
 PYTHON ?= python3.11
 VENV   := .venv
@@ -25,8 +26,8 @@ $(VENV)/.full: $(VENV)/.core
 install-core: $(VENV)/.core
 install: $(VENV)/.full
 
-demo: $(VENV)/.core
-	$(PY) examples/linear_regression.py
+demo: $(VENV)/.full
+	$(PY) -m yingshe compare --out runs/demo
 
 # PyTorch and TensorFlow slow each other down ~25x in one process: the tests that import
 # TensorFlow live in tests/tf and run in a pytest process of their own.

@@ -62,7 +62,7 @@ def matmul(input, other, *, out=None):
     """Matrix product (``@``), batched and broadcasting over leading dims."""
     from yingshe.ops.elementwise import _as_operand
     other = _as_operand(other)
-    if input.dtype is not other.dtype:
+    if input.dtype != other.dtype:
         raise DTypeError(f"matmul: expected both operands to have the same dtype, got "
                          f"{input.dtype} and {other.dtype}")
     return apply(Matmul, input, other)

@@ -24,14 +24,13 @@ TensorFlow.
 from __future__ import annotations
 
 import contextlib
-import functools
 
 import numpy as np
 
 import yingshe
 from yingshe import _dtype
 from yingshe._tensor import MODE, Tensor
-from yingshe.autograd import enable_grad, no_grad
+from yingshe.autograd import no_grad
 from yingshe.errors import DTypeError, IndexError as _YIndexError, ShapeError
 from yingshe.graph.ir import Symbol
 from yingshe.state import Variable as _StateVariable
@@ -192,7 +191,40 @@ def _op_name(fn) -> str:
     return getattr(fn, "_tf_name", getattr(fn, "__name__", "op"))
 
 
-class _TFTensorMixin:
+class _TFOperators:
+    """Operators with TensorFlow's dtype rules, then the core op."""
+
+    __slots__ = ()
+
+    # operators: TensorFlow's dtype rules, then the core op
+    def __add__(self, o): return binary("add", yingshe.add, self, o)
+    def __radd__(self, o): return binary("add", yingshe.add, o, self)
+    def __sub__(self, o): return binary("sub", yingshe.sub, self, o)
+    def __rsub__(self, o): return binary("sub", yingshe.sub, o, self)
+    def __mul__(self, o): return binary("mul", yingshe.mul, self, o)
+    def __rmul__(self, o): return binary("mul", yingshe.mul, o, self)
+    def __truediv__(self, o): return truediv(self, o)
+    def __rtruediv__(self, o): return truediv(o, self)
+    def __floordiv__(self, o): return binary("floordiv", yingshe.floor_divide, self, o)
+    def __rfloordiv__(self, o): return binary("floordiv", yingshe.floor_divide, o, self)
+    def __pow__(self, o): return binary("pow", yingshe.pow, self, o)
+    def __rpow__(self, o): return binary("pow", yingshe.pow, o, self)
+    def __matmul__(self, o): return binary("matmul", yingshe.matmul, self, o)
+    def __rmatmul__(self, o): return binary("matmul", yingshe.matmul, o, self)
+    def __lt__(self, o): return binary("less", yingshe.lt, self, o)
+    def __le__(self, o): return binary("less_equal", yingshe.le, self, o)
+    def __gt__(self, o): return binary("greater", yingshe.gt, self, o)
+    def __ge__(self, o): return binary("greater_equal", yingshe.ge, self, o)
+    def __eq__(self, o): return binary("equal", yingshe.eq, self, o)
+    def __ne__(self, o): return binary("not_equal", yingshe.ne, self, o)
+    __hash__ = Tensor.__hash__
+
+    def __neg__(self): return unary(yingshe.neg, self)
+    def __abs__(self): return unary(yingshe.abs, self)
+
+
+
+class _TFTensorMixin(_TFOperators):
     """TensorFlow's face on a yingshe tensor: printing, ``numpy()``, ``TensorShape``,
     TF dtypes and operators with TensorFlow's dtype rules."""
 
@@ -246,36 +278,15 @@ class _TFTensorMixin:
 
     def __repr__(self) -> str:
         return (f"<tf.Tensor: shape={self.shape}, dtype={self.dtype.name}, "
-                f"numpy={np.array(self._data)!r}>")
-
-    # operators: TensorFlow's dtype rules, then the core op
-    def __add__(self, o): return binary("add", yingshe.add, self, o)
-    def __radd__(self, o): return binary("add", yingshe.add, o, self)
-    def __sub__(self, o): return binary("sub", yingshe.sub, self, o)
-    def __rsub__(self, o): return binary("sub", yingshe.sub, o, self)
-    def __mul__(self, o): return binary("mul", yingshe.mul, self, o)
-    def __rmul__(self, o): return binary("mul", yingshe.mul, o, self)
-    def __truediv__(self, o): return truediv(self, o)
-    def __rtruediv__(self, o): return truediv(o, self)
-    def __floordiv__(self, o): return binary("floordiv", yingshe.floor_divide, self, o)
-    def __rfloordiv__(self, o): return binary("floordiv", yingshe.floor_divide, o, self)
-    def __pow__(self, o): return binary("pow", yingshe.pow, self, o)
-    def __rpow__(self, o): return binary("pow", yingshe.pow, o, self)
-    def __matmul__(self, o): return binary("matmul", yingshe.matmul, self, o)
-    def __rmatmul__(self, o): return binary("matmul", yingshe.matmul, o, self)
-    def __lt__(self, o): return binary("less", yingshe.lt, self, o)
-    def __le__(self, o): return binary("less_equal", yingshe.le, self, o)
-    def __gt__(self, o): return binary("greater", yingshe.gt, self, o)
-    def __ge__(self, o): return binary("greater_equal", yingshe.ge, self, o)
-    def __eq__(self, o): return binary("equal", yingshe.eq, self, o)
-    def __ne__(self, o): return binary("not_equal", yingshe.ne, self, o)
-    __hash__ = Tensor.__hash__
-
-    def __neg__(self): return unary(yingshe.neg, self)
-    def __abs__(self): return unary(yingshe.abs, self)
+                f"numpy={_np_repr(self._data)}>")
 
     def __getitem__(self, key):
         return run(lambda: Tensor.__getitem__(self, _unwrap_key(key)))
+
+
+def _np_repr(arr) -> str:
+    arr = np.asarray(arr)
+    return str(arr[()]) if arr.ndim == 0 else repr(arr)
 
 
 def _unwrap_key(key):
@@ -296,13 +307,27 @@ class EagerTensor(_TFTensorMixin, Tensor):
         return (constant_from_array, (np.array(self._data),))
 
 
+class GraphTensor(_TFOperators, Symbol):
+    """A graph tensor (``yingshe.graph.Symbol``) with TensorFlow's operator dtype rules
+    (mixing dtypes while building is a ``TypeError``). ``==`` is identity, as for
+    TensorFlow 1 graph tensors (they are feed_dict keys)."""
+
+    __slots__ = ()
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = Tensor.__hash__
+
+
 def constant_from_array(arr) -> "EagerTensor":
     return wrap(yingshe.tensor(np.array(arr)))
 
 
 def wrap(x):
     """Give a core result TensorFlow's face (in place: the tape keeps its identity)."""
-    if x is None or isinstance(x, (Symbol, _TFTensorMixin)):
+    if x is None or isinstance(x, (GraphTensor, _TFTensorMixin)):
+        return x
+    if type(x) is Symbol:
+        x.__class__ = GraphTensor
         return x
     if type(x) is Tensor:
         x.__class__ = EagerTensor
@@ -342,25 +367,10 @@ def run(fn, name: str | None = None):
     except (ShapeError, DTypeError, _YIndexError) as err:
         if MODE.tracer is not None:
             raise
+        if GRAPH_MODE[0]:
+            raise ValueError(str(err)) from err   # TF: a bad graph is a ValueError
         raise errors.InvalidArgumentError(None, None, str(err)) from err
     return wrap(out)
-
-
-def op(fn):
-    """Decorator for a front-end function: see :func:`run`."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        symbolic = any(isinstance(a, Symbol) for a in args) or \
-            any(isinstance(a, Symbol) for a in kwargs.values())
-        try:
-            with _recording():
-                out = fn(*args, **kwargs)
-        except (ShapeError, DTypeError, _YIndexError) as err:
-            if symbolic:
-                raise ValueError(str(err)) from err
-            raise errors.InvalidArgumentError(None, None, str(err)) from err
-        return wrap(out)
-    return wrapper
 
 
 # ---- conversion ----------------------------------------------------------------------------
@@ -456,7 +466,19 @@ def match(op_name: str, *xs):
                 raise errors.InvalidArgumentError(None, None, msg)
     else:
         dt = as_dtype(_infer_array(xs[0]).dtype)
-    return [_operand(x, dt, op_name) for x in xs], dt
+    ops = [_operand(x, dt, op_name) for x in xs]
+    if is_symbolic(*xs):
+        ops = [as_graph(x) for x in ops]
+    return ops, dt
+
+
+def as_graph(x):
+    """An eager tensor next to graph tensors becomes a graph constant (Variables are
+    read by the core itself)."""
+    if isinstance(x, (Symbol, _StateVariable)):
+        return x
+    from yingshe import graph
+    return graph.constant(np.array(x._data, copy=True))
 
 
 def binary(op_name: str, fn, x, y):

@@ -12,8 +12,8 @@ from yingshe import _dtype
 from yingshe._tensor import Tensor
 from yingshe.graph.ir import Symbol
 from yingshe.tf import _core, errors
-from yingshe.tf._core import (DType, as_dtype, binary, convert_to_tensor, core_dtype, match,
-                              op, require_float, run, to_tensor, truediv, unary)
+from yingshe.tf._core import (binary, convert_to_tensor, core_dtype, match, require_float,
+                              run, to_tensor, truediv, unary)
 
 __all__ = ["constant", "convert_to_tensor", "add", "subtract", "multiply", "divide",
            "truediv", "negative", "abs", "maximum", "minimum", "pow", "matmul",

@@ -110,7 +110,7 @@ class Variable(_TFTensorMixin, _StateVariable):
 
     def __repr__(self) -> str:
         return (f"<tf.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}, "
-                f"numpy={np.array(self._data)!r}>")
+                f"numpy={_core._np_repr(self._data)}>")
 
     def __str__(self) -> str:
         return self.__repr__()

@@ -43,9 +43,10 @@ def log_softmax(logits, axis=None, name=None):
     return run(lambda: F.log_softmax(t, -1 if axis is None else int(axis)))
 
 
-def _same_shape(what, labels, logits):
+def _same_shape(what, labels, logits, eager_cls=ValueError):
     if tuple(labels.shape) != tuple(logits.shape):
-        raise ValueError(f"{what}: logits and labels must have the same shape, received "
+        cls = eager_cls if not _core.is_symbolic(labels, logits) else ValueError
+        raise cls(f"{what}: logits and labels must have the same shape, received "
                          f"({_core.TensorShape(logits.shape)} vs "
                          f"{_core.TensorShape(labels.shape)}).")
 
@@ -65,7 +66,7 @@ def softmax_cross_entropy_with_logits(labels, logits, axis=-1, name=None):
     """``-sum(labels * log_softmax(logits), axis)`` (labels are probabilities)."""
     (z, x), _ = match("SoftmaxCrossEntropyWithLogits", labels, logits)
     require_float("SoftmaxCrossEntropyWithLogits", x)
-    _same_shape("softmax_cross_entropy_with_logits", z, x)
+    _same_shape("softmax_cross_entropy_with_logits", z, x, errors.InvalidArgumentError)
     ax = int(axis)
     return run(lambda: yingshe.neg(yingshe.sum(yingshe.mul(z, F.log_softmax(x, ax)), ax)))
 

@@ -48,10 +48,7 @@ def uniform(shape, minval=0, maxval=None, dtype=None, seed=None, name=None):
         from yingshe import graph
         return graph.random_uniform(_shape(shape), float(minval), hi, dtype=dt)
 
-    def f():
-        u = yingshe.rand(*_shape(shape), dtype=dt)
-        return yingshe.add(yingshe.mul(u, hi - float(minval)), float(minval))
-    return _core.run(f)
+    return _core.wrap(yingshe.empty(_shape(shape), dtype=dt).uniform_(float(minval), hi))
 
 
 __getattr__ = unsupported_getattr(__name__)
