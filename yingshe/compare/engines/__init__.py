@@ -15,7 +15,7 @@ ENGINES = {
     "torch-compile": ("yingshe.compare.engines.pytorch_style", "torch==2.13.0", False),
     "tensorflow-xla": ("yingshe.compare.engines.tensorflow", "tensorflow-cpu", False),
     "yingshe-graph": ("yingshe.compare.engines.yingshe_graph", None, True),
-    "yingshe-compiled": ("yingshe.compare.engines.yingshe_compiled", None, True),
+    "yingshe-compiled": ("yingshe.compare.engines.pytorch_style", None, True),
 }
 
 # the module each engine needs importable (for the "skipped: not installed" report)

@@ -1,7 +1,9 @@
 """The PyTorch-style engine, run with ``m = yingshe`` or ``m = torch``.
 
 The same model code drives both libraries: yingshe's eager API is PyTorch's, so
-this module is also a standing check of that claim.
+this module is also a standing check of that claim. ``yingshe-compiled`` and
+``torch-compile`` wrap the same training step in ``yingshe.compile`` /
+``torch.compile``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import numpy as np
 
 from yingshe.compare.tutorial import heldout_metrics
 
-ENGINE_IDS = ("yingshe-eager", "torch-eager", "torch-compile")
+ENGINE_IDS = ("yingshe-eager", "yingshe-compiled", "torch-eager", "torch-compile")
 
 
 def _import(engine_id):
@@ -122,7 +124,7 @@ def run(engine_id, w, arrays, batches, warmup):
         opt.step()
         return loss
 
-    if engine_id == "torch-compile":
+    if engine_id in ("torch-compile", "yingshe-compiled"):
         step = m.compile(step)
 
     losses, times = [], []
@@ -139,8 +141,11 @@ def run(engine_id, w, arrays, batches, warmup):
         out = model(xb)
         metric = _metric(w, out.detach().numpy(), y_all)
         metric.update(heldout_metrics(w, lambda x: model(m.from_numpy(x)).numpy(), arrays))
-    return {"losses": losses, "times": times, "import_s": import_s, "metric": metric,
-            "version": getattr(m, "__version__", "?")}
+    result = {"losses": losses, "times": times, "import_s": import_s, "metric": metric,
+              "version": getattr(m, "__version__", "?")}
+    if engine_id == "yingshe-compiled":
+        result["traces"] = step.traces
+    return result
 
 
 def _metric(w, out, y):
