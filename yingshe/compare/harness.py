@@ -64,6 +64,7 @@ def run(workloads: Iterable[str], engines: Iterable[str], steps: int = 30, warmu
     threads = threads or 1
     env = _child_env(threads, keep_openblas_env)
     results = []
+    yingshe_import = None
     with tempfile.TemporaryDirectory(prefix="yingshe-compare-") as tmp:
         for wname in workloads:
             for engine in engines:
@@ -82,6 +83,10 @@ def run(workloads: Iterable[str], engines: Iterable[str], steps: int = 30, warmu
                            str(steps), out, "--warmup", str(warmup)]
                     rec = run_child(cmd, env, out, timeout,
                                     {"engine": engine, "workload": wname})
+                if engine.startswith("yingshe") and rec.get("status") == "ok":
+                    if yingshe_import is None:
+                        yingshe_import = import_seconds("yingshe", env)
+                    rec["import_s"] = yingshe_import
                 rec["warmup"] = warmup
                 rec["threads"] = threads
                 _add_timing(rec, warmup)
@@ -89,6 +94,19 @@ def run(workloads: Iterable[str], engines: Iterable[str], steps: int = 30, warmu
                 if on_result is not None:
                     on_result(rec)
     return results
+
+
+def import_seconds(module: str, env: dict | None = None) -> float | None:
+    """Seconds ``import module`` takes in a fresh process (the engines' own processes
+    import yingshe before they can time it, since the runner lives in the package)."""
+    code = ("import time; t = time.perf_counter(); import " + module +
+            "; print(time.perf_counter() - t)")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, timeout=120)
+        return float(out.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError):
+        return None
 
 
 def run_child(cmd: list[str], env: dict, out: str, timeout: float, record: dict) -> dict:
