@@ -1,5 +1,5 @@
 """yingshe (映射): a deep-learning framework with PyTorch's eager face and
-TensorFlow 1's static-graph face on one engine.
+TensorFlow 1's static-graph face on one engine, and ``yingshe.compile`` between them.
 
     >>> import yingshe
     >>> w = yingshe.tensor([1.0, 2.0], requires_grad=True)
@@ -35,10 +35,10 @@ from yingshe.random import (  # noqa: F401,E402
 from yingshe.io import load, save  # noqa: F401,E402
 from yingshe import datasets, utils  # noqa: F401,E402
 from yingshe import optim  # noqa: F401,E402
+from yingshe import nn  # noqa: F401,E402
+from yingshe import graph  # noqa: F401,E402  (registers the symbolic dispatch)
+from yingshe.graph.trace import compile  # noqa: F401,E402,A001
 
 _install_methods(Tensor)
 
 __version__ = "0.1.0"
-from yingshe import nn  # noqa: F401,E402
-from yingshe import graph  # noqa: F401,E402
-from yingshe.graph.trace import compile  # noqa: F401,E402,A001

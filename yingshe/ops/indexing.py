@@ -483,7 +483,7 @@ def _indices_key(input, indices):
 def index_put(input, indices, values, accumulate=False):
     """A copy of ``input`` with ``values`` put (or added) at ``input[indices]``."""
     basic, adv, arrays = _indices_key(input, indices)
-    if isinstance(values, Tensor) and values.dtype is not input.dtype:
+    if isinstance(values, Tensor) and values.dtype != input.dtype:
         raise DTypeError(f"index_put: index put requires the source and destination dtypes "
                          f"match, got {input.dtype} for the destination and {values.dtype} "
                          "for the source")
@@ -649,7 +649,7 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     index = _index_arg("scatter", index)
     d = normalize_dim("scatter", dim, input.ndim)
     if isinstance(src, Tensor):
-        if src.dtype is not input.dtype:
+        if src.dtype != input.dtype:
             raise DTypeError(f"scatter: expected self.dtype to be equal to src.dtype (got "
                              f"{input.dtype} and {src.dtype})")
     elif not isinstance(src, (bool, int, float)):
@@ -668,7 +668,7 @@ def scatter_add(input, dim, index, src):
     """A copy of ``input`` with ``src`` added at ``index`` along ``dim``."""
     index = _index_arg("scatter_add", index)
     d = normalize_dim("scatter_add", dim, input.ndim)
-    if src.dtype is not input.dtype:
+    if src.dtype != input.dtype:
         raise DTypeError(f"scatter_add: expected self.dtype to be equal to src.dtype (got "
                          f"{input.dtype} and {src.dtype})")
     return apply(ScatterAdd, input, index, src, dim=d)
@@ -750,7 +750,7 @@ def index_select(input, dim, index):
 def index_add(input, dim, index, source, *, alpha=1):
     index = _index_arg("index_add", index)
     d = normalize_dim("index_add", dim, input.ndim)
-    if source.dtype is not input.dtype:
+    if source.dtype != input.dtype:
         raise DTypeError(f"index_add: source dtype {source.dtype} does not match self dtype "
                          f"{input.dtype}")
     return apply(IndexAdd, input, index, source, dim=d, alpha=alpha)

@@ -77,7 +77,7 @@ def _shifted(out, h0, reverse: bool, bf: bool):
 def _check(name: str, xg, h0, w, gates: int, c0=None, b=None):
     """Shape/dtype rule shared by the three layers; returns (T, B, H)."""
     for label, t in (("h0", h0), ("w_hh", w), ("c0", c0), ("b_hh", b)):
-        if t is not None and t.dtype is not xg.dtype:
+        if t is not None and t.dtype != xg.dtype:
             raise DTypeError(f"{name}: {label} has dtype {t.dtype}, expected {xg.dtype} "
                              "(the input's)")
     if not xg.dtype.is_floating_point:
