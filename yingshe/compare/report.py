@@ -98,72 +98,14 @@ def parity_failures(records: list[dict]) -> list[dict]:
 
 # ---- the graph lesson: Mermaid over the graph IR ------------------------------------------
 
-def _q(text: str) -> str:
-    return text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
-
-
-def _shape(meta) -> str:
-    return "(" + ", ".join("?" if d is None else str(d) for d in meta.shape) + \
-        ("," if len(meta.shape) == 1 else "") + ")"
-
-
-def _is_grad(node) -> bool:
-    return bool(getattr(node, "grad", False)) or node.name.startswith("gradients/")
-
-
 def mermaid(nodes, fetches=(), title: str | None = None) -> str:
     """A Mermaid flowchart of graph nodes (a ``Graph``'s or a compiled ``Program``'s):
     one box per node with its op and output shape; placeholders, variables, constants,
     forward ops, gradient ops (made by ``gradients()``) and state updates styled apart;
-    fetched values outlined."""
-    from yingshe.graph.ir import Symbol
-    fetched = {id(f._gnode) if isinstance(f, Symbol) else id(f) for f in fetches}
-    ids = {id(n): f"n{i}" for i, n in enumerate(nodes)}
-    lines = ["flowchart TB"]
-    if title:
-        lines.insert(0, f"---\ntitle: {title}\n---")
-    edges = []
-    for n in nodes:
-        nid = ids[id(n)]
-        shapes = " ".join(_shape(m) for m in n.metas)
-        if n.kind == "placeholder":
-            cls, label = "feed", f"{n.name}<br/>placeholder {shapes}"
-        elif n.kind == "read":
-            cls, label = "var", f"{n.var.name if n.var is not None else n.name}<br/>Variable {shapes}"
-        elif n.kind == "constant":
-            value = n.value
-            text = f"{value.item():.4g}" if value is not None and value.size == 1 else "array"
-            cls, label = ("grad" if _is_grad(n) else "const"), f"const {text} {shapes}"
-        elif n.kind in ("assign", "init", "no_op"):
-            what = {"assign": f"assign_{n.attrs.get('mode', 'set')} {n.var.name if n.var is not None else ''}",
-                    "init": "init", "no_op": "group"}[n.kind]
-            cls, label = "update", f"{what} {shapes}".strip()
-        else:
-            attrs = ", ".join(f"{k}={v}" for k, v in n.attrs.items()
-                              if k in ("dim", "dim0", "dim1", "keepdim", "reduction"))
-            cls = "grad" if _is_grad(n) else "fwd"
-            label = f"{n.type}{'(' + attrs + ')' if attrs else ''}<br/>{shapes}"
-        label = "<br/>".join(_q(part) for part in label.split("<br/>"))
-        lines.append(f'    {nid}["{label}"]:::{cls}')
-        for x in n.inputs:
-            if isinstance(x, Symbol) and id(x._gnode) in ids:
-                edges.append(f"    {ids[id(x._gnode)]} --> {nid}")
-            elif not isinstance(x, Symbol) and isinstance(x, (int, float)):
-                pass
-        for c in getattr(n, "control", ()):
-            if id(c) in ids:
-                edges.append(f"    {ids[id(c)]} -.-> {nid}")
-    lines.extend(edges)
-    lines += ["    classDef feed fill:#e8f0fe,stroke:#1a73e8",
-              "    classDef var fill:#fef7e0,stroke:#f9ab00",
-              "    classDef const fill:#f1f3f4,stroke:#9aa0a6",
-              "    classDef fwd fill:#e6f4ea,stroke:#188038",
-              "    classDef grad fill:#fce8e6,stroke:#d93025",
-              "    classDef update fill:#f3e8fd,stroke:#9334e6"]
-    for n in nodes:
-        if id(n) in fetched:
-            lines.append(f"    style {ids[id(n)]} stroke-width:3px")
-    return "\n".join(lines)
+    fetched values outlined. The compact form of ``yingshe.graph.viz.to_mermaid``."""
+    from yingshe.graph.viz import to_mermaid
+    return to_mermaid(list(nodes), fetches=list(fetches), title=title, dtypes=False,
+                      sites=False)
 
 
 def graph_lesson(workload: str = "linreg-synthetic") -> dict:

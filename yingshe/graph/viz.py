@@ -1,0 +1,343 @@
+"""Drawings of graphs and tapes: ``to_mermaid`` and ``to_dot``.
+
+One emitter for both faces of yingshe:
+
+- a **graph** (``yingshe.graph``): a ``Symbol`` or a list of them (the subgraph they
+  depend on, control dependencies included), a whole ``Graph``, a compiled ``Program``
+  (``yingshe.graph.passes``) or a plain list of graph ``Node``\\ s;
+- an eager **tape**: a ``Tensor`` (or a list of them) that has a history; the drawing
+  walks the tape backwards from it, exactly the nodes ``backward()`` would visit.
+
+Each op is a box with its op name, its output shape and dtype and the line that created
+it (``file.py:line``). Values flow downwards along the edges (input -> op), in both
+drawings, so a tape recorded by the same ops as a graph looks like that graph;
+``backward()`` and ``gradients()`` walk those edges upwards.
+
+Styles (Mermaid ``classDef`` / DOT fill colours): ``feed`` placeholders (and eager
+tensors that need no gradient), ``var`` Variables (and eager leaves that require grad:
+parameters), ``const`` constants, ``fwd`` forward ops, ``grad`` gradient ops (those
+``gradients()`` adds, under its ``gradients`` name scope), ``update`` assigns,
+initialisers and groups. Fetched values (or the tensors drawn from) are outlined.
+Control dependencies are dashed edges. Boxes appear in creation order (a graph's node
+order, the tape's recording order, each eager leaf just before its first reader), and
+are named ``n0``, ``n1`` ... in that order.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from yingshe.ops._shapes import shape_str
+
+__all__ = ["to_mermaid", "to_dot", "STYLES"]
+
+# class -> (fill, stroke)
+STYLES = {
+    "feed": ("#e8f0fe", "#1a73e8"),
+    "var": ("#fef7e0", "#f9ab00"),
+    "const": ("#f1f3f4", "#9aa0a6"),
+    "fwd": ("#e6f4ea", "#188038"),
+    "grad": ("#fce8e6", "#d93025"),
+    "update": ("#f3e8fd", "#9334e6"),
+}
+
+_SHOWN_ATTRS = ("dim", "dim0", "dim1", "keepdim", "reduction")
+_GRAD_SCOPE = re.compile(r"^gradients(_\d+)?/")
+
+
+class _Drawing:
+    """What both emitters draw: boxes (id, class, label lines), edges, outlined ids."""
+
+    def __init__(self) -> None:
+        self.boxes: list[tuple[str, str, list[str]]] = []
+        self.edges: list[tuple[str, str, bool]] = []   # (src, dst, control)
+        self.outlined: list[str] = []
+
+    def box(self, cls: str, lines: list[str]) -> str:
+        bid = f"n{len(self.boxes)}"
+        self.boxes.append((bid, cls, [ln for ln in lines if ln]))
+        return bid
+
+
+# ---- labels -------------------------------------------------------------------------------
+
+def _site(site, sites: bool) -> str:
+    if not sites or not site:
+        return ""
+    filename, line = site
+    return f"{os.path.basename(str(filename))}:{line}"
+
+
+def _metas_text(metas, dtypes: bool) -> str:
+    parts = []
+    for m in metas:
+        if m is None:
+            parts.append("?")
+        elif dtypes and getattr(m, "dtype", None) is not None:
+            parts.append(f"{shape_str(m.shape)} {m.dtype.name}")
+        else:
+            parts.append(shape_str(m.shape))
+    return " ".join(parts)
+
+
+def _op_lines(opname: str, attrs: dict, metas, site, dtypes: bool, sites: bool) -> list[str]:
+    shown = ", ".join(f"{k}={v}" for k, v in attrs.items() if k in _SHOWN_ATTRS)
+    return [f"{opname}({shown})" if shown else opname, _metas_text(metas, dtypes),
+            _site(site, sites)]
+
+
+def is_gradient_node(node) -> bool:
+    """Made by ``gradients()`` (flagged at build time, or named under its scope)."""
+    return bool(getattr(node, "grad", False)) or bool(_GRAD_SCOPE.match(node.name or ""))
+
+
+# ---- graphs -------------------------------------------------------------------------------
+
+def _graph_box(n, dtypes: bool, sites: bool) -> tuple[str, list[str]]:
+    shapes = _metas_text(n.metas, dtypes)
+    site = _site(n.site, sites)
+    var_name = getattr(n.var, "name", None) if n.var is not None else None
+    if n.kind == "placeholder":
+        return "feed", [n.name, f"placeholder {shapes}", site]
+    if n.kind == "read":
+        return "var", [var_name or n.name, f"Variable {shapes}", site]
+    if n.kind == "constant":
+        value = n.value
+        text = f"{value.item():.4g}" if value is not None and value.size == 1 else "array"
+        return ("grad" if is_gradient_node(n) else "const"), [f"const {text} {shapes}", site]
+    if n.kind in ("assign", "init", "no_op"):
+        what = {"assign": f"assign_{n.attrs.get('mode', 'set')} {var_name or ''}",
+                "init": "init", "no_op": "group"}[n.kind]
+        return "update", [f"{what} {shapes}".strip(), site]
+    cls = "grad" if is_gradient_node(n) else "fwd"
+    return cls, _op_lines(n.type, n.attrs, n.metas, n.site, dtypes, sites)
+
+
+def _graph_nodes(obj):
+    """(nodes in creation order, fetched) for a graph-like object, or None."""
+    from yingshe.graph.ir import Graph, Node, Symbol
+    from yingshe.graph.passes import Program
+    if isinstance(obj, Program):
+        return list(obj.nodes), list(obj.fetches)
+    if isinstance(obj, Graph):
+        return list(obj.nodes), []
+    items = list(obj) if isinstance(obj, (list, tuple)) else [obj]
+    if not items:
+        return [], []
+    if not all(isinstance(x, (Node, Symbol)) for x in items):
+        return None
+    if all(isinstance(x, Node) for x in items) and not isinstance(obj, Node):
+        return items, []   # an explicit node list (a Program's or a Graph's nodes)
+    seen: dict[int, Node] = {}
+    stack = [x if isinstance(x, Node) else x._gnode for x in items]
+    while stack:
+        n = stack.pop()
+        if n.id in seen:
+            continue
+        seen[n.id] = n
+        stack.extend(n.deps())
+    return sorted(seen.values(), key=lambda n: n.id), items
+
+
+def _draw_graph(nodes, fetches, dtypes, sites) -> _Drawing:
+    from yingshe.graph.ir import Symbol
+    d = _Drawing()
+    ids: dict[int, str] = {}
+    for n in nodes:
+        cls, lines = _graph_box(n, dtypes, sites)
+        ids[id(n)] = d.box(cls, lines)
+    for n in nodes:
+        for x in n.inputs:
+            if isinstance(x, Symbol) and id(x._gnode) in ids:
+                d.edges.append((ids[id(x._gnode)], ids[id(n)], False))
+        for c in getattr(n, "control", ()):
+            if id(c) in ids:
+                d.edges.append((ids[id(c)], ids[id(n)], True))
+    fetched = {id(f._gnode) if isinstance(f, Symbol) else id(f) for f in fetches}
+    d.outlined = [ids[id(n)] for n in nodes if id(n) in fetched]
+    return d
+
+
+# ---- eager tapes --------------------------------------------------------------------------
+
+def _leaf_names(names) -> dict[int, str]:
+    if names is None:
+        return {}
+    if hasattr(names, "named_parameters"):   # an nn.Module
+        pairs = list(names.named_parameters())
+        if hasattr(names, "named_buffers"):
+            pairs += list(names.named_buffers())
+    elif isinstance(names, dict):
+        pairs = list(names.items())
+    else:
+        raise TypeError(f"names: expected a dict of name -> tensor or an nn.Module, got "
+                        f"{type(names).__name__}")
+    return {id(t): str(k) for k, t in pairs}
+
+
+def _meta_of(x):
+    from yingshe._tensor import Tensor
+    from yingshe.ops._shapes import Meta
+    if isinstance(x, Tensor):
+        return Meta(tuple(x.shape), x.dtype)
+    if isinstance(x, Meta):
+        return x
+    return None
+
+
+def _draw_tape(roots, names, dtypes, sites) -> _Drawing:
+    from yingshe._tensor import Tensor
+    named = _leaf_names(names)
+    # 1. the tape nodes reachable from the roots (what backward() walks)
+    tape: dict[int, object] = {}
+    stack = [t._node for t in roots if t._node is not None]
+    while stack:
+        node = stack.pop()
+        if id(node) in tape:
+            continue
+        tape[id(node)] = node
+        stack.extend(e[0] for e in node.edges if isinstance(e, tuple))
+    order = sorted(tape.values(), key=lambda n: n.seq)
+    # 2. each node's output metas: as its consumers saw them (or the root), else inferred
+    outs: dict[tuple[int, int], object] = {}
+    for t in roots:
+        if t._node is not None:
+            outs[(id(t._node), t._out_index)] = _meta_of(t)
+    for node in order:
+        inputs = node.inputs or ()
+        for e, x in zip(node.edges, inputs):
+            if isinstance(e, tuple) and _meta_of(x) is not None:
+                outs.setdefault((id(e[0]), e[1]), _meta_of(x))
+
+    def metas(node):
+        n_out = max([getattr(node.op, "num_outputs", 1) - getattr(node.op, "hidden", 0), 1])
+        known = [outs.get((id(node), i)) for i in range(n_out)]
+        infer = getattr(node.op, "infer", None)
+        if any(m is None for m in known) and node.inputs is not None and infer is not None:
+            try:
+                args = [x if _meta_of(x) is None else _meta_of(x) for x in node.inputs]
+                inferred = infer(*args, **node.attrs)
+                inferred = inferred if isinstance(inferred, tuple) else (inferred,)
+                known = [k if k is not None else (inferred[i] if i < len(inferred) else None)
+                         for i, k in enumerate(known)]
+            except Exception:  # noqa: BLE001 - a drawing never fails on a shape rule
+                pass
+        while len(known) > 1 and known[-1] is None:
+            known.pop()
+        return known
+
+    # 3. boxes: each op after the leaves it reads, in creation order
+    d = _Drawing()
+    ids: dict[int, str] = {}
+
+    def leaf(t, requires: bool) -> str:
+        if id(t) not in ids:
+            name = named.get(id(t)) or getattr(t, "name", None)
+            name = name if isinstance(name, str) else None
+            kind = "requires_grad" if requires else "tensor"
+            ids[id(t)] = d.box("var" if requires else "feed",
+                               [name, f"{kind} {_metas_text([_meta_of(t)], dtypes)}"])
+        return ids[id(t)]
+
+    for node in order:
+        srcs = []
+        inputs = node.inputs if node.inputs is not None else (None,) * len(node.edges)
+        for e, x in zip(node.edges, inputs):
+            if isinstance(e, tuple):
+                srcs.append(("node", e[0]))
+            elif isinstance(e, Tensor):
+                srcs.append(("id", leaf(e, True)))
+            elif isinstance(x, Tensor):             # saved, needs no gradient
+                srcs.append(("id", leaf(x, False)))
+            elif _meta_of(x) is not None:           # not saved: only its meta is known
+                srcs.append(("id", d.box("feed", [f"tensor {_metas_text([x], dtypes)}"])))
+        ids[id(node)] = d.box("fwd", _op_lines(node.op.name, node.attrs, metas(node),
+                                               node.site, dtypes, sites))
+        for kind, s in srcs:
+            d.edges.append((ids[id(s)] if kind == "node" else s, ids[id(node)], False))
+    for t in roots:
+        bid = ids[id(t._node)] if t._node is not None else leaf(t, t.requires_grad)
+        if bid not in d.outlined:
+            d.outlined.append(bid)
+    return d
+
+
+# ---- dispatch -----------------------------------------------------------------------------
+
+def _drawing(obj, fetches, names, dtypes, sites) -> _Drawing:
+    from yingshe._tensor import Tensor
+    got = _graph_nodes(obj)
+    if got is not None:
+        nodes, fetched = got
+        return _draw_graph(nodes, fetched if fetches is None else list(fetches), dtypes, sites)
+    items = list(obj) if isinstance(obj, (list, tuple)) else [obj]
+    if items and all(isinstance(t, Tensor) for t in items):
+        return _draw_tape(items, names, dtypes, sites)
+    raise TypeError(
+        "to_mermaid/to_dot: expected a graph Symbol (or a list of them), a Graph, a "
+        "compiled Program, a list of graph Nodes, or an eager Tensor (or a list of them); "
+        f"got {type(obj).__name__}")
+
+
+# ---- Mermaid ------------------------------------------------------------------------------
+
+def mermaid_escape(text: str) -> str:
+    """Text safe inside a quoted Mermaid label (entity codes for the special characters)."""
+    text = str(text).replace("#", "#35;").replace("&", "#amp;")
+    return (text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+            .replace("`", "#96;").replace("\n", " "))
+
+
+def to_mermaid(obj, *, fetches=None, names=None, title: str | None = None,
+               direction: str = "TB", dtypes: bool = True, sites: bool = True) -> str:
+    """A Mermaid flowchart of a graph or an eager tape (see the module docstring).
+
+    ``fetches``: values to outline (default: the symbols drawn from, a Program's
+    fetches). ``names``: names for eager leaves (a dict ``name -> tensor`` or an
+    ``nn.Module``, whose parameter names are used). ``dtypes``/``sites``: show output
+    dtypes and creation lines.
+    """
+    d = _drawing(obj, fetches, names, dtypes, sites)
+    lines = [f"flowchart {direction}"]
+    if title:
+        lines.insert(0, f'---\ntitle: "{mermaid_escape(title)}"\n---')
+    for bid, cls, label in d.boxes:
+        text = "<br/>".join(mermaid_escape(part) for part in label)
+        lines.append(f'    {bid}["{text}"]:::{cls}')
+    for src, dst, control in d.edges:
+        lines.append(f"    {src} {'-.->' if control else '-->'} {dst}")
+    lines += [f"    classDef {cls} fill:{fill},stroke:{stroke}"
+              for cls, (fill, stroke) in STYLES.items()]
+    lines += [f"    style {bid} stroke-width:3px" for bid in d.outlined]
+    return "\n".join(lines)
+
+
+# ---- Graphviz DOT -------------------------------------------------------------------------
+
+def dot_escape(text: str) -> str:
+    """Text safe inside a double-quoted DOT string (backslashes and quotes escaped)."""
+    return str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def to_dot(obj, *, fetches=None, names=None, title: str | None = None,
+           direction: str = "TB", dtypes: bool = True, sites: bool = True) -> str:
+    """A Graphviz ``digraph`` of a graph or an eager tape; same arguments as
+    ``to_mermaid``. Render with ``dot -Tsvg``."""
+    d = _drawing(obj, fetches, names, dtypes, sites)
+    lines = ["digraph yingshe {", f"    rankdir={direction};"]
+    if title:
+        lines += [f'    label="{dot_escape(title)}";', "    labelloc=t;"]
+    lines.append('    node [shape=box, style="rounded,filled", fontname="Helvetica", '
+                 'fontsize=10];')
+    outlined = set(d.outlined)
+    for bid, cls, label in d.boxes:
+        fill, stroke = STYLES[cls]
+        text = "\\n".join(dot_escape(part) for part in label)
+        extra = ", penwidth=3" if bid in outlined else ""
+        lines.append(f'    {bid} [label="{text}", fillcolor="{fill}", color="{stroke}", '
+                     f'class="{cls}"{extra}];')
+    for src, dst, control in d.edges:
+        lines.append(f"    {src} -> {dst}{' [style=dashed]' if control else ''};")
+    lines.append("}")
+    return "\n".join(lines)
