@@ -104,9 +104,7 @@ def render() -> str:
         "```",
         "",
         f"`gradients()` added the {n_grad} red nodes (named under the `gradients/` scope). "
-        "The same-dtype `cast` nodes are the type-promotion helper casting graph values "
-        "defensively; the compiler's simplify pass removes them (see (c)). With the "
-        "tutorial's `shape=[None, 1]` the batch size is unknown while the graph is built, "
+        "With the tutorial's `shape=[None, 1]` the batch size is unknown while the graph is built, "
         "and `gradients()` records a single `gradients` node instead, which the compiler "
         "expands into these nodes once the first `feed_dict` fixes the shapes.",
         "",

@@ -288,7 +288,7 @@ def test_simplify_keeps_broadcasting_identities():
 
 def test_dce_and_verify_catch_problems():
     x = G.placeholder(f64, [2])
-    y = x + 1
+    y = (x + 1) * 2                                    # two op nodes
     p = _program([y], [x])
     p.nodes.append(G.get_default_graph().nodes[-1])   # a duplicate
     with pytest.raises(G.VerifyError, match="twice"):

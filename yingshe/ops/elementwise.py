@@ -37,7 +37,10 @@ def _as_operand(x):
 
 def _cast_to(x, dt: _dtype.dtype):
     if isinstance(x, Tensor):
-        if x._data is not None and x._data.dtype == dt.np:
+        data = x._data
+        # a graph symbol has no data: its meta knows the dtype (no cast node to same dtype)
+        current = data.dtype if data is not None else x._meta.dtype.np
+        if current == dt.np:
             return x
         return apply(cast, x, dtype=dt)
     return x
