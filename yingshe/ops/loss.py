@@ -139,6 +139,39 @@ def _smooth_l1_np(xp, d, beta):
     return xp.where(ad < beta, (0.5 / beta) * d * d, ad - 0.5 * beta)
 
 
+@register_op("mse_loss", saves="inputs")
+class MSELoss:
+    """(input - target)^2, reduced in the same op ('none' | 'mean' | 'sum'): the loss of
+    every regression, so one op (not sub, mul and mean) on the tape."""
+
+    def forward(xp, x, t, *, reduction):
+        d = x - t
+        sq = xp.multiply(d, d, out=d)  # d is a fresh array: square it in place
+        if reduction == "none":
+            return sq
+        if reduction == "sum":
+            return xp.sum(sq)
+        if sq.size == 0:  # the mean of nothing is nan, silently, as in PyTorch
+            return xp.asarray(xp.nan, dtype=sq.dtype)
+        return xp.mean(sq)
+
+    def infer(x, t, *, reduction):
+        m = _pointwise_meta("mse_loss", x, t)
+        return m if reduction == "none" else Meta((), m.dtype)
+
+    def vjp(g, out, x, t, *, reduction, needs):
+        # d/dx = 2 (x - t) g, divided by the element count for 'mean'
+        d = x - t
+        scale = 2.0
+        if reduction == "mean":
+            n = 1
+            for s in d.shape:
+                n *= s   # an unknown (None) dim: the graph defers until feeds fix it
+            scale = 2.0 / n if n else float("nan")
+        gx = d * (g * scale)
+        return (gx if needs[0] else None), (-gx if needs[1] else None)
+
+
 @register_op("smooth_l1_loss", saves="inputs")
 class SmoothL1Loss:
     """Pointwise smooth L1: 0.5 d^2 / beta where |d| < beta, else |d| - beta / 2

@@ -76,6 +76,8 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     _check_reduction(reduction)
     _warn_size("mse_loss", input, target)
     _same_float_dtype("mse_loss", input, target)
+    if weight is None:
+        return apply(_ops.MSELoss, input, target, reduction=reduction)
     d = input - target
     loss = d * d
     if weight is not None:

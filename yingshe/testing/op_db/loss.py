@@ -176,7 +176,7 @@ for _red in REDUCTIONS:
                lambda m, x, t, r=_red: _fn(m).huber_loss(x, t, reduction=r, delta=0.7),
                _pair_away((3, 4), (-0.7, 0.7)),
                lambda x, t, r=_red: _reduce(_huber(x - t, 0.7), r), name=_red),
-        OpCase("mul", lambda m, x, t, r=_red: _fn(m).mse_loss(x, t, reduction=r),
+        OpCase("mse_loss", lambda m, x, t, r=_red: _fn(m).mse_loss(x, t, reduction=r),
                gen(normal(3, 4), normal(3, 4)), lambda x, t, r=_red: _reduce((x - t) ** 2, r),
                name="mse-" + _red),
         OpCase("binary_cross_entropy",
