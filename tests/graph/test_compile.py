@@ -170,22 +170,17 @@ def test_outputs_are_eager_tensors_in_nested_structures():
     assert f.traces == 1
 
 
-def test_outputs_needing_a_history_are_refused_not_detached():
-    """Under grad mode a forward-only compiled function would return values without a
-    tape; backward() on them would silently miss the parameters. It is refused, and
-    fallback="eager" runs it eagerly so the gradient is right."""
-    from yingshe.graph.trace import TraceError
+def test_a_program_traced_under_no_grad_does_not_serve_a_call_that_needs_a_history():
     lin = Y.nn.Linear(2, 1)
-    f = Y.compile(lambda x: lin(x).sum())
-    with pytest.raises(TraceError, match="backward"):
-        f(Y.ones(3, 2))
-    g = Y.compile(lambda x: lin(x).sum(), fallback="eager")
+    g = Y.compile(lambda x: lin(x).sum())
     with Y.no_grad():  # traced and cached for inference first ...
-        g(Y.ones(3, 2))
+        assert not g(Y.ones(3, 2)).requires_grad
     assert g.traces == 1
-    with pytest.warns(UserWarning, match="runs eagerly"):
-        g(Y.ones(3, 2)).backward()  # ... which must not serve a call that needs a history
+    out = g(Y.ones(3, 2))  # ... a call under grad mode gets its own, differentiable program
+    assert g.traces == 2 and out.requires_grad
+    out.backward()
     np.testing.assert_allclose(lin.weight.grad.numpy(), [[3.0, 3.0]])
+    np.testing.assert_allclose(lin.bias.grad.numpy(), [3.0])
 
 
 def test_grad_accumulates_without_zero_grad():

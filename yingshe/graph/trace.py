@@ -37,6 +37,11 @@ Capture rules (what makes a whole eager training step compile):
   (``if weight_decay != 0``) is recorded as a guard; a call where it would go the other
   way re-traces;
 * random ops draw from the framework generator at run time, in eager order;
+* outputs that depend on tensors requiring grad (a compiled ``model.forward`` under
+  grad mode, no ``backward()`` inside) are differentiable from outside: the eager tape
+  gets one node whose backward runs a compiled gradient program, fed with the forward
+  values it needs (never a re-run of the forward: dropout masks are not redrawn);
+  ``create_graph=True`` through it is refused;
 * ``.item()``, ``bool()``, ``float()`` or control flow on a traced value raises
   ``TraceError`` naming the line; with ``fallback="eager"`` the function runs eagerly
   instead (one warning per function).
@@ -192,6 +197,8 @@ class Tracer:
         self.graph = Graph()
         self.current: dict[int, Symbol] = {}   # id(eager tensor) -> its current symbol
         self.captured: dict[int, Tensor] = {}  # read by identity
+        self.reads: dict[int, Symbol] = {}     # id(captured tensor) -> its first read
+        self.detached: list[Tensor] = []       # non-leaf tensors with a history, as constants
         self.const_ids: set[int] = set()       # captured as constants
         self.state_ids = set(state_ids)        # ids to read by identity (from a re-trace)
         self.assigned: dict[int, Tensor] = {}
@@ -243,11 +250,14 @@ class Tracer:
                                            site=user_site(3), var=x)
                 s = node.outputs[0]
                 self.captured[id(x)] = x
+                self.reads[id(x)] = s
                 self._snapshot_grad(x)
             else:
                 s = build._constant_node(self.graph, np.array(x._data, copy=True),
                                          site=user_site(3))
                 self.const_ids.add(id(x))
+                if x.requires_grad_flag and MODE.grad_enabled:
+                    self.detached.append(x)
             self.keep.append(x)
             self.current[id(x)] = s
             return s
@@ -426,7 +436,7 @@ def _flatten_out(obj, out: list, tracer: Tracer):
 
 class _Entry:
     __slots__ = ("fn", "program", "raw", "feed_keys", "n_args", "extra", "n_out", "rebuild",
-                 "grads", "guards", "feed_fns", "protected")
+                 "grads", "guards", "feed_fns", "protected", "backward")
 
 
 def _signature(args, kwargs):
@@ -434,7 +444,8 @@ def _signature(args, kwargs):
         if isinstance(x, Tensor):
             if x._data is None:
                 raise TypeError("yingshe.compile: pass eager tensors, not graph tensors")
-            return ("T", x._data.shape, x._data.dtype.str)
+            # requires_grad decides whether the program also has a backward
+            return ("T", x._data.shape, x._data.dtype.str, x.requires_grad_flag)
         if isinstance(x, (list, tuple)):
             return (type(x).__name__,) + tuple(key(e) for e in x)
         if isinstance(x, dict):
@@ -555,7 +566,7 @@ class CompiledFunction:
 
     def _trace_once(self, tracer: Tracer, args, kwargs):
         from yingshe.graph.codegen import generate
-        from yingshe.graph.passes import optimize
+        from yingshe.graph.passes import key_of, optimize
         from yingshe.graph.session import lowered
         leaves: list = []
         _tensor_leaves((args, kwargs), leaves)
@@ -570,16 +581,18 @@ class CompiledFunction:
             rebuild = _flatten_out(result, flat, tracer)
         finally:
             MODE.tracer = prev
-        if MODE.grad_enabled and not tracer.did_backward and any(
-                t.requires_grad_flag for t in list(tracer.captured.values()) + leaves):
-            # the eager caller would get outputs with a history to differentiate; a compiled
-            # program returns plain values, so refuse rather than silently detach them
-            raise TraceError(
-                "yingshe.compile: the outputs depend on tensors that require grad, and "
-                "calling backward() on the results of a compiled function is not supported "
-                "yet; call loss.backward() (and the optimizer step) inside the compiled "
-                "function, run it under yingshe.no_grad() for inference, or pass "
-                "fallback=\"eager\"")
+        diff_args: list = []   # (eager tensor, its symbol): inputs of the eager backward
+        if MODE.grad_enabled and not tracer.did_backward:
+            if tracer.detached:
+                t = tracer.detached[0]
+                raise TraceError(
+                    f"yingshe.compile: the function reads a tensor of shape "
+                    f"{tuple(t.shape)} with an autograd history from outside its arguments; "
+                    "a compiled function cannot differentiate into it. Pass it as an "
+                    "argument, or detach() it")
+            diff_args = [(t, s) for t, s in zip(leaves, phs) if t.requires_grad_flag]
+            diff_args += [(t, tracer.reads[i]) for i, t in tracer.captured.items()
+                          if t.requires_grad_flag]
         n_out = len(flat)
         grads = []
         for t in list(tracer.captured.values()) + [t for t, _ in tracer.grad_snapshot.values()]:
@@ -594,10 +607,17 @@ class CompiledFunction:
         fetches = flat + tracer.assigns
         feed_syms = phs + [s for s, _ in tracer.feeds]
         feed_fns = [None] * len(phs) + [f for _, f in tracer.feeds]
-        shapes = {(s._gnode.id, 0): tuple(s.shape) for s in feed_syms}
+        entry = _Entry()
+        entry.backward = None
+        if diff_args:
+            plan = _BackwardPlan(self, tracer, flat[:n_out], fetches, phs, diff_args)
+            if plan.diff_outputs:
+                entry.backward = plan
+                plan.entry = entry
+                fetches = fetches + plan.saved
+        shapes = {key_of(s): tuple(s.shape) for s in feed_syms}
         raw, keys = lowered(fetches, feed_syms, shapes)
         program = optimize(raw, check=self.check) if self.optimize else raw
-        entry = _Entry()
         entry.fn = generate(program, "compiled_" + "".join(
             c if c.isalnum() else "_" for c in getattr(self.fn, "__name__", "fn")))
         entry.program = program
@@ -609,6 +629,9 @@ class CompiledFunction:
         entry.rebuild = rebuild
         entry.grads = grads
         entry.guards = list(tracer.guards)
+        # freezing or unfreezing a parameter changes which gradients the program computes
+        entry.guards += [(lambda t=t: t.requires_grad_flag, t.requires_grad_flag)
+                         for t in tracer.captured.values()]
         entry.protected = None
         self._last = entry
         return entry
@@ -622,6 +645,8 @@ class CompiledFunction:
         for i in entry.feed_keys:
             f = fns[i]
             values.append(leaves[i]._data if f is None else f())
+        if entry.backward is not None:
+            return entry.rebuild(entry.backward.call(leaves, values))
         outs = entry.fn(values)
         res = []
         for o in outs[:entry.n_out]:
@@ -647,6 +672,157 @@ class CompiledFunction:
         if file is not None:
             print(text, file=file)
         return text
+
+
+class _BackwardPlan:
+    """How eager ``backward()`` goes through a compiled forward (``torch.compile(model)``,
+    ``tf.function`` under a tape).
+
+    The gradient of the outputs with respect to every input that requires grad (tensor
+    arguments and captured parameters) is built once, as graph nodes from the ops' own
+    VJPs, weighted by one placeholder per differentiable output (the incoming
+    gradient). The forward program also fetches the forward values those gradient nodes
+    read (``saved``: activations, dropout masks, parameter reads), so the backward
+    program starts from them and never re-runs a forward node: random ops are not
+    redrawn and assigns (BatchNorm statistics) happen once. The eager tape sees one
+    node, a ``_CompiledCall``, whose backward runs the backward program."""
+
+    def __init__(self, owner, tracer: Tracer, outputs: list, fwd_fetches: list, phs: list,
+                 diff_args: list) -> None:
+        from yingshe.graph.gradients import gradients
+        from yingshe.graph.passes import key_of, optimize, prune
+        from yingshe.graph.codegen import generate
+        from yingshe.graph.session import lowered
+        self.inputs = [t for t, _ in diff_args]
+        xs = [s for _, s in diff_args]
+        hyper = [s for s, _ in tracer.feeds]
+        fwd = prune(fwd_fetches, phs + hyper)
+        fwd_ids = {n.id for n in fwd.nodes}
+        # which outputs depend on an input that requires grad (the others are plain values)
+        live = {key_of(s) for s in xs}
+        for n in fwd.nodes:
+            if any(isinstance(x, Symbol) and key_of(x) in live for x in n.inputs):
+                live.update(key_of(o) for o in n.outputs)
+        self.diff_outputs = [i for i, y in enumerate(outputs)
+                             if y.dtype.is_floating_point and key_of(y) in live]
+        self.n_out = len(outputs)
+        if not self.diff_outputs:
+            return
+        gys = []
+        for i in self.diff_outputs:
+            y = outputs[i]
+            meta = Meta(tuple(y.shape), y.dtype)
+            node = tracer.graph.add_node("placeholder", None, (),
+                                         {"shape": meta.shape, "dtype": meta.dtype}, (meta,),
+                                         name=f"grad_output{i}")
+            gys.append(node.outputs[0])
+        grads = gradients([outputs[i] for i in self.diff_outputs], xs, grad_ys=gys,
+                          stop_gradients=tracer.no_grad_nodes or None)
+        # the position of each input's gradient among the backward fetches (None: unconnected)
+        k = 0
+        self.grad_index = []
+        for g in grads:
+            self.grad_index.append(None if g is None else k)
+            k += g is not None
+        fetch = [g for g in grads if g is not None]
+        bwd = prune(fetch, gys + phs + hyper)
+        saved: dict = {}
+
+        def keep(x):
+            n = x._gnode
+            if n.id in fwd_ids and n.kind not in ("placeholder", "constant"):
+                saved.setdefault(key_of(x), x)
+        for n in bwd.nodes:
+            if n.id in fwd_ids:
+                continue
+            for x in n.inputs:
+                if isinstance(x, Symbol):
+                    keep(x)
+        for g in fetch:
+            keep(g)
+        self.saved = list(saved.values())
+        feeds = gys + phs + hyper + self.saved
+        self.n_gys, self.n_phs = len(gys), len(phs)
+        self.hyper_fns = [f for _, f in tracer.feeds]
+        self.n_saved = len(self.saved)
+        raw, keys = lowered(fetch, feeds, {key_of(s): tuple(s.shape) for s in feeds})
+        program = optimize(raw, check=owner.check) if owner.optimize else raw
+        pos = {key_of(s): i for i, s in enumerate(feeds)}
+        self.feed_keys = [pos[k] for k in keys]
+        self.fn = generate(program, "compiled_backward")
+        self.program, self.raw = program, raw
+        self.entry = None
+
+    def call(self, leaves: list, values: list) -> list:
+        """Run the forward through the eager tape (one node); returns the outputs."""
+        return list(_CompiledCall.apply(_Call(self, leaves, values), *self.inputs))
+
+    def backward(self, call, grads_out) -> list:
+        values = [None] * (self.n_gys + self.n_phs) + [f() for f in self.hyper_fns]
+        for j, i in enumerate(self.diff_outputs):
+            g = grads_out[i]
+            values[j] = np.asarray(g._data, dtype=call.out_dtypes[i])
+        for j, a in enumerate(call.leaf_arrays):
+            values[self.n_gys + j] = a
+        values += call.saved
+        outs = self.fn([values[k] for k in self.feed_keys])
+        return [None if k is None else _wrap(outs[k]) for k in self.grad_index]
+
+
+class _Call:
+    """One call of a compiled function whose outputs have a history."""
+
+    __slots__ = ("plan", "leaf_arrays", "values", "saved", "out_dtypes")
+
+    def __init__(self, plan, leaves, values) -> None:
+        self.plan = plan
+        self.leaf_arrays = [t._data for t in leaves]
+        self.values = values
+        self.saved = None
+        self.out_dtypes = None
+
+
+def _make_compiled_call():
+    from yingshe.autograd.function import Function
+
+    class CompiledCall(Function):
+        """A compiled forward on the eager tape; its backward runs the compiled gradient
+        program (see ``_BackwardPlan``)."""
+
+        @staticmethod
+        def forward(ctx, call, *inputs):
+            plan = call.plan
+            entry = plan.entry
+            outs = entry.fn(call.values)
+            call.saved = outs[len(outs) - plan.n_saved:] if plan.n_saved else []
+            call.values = None
+            res = []
+            for o in outs[:plan.n_out]:
+                if o.base is not None or not o.flags.writeable or \
+                        any(o is a for a in call.leaf_arrays):
+                    o = o.copy()
+                res.append(_wrap(o))
+            call.out_dtypes = [r._data.dtype for r in res]
+            diff = set(plan.diff_outputs)
+            ctx.mark_non_differentiable(*(r for i, r in enumerate(res) if i not in diff))
+            ctx.call = call
+            return tuple(res)
+
+        @staticmethod
+        def backward(ctx, *grads):
+            if MODE.grad_enabled:
+                raise RuntimeError(
+                    "a yingshe.compile'd function was differentiated with create_graph=True; "
+                    "its backward is compiled and cannot be differentiated again. Run the "
+                    "function eagerly (or compile with fallback=\"eager\" and call it eagerly) "
+                    "for higher-order gradients")
+            call = ctx.call
+            return (None,) + tuple(call.plan.backward(call, grads))
+
+    return CompiledCall
+
+
+_CompiledCall = _make_compiled_call()
 
 
 def _guard_ok(fn, want) -> bool:

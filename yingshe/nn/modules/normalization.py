@@ -12,7 +12,8 @@ import numbers
 
 import numpy as np
 
-from yingshe._tensor import Tensor
+from yingshe._tensor import MODE, Tensor
+from yingshe.autograd import no_grad
 from yingshe.nn import functional as F
 from yingshe.nn import init
 from yingshe.nn.modules._common import affine_parameters, factory_dtype
@@ -71,8 +72,18 @@ class _BatchNorm(_NormBase):
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             nbt = self.num_batches_tracked
-            nbt._data[...] += 1
-            nbt._vc[0] += 1
+            if MODE.tracer is not None:   # yingshe.compile: an assign node in the program
+                if self.momentum is None:
+                    from yingshe.graph.trace import TraceError
+                    raise TraceError(
+                        "BatchNorm with momentum=None (a cumulative average) takes its factor "
+                        "from num_batches_tracked, a value that does not exist while tracing; "
+                        "give momentum a number, or compile with fallback=\"eager\"")
+                with no_grad():
+                    nbt.add_(1)
+            else:
+                nbt._data[...] += 1
+                nbt._vc[0] += 1
             if self.momentum is None:  # cumulative moving average
                 factor = 1.0 / float(nbt._data)
             else:
