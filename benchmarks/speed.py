@@ -11,8 +11,9 @@ import json
 import os
 
 from yingshe.compare import SPEED, format_table, machine_info, run, summarize
+from yingshe.compare.harness import format_pass_table
 
-DEFAULT_ENGINES = ["yingshe-eager", "torch-eager", "tensorflow-function"]
+DEFAULT_ENGINES = ["yingshe-eager", "yingshe-compiled", "torch-eager", "tensorflow-function"]
 
 
 def main() -> None:
@@ -34,6 +35,10 @@ def main() -> None:
     print(f"machine: {info.get('cpu', '?')}, {info['cpus']} cpus, numpy {info['numpy']}, "
           f"{info.get('blas', '')}")
     print(format_table(results))
+    passes = format_pass_table(results)
+    if passes:
+        print("\nThe compiler's passes on each compiled training step:\n")
+        print(passes)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as fh:
         json.dump({"machine": info, "results": results}, fh, indent=1)

@@ -218,6 +218,16 @@ def cmd_compare(args) -> int:
                            on_start=progress.start, on_result=progress.result,
                            timeout=args.timeout)
     add_parity(records)
+    program_records = []
+    if args.programs != "none":
+        from yingshe.compare.programs import run_programs
+        front_ends = ("torch", "tf") if args.programs == "all" else (args.programs,)
+        from yingshe.compare.programs import programs as _listed
+        total = sum(max(len(_listed(fe)), 1) for fe in front_ends)
+        with _Progress(total, enabled=not args.quiet) as progress:
+            program_records = run_programs(front_ends, timeout=args.timeout,
+                                           on_start=progress.start,
+                                           on_result=progress.result)
     rtol, atol = tol("trajectory", "float32")
     result = {"command": "yingshe " + " ".join(shlex.quote(a) for a in args.argv),
               "started": started, "wall_s": time.perf_counter() - t0,
@@ -225,7 +235,7 @@ def cmd_compare(args) -> int:
               "threads": args.threads or 1, "engines": engines, "workloads": workloads,
               "tolerance": {"rtol": rtol, "atol": atol, "steps": PARITY_STEPS,
                             "step0_rtol": tol("step0", "float32")[0]},
-              "records": records}
+              "records": records, "programs": program_records}
     lesson = None
     if not args.no_lesson:
         try:
@@ -235,7 +245,10 @@ def cmd_compare(args) -> int:
                   file=sys.stderr)
     fails = parity_failures(records)
     result["parity_failures"] = [f"{r['engine']} on {r['workload']}" for r in fails]
-    result["exit_code"] = 1 if fails else 0
+    bad_programs = [f"{r['program']} on {r['engine']} ({r['status']}: {r['reason']})"
+                    for r in program_records if r["status"] in ("fail", "refused")]
+    result["program_failures"] = bad_programs
+    result["exit_code"] = 1 if fails or bad_programs else 0
     files = write_report(out_dir, result, lesson)
     result["files"] = files
     result["wall_s"] = time.perf_counter() - t0
@@ -244,8 +257,17 @@ def cmd_compare(args) -> int:
     _print_table(records, f"yingshe compare ({result['wall_s']:.0f} s)")
     print(f"report: {os.path.join(out_dir, 'report.html')} (and report.md, results.json, "
           f"{sum(k.startswith('loss:') for k in files) + ('step-time' in files) + ('parity' in files)} plots)")
+    if program_records:
+        n_pass = sum(r["status"] == "pass" for r in program_records)
+        print(f"tutorial programs on the front-ends: {n_pass}/{len(program_records)} print "
+              "the same numbers as on the real libraries"
+              + "".join(f"\n  {r['status']}: {r['workload']} ({r['engine']}) {r['reason']}"
+                        for r in program_records if r["status"] != "pass"))
     if fails:
         print("parity outside tolerance: " + ", ".join(result["parity_failures"]),
+              file=sys.stderr)
+    if bad_programs:
+        print("programs that differ on the front-ends: " + "; ".join(bad_programs),
               file=sys.stderr)
     return result["exit_code"]
 
@@ -253,7 +275,8 @@ def cmd_compare(args) -> int:
 # ---- bench ----------------------------------------------------------------------------------
 
 def cmd_bench(args) -> int:
-    from yingshe.compare.harness import format_table, machine_info, run, summarize
+    from yingshe.compare.harness import (format_pass_table, format_table, machine_info, run,
+                                         summarize)
     from yingshe.compare.workloads import SPEED, WORKLOADS, with_batch
     _check_device(args.device)
     workloads = _resolve_workloads(args.workloads, SPEED)
@@ -276,6 +299,9 @@ def cmd_bench(args) -> int:
                                 on_result=progress.result, timeout=args.timeout))
     info = machine_info()
     table = format_table(records)
+    passes = format_pass_table(records)
+    if passes:
+        table += "\n\nThe compiler's passes on each compiled training step:\n\n" + passes
     with open(os.path.join(out_dir, "results.json"), "w") as fh:
         json.dump({"command": "yingshe " + " ".join(shlex.quote(a) for a in args.argv),
                    "wall_s": time.perf_counter() - t0, "machine": info,
@@ -319,7 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(eager, graph, compiled) and on real PyTorch and TensorFlow, each engine "
                     "in its own process. Writes results.json, report.md, report.html and PNG "
                     "plots to --out. Exit code 1 when a shared-weight engine's loss trajectory "
-                    "leaves DESIGN's tolerance (rtol 1e-4, atol 1e-6 per step, first 50 steps)."
+                    "leaves DESIGN's tolerance (rtol 1e-4, atol 1e-6 per step, first 50 steps), or "
+                    "when a tutorial program prints different numbers on a front-end."
                     "\n\nworkloads: linreg-synthetic, linreg-diabetes, logreg-cancer, "
                     "softmax-digits (the default, 'tutorial'); linreg, logreg, softmax, mlp, "
                     "cnn, lstm ('speed'); 'all'")
@@ -331,6 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="output directory (default runs/compare-<timestamp>)")
     pc.add_argument("--no-lesson", action="store_true",
                     help="leave out the graph + generated code section of the report")
+    pc.add_argument("--programs", choices=("all", "torch", "tf", "none"), default="all",
+                    help="also run the tutorial's own programs (examples/tutorial, "
+                         "examples/tutorial_tf) on the real libraries and, with only the "
+                         "imports renamed, on yingshe.torch / yingshe.tf, and compare what "
+                         "they print (default: all)")
     _common(pc)
     pc.set_defaults(func=cmd_compare)
     pb = sub.add_parser(

@@ -35,8 +35,9 @@ def _cli(*args, cwd=None, timeout=300):
 @pytest.fixture(scope="module")
 def compare_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("compare") / "run"
+    # the PyTorch programs only: each front-end's programs also run in its own tests
     proc = _cli("compare", "--steps", str(STEPS), "--workloads", *WORKLOADS, "--out", str(out),
-                "--quiet")
+                "--quiet", "--programs", "torch")
     with open(out / "results.json") as fh:
         results = json.load(fh)
     return proc, out, results
@@ -49,6 +50,22 @@ def test_compare_exits_zero_and_prints_the_table(compare_run):
     for w in WORKLOADS:
         assert w in proc.stdout
     assert "report.html" in proc.stdout
+
+
+def test_tutorial_programs_ran_on_the_front_end_and_matched(compare_run):
+    from yingshe.compare.programs import programs
+    proc, out, results = compare_run
+    recs = results["programs"]
+    assert sorted(os.path.basename(r["program"]) for r in recs) == \
+        sorted(os.path.basename(p) for p in programs("torch"))
+    assert len(recs) == len(programs("torch")) >= 8
+    for r in recs:
+        assert r["status"] == "pass", r
+        assert r["checks"] and all(c["ok"] for c in r["checks"])
+    assert "tutorial programs on the front-ends" in proc.stdout
+    report = (out / "report.md").read_text()
+    assert "The tutorial's programs on the front-ends" in report
+    assert all(os.path.basename(r["program"]) in report for r in recs)
 
 
 def test_results_json_has_versions_threads_machine(compare_run):

@@ -21,6 +21,7 @@ from typing import Callable, Iterable
 from yingshe.compare.engines import ENGINES, REQUIRES
 
 __all__ = ["run", "summarize", "machine_info", "available", "supported", "format_table",
+           "format_pass_table",
            "run_child"]
 
 
@@ -176,6 +177,23 @@ def machine_info() -> dict:
     except ImportError:
         pass
     return info
+
+
+def format_pass_table(results: list[dict]) -> str:
+    """What the compiler's passes did to each workload's compiled training step: nodes
+    traced, removed per pass (fold: ops computed at compile time), nodes left. Empty when
+    no ``yingshe-compiled`` result carries pass statistics."""
+    rows = [r for r in results if r.get("status") == "ok" and r.get("passes")]
+    if not rows:
+        return ""
+    names = [k for k in rows[0]["passes"] if k not in ("before", "after")]
+    lines = ["| workload | nodes traced | " + " | ".join(names) + " | nodes compiled |",
+             "|---|---:|" + "---:|" * len(names) + "---:|"]
+    for r in rows:
+        ps = r["passes"]
+        lines.append(f"| {r['workload']} | {ps['before']} | "
+                     + " | ".join(str(ps.get(k, 0)) for k in names) + f" | {ps['after']} |")
+    return "\n".join(lines)
 
 
 def format_table(results: list[dict]) -> str:

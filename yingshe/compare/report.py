@@ -402,9 +402,57 @@ def _md_report(run: dict, files: dict, lesson: dict | None) -> str:
                   f"![step times]({files['step-time']})", ""]
     if "parity" in files:
         lines += ["## Parity", "", f"![parity]({files['parity']})", ""]
+    if run.get("programs"):
+        lines += _md_programs(run["programs"])
     if lesson:
         lines += _md_lesson(lesson)
     return "\n".join(lines) + "\n"
+
+
+_PROGRAMS_INTRO = (
+    "Each program of the tutorial, written for the real library, runs twice in two "
+    "processes: as written, and with only its import lines renamed (`import torch` -> "
+    "`import yingshe.torch as torch`, `import tensorflow as tf` -> `import yingshe.tf as "
+    "tf`). The numbers both print are compared: exactly (float32 parity) where they do not "
+    "depend on random initial weights, within DESIGN's convergence tolerance where they do. "
+    "A yingshe run that imported the real library is refused.")
+
+
+def _program_rows(programs: list[dict]):
+    for r in programs:
+        checks = r.get("checks", [])
+        n_ok = sum(c["ok"] for c in checks)
+        modes = sorted({c["mode"] for c in checks})
+        worst = [c for c in checks if not c["ok"]][:1] or checks[-1:]
+        detail = f"{worst[0]['name']}: {worst[0]['detail']}" if worst else ""
+        yield (r["front_end"], r.get("program", r["workload"]), r["status"],
+               f"{n_ok}/{len(checks)}" if checks else "", ", ".join(modes),
+               r.get("reason") or detail, f"{r['seconds']:.1f}" if "seconds" in r else "")
+
+
+_PROGRAM_COLUMNS = ("front-end", "program", "result", "checks ok", "modes", "detail", "s")
+
+
+def _md_programs(programs: list[dict]) -> list[str]:
+    lines = ["## The tutorial's programs on the front-ends", "", _PROGRAMS_INTRO, "",
+             "| " + " | ".join(_PROGRAM_COLUMNS) + " |", "|" + "---|" * len(_PROGRAM_COLUMNS)]
+    for row in _program_rows(programs):
+        cells = [c.replace("|", "\\|") for c in row]
+        if row[2] != "pass":
+            cells[2] = f"**{cells[2]}**"
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _html_programs(programs: list[dict]) -> list[str]:
+    esc = html.escape
+    head = "".join(f"<th>{esc(c)}</th>" for c in _PROGRAM_COLUMNS)
+    body = []
+    for row in _program_rows(programs):
+        cls = "" if row[2] == "pass" else (" class=skip" if row[2] == "skipped" else " class=bad")
+        body.append(f"<tr{cls}>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
+    return ["<h2>The tutorial's programs on the front-ends</h2>",
+            f"<p>{esc(_PROGRAMS_INTRO)}</p>", f"<table><tr>{head}</tr>{''.join(body)}</table>"]
 
 
 def _md_lesson(lesson: dict) -> list[str]:
@@ -473,6 +521,8 @@ def _html_report(run: dict, files: dict, lesson: dict | None, md: str) -> str:
                   "min–max.</p>", f'<p><img src="{esc(files["step-time"])}" alt="step times"></p>']
     if "parity" in files:
         parts += ["<h2>Parity</h2>", f'<p><img src="{esc(files["parity"])}" alt="parity"></p>']
+    if run.get("programs"):
+        parts += _html_programs(run["programs"])
     if lesson:
         parts += ["<h2>Static vs dynamic: the graph behind one training step</h2>",
                   f"<p>The model as TF1-style code; <code>gradients()</code> adds the backward "

@@ -145,7 +145,20 @@ def run(engine_id, w, arrays, batches, warmup):
               "version": getattr(m, "__version__", "?")}
     if engine_id == "yingshe-compiled":
         result["traces"] = step.traces
+        result["passes"] = pass_stats(step._last.raw, step._last.program)
     return result
+
+
+def pass_stats(raw, program) -> dict:
+    """Nodes before and after the compiler's passes, and what each pass removed (a pass
+    that never fires on a real model shows as 0)."""
+    from yingshe.graph.passes import PIPELINE
+    stats = {"before": len(raw.nodes), "after": len(program.nodes)}
+    for p in PIPELINE:
+        stats.setdefault(p.__name__, 0)
+    for name, removed in program.stats.items():
+        stats[name] = removed
+    return stats
 
 
 def _metric(w, out, y):

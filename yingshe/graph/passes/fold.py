@@ -46,7 +46,12 @@ def fold(program: Program) -> Program:
         if sum(o.size for o in outs) > MAX_FOLD_ELEMENTS:
             return None
         new = [_const(node, o, i) for i, o in enumerate(outs)]
+        folded[0] += 1
         return new, tuple(n.outputs[0] for n in new)
 
     fed = {(s._gnode.id, s._out_index) for s in program.feeds}
-    return rewrite(program, fn, "fold")
+    folded = [0]
+    out = rewrite(program, fn)
+    # a folded op is replaced one for one (its dead constant inputs go in dce): count ops
+    out.stats["fold"] = out.stats.get("fold", 0) + folded[0]
+    return out

@@ -1,0 +1,203 @@
+"""The tutorial's own programs, run on the real libraries and on yingshe's front-ends.
+
+The speed and tutorial workloads compare engines from shared initial weights. This part
+compares *programs*: each program in ``examples/tutorial`` (written for PyTorch) and
+``examples/tutorial_tf`` (written for TensorFlow) runs twice, in two processes: as
+written, on the real library, and with only its import lines renamed, on
+``yingshe.torch`` / ``yingshe.tf``. The numbers both runs print (``RESULT`` lines,
+protocol in ``yingshe.torch._runner``) are compared: exactly (float32 parity) where they
+do not depend on random initial weights, by DESIGN's convergence tolerance where they do.
+A yingshe run that imported the real library is refused, never counted as a pass.
+
+    run_programs(["torch", "tf"]) -> list of records (one per program)
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Callable, Iterable
+
+from yingshe.torch._runner import (ProtocolError, Report, Side, compare_results,
+                                   parse_results, run_program)
+
+__all__ = ["FRONT_ENDS", "programs", "run_programs", "run_tf_program", "rename_tf_imports"]
+
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# front-end -> (folder of programs, the real library's module, how to install it)
+FRONT_ENDS = {
+    "torch": ("examples/tutorial", "torch", "pip install torch==2.13.0"),
+    "tf": ("examples/tutorial_tf", "tensorflow", "pip install tensorflow-cpu"),
+}
+
+_TF_IMPORT = re.compile(r"^(\s*)import tensorflow(\.compat\.v1)? as (\w+)[ \t]*$", re.M)
+
+# The yingshe side of a TensorFlow program: refuse any import of the real tensorflow,
+# run the renamed program, and report what was imported (a program that catches the
+# ImportError and goes on is still refused: the status says it tried).
+_TF_CHILD = """
+import json, runpy, sys
+attempts = []
+class _Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name == 'tensorflow' or name.startswith('tensorflow.'):
+            attempts.append(name)
+            raise ImportError('real tensorflow imported on the yingshe side: ' + name)
+sys.meta_path.insert(0, _Refuse())
+def _status():
+    with open(sys.argv[2], 'w') as fh:
+        json.dump({'attempts': attempts,
+                   'tf_modules': sorted(m for m in sys.modules
+                                        if m == 'tensorflow' or m.startswith('tensorflow.')),
+                   'used_frontend': 'yingshe.tf' in sys.modules}, fh)
+try:
+    runpy.run_path(sys.argv[1], run_name='__main__')
+finally:
+    _status()
+"""
+
+
+def rename_tf_imports(source: str) -> str:
+    """``import tensorflow as tf`` -> ``import yingshe.tf as tf`` and
+    ``import tensorflow.compat.v1 as tf`` -> ``import yingshe.tf.compat.v1 as tf``: the
+    two spellings the front-end promises; nothing else changes."""
+    return _TF_IMPORT.sub(lambda m: f"{m.group(1)}import yingshe.tf{m.group(2) or ''} as "
+                                    f"{m.group(3)}", source)
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_REPO, env.get("PYTHONPATH")) if p)
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env.setdefault(var, "1")
+    env["PYTHONHASHSEED"] = "0"
+    return env
+
+
+def _communicate(proc, timeout: float) -> Side:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        err += f"\n[runner] killed after {timeout} s"
+        proc.returncode = None
+    return Side(proc.returncode, out, err)
+
+
+def run_tf_program(path: str, *, timeout: float = 300.0, python: str | None = None) -> Report:
+    """Run a TensorFlow program on real TensorFlow and, renamed, on ``yingshe.tf`` (two
+    processes, started together); compare their ``RESULT`` lines."""
+    python = python or sys.executable
+    path = os.path.abspath(path)
+    with open(path, encoding="utf-8") as fh:
+        source = fh.read()
+    renamed = rename_tf_imports(source)
+    rep = Report(program=path, ok=False)
+    if renamed == source:
+        rep.reason = "no `import tensorflow as tf` line to rename"
+        return rep
+    env = _env()
+    with tempfile.TemporaryDirectory(prefix="ys-tf-runner-") as tmp:
+        ys_path = os.path.join(tmp, os.path.basename(path))
+        with open(ys_path, "w", encoding="utf-8") as fh:
+            fh.write(renamed)
+        status_path = os.path.join(tmp, "status.json")
+        cwd_t, cwd_y = os.path.join(tmp, "tf"), os.path.join(tmp, "yingshe")
+        os.mkdir(cwd_t)
+        os.mkdir(cwd_y)
+        p_tf = subprocess.Popen([python, path], cwd=cwd_t, env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p_ys = subprocess.Popen([python, "-c", _TF_CHILD, ys_path, status_path], cwd=cwd_y,
+                                env=env, text=True, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        rep.torch, rep.yingshe = _communicate(p_tf, timeout), _communicate(p_ys, timeout)
+        try:
+            with open(status_path, encoding="utf-8") as fh:
+                status = json.load(fh)
+        except (OSError, ValueError):
+            status = None
+    if status is None:
+        rep.refused, rep.reason = True, "the yingshe run did not report its import status"
+        return rep
+    if status["attempts"] or status["tf_modules"]:
+        rep.refused = True
+        rep.reason = (f"the real tensorflow was imported on the yingshe side (attempts "
+                      f"{status['attempts']}, in sys.modules {status['tf_modules']})")
+        return rep
+    if not status["used_frontend"]:
+        rep.refused, rep.reason = True, "the yingshe run never imported yingshe.tf"
+        return rep
+    for label, side in (("tensorflow", rep.torch), ("yingshe", rep.yingshe)):
+        if side.returncode != 0:
+            rep.reason = f"the {label} run exited with status {side.returncode}"
+            return rep
+    try:
+        ref, cand = parse_results(rep.torch.stdout), parse_results(rep.yingshe.stdout)
+    except ProtocolError as err:
+        rep.reason = f"output protocol: {err}"
+        return rep
+    if not ref:
+        rep.reason = "the program printed no RESULT lines"
+        return rep
+    rep.comparisons = compare_results(ref, cand)
+    rep.ok = all(c.ok for c in rep.comparisons)
+    if not rep.ok:
+        rep.reason = "results differ"
+    return rep
+
+
+def programs(front_end: str) -> list[str]:
+    """The programs of a front-end (empty when the examples are not shipped here)."""
+    folder = os.path.join(_REPO, FRONT_ENDS[front_end][0])
+    return sorted(glob.glob(os.path.join(folder, "[!_]*.py")))
+
+
+def _record(front_end: str, path: str, rep: Report, seconds: float) -> dict:
+    status = "pass" if rep.ok else ("refused" if rep.refused else "fail")
+    rec = {"workload": os.path.basename(path), "engine": f"yingshe.{front_end}",
+           "front_end": front_end, "program": os.path.relpath(path, _REPO), "status": status,
+           "reason": rep.reason, "seconds": round(seconds, 2),
+           "checks": [{"name": c.name, "mode": c.mode, "ok": c.ok, "detail": c.detail}
+                      for c in rep.comparisons]}
+    if not rep.ok:
+        sides = (("reference", rep.torch), ("yingshe", rep.yingshe))
+        rec["stderr"] = {k: s.stderr[-2000:] for k, s in sides if s is not None and s.stderr}
+    return rec
+
+
+def run_programs(front_ends: Iterable[str] = ("torch", "tf"), timeout: float = 300.0,
+                 on_start: Callable[[str, str], None] | None = None,
+                 on_result: Callable[[dict], None] | None = None) -> list[dict]:
+    """Run every program of each front-end on the real library and on yingshe; one record
+    per program (``status``: pass, fail, refused, or skipped with the install command)."""
+    import importlib.util
+    records = []
+    for fe in front_ends:
+        _folder, module, install = FRONT_ENDS[fe]
+        paths = programs(fe)
+        if importlib.util.find_spec(module) is None:
+            records.append({"workload": f"{_folder}/*.py", "engine": f"yingshe.{fe}",
+                            "front_end": fe, "status": "skipped",
+                            "reason": f"{module} is not installed: {install}"})
+            if on_result:
+                on_result(records[-1])
+            continue
+        for path in paths:
+            if on_start:
+                on_start(os.path.basename(path), f"yingshe.{fe}")
+            t0 = time.perf_counter()
+            rep = (run_program(path, timeout=timeout) if fe == "torch"
+                   else run_tf_program(path, timeout=timeout))
+            records.append(_record(fe, path, rep, time.perf_counter() - t0))
+            if on_result:
+                on_result(records[-1])
+    return records
