@@ -15,7 +15,7 @@ import numpy as np
 
 import yingshe
 import yingshe.graph as G
-from yingshe.graph.passes import optimize, prune
+from yingshe.graph.passes import describe_stats, optimize, prune
 
 N = 64  # the batch: a known size lets gradients() add its nodes at once (see the text)
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "graphs.md")
@@ -70,7 +70,7 @@ def render() -> str:
     loss, names = eager_tape()
     raw, program = training_step()
     n_grad = sum(G.viz.is_gradient_node(n) for n in graph.nodes)
-    removed = ", ".join(f"{k} −{v}" for k, v in program.stats.items() if v)
+    removed = describe_stats(program.stats)
     lines = [
         "# One reverse mode, two schedules: graphs and tapes drawn",
         "",

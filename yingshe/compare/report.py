@@ -17,6 +17,7 @@ from typing import Iterable
 
 import numpy as np
 
+from yingshe.graph.passes import describe_stats
 from yingshe.testing.tolerances import tol
 
 __all__ = ["add_parity", "parity_failures", "reference_engine", "mermaid", "graph_lesson",
@@ -463,7 +464,7 @@ def _md_lesson(lesson: dict) -> list[str]:
             "`loss.backward()`. Before running, the session prunes, folds and merges the "
             f"graph ({lesson['nodes_raw']} nodes as built for these shapes, "
             f"{lesson['nodes']} after the passes: "
-            + ", ".join(f"{k} −{v}" for k, v in lesson["passes"].items()) +
+            + describe_stats(lesson["passes"]) +
             ") and compiles it into the straight-line Python below.", "",
             "```python", lesson["code"], "```", "",
             "Forward (green) and gradient (red) graph of the linear regression, after the "

@@ -13,6 +13,7 @@ import math
 from yingshe.backend import numpy_backend
 from yingshe.graph.interpreter import assign_var, init_vars, read_var
 from yingshe.graph.ir import Node, Symbol
+from yingshe.graph.schedule import reads_to_copy
 
 __all__ = ["generate"]
 
@@ -47,7 +48,7 @@ def generate(program, name: str = "graph_program"):
         v = f"feed{i}"
         names[(s._gnode.id, s._out_index)] = v
         lines.append(f"    {v} = feeds[{i}]  # {s.name}")
-    copy_reads = program.assigned_vars()
+    copy_reads = reads_to_copy(program)
     last = program.last_uses()
 
     def bind(prefix: str, value) -> str:
@@ -86,7 +87,7 @@ def generate(program, name: str = "graph_program"):
             line = f"{lhs} = {bind('c', node.value)}"
         elif kind == "read":
             var = bind("var", node.var)
-            cp = ", None, True" if id(node.var) in copy_reads else ""
+            cp = ", None, True" if node.id in copy_reads else ""
             line = f"{lhs} = read_var({var}{cp})"
         elif kind == "assign":
             var = bind("var", node.var)

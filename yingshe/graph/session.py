@@ -241,7 +241,7 @@ def lowered(flat, feed_syms, shapes):
 def explain_program(raw, program, source: str) -> str:
     lines = [f"program: {len(raw.nodes)} nodes before the passes, {len(program.nodes)} after"]
     for k, v in program.stats.items():
-        lines.append(f"  {k}: removed {v}")
+        lines.append(f"  {k}: {v} {'ops folded' if k == 'fold' else 'nodes removed'}")
     lines.append("nodes:")
     for n in program.nodes:
         ins = ", ".join(x.name if isinstance(x, Symbol) else repr(x) for x in n.inputs)

@@ -14,7 +14,16 @@ from yingshe.graph.ir import FeedError, Node, Symbol
 from yingshe.errors import format_site
 from yingshe.ops._shapes import shape_str
 
-__all__ = ["Program", "prune", "rewrite", "optimize", "PIPELINE", "key_of"]
+__all__ = ["Program", "prune", "rewrite", "optimize", "PIPELINE", "key_of", "describe_stats"]
+
+_STAT_WORDS = {"fold": "{} ops folded into constants", "cse": "{} duplicates merged (CSE)",
+               "simplify": "{} simplified away", "dce": "{} dead nodes removed"}
+
+
+def describe_stats(stats: dict) -> str:
+    """What the passes did, in words ('3 ops folded into constants, 3 dead nodes removed');
+    ``Program.stats`` counts, per pass, the ops folded (fold) or the nodes removed."""
+    return ", ".join(_STAT_WORDS.get(k, k + " {}").format(v) for k, v in stats.items() if v)
 
 
 def key_of(sym: Symbol) -> tuple:
@@ -28,7 +37,7 @@ class Program:
         self.nodes = list(nodes)
         self.fetches = list(fetches)
         self.feeds = list(feeds)
-        self.stats = dict(stats or {})   # pass name -> nodes removed
+        self.stats = dict(stats or {})   # pass -> ops folded (fold) or nodes removed
         self._last = None
 
     def __len__(self) -> int:
