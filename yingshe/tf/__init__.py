@@ -22,6 +22,8 @@ from yingshe.tf._ops import __all__ as _ops_all
 from yingshe.tf._unsupported import unsupported_getattr
 from yingshe.tf._variables import (GradientTape, UnconnectedGradients,  # noqa: F401
                                    Variable, VariableAggregation, VariableSynchronization)
+from yingshe.tf._function import function  # noqa: F401
+from yingshe.tf._module import Module  # noqa: F401
 from yingshe._tensor import Tensor  # noqa: F401  (isinstance(x, tf.Tensor))
 
 __version__ = "2.21.0-yingshe"
@@ -32,7 +34,8 @@ __all__ = sorted((set(_ops_all) - {"log"}) | {
     "errors", "math", "nn", "random", "compat", "DType", "TensorShape", "as_dtype", "bool",
     "double", "float16", "float32", "float64", "half", "int8", "int16", "int32", "int64",
     "uint8", "Tensor", "GradientTape", "UnconnectedGradients", "Variable",
-    "VariableAggregation", "VariableSynchronization", "executing_eagerly"})
+    "VariableAggregation", "VariableSynchronization", "executing_eagerly", "function",
+    "Module", "keras"})
 
 
 def executing_eagerly() -> bool:
@@ -41,9 +44,9 @@ def executing_eagerly() -> bool:
 
 
 def __getattr__(name: str):
-    if name == "compat":
+    if name in ("compat", "keras"):
         import importlib
-        return importlib.import_module("yingshe.tf.compat")
+        return importlib.import_module("yingshe.tf." + name)
     return _unsupported(name)
 
 

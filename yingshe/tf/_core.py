@@ -23,14 +23,13 @@ TensorFlow.
 
 from __future__ import annotations
 
-import contextlib
 
 import numpy as np
 
 import yingshe
 from yingshe import _dtype
 from yingshe._tensor import MODE, Tensor
-from yingshe.autograd import no_grad
+from yingshe.autograd import enable_grad, no_grad
 from yingshe.errors import DTypeError, IndexError as _YIndexError, ShapeError
 from yingshe.graph.ir import Symbol
 from yingshe.state import Variable as _StateVariable
@@ -355,7 +354,9 @@ GRAPH_MODE = [False]       # set by tf.compat.v1.disable_eager_execution()
 
 
 def _recording():
-    return no_grad() if not _TAPES else contextlib.nullcontext()
+    # inside a tape ops record even under an outer no_grad (tf.function runs its body
+    # with recording off: only the tapes opened inside it record)
+    return no_grad() if not _TAPES else enable_grad()
 
 
 def run(fn, name: str | None = None):
@@ -467,7 +468,7 @@ def match(op_name: str, *xs):
     else:
         dt = as_dtype(_infer_array(xs[0]).dtype)
     ops = [_operand(x, dt, op_name) for x in xs]
-    if is_symbolic(*xs):
+    if is_symbolic(*xs) and MODE.tracer is None:   # (a trace captures eager operands)
         ops = [as_graph(x) for x in ops]
     return ops, dt
 
@@ -481,8 +482,14 @@ def as_graph(x):
     return graph.constant(np.array(x._data, copy=True))
 
 
+CORE_OPERATORS = [False]   # set while yingshe's core (an optimizer step) computes on Variables
+
+
 def binary(op_name: str, fn, x, y):
-    """A two-input op under TF's dtype rules."""
+    """A two-input op under TF's dtype rules (the core's rules while ``CORE_OPERATORS``
+    is set: core code such as ``yingshe.optim`` updating a ``tf.Variable``)."""
+    if CORE_OPERATORS[0]:
+        return fn(x, y)
     (a, b), _ = match(op_name, x, y)
     return run(lambda: fn(a, b))
 
@@ -494,6 +501,8 @@ def unary(fn, x, *args, **kwargs):
 
 def truediv(x, y):
     """``x / y``: integer tensors divide to float64 (int8/16 to float32), as TF does."""
+    if CORE_OPERATORS[0]:
+        return yingshe.div(x, y)
     (a, b), dt = match("truediv", x, y)
     if dt.category != _dtype.FLOAT:
         to = _dtype.float32 if dt.itemsize <= 2 else _dtype.float64

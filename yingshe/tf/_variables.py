@@ -24,7 +24,8 @@ import itertools
 import numpy as np
 
 import yingshe
-from yingshe._tensor import Tensor, _seq
+from yingshe import _dtype
+from yingshe._tensor import MODE, Tensor, _seq
 from yingshe.autograd import enable_grad, grad as _core_grad, no_grad
 from yingshe.state import Variable as _StateVariable
 from yingshe.tf import _core
@@ -82,7 +83,7 @@ class Variable(_TFTensorMixin, _StateVariable):
 
     def _check_value(self, value, what: str):
         if isinstance(value, Tensor):
-            if value._data.dtype != self._data.dtype:
+            if _core._tensor_np_dtype(value) != self._data.dtype:
                 raise errors.InvalidArgumentError(
                     None, None, f"{what}: cannot write a {_core._tensor_dtype(value).name} "
                     f"value into Variable '{self.name}' of dtype {self.dtype.name}")
@@ -215,6 +216,10 @@ class GradientTape:
             if not isinstance(t, Tensor):
                 raise ValueError(f"Passed in object {t!r} of type {type(t).__name__!r}, not "
                                  "tf.Tensor or tf.Variable")
+            if isinstance(t, _core.Symbol) and MODE.tracer is not None:
+                if t.dtype.category == _dtype.FLOAT:   # traced by tf.function
+                    self._watched[id(t)] = t
+                continue
             if t._data is None or t._data.dtype.kind != "f":
                 continue
             if not t.requires_grad_flag:
@@ -249,6 +254,8 @@ class GradientTape:
             if not isinstance(s, Tensor):
                 raise ValueError(f"GradientTape.gradient: a source is a "
                                  f"{type(s).__name__}, not a tf.Tensor or tf.Variable")
+        if MODE.tracer is not None:
+            return rebuild(self._traced_gradient(tgts, srcs, output_gradients, unconnected))
         outs, grads_out = [], []
         ogs: list = []
         if output_gradients is not None:
@@ -280,6 +287,48 @@ class GradientTape:
                 g = yingshe.zeros_like(s)
             vals.append(wrap(g))
         return rebuild(vals)
+
+    def _traced_gradient(self, tgts, srcs, output_gradients, unconnected):
+        """Inside ``tf.function``: symbolic gradients added to the traced graph. Ops run
+        outside every tape (recording off) are stop-gradient points of the trace, so
+        values computed before the tape are constants to it, as in TensorFlow."""
+        from yingshe.graph.gradients import gradients
+        tracer = MODE.tracer
+        ogs: list = []
+        if output_gradients is not None:
+            _flatten(output_gradients, ogs)
+            if len(ogs) != len(tgts):
+                raise ValueError(f"output_gradients has {len(ogs)} entries for "
+                                 f"{len(tgts)} targets")
+        ys, gys = [], []
+        for i, t in enumerate(tgts):
+            sym = tracer.sym(_core.to_tensor(t))
+            if isinstance(sym, _core.Symbol) and sym.dtype.category == _dtype.FLOAT:
+                ys.append(sym)
+                gys.append(None if not ogs else tracer.sym(_core.to_tensor(ogs[i])))
+        want, idx = [], []
+        for j, s in enumerate(srcs):
+            if isinstance(s, _core.Symbol):
+                ok = s.dtype.category == _dtype.FLOAT and (
+                    id(s) in self._watched or s._gnode.kind != "placeholder")
+            else:
+                ok = s._data.dtype.kind == "f" and (
+                    id(s) in self._watched or (isinstance(s, _StateVariable) and
+                                               self._watch_vars and s.trainable))
+            if ok:
+                want.append(tracer.sym(s))
+                idx.append(j)
+        vals = [None] * len(srcs)
+        if ys and want:
+            stops = list(tracer.no_grad_nodes)
+            got = gradients(ys, want, grad_ys=gys if ogs else None,
+                            stop_gradients=stops or None)
+            for j, g in zip(idx, got):
+                vals[j] = g
+        for j, s in enumerate(srcs):
+            if vals[j] is None and unconnected is UnconnectedGradients.ZERO:
+                vals[j] = yingshe.zeros_like(s)
+        return [wrap(v) for v in vals]
 
     def _check_cut(self, outs, sources) -> None:
         """TensorFlow cuts a tape's graph at values computed before the tape began; the

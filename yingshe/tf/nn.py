@@ -1,4 +1,5 @@
-"""``tf.nn``: activations and the cross-entropy losses (over ``yingshe.nn.functional``)."""
+"""``tf.nn``: activations, the cross-entropy losses, ``conv2d``/``max_pool2d`` (NHWC)
+and ``dropout`` (over ``yingshe.nn.functional``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from yingshe.tf._unsupported import unsupported_getattr
 
 __all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax",
            "sigmoid_cross_entropy_with_logits", "softmax_cross_entropy_with_logits",
-           "sparse_softmax_cross_entropy_with_logits"]
+           "sparse_softmax_cross_entropy_with_logits", "conv2d", "max_pool2d", "max_pool",
+           "dropout"]
 
 
 def relu(features, name=None):
@@ -95,6 +97,129 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
     return run(lambda: F.cross_entropy(yingshe.reshape(x, (-1, n_cls)),
                                        yingshe.reshape(y.to(_dtype.int64), (-1,)),
                                        reduction="none").reshape(batch))
+
+
+# ---- convolution and pooling (NHWC; transposed to the core's NCHW) -------------------------
+
+def _pair_arg(name, value, n_spatial=2):
+    """TF's ``strides``/``ksize``: an int, a list of 2 (H, W) or of 4 (N, H, W, C)."""
+    if isinstance(value, int):
+        return (value,) * n_spatial
+    v = [int(s) for s in value]
+    if len(v) == 1:
+        return (v[0],) * n_spatial
+    if len(v) == n_spatial:
+        return tuple(v)
+    if len(v) == n_spatial + 2:
+        if v[0] != 1 or v[-1] != 1:
+            raise errors.InvalidArgumentError(
+                None, None, f"{name}: strides and window sizes in the batch and depth "
+                f"dimensions must be 1 (NHWC), got {v}")
+        return tuple(v[1:-1])
+    raise ValueError(f"{name} should be of length 1, {n_spatial} or {n_spatial + 2}, got {v}")
+
+
+def same_padding(size: int, k: int, s: int, d: int = 1) -> tuple[int, int]:
+    """TF's 'SAME' padding of one dimension: output ceil(size / s), the extra padding
+    (when odd) at the end."""
+    eff = (k - 1) * d + 1
+    out = -(-size // s)
+    total = max((out - 1) * s + eff - size, 0)
+    return total // 2, total - total // 2
+
+
+def _pads(padding, hw, ksize, strides, dilations, name):
+    if isinstance(padding, str):
+        mode = padding.upper()
+        if mode == "VALID":
+            return ((0, 0), (0, 0))
+        if mode == "SAME":
+            return tuple(same_padding(n, k, s, d) for n, k, s, d in
+                         zip(hw, ksize, strides, dilations))
+        raise ValueError(f"{name}: padding must be 'SAME' or 'VALID', got {padding!r}")
+    pads = [tuple(int(x) for x in p) for p in padding]     # explicit [[0,0],[t,b],[l,r],[0,0]]
+    if len(pads) != 4:
+        raise ValueError(f"{name}: explicit padding must have 4 pairs (NHWC), got {padding!r}")
+    return pads[1], pads[2]
+
+
+def _check_nhwc(name, data_format):
+    if data_format not in (None, "NHWC"):
+        raise NotImplementedError(f"tf.nn.{name}(data_format={data_format!r}): yingshe.tf "
+                                  "supports NHWC only")
+
+
+def conv2d(input, filters, strides, padding, data_format="NHWC", dilations=None, name=None):
+    """``tf.nn.conv2d``: ``input`` [batch, height, width, in_channels], ``filters``
+    [kh, kw, in_channels, out_channels]; 'SAME' pads as TensorFlow does (extra at the
+    bottom/right)."""
+    _check_nhwc("conv2d", data_format)
+    (x, w), _ = match("Conv2D", input, filters)
+    require_float("Conv2D", x)
+    if len(x.shape) != 4 or len(w.shape) != 4:
+        raise ValueError(f"conv2d: input must be 4-D NHWC and filters 4-D [kh, kw, in, out], "
+                         f"got input shape {_core.TensorShape(x.shape)} and filters shape "
+                         f"{_core.TensorShape(w.shape)}")
+    if x.shape[3] is not None and x.shape[3] != w.shape[2]:
+        cls = ValueError if _core.is_symbolic(x, w) else errors.InvalidArgumentError
+        raise cls(f"conv2d: input depth must be evenly divisible by filter depth: input "
+                  f"shape {_core.TensorShape(x.shape)}, filters shape "
+                  f"{_core.TensorShape(w.shape)} ({x.shape[3]} vs {w.shape[2]})")
+    st = _pair_arg("strides", strides)
+    dl = _pair_arg("dilations", 1 if dilations is None else dilations)
+    (pt, pb), (pl, pr) = _pads(padding, x.shape[1:3], w.shape[:2], st, dl, "conv2d")
+
+    def fn():
+        xc = yingshe.permute(x, (0, 3, 1, 2))
+        if pt or pb or pl or pr:
+            xc = F.pad(xc, (pl, pr, pt, pb))
+        y = F.conv2d(xc, yingshe.permute(w, (3, 2, 0, 1)), None, st, 0, dl)
+        return yingshe.permute(y, (0, 2, 3, 1))
+    return run(fn)
+
+
+def max_pool2d(input, ksize, strides, padding, data_format="NHWC", name=None):
+    """``tf.nn.max_pool2d`` (NHWC); 'SAME' pads with -inf as TensorFlow does."""
+    _check_nhwc("max_pool2d", data_format)
+    x = to_tensor(input)
+    if len(x.shape) != 4:
+        raise ValueError(f"max_pool2d: input must be 4-D NHWC, got shape "
+                         f"{_core.TensorShape(x.shape)}")
+    ks = _pair_arg("ksize", ksize)
+    st = _pair_arg("strides", strides)
+    (pt, pb), (pl, pr) = _pads(padding, x.shape[1:3], ks, st, (1, 1), "max_pool2d")
+
+    def fn():
+        xc = yingshe.permute(x, (0, 3, 1, 2))
+        if pt or pb or pl or pr:
+            xc = F.pad(xc, (pl, pr, pt, pb), value=float("-inf"))
+        return yingshe.permute(F.max_pool2d(xc, ks, st), (0, 2, 3, 1))
+    return run(fn)
+
+
+def max_pool(input, ksize, strides, padding, data_format=None, name=None):
+    """``tf.nn.max_pool`` (the 2-D NHWC case)."""
+    x = to_tensor(input)
+    if len(x.shape) != 4:
+        raise NotImplementedError("tf.nn.max_pool: yingshe.tf supports 4-D (NHWC) inputs only")
+    return max_pool2d(x, ksize, strides, padding, data_format or "NHWC")
+
+
+def dropout(x, rate, noise_shape=None, seed=None, name=None):
+    """``tf.nn.dropout(x, rate)``: zeroes each element with probability ``rate`` and
+    scales the others by ``1 / (1 - rate)`` (draws from yingshe's generator)."""
+    if noise_shape is not None:
+        raise NotImplementedError("tf.nn.dropout(noise_shape=...) is not supported by "
+                                  "yingshe.tf")
+    t = to_tensor(x)
+    require_float("Dropout", t)
+    r = float(rate)
+    if not 0.0 <= r < 1.0:
+        raise ValueError(f"rate must be a scalar tensor or a float in the range [0, 1), "
+                         f"got {rate}")
+    if r == 0.0:
+        return run(lambda: yingshe.clone(t))
+    return run(lambda: F.dropout(t, r, True))
 
 
 __getattr__ = unsupported_getattr(__name__)
