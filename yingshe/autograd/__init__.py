@@ -251,9 +251,13 @@ def _call_vjp(node: Node, grads: list, needs: tuple, create_graph: bool) -> tupl
     if op.num_outputs == 1:
         g = grads[0]
     else:
+        # an output nobody differentiated gets a zero gradient: a read-only broadcast of one
+        # zero (no allocation; LSTM's hidden residuals are whole-sequence arrays)
         g = tuple(
             gi if gi is not None
-            else (_wrap(np.zeros_like(node.out_data[i])) if node.out_data is not None else None)
+            else (_wrap(np.broadcast_to(np.zeros((), node.out_data[i].dtype),
+                                        node.out_data[i].shape))
+                  if node.out_data is not None else None)
             for i, gi in enumerate(grads)
         )
     if op.vjp_takes_needs:

@@ -392,6 +392,8 @@ for _name, _xs, _ws, _s, _p, _d, _g in [
 
 POOL_CASES = [
     ("k2", dict(kernel_size=2), (2, 3, 6, 7)),
+    ("k2-tiles", dict(kernel_size=2), (2, 3, 6, 8)),              # tiling: the reshape path
+    ("k2x3-tiles", dict(kernel_size=(2, 3)), (1, 2, 4, 9)),
     ("k3s2p1-ceil", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True), (2, 2, 7, 8)),
     ("rect-stride", dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0)), (1, 3, 7, 5)),
 ]

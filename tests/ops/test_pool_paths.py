@@ -1,0 +1,25 @@
+"""max_pool2d's two forwards (tiling windows: reshape + argmax; otherwise a loop over
+kernel positions) agree with PyTorch on values and indices, ties and NaNs included."""
+
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+import yingshe as Y
+from yingshe.testing.reference import torch as import_torch
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 2), c=st.integers(1, 3), oh=st.integers(1, 4), ow=st.integers(1, 4),
+       k=st.sampled_from([(2, 2), (1, 3), (3, 2)]), extra=st.sampled_from([0, 1]),
+       nan=st.booleans(), seed=st.integers(0, 2**16))
+def test_max_pool2d_matches_torch_with_ties_and_nans(n, c, oh, ow, k, extra, nan, seed):
+    torch = import_torch()
+    rng = np.random.default_rng(seed)
+    shape = (n, c, oh * k[0], ow * k[1] + extra)   # extra=1: not tiling, the loop path
+    x = rng.integers(-2, 3, shape).astype(np.float64)   # few values: many ties
+    if nan:
+        x[rng.random(shape) < 0.15] = np.nan
+    val, idx = Y.nn.functional.max_pool2d(Y.from_numpy(x), k, return_indices=True)
+    tv, ti = torch.nn.functional.max_pool2d(torch.from_numpy(x), k, return_indices=True)
+    np.testing.assert_array_equal(val.numpy(), tv.numpy())
+    np.testing.assert_array_equal(idx.numpy(), ti.numpy())
