@@ -160,9 +160,10 @@ def render() -> str:
         "G.to_mermaid(program)",
         "```",
         "",
-        f"`minimize()` adds the gradient nodes and one `assign_sub` per Variable, grouped by "
-        f"a `no_op` (dashed edges are control dependencies); the green `mul`s beside them "
-        f"scale the gradients by the learning rate. The passes turn the "
+        f"`minimize()` adds the gradient nodes and, per Variable, the update of "
+        f"`yingshe.optim.SGD` (the code an eager `step()` runs: `w + g * -lr`) ending in an "
+        f"`assign`, grouped by a `no_op` (dashed edges are control dependencies). The "
+        f"passes turn the "
         f"{len(raw.nodes)} nodes of the pruned graph into {len(program.nodes)}"
         + (f" ({removed})" if removed else "") +
         "; code generation then emits one straight-line Python function over these nodes "

@@ -338,3 +338,17 @@ def test_masked_select_with_a_symbolic_mask_is_refused_not_wrong():
     m = G.placeholder(yingshe.bool, shape=[3])
     with pytest.raises(UnsupportedError, match="masked_select"):
         yingshe.masked_select(x, m)
+
+
+def test_gradient_through_sum_over_an_unknown_batch_dim_runs():
+    """sum's VJP expands to the input's shape, (None, 1) at build time: the gradients
+    are deferred until the feed fixes it (they were built with a None in an attribute
+    and failed at run time)."""
+    x = G.placeholder(f64, [None, 3])
+    w = G.Variable(np.array([[1.0], [2.0], [3.0]]))
+    (gw,) = G.gradients((x @ w).sum() * 2.0, [w])
+    a = np.random.default_rng(3).standard_normal((4, 3))
+    with G.Session() as s:
+        s.run(G.global_variables_initializer())
+        got = s.run(gw, {x: a})
+    np.testing.assert_allclose(got, 2.0 * a.sum(0).reshape(3, 1), rtol=RTOL, atol=ATOL)

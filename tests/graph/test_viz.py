@@ -203,7 +203,7 @@ def test_program_of_a_training_step_styles_updates_and_control_edges():
     assert len(boxes) == len(program.nodes)
     for n, (bid, label, cls) in zip(program.nodes, boxes):
         if n.kind == "assign":
-            assert cls == "update" and label[0].startswith("assign_sub w")
+            assert cls == "update" and label[0].startswith("assign_set w")
         if n.kind == "no_op":
             assert cls == "update"
     n_control = sum(len(n.control) for n in program.nodes)

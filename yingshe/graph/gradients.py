@@ -93,7 +93,12 @@ def gradients(ys, xs, grad_ys=None, name: str = "gradients", stop_gradients=None
         # once the feed shapes are known (``passes.lower``)
         mark = len(graph.nodes)
         try:
-            return _build(graph, ys, xs, grad_ys, name, stops)
+            built = _build(graph, ys, xs, grad_ys, name, stops)
+            if any(_unknown_in_attrs(n) for n in graph.nodes[mark:]):
+                # a VJP baked an unknown dim into an attribute (sum's expand to the
+                # input's (None, 3)): only the run's feed shapes can fill it in
+                raise NeedsShapes()
+            return built
         except (TypeError, ShapeError, NeedsShapes, GraphError):
             for n in graph.nodes[mark:]:
                 graph._by_name.pop(n.name, None)
@@ -102,6 +107,13 @@ def gradients(ys, xs, grad_ys=None, name: str = "gradients", stop_gradients=None
             del graph.nodes[mark:]
             return _deferred(graph, ys, xs, grad_ys, name, stops)
     return _build(graph, ys, xs, grad_ys, name, stops)
+
+
+def _unknown_in_attrs(node) -> bool:
+    """An attribute holding an unknown dimension (a shape with None in it)."""
+    def bad(v):
+        return isinstance(v, (tuple, list)) and any(e is None or bad(e) for e in v)
+    return any(bad(v) for v in node.attrs.values())
 
 
 def _ancestors(ys):

@@ -152,6 +152,12 @@ class NumpyKernel:
         return np.zeros(x.shape, x.dtype)
 
 
+def _is_one(a) -> bool:
+    """``a == 1`` for a number (a traced ``HyperFloat`` records the comparison as a guard);
+    False for a tensor (a graph optimizer's bias correction is a graph value)."""
+    return isinstance(a, (int, float)) and a == 1
+
+
 class TensorKernel:
     """The same primitives written with yingshe ops and ``commit`` (traceable)."""
 
@@ -173,15 +179,15 @@ class TensorKernel:
         return self._commit(x, x + a, "add_")
 
     def add_(self, x, y, alpha=1.0):
-        return self._commit(x, x + (y if alpha == 1 else y * alpha), "add_")
+        return self._commit(x, x + (y if _is_one(alpha) else y * alpha), "add_")
 
     def addcmul_(self, x, y, z, value=1.0):
         t = y * z
-        return self._commit(x, x + (t if value == 1 else t * value), "addcmul_")
+        return self._commit(x, x + (t if _is_one(value) else t * value), "addcmul_")
 
     def addcdiv_(self, x, y, z, value=1.0):
         t = y / z
-        return self._commit(x, x + (t if value == 1 else t * value), "addcdiv_")
+        return self._commit(x, x + (t if _is_one(value) else t * value), "addcdiv_")
 
     def lerp_(self, x, y, weight):
         return self._commit(x, x + (y - x) * weight, "lerp_")
@@ -205,7 +211,7 @@ class TensorKernel:
 
     def addcmul(self, x, y, z, value, slot):
         t = y * z
-        return x + (t if value == 1 else t * value)
+        return x + (t if _is_one(value) else t * value)
 
     def scale(self, x, a, slot):
         return x * a

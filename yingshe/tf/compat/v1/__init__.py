@@ -96,7 +96,28 @@ reduce_max = _reduction(_rmax)
 
 get_default_graph = _g.get_default_graph
 reset_default_graph = _g.reset_default_graph
-Graph = _g.Graph
+
+
+class Graph(_g.Graph):
+    """``tf.Graph``: inside ``with Graph().as_default():`` TF1 code builds this graph even
+    while eager execution is on (TensorFlow 2's rule), as ``placeholder`` and ``Session``
+    need."""
+
+    def as_default(self):
+        inner = super().as_default()
+
+        class _Ctx:
+            def __enter__(self_inner):
+                self_inner.prev = _core.GRAPH_MODE[0]
+                _core.GRAPH_MODE[0] = True
+                return inner.__enter__()
+
+            def __exit__(self_inner, *exc):
+                _core.GRAPH_MODE[0] = self_inner.prev
+                return inner.__exit__(*exc)
+        return _Ctx()
+
+
 gradients = _g.gradients
 trainable_variables = _g.trainable_variables
 global_variables = _g.global_variables

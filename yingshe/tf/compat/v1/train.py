@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from yingshe.graph.train import GradientDescentOptimizer, Optimizer  # noqa: F401
+from yingshe.graph.train import (AdagradOptimizer, AdamOptimizer,  # noqa: F401
+                                 GradientDescentOptimizer, MomentumOptimizer, Optimizer,
+                                 RMSPropOptimizer)
 from yingshe.tf._unsupported import unsupported_getattr
 
-__all__ = ["GradientDescentOptimizer", "Optimizer"]
+__all__ = ["AdagradOptimizer", "AdamOptimizer", "GradientDescentOptimizer",
+           "MomentumOptimizer", "Optimizer", "RMSPropOptimizer"]
 
 __getattr__ = unsupported_getattr(__name__)
