@@ -16,11 +16,12 @@ ENGINES = {
     "tensorflow-xla": ("yingshe.compare.engines.tensorflow", "tensorflow-cpu", False),
     "yingshe-graph": ("yingshe.compare.engines.yingshe_graph", None, True),
     "yingshe-compiled": ("yingshe.compare.engines.pytorch_style", None, True),
+    "jax-jit": ("yingshe.compare.engines.jax_engine", "jax[cpu]", False),
 }
 
 # the module each engine needs importable (for the "skipped: not installed" report)
 REQUIRES = {
     "torch-eager": "torch", "torch-compile": "torch",
     "tensorflow-eager": "tensorflow", "tensorflow-function": "tensorflow",
-    "tensorflow-xla": "tensorflow",
+    "tensorflow-xla": "tensorflow", "jax-jit": "jax",
 }
