@@ -57,7 +57,9 @@ def test_from_import_forms_bind_the_core_objects():
 def test_top_level_maps_onto_the_core():
     assert torch.Tensor is yingshe.Tensor
     assert torch.float32 is yingshe.float32 and torch.long is yingshe.int64
-    assert torch.mm is yingshe.mm and torch.sigmoid is yingshe.sigmoid
+    # functions with PyTorch's out= are the core's, wrapped by the out= adapter
+    assert torch.mm.__wrapped__ is yingshe.mm and torch.sigmoid.__wrapped__ is yingshe.sigmoid
+    assert torch.cat is yingshe.cat or torch.cat.__wrapped__ is yingshe.cat
     assert torch.no_grad is yingshe.no_grad and torch.manual_seed is yingshe.manual_seed
     assert torch.from_numpy is yingshe.from_numpy
     x = torch.from_numpy(np.arange(6.0).reshape(2, 3))
@@ -241,3 +243,124 @@ def test_backends_flags_are_accepted():
     torch.backends.cudnn.benchmark = False
     assert torch.backends.cudnn.is_available() is False
     assert torch.backends.mps.is_available() is False
+
+
+# ---- out=, torch.accelerator, Tensor.type, compile's arguments ---------------------------------
+
+def _same_error(fn_t, fn_y):
+    """Both calls raise, and the yingshe error is (a subclass of) PyTorch's class."""
+    with pytest.raises(Exception) as et:
+        fn_t()
+    with pytest.raises(Exception) as ey:
+        fn_y()
+    base = et.type if et.type.__module__ == "builtins" else et.type.__mro__[1]
+    assert isinstance(ey.value, base), (et.value, ey.value)
+    return ey.value
+
+
+def test_out_argument_writes_into_out_like_torch():
+    real = import_torch()
+    a = np.arange(12, dtype=np.float32).reshape(3, 4) / 4
+    for name, args in [("mul", (a, a)), ("add", (a, a)), ("matmul", (a, a.T)),
+                       ("exp", (a,)), ("clamp", (a, 0.5, 2.0)), ("cat", ([a, a], 1))]:
+        def conv(m, x):
+            if isinstance(x, list):
+                return [m.from_numpy(v) for v in x]
+            return m.from_numpy(x) if isinstance(x, np.ndarray) else x
+        ref = getattr(real, name)(*(conv(real, x) for x in args))
+        out = torch.full(tuple(ref.shape), 7.0)
+        res = getattr(torch, name)(*(conv(torch, x) for x in args), out=out)
+        assert res is out, name
+        np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-6, err_msg=name)
+    # creation functions take out's dtype; an integer result casts into a float out
+    out = torch.zeros(5, dtype=torch.float64)
+    torch.arange(5, out=out)
+    t_out = real.zeros(5, dtype=real.float64)
+    real.arange(5, out=t_out)
+    np.testing.assert_array_equal(out.numpy(), t_out.numpy())
+    assert out.dtype == torch.float64
+    f = torch.zeros(3)
+    torch.add(torch.tensor([1, 2, 3]), 1, out=f)
+    np.testing.assert_array_equal(f.numpy(), [2, 3, 4])
+    # tuple outputs
+    x = np.array([[1.0, 3.0], [5.0, 2.0]], dtype=np.float32)
+    v, i = torch.zeros(2), torch.zeros(2, dtype=torch.int64)
+    torch.max(torch.from_numpy(x), 1, out=(v, i))
+    rv, ri = real.max(real.from_numpy(x), 1)
+    np.testing.assert_array_equal(v.numpy(), rv.numpy())
+    np.testing.assert_array_equal(i.numpy(), ri.numpy())
+
+
+def test_out_argument_errors_like_torch():
+    real = import_torch()
+    # a float result into an integer out
+    _same_error(lambda: real.add(real.ones(2), real.ones(2), out=real.zeros(2, dtype=real.int64)),
+                lambda: torch.add(torch.ones(2), torch.ones(2),
+                                  out=torch.zeros(2, dtype=torch.int64)))
+    # autograd does not flow through out=
+    err = _same_error(
+        lambda: real.mul(real.ones(2, requires_grad=True), 2, out=real.zeros(2)),
+        lambda: torch.mul(torch.ones(2, requires_grad=True), 2, out=torch.zeros(2)))
+    assert "automatic differentiation" in str(err)
+    with torch.no_grad():
+        out = torch.zeros(2)
+        torch.mul(torch.ones(2, requires_grad=True), 2, out=out)
+    assert out.tolist() == [2.0, 2.0] and not out.requires_grad
+    # out of another shape: PyTorch resizes it; yingshe says it does not
+    with pytest.raises(NotImplementedError, match=r"torch\.add: out= .*\(1,\).*\(2, 3\)"):
+        torch.add(torch.ones(2, 3), 1, out=torch.zeros(1))
+
+
+def test_accelerator_is_absent_like_a_cpu_build():
+    real = import_torch()
+    assert torch.accelerator.is_available() is real.accelerator.is_available() is False
+    assert torch.accelerator.current_accelerator() is real.accelerator.current_accelerator()
+    assert torch.accelerator.device_count() == real.accelerator.device_count() == 0
+    _same_error(real.accelerator.current_device_index, torch.accelerator.current_device_index)
+    _same_error(real.accelerator.synchronize, torch.accelerator.synchronize)
+    device = (torch.accelerator.current_accelerator().type
+              if torch.accelerator.is_available() else "cpu")
+    assert torch.ones(2).to(device).device.type == "cpu"
+    with pytest.raises(UnsupportedError, match="torch.accelerator.Graph"):
+        torch.accelerator.Graph
+
+
+def test_tensor_type_like_torch():
+    real = import_torch()
+    for dt in ("float32", "float64", "int64", "int32", "uint8", "bool", "int8", "int16",
+               "float16"):
+        assert torch.zeros(2, dtype=getattr(torch, dt)).type() == \
+            real.zeros(2, dtype=getattr(real, dt)).type(), dt
+    b = torch.tensor([1, 2]) == torch.tensor([1, 3])
+    f = b.type(torch.float)
+    assert f.dtype == torch.float32 and f.tolist() == [1.0, 0.0]
+    assert f.type(torch.float32) is f
+    assert torch.ones(2).type("torch.LongTensor").dtype == torch.int64
+    with pytest.raises(ValueError):
+        torch.ones(2).type("torch.NoSuchTensor")
+
+
+def test_compile_arguments_are_honest():
+    real = import_torch()
+    f = torch.compile(lambda x: x + 1, backend="aot_eager", mode="max-autotune", dynamic=True)
+    assert f(torch.ones(1)).item() == 2.0
+    assert torch.compile(lambda x: x, fullgraph=True).fallback is None
+    assert torch.compile(lambda x: x).fallback == "eager"
+    _same_error(lambda: real.compile(lambda x: x, mode="bogus"),
+                lambda: torch.compile(lambda x: x, mode="bogus"))
+    _same_error(lambda: real.compile(lambda x: x, mode="default", options={}),
+                lambda: torch.compile(lambda x: x, mode="default", options={}))
+    with pytest.raises(NotImplementedError, match="backend='tensorrt'"):
+        torch.compile(lambda x: x, backend="tensorrt")
+    with pytest.raises(NotImplementedError, match="options"):
+        torch.compile(lambda x: x, options={"trace.enabled": True})
+
+
+def test_saving_a_whole_module_says_it_is_not_supported(tmp_path):
+    model = torch.nn.Linear(2, 2)
+    with pytest.raises(NotImplementedError, match=r"whole nn\.Module.*state_dict"):
+        torch.save(model, str(tmp_path / "model.pth"))
+    with pytest.raises(NotImplementedError, match="whole nn.Module"):
+        torch.save({"model": model}, str(tmp_path / "model.pth"))
+    torch.save(model.state_dict(), str(tmp_path / "w.pth"))      # the supported form
+    assert list(torch.load(str(tmp_path / "w.pth"), weights_only=True)) == ["weight", "bias"]

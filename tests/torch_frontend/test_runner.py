@@ -18,6 +18,9 @@ from yingshe.testing.reference import torch as import_torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TUTORIAL = sorted(glob.glob(os.path.join(ROOT, "examples", "tutorial", "*.py")))
+# PyTorch's own "Learn the Basics" sequence on the bundled digits, and course-style CNN,
+# LSTM and torch.compile programs (examples/torch_basics/README.md).
+BASICS = sorted(glob.glob(os.path.join(ROOT, "examples", "torch_basics", "*.py")))
 
 
 # ---- renaming -------------------------------------------------------------------------------
@@ -55,7 +58,8 @@ def test_rename_keeps_line_numbers_of_multiline_imports():
 
 
 def test_rename_touches_only_import_statements():
-    for path in TUTORIAL:
+    assert len(BASICS) >= 10, BASICS
+    for path in TUTORIAL + BASICS:
         src = _runner._read_source(path)
         out = rename_imports(src)
         a, b = src.splitlines(), out.splitlines()
@@ -170,6 +174,15 @@ def test_tutorial_program_runs_on_yingshe_by_renaming_alone(path):
     rep = run_program(path, timeout=300)
     assert rep.ok, rep.format()
     assert rep.comparisons
+
+
+@pytest.mark.parametrize("path", BASICS, ids=[os.path.basename(p) for p in BASICS])
+def test_torch_basics_program_runs_on_yingshe_by_renaming_alone(path):
+    import_torch()
+    rep = run_program(path, timeout=300)
+    assert rep.ok, rep.format()
+    # every program compares numbers that do not depend on random weights exactly
+    assert any(c.mode == "exact" for c in rep.comparisons), rep.format()
 
 
 def test_command_line(tmp_path, capsys):

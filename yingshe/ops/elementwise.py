@@ -356,3 +356,25 @@ for _name, _dt in (("float", _dtype.float32), ("double", _dtype.float64), ("half
 @tensor_method
 def type_as(input, other):
     return to_dtype(input, other.dtype)
+
+
+# PyTorch's legacy CPU tensor type names (``x.type()``), by dtype name.
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+               "bfloat16": "BFloat16Tensor", "uint8": "ByteTensor", "int8": "CharTensor",
+               "int16": "ShortTensor", "int32": "IntTensor", "int64": "LongTensor",
+               "bool": "BoolTensor", "complex64": "ComplexFloatTensor",
+               "complex128": "ComplexDoubleTensor"}
+
+
+@tensor_method("type")
+def _type_method(input, dtype=None, non_blocking=False, **kwargs):
+    """``x.type()``: PyTorch's type name (``'torch.FloatTensor'``); ``x.type(dtype)`` or
+    ``x.type('torch.LongTensor')``: ``x`` cast to that dtype (``x`` itself if unchanged)."""
+    if dtype is None:
+        return "torch." + _TYPE_NAMES.get(input.dtype.name, input.dtype.name)
+    if isinstance(dtype, str):
+        by_name = {f"torch.{v}": k for k, v in _TYPE_NAMES.items()}
+        if dtype not in by_name:
+            raise ValueError(f"type: invalid type: {dtype!r}")
+        dtype = getattr(_dtype, by_name[dtype])
+    return input if dtype == input.dtype else to_dtype(input, dtype)

@@ -36,6 +36,7 @@ import warnings as _warnings
 
 import yingshe as _ys
 from yingshe._device import device as _core_device
+from yingshe.torch import _out
 from yingshe.torch._errors import UnsupportedError, unsupported_getattr  # noqa: F401
 
 # ---- the core's top-level tensor functions, dtypes, grad modes, seeding ---------------------
@@ -57,11 +58,13 @@ for _name in dir(_ys):
     _obj = getattr(_ys, _name)
     if type(_obj).__name__ == "module":
         continue
+    if callable(_obj) and not isinstance(_obj, type) and _out.takes_out(_obj):
+        _obj = _out.with_out(_name, _obj)     # PyTorch's out= (the core computes out of place)
     globals()[_name] = _obj
     __all__.append(_name)
 del _name, _obj
 
-from yingshe.torch import autograd, cuda, backends, nn, optim, utils  # noqa: E402,F401
+from yingshe.torch import accelerator, autograd, cuda, backends, nn, optim, utils  # noqa: E402,F401
 
 inf = _math.inf
 nan = _math.nan
@@ -144,13 +147,38 @@ def get_num_threads() -> int:
 # ---- compile --------------------------------------------------------------------------------
 
 
+_COMPILE_BACKENDS = ("inductor", "eager", "aot_eager")
+_COMPILE_MODES = (None, "default", "lite", "reduce-overhead", "max-autotune",
+                  "max-autotune-no-cudagraphs")
+
+
 def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="inductor",  # noqa: A001
             mode=None, options=None, disable: bool = False):
     """``torch.compile``: ``yingshe.compile(..., fallback="eager")``. A function becomes a
     compiled function; a module keeps its identity (parameters, ``state_dict``) and gets a
     compiled ``forward``. Where yingshe cannot compile (Python control flow on values,
     ``backward()`` through a compiled forward) the code runs eagerly, with one warning,
-    as PyTorch's graph breaks do. Usable as a decorator with or without arguments."""
+    as PyTorch's graph breaks do; with ``fullgraph=True`` that raises instead, as in
+    PyTorch. Usable as a decorator with or without arguments.
+
+    ``backend`` may be ``"inductor"`` (the default), ``"eager"`` or ``"aot_eager"`` (one
+    compiler serves them all); ``mode`` is a performance hint (accepted, same program);
+    ``dynamic`` is accepted (yingshe traces once per input signature). Other backends
+    and non-empty ``options`` raise ``NotImplementedError``."""
+    if mode is not None and options is not None:
+        raise RuntimeError("Either mode or options can be specified, but both can't be "
+                           "specified at the same time.")
+    if mode not in _COMPILE_MODES:
+        raise RuntimeError(f"Unrecognized mode={mode}, should be one of: "
+                           + ", ".join(m for m in _COMPILE_MODES if m))
+    if not (isinstance(backend, str) and backend in _COMPILE_BACKENDS):
+        raise NotImplementedError(
+            f"torch.compile: backend={backend!r} is not supported by yingshe.torch (one of "
+            f"{', '.join(map(repr, _COMPILE_BACKENDS))})")
+    if options:
+        raise NotImplementedError(
+            f"torch.compile: the options argument ({sorted(options)}) is not supported by "
+            "yingshe.torch")
     if model is None:
         def decorate(fn):
             return compile(fn, fullgraph=fullgraph, dynamic=dynamic, backend=backend,
@@ -158,10 +186,11 @@ def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="induc
         return decorate
     if disable:
         return model
+    fallback = None if fullgraph else "eager"
     if isinstance(model, nn.Module):
-        model.forward = _ys.compile(model.forward, fallback="eager")
+        model.forward = _ys.compile(model.forward, fallback=fallback)
         return model
-    return _ys.compile(model, fallback="eager")
+    return _ys.compile(model, fallback=fallback)
 
 
 # ---- save / load (safetensors, never pickle) ------------------------------------------------
@@ -174,6 +203,12 @@ def save(obj, f, pickle_module=None, pickle_protocol=2,
         raise NotImplementedError(
             "torch.save: the pickle_module argument is not supported (yingshe writes "
             "safetensors, never pickle)")
+    if isinstance(obj, nn.Module) or (isinstance(obj, dict) and _builtins.any(
+            isinstance(v, nn.Module) for v in obj.values())):
+        raise NotImplementedError(
+            "torch.save: saving a whole nn.Module (pickling it) is not supported by "
+            "yingshe.torch; save model.state_dict() and load it with "
+            "model.load_state_dict(torch.load(path, weights_only=True))")
     if hasattr(f, "write"):
         with _tempfile.TemporaryDirectory() as tmp:
             path = _os.path.join(tmp, "obj.safetensors")
@@ -210,7 +245,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
 __all__ += [
     "Size", "device", "equal", "is_tensor", "is_floating_point", "numel", "set_num_threads",
     "get_num_threads", "compile", "save", "load", "inf", "nan", "pi", "e",
-    "autograd", "cuda", "backends", "nn", "optim", "utils",
+    "accelerator", "autograd", "cuda", "backends", "nn", "optim", "utils",
 ]
 __all__ = sorted(set(__all__))
 

@@ -33,6 +33,7 @@ MODULES = (
     "yingshe.torch.utils",
     "yingshe.torch.utils.data",
     "yingshe.torch.autograd",
+    "yingshe.torch.accelerator",
     "yingshe.torch.cuda",
     "yingshe.torch.backends",
 )

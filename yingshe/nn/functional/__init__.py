@@ -218,6 +218,108 @@ if "hardtanh" not in _ops and hasattr(importlib.import_module("yingshe.ops.eleme
 
     _exported.extend(["hardtanh", "relu6"])
 
+
+# ---- activations without a registered op: compositions of registered ops -----------------
+# PyTorch's formulas and defaults; gradients come from the composed ops' VJPs (checked
+# against PyTorch, values and gradients, in tests/nn/test_more_activations.py). A registered
+# op of the same name, if one is added, takes precedence over the composition.
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _composed(name: str):
+    def deco(fn):
+        if name in _ops:
+            return globals()[name]
+        _exported.append(name)
+        return fn
+    return deco
+
+
+def _em():
+    return importlib.import_module("yingshe.ops.elementwise_math")
+
+
+def _source(input, inplace: bool):
+    """The tensor a composition reads. For an in-place call that autograd records, a
+    clone: the composed ops save what they read for their VJPs, and the in-place write
+    must not overwrite that (the clone's VJP passes the gradient on to ``input``)."""
+    if inplace:
+        from yingshe.ops._inplace import needs_autograd
+        if needs_autograd(input):
+            return input.clone()
+    return input
+
+
+@_composed("selu")
+def selu(input, inplace: bool = False):
+    """scale * elu(x, alpha) with PyTorch's constants (alpha 1.6732..., scale 1.0507...)."""
+    out = _em().elu(_source(input, inplace), _SELU_ALPHA) * _SELU_SCALE
+    return _in_place(input, out, "selu_") if inplace else out
+
+
+@_composed("celu")
+def celu(input, alpha: float = 1.0, inplace: bool = False):
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
+    alpha = float(alpha)
+    if alpha == 0.0:
+        raise RuntimeError("celu: ZeroDivisionError (alpha must not be 0)")
+    em, x = _em(), _source(input, inplace)
+    neg = em.elu(x * (1.0 / alpha), 1.0) * alpha
+    out = em.where(em.gt(x, 0), x, neg)
+    return _in_place(input, out, "celu_") if inplace else out
+
+
+@_composed("mish")
+def mish(input, inplace: bool = False):
+    """x * tanh(softplus(x)) (softplus without PyTorch's linear threshold, as ``mish``)."""
+    em, x = _em(), _source(input, inplace)
+    out = x * em.tanh(em.softplus(x, 1.0, float("inf")))
+    return _in_place(input, out, "mish_") if inplace else out
+
+
+@_composed("softsign")
+def softsign(input):
+    """x / (1 + |x|)."""
+    return input / (_em().abs(input) + 1)
+
+
+@_composed("hardswish")
+def hardswish(input, inplace: bool = False):
+    """x * relu6(x + 3) / 6 (gradient x / 3 + 1/2 on [-3, 3], as PyTorch)."""
+    em, x = _em(), _source(input, inplace)
+    out = x * em.clamp(x + 3, 0.0, 6.0) / 6
+    return _in_place(input, out, "hardswish_") if inplace else out
+
+
+@_composed("hardsigmoid")
+def hardsigmoid(input, inplace: bool = False):
+    """relu6(x + 3) / 6; the gradient is 1/6 strictly inside (-3, 3), 0 elsewhere."""
+    em, x = _em(), _source(input, inplace)
+    out = em.where(em.le(x, -3), 0.0, em.where(em.ge(x, 3), 1.0, (x + 3) / 6))
+    return _in_place(input, out, "hardsigmoid_") if inplace else out
+
+
+@_composed("logsigmoid")
+def logsigmoid(input):
+    """log(sigmoid(x)) = -softplus(-x), computed without overflow for any x."""
+    return -_em().softplus(-input, 1.0, float("inf"))
+
+
+@_composed("tanhshrink")
+def tanhshrink(input):
+    """x - tanh(x)."""
+    return input - _em().tanh(input)
+
+
+@_composed("threshold")
+def threshold(input, threshold: float, value: float, inplace: bool = False):
+    """x where x > threshold, else value."""
+    em, x = _em(), _source(input, inplace)
+    out = em.where(em.gt(x, threshold), x, value)
+    return _in_place(input, out, "threshold_") if inplace else out
+
 if "linear" not in _ops:
     # Until the registry has a fused ``linear`` op: the same maths as a composition of
     # registered ops (matmul, transpose, add), so gradients come from their VJPs.
