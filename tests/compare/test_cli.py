@@ -164,8 +164,13 @@ def test_report_has_the_graph_lesson(compare_run):
     assert "```mermaid\nflowchart TB" in md
     assert ":::grad" in md and ":::fwd" in md and ":::feed" in md and ":::var" in md
     assert "def graph_program(feeds):" in md and "assign_var(" in md
+    assert ":::update" in md   # the SGD update's assigns: the same graph as the code
     page = (out / "report.html").read_text(encoding="utf-8")
-    assert 'class=mermaid' in page and "def graph_program" in page
+    assert "Mermaid source" in page and "def graph_program" in page
+    # drawn offline (no script from a CDN), an image of the same graph
+    assert "cdn." not in page and '<img src="graph.png"' in page
+    png = (out / "graph.png").read_bytes()
+    assert png.startswith(PNG) and len(png) > 10_000
 
 
 # ---- CLI behaviour ----------------------------------------------------------------------------

@@ -272,7 +272,8 @@ def compare_results(reference: list[Result], candidate: list[Result]) -> list[Co
         bad = [i for i, (a, b) in enumerate(zip(y.values, t.values)) if not check(a, b)]
         worst = max((abs(a - b) for a, b in zip(y.values, t.values)
                      if not (math.isnan(a) or math.isnan(b))), default=0.0)
-        detail = f"{len(t.values)} values, max |diff| {worst:.3g}"
+        detail = (f"{len(t.values)} value{'' if len(t.values) == 1 else 's'}, "
+                  f"max |diff| {worst:.3g}")
         if bad:
             i = bad[0]
             detail += (f"; {len(bad)} outside tolerance, first [{i}]: torch {t.values[i]!r} "
