@@ -161,6 +161,7 @@ def _require_float(opname: str, dt: _dtype.dtype) -> None:
 def zeros(*sizes, size=None, out=None, dtype=None, layout=None, device=None, requires_grad=False,
           pin_memory=False, memory_format=None) -> Tensor:
     """A tensor of zeros of the given size (default float dtype)."""
+    _no_out(out, "zeros")
     shape = _shape("zeros", sizes, size)
     return _finish(np.zeros(shape, _float_dtype("zeros", dtype).np), requires_grad, device)
 
@@ -168,6 +169,7 @@ def zeros(*sizes, size=None, out=None, dtype=None, layout=None, device=None, req
 def ones(*sizes, size=None, out=None, dtype=None, layout=None, device=None, requires_grad=False,
          pin_memory=False, memory_format=None) -> Tensor:
     """A tensor of ones of the given size (default float dtype)."""
+    _no_out(out, "ones")
     shape = _shape("ones", sizes, size)
     return _finish(np.ones(shape, _float_dtype("ones", dtype).np), requires_grad, device)
 
@@ -175,6 +177,7 @@ def ones(*sizes, size=None, out=None, dtype=None, layout=None, device=None, requ
 def empty(*sizes, size=None, out=None, dtype=None, layout=None, device=None, requires_grad=False,
           pin_memory=False, memory_format=None) -> Tensor:
     """An "uninitialised" tensor; yingshe fills it with zeros (deterministic)."""
+    _no_out(out, "empty")
     shape = _shape("empty", sizes, size)
     return _finish(np.zeros(shape, _float_dtype("empty", dtype).np), requires_grad, device)
 
@@ -195,6 +198,7 @@ def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None,
          requires_grad=False, pin_memory=False) -> Tensor:
     """A tensor of ``size`` filled with ``fill_value``; the dtype follows the value
     (bool, int64 or the default float) unless given."""
+    _no_out(out, "full")
     shape = _shape("full", (size,), None)
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
@@ -243,6 +247,7 @@ def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devi
            requires_grad=False) -> Tensor:
     """Values from ``start`` to ``end`` (exclusive) by ``step``: int64 when all three are
     integers, else the default float dtype (PyTorch's rule). ``arange(n)`` is 0..n-1."""
+    _no_out(out, "arange")
     if end is None:
         start, end = 0, start
     start, end, step = _num(start), _num(end), _num(step)
@@ -283,6 +288,7 @@ def _linspace64(start: float, end: float, steps: int) -> np.ndarray:
 def linspace(start, end, steps, *, out=None, dtype=None, layout=None, device=None,
              requires_grad=False) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    _no_out(out, "linspace")
     start, end, steps = _num(start), _num(end), _num(steps)
     if not isinstance(steps, _builtins.int) or isinstance(steps, _builtins.bool) or steps < 0:
         raise RuntimeError(f"linspace: number of steps must be a non-negative int, got {steps}")
@@ -294,6 +300,7 @@ def linspace(start, end, steps, *, out=None, dtype=None, layout=None, device=Non
 def logspace(start, end, steps, base=10.0, *, out=None, dtype=None, layout=None, device=None,
              requires_grad=False) -> Tensor:
     """``base ** linspace(start, end, steps)``."""
+    _no_out(out, "logspace")
     start, end, steps = _num(start), _num(end), _num(steps)
     if not isinstance(steps, _builtins.int) or isinstance(steps, _builtins.bool) or steps < 0:
         raise RuntimeError(f"logspace: number of steps must be a non-negative int, got {steps}")
@@ -305,6 +312,7 @@ def logspace(start, end, steps, base=10.0, *, out=None, dtype=None, layout=None,
 def eye(n, m=None, *, out=None, dtype=None, layout=None, device=None,
         requires_grad=False) -> Tensor:
     """The ``n`` x ``m`` identity matrix (``m`` defaults to ``n``)."""
+    _no_out(out, "eye")
     n = _num(n)
     m = n if m is None else _num(m)
     for v, what in ((n, "n"), (m, "m")):
@@ -327,6 +335,7 @@ def _random(opname: str, op, requires_grad: bool, device, *inputs, **attrs) -> T
 def rand(*sizes, size=None, generator=None, out=None, dtype=None, layout=None, device=None,
          requires_grad=False, pin_memory=False) -> Tensor:
     """Uniform samples in [0, 1) from ``generator`` (default: the default generator)."""
+    _no_out(out, "rand")
     from yingshe.ops.random_ops import Uniform
     shape = _shape("rand", sizes, size)
     dt = _float_dtype("rand", dtype)
@@ -338,6 +347,7 @@ def rand(*sizes, size=None, generator=None, out=None, dtype=None, layout=None, d
 def randn(*sizes, size=None, generator=None, out=None, dtype=None, layout=None, device=None,
           requires_grad=False, pin_memory=False) -> Tensor:
     """Standard normal samples from ``generator`` (default: the default generator)."""
+    _no_out(out, "randn")
     from yingshe.ops.random_ops import Normal
     shape = _shape("randn", sizes, size)
     dt = _float_dtype("randn", dtype)
@@ -368,6 +378,7 @@ def randint(*args, low=None, high=None, size=None, generator=None, out=None, dty
             layout=None, device=None, requires_grad=False, pin_memory=False) -> Tensor:
     """``randint(high, size)`` or ``randint(low, high, size)``: integers uniform in
     [low, high) (int64 unless ``dtype`` says otherwise)."""
+    _no_out(out, "randint")
     from yingshe.ops.random_ops import RandInt
     low, high, size = _randint_args("randint", args, low, high, size)
     if size is None:
@@ -384,6 +395,7 @@ def randint(*args, low=None, high=None, size=None, generator=None, out=None, dty
 def randperm(n, *, generator=None, out=None, dtype=None, layout=None, device=None,
              requires_grad=False, pin_memory=False) -> Tensor:
     """A random permutation of the integers 0..n-1 (int64)."""
+    _no_out(out, "randperm")
     from yingshe.ops.random_ops import RandPerm
     n = _num(n)
     if not isinstance(n, _builtins.int) or n < 0:
@@ -425,6 +437,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
     Not differentiable with respect to ``mean``/``std``: write ``mean + std *
     yingshe.randn_like(mean)`` for a reparameterised sample.
     """
+    _no_out(out, "normal")
     from yingshe.ops.random_ops import Normal
     from yingshe.ops._shapes import broadcast_shapes
     mean, std = (_num(m) if isinstance(m, np.generic) else m for m in (mean, std))
@@ -456,6 +469,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
 def bernoulli(input, p=None, *, generator=None, out=None) -> Tensor:
     """1 with probability ``input`` (elementwise; or the number ``p``), else 0, in the
     input's dtype."""
+    _no_out(out, "bernoulli")
     from yingshe.ops.random_ops import Bernoulli
     from yingshe.ops._registry import apply
     if not input.dtype.is_floating_point:
@@ -470,6 +484,7 @@ def bernoulli(input, p=None, *, generator=None, out=None) -> Tensor:
 def multinomial(input, num_samples, replacement=False, *, generator=None, out=None) -> Tensor:
     """``num_samples`` indices per row drawn from the (unnormalised) probabilities in the
     rows of ``input`` (1-d or 2-d), with or without replacement."""
+    _no_out(out, "multinomial")
     from yingshe.ops.random_ops import Multinomial
     from yingshe.ops._registry import apply
     if input.ndim not in (1, 2):
@@ -495,3 +510,6 @@ def multinomial(input, num_samples, replacement=False, *, generator=None, out=No
                                "probabilities <= 0)")
     return apply(Multinomial, input, num_samples=num_samples, replacement=bool(replacement),
                  generator=generator)
+
+
+from yingshe.ops.elementwise import _no_out  # noqa: E402  (out= is refused, not ignored)

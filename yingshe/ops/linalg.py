@@ -60,6 +60,9 @@ class Matmul:
 @tensor_method
 def matmul(input, other, *, out=None):
     """Matrix product (``@``), batched and broadcasting over leading dims."""
+    if out is not None:   # refused, never ignored
+        from yingshe.ops.elementwise import _no_out
+        _no_out(out, "matmul")
     from yingshe.ops.elementwise import _as_operand
     other = _as_operand(other)
     if input.dtype != other.dtype:

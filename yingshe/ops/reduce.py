@@ -365,12 +365,14 @@ def max(input, dim=None, keepdim=False, *, out=None):
     """``max(x)``: the largest element (ties share the gradient); ``max(x, dim,
     keepdim=False)``: named tuple ``(values, indices)``; ``max(x, other)``: elementwise
     maximum."""
+    _no_out(out, "max")
     return _extreme("max", Amax, MaxDim, "maximum", input, dim, keepdim)
 
 
 @tensor_method
 def min(input, dim=None, keepdim=False, *, out=None):
     """``min(x)``, ``min(x, dim, keepdim=False)`` -> (values, indices), ``min(x, other)``."""
+    _no_out(out, "min")
     return _extreme("min", Amin, MinDim, "minimum", input, dim, keepdim)
 
 
@@ -1016,3 +1018,6 @@ def median(input, dim=None, keepdim=False):
     d = normalize_dim("median", dim, input.ndim)
     values, indices = apply(Median, input, dim=d, keepdim=bool(keepdim))
     return return_types.median(values, indices)
+
+
+from yingshe.ops.elementwise import _no_out  # noqa: E402  (out= is refused, not ignored)
