@@ -24,8 +24,7 @@ import tempfile
 import time
 from typing import Callable, Iterable
 
-from yingshe.torch._runner import (ProtocolError, Report, Side, compare_results,
-                                   parse_results, run_program)
+from yingshe.torch._runner import Report, Side, compare_sides, run_program
 
 __all__ = ["FRONT_ENDS", "programs", "run_programs", "run_tf_program", "rename_tf_imports"]
 
@@ -136,23 +135,7 @@ def run_tf_program(path: str, *, timeout: float = 300.0, python: str | None = No
     if not status["used_frontend"]:
         rep.refused, rep.reason = True, "the yingshe run never imported yingshe.tf"
         return rep
-    for label, side in (("tensorflow", rep.torch), ("yingshe", rep.yingshe)):
-        if side.returncode != 0:
-            rep.reason = f"the {label} run exited with status {side.returncode}"
-            return rep
-    try:
-        ref, cand = parse_results(rep.torch.stdout), parse_results(rep.yingshe.stdout)
-    except ProtocolError as err:
-        rep.reason = f"output protocol: {err}"
-        return rep
-    if not ref:
-        rep.reason = "the program printed no RESULT lines"
-        return rep
-    rep.comparisons = compare_results(ref, cand)
-    rep.ok = all(c.ok for c in rep.comparisons)
-    if not rep.ok:
-        rep.reason = "results differ"
-    return rep
+    return compare_sides(rep, "tensorflow")
 
 
 def programs(front_end: str) -> list[str]:

@@ -8,9 +8,7 @@ module's ``__all__``)::
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
+from yingshe import _frontend_docs as _docs
 
 DOC_PATH = "docs/tf_supported.md"
 MODULES = (
@@ -59,39 +57,15 @@ def render() -> str:
         "`AttributeError` and a `NotImplementedError`) naming the TensorFlow API.",
         "",
     ]
-    for modname in MODULES:
-        mod = importlib.import_module(modname)
-        names = sorted(set(mod.__all__), key=lambda s: (s.lower(), s))
-        lines.append(f"## `{public_name(modname)}` ({len(names)} names)")
-        lines.append("")
-        lines.append(", ".join(f"`{n}`" for n in names) if names else "(none)")
-        lines.append("")
-    return "\n".join(lines)
+    return _docs.render(lines, MODULES, public_name)
 
 
 def _doc_file() -> str:
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return os.path.join(root, DOC_PATH)
+    return _docs.doc_file(DOC_PATH)
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    text = render()
-    path = _doc_file()
-    if "--check" in argv:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                current = fh.read()
-        except FileNotFoundError:
-            current = None
-        if current != text:
-            print(f"{DOC_PATH} is out of date: run python -m yingshe.tf._unsupported")
-            return 1
-        return 0
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    print(f"wrote {DOC_PATH}")
-    return 0
+    return _docs.main(argv, render(), DOC_PATH, "python -m yingshe.tf._unsupported")
 
 
 if __name__ == "__main__":

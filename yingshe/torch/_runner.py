@@ -377,12 +377,19 @@ def run_program(path: str, *, timeout: float = 300.0, python: str | None = None)
     if not status["used_frontend"]:
         rep.refused, rep.reason = True, "the yingshe run never imported yingshe.torch"
         return rep
-    for label, side in sides.items():
+    return compare_sides(rep, "torch")
+
+
+def compare_sides(rep: Report, reference: str) -> Report:
+    """The verdict on two finished runs that were not refused: both exited 0, the
+    reference printed RESULT lines, and every one agrees (shared by the TensorFlow
+    runner, ``yingshe.compare.programs``; ``reference`` names the real library)."""
+    for label, side in ((reference, rep.torch), ("yingshe", rep.yingshe)):
         if side.returncode != 0:
             rep.reason = f"the {label} run exited with status {side.returncode}"
             return rep
     try:
-        ref, cand = parse_results(sides["torch"].stdout), parse_results(sides["yingshe"].stdout)
+        ref, cand = parse_results(rep.torch.stdout), parse_results(rep.yingshe.stdout)
     except ProtocolError as err:
         rep.reason = f"output protocol: {err}"
         return rep
