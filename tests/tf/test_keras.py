@@ -8,7 +8,9 @@ import os
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+from yingshe.testing.reference import require_module
+
+tf = require_module("tensorflow")
 import yingshe.tf as ytf  # noqa: E402
 from yingshe.tf.keras import Sequential, layers  # noqa: E402,F401  (the import must work)
 

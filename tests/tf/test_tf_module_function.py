@@ -7,7 +7,9 @@ import warnings
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+from yingshe.testing.reference import require_module
+
+tf = require_module("tensorflow")
 import yingshe.tf as ytf  # noqa: E402
 
 R = np.random.RandomState(3)

@@ -23,6 +23,20 @@ def require(module: str):
         pytest.skip(f"{module} is not installed")
 
 
+def require_module(module: str):
+    """``require`` for a test module's top level (instead of ``pytest.importorskip``,
+    which would skip the whole file in CI too): skips the module locally, fails it under
+    YINGSHE_REQUIRE_REFERENCE=1."""
+    import pytest
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        if os.environ.get("YINGSHE_REQUIRE_REFERENCE") == "1":
+            pytest.fail(f"{module} is required (YINGSHE_REQUIRE_REFERENCE=1) but cannot be "
+                        f"imported: {err}", pytrace=False)
+        pytest.skip(f"{module} is not installed", allow_module_level=True)
+
+
 def torch():
     t = require("torch")
     t.set_num_threads(1)
