@@ -34,7 +34,7 @@ demo: $(VENV)/.full
 test: $(VENV)/.full
 	YINGSHE_REQUIRE_REFERENCE=$${YINGSHE_REQUIRE_REFERENCE:-1} $(PY) -m pytest tests --ignore=tests/tf -q -n 2 -p no:cacheprovider
 	@if [ -d tests/tf ]; then \
-	  YINGSHE_REQUIRE_REFERENCE=$${YINGSHE_REQUIRE_REFERENCE:-1} $(PY) -m pytest tests/tf -q -p no:cacheprovider; \
+	  YINGSHE_REQUIRE_REFERENCE=$${YINGSHE_REQUIRE_REFERENCE:-1} $(PY) -m pytest tests/tf -q -n 2 -p no:cacheprovider; \
 	fi
 
 clean:
