@@ -56,13 +56,22 @@ class _GradMode:
         return wrapper
 
 
-class no_grad(_GradMode):
+class _NoParamGradMode(_GradMode):
+    """Also a decorator without parentheses (``@yingshe.no_grad``), as in PyTorch."""
+
+    def __new__(cls, orig_func=None):
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)
+
+
+class no_grad(_NoParamGradMode):
     """Context manager and decorator: ops inside are not recorded on the tape."""
 
     _value = False
 
 
-class enable_grad(_GradMode):
+class enable_grad(_NoParamGradMode):
     """Context manager and decorator: turn recording back on inside ``no_grad``."""
 
     _value = True

@@ -76,8 +76,8 @@ __version__ = f"{_ys.__version__}+yingshe"
 class Size(tuple):
     """``torch.Size``: a tuple of ints (equal to the plain tuple with the same ints)."""
 
-    def __new__(cls, sizes=()):
-        return super().__new__(cls, (_builtins.int(s) for s in sizes))
+    def __new__(cls, iterable=()):
+        return super().__new__(cls, (_builtins.int(s) for s in iterable))
 
     def numel(self) -> int:
         return _math.prod(self)
@@ -153,18 +153,26 @@ _COMPILE_MODES = (None, "default", "lite", "reduce-overhead", "max-autotune",
 
 
 def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="inductor",  # noqa: A001
-            mode=None, options=None, disable: bool = False):
+            mode=None, options=None, name=None, disable: bool = False, recompile_limit=None,
+            isolate_recompiles: bool = False, shapes_spec=None):
     """``torch.compile``: ``yingshe.compile(..., fallback="eager")``. A function becomes a
     compiled function; a module keeps its identity (parameters, ``state_dict``) and gets a
-    compiled ``forward``. Where yingshe cannot compile (Python control flow on values,
-    ``backward()`` through a compiled forward) the code runs eagerly, with one warning,
-    as PyTorch's graph breaks do; with ``fullgraph=True`` that raises instead, as in
-    PyTorch. Usable as a decorator with or without arguments.
+    compiled ``forward``; ``backward()`` through it runs a compiled backward. Where
+    yingshe cannot compile (Python control flow on values, ``.item()``) the code runs
+    eagerly, with one warning, as PyTorch's graph breaks do; with ``fullgraph=True``
+    that raises instead, as in PyTorch. Usable as a decorator with or without arguments.
 
     ``backend`` may be ``"inductor"`` (the default), ``"eager"`` or ``"aot_eager"`` (one
     compiler serves them all); ``mode`` is a performance hint (accepted, same program);
-    ``dynamic`` is accepted (yingshe traces once per input signature). Other backends
-    and non-empty ``options`` raise ``NotImplementedError``."""
+    ``dynamic`` is accepted (yingshe traces once per input signature); ``name`` is a
+    label. Other backends, non-empty ``options``, ``recompile_limit``,
+    ``isolate_recompiles=True`` and ``shapes_spec`` raise ``NotImplementedError``."""
+    for arg, given in (("recompile_limit", recompile_limit is not None),
+                       ("isolate_recompiles", _builtins.bool(isolate_recompiles)),
+                       ("shapes_spec", shapes_spec is not None)):
+        if given:
+            raise NotImplementedError(f"torch.compile: the {arg} argument is not supported "
+                                      "by yingshe.torch")
     if mode is not None and options is not None:
         raise RuntimeError("Either mode or options can be specified, but both can't be "
                            "specified at the same time.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from yingshe.nn import functional as F
 from yingshe.nn.modules.module import Module
 
@@ -132,9 +134,17 @@ class GELU(Module):
 class Hardtanh(Module):
     """clamp(x, min_val, max_val)."""
 
-    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
-                 ) -> None:
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False,
+                 min_value: float | None = None, max_value: float | None = None) -> None:
         super().__init__()
+        if min_value is not None:   # PyTorch's deprecated spellings, still accepted
+            warnings.warn("keyword argument `min_value` is deprecated and renamed to "
+                          "`min_val`", FutureWarning, stacklevel=2)
+            min_val = min_value
+        if max_value is not None:
+            warnings.warn("keyword argument `max_value` is deprecated and renamed to "
+                          "`max_val`", FutureWarning, stacklevel=2)
+            max_val = max_value
         if max_val <= min_val:
             raise ValueError("Hardtanh: max_val must be greater than min_val")
         self.min_val = min_val
