@@ -94,6 +94,26 @@ CASES = {
     "sparse_xent": (lambda t, a, y: t.nn.sparse_softmax_cross_entropy_with_logits(
         labels=y, logits=a), (A, LAB), True),
     "math_ns": (lambda t, a: t.math.reduce_sum(t.math.square(a)), (A,), True),
+    "argmin": (lambda t, a: t.argmin(a, axis=0), (A,), False),
+    "math_argmin": (lambda t, a: t.math.argmin(a, 1), (A,), False),
+    "fill": (lambda t: t.fill([2, 3], 1.5), (), False),
+    "fill_int": (lambda t: t.fill([2], 7), (), False),
+    "greater": (lambda t, a, b: t.greater(a, b), (A, B), False),
+    "greater_equal": (lambda t, a: t.greater_equal(a, 3), (I,), False),
+    "less_equal": (lambda t, a, b: t.math.less_equal(a, b), (A, B), False),
+    "not_equal": (lambda t, a: t.not_equal(a, 5), (I,), False),
+    "identity": (lambda t, a: t.identity(a) * 2.0, (A,), True),
+    "minimum": (lambda t, a, b: t.minimum(a, b), (A, B), True),
+    "ones_like": (lambda t, a: t.ones_like(a), (A,), False),
+    "pow": (lambda t, p, a: t.pow(p, a), (P, A), True),
+    "math_pow_int": (lambda t, a: t.math.pow(a, 2), (I,), False),
+    "truediv": (lambda t, a, p: t.truediv(a, p), (A, P), True),
+    "truediv_int": (lambda t, a: t.math.truediv(a, 4), (I,), False),
+    "convert_to_tensor": (lambda t, a: t.convert_to_tensor(a) + 1.0, (A,), True),
+    "convert_to_tensor_list": (lambda t: t.convert_to_tensor([1, 2, 3]), (), False),
+    "convert_to_tensor_dtype": (lambda t: t.convert_to_tensor(2, dtype=t.float64), (), False),
+    "nn_max_pool": (lambda t, x: t.nn.max_pool(t.reshape(x, [1, 3, 4, 1]), 2, 1, "VALID"),
+                    (A,), True),
 }
 
 
@@ -325,3 +345,27 @@ def test_compat_v1_graph_program():
             np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-6)
     finally:
         y1.enable_eager_execution()
+
+
+def test_dtype_and_predicate_helpers_match_tensorflow():
+    for name in ("float32", "int64", "bool", "float64"):
+        assert ytf.as_dtype(name).name == tf.as_dtype(name).name
+    assert ytf.is_tensor(ytf.constant(1.0)) and tf.is_tensor(tf.constant(1.0))
+    assert not ytf.is_tensor(np.ones(2)) and not tf.is_tensor(np.ones(2))
+    assert ytf.executing_eagerly() == tf.executing_eagerly()
+
+
+def test_nn_dropout_keeps_or_scales_like_tensorflow():
+    """The masks are random in both (different generators); what must agree is the rule:
+    each element is 0 or x / (1 - rate), about a fraction rate are dropped, rate=0 is the
+    identity, and a rate outside [0, 1) is an error in both."""
+    x = np.full((200, 50), 3.0, np.float32)
+    for mod in (tf, ytf):
+        mod.random.set_seed(0)
+        out = np.asarray(mod.nn.dropout(mod.constant(x), rate=0.25))
+        kept = out != 0
+        np.testing.assert_allclose(out[kept], 3.0 / 0.75, rtol=1e-6)
+        assert abs(1 - kept.mean() - 0.25) < 0.02
+        np.testing.assert_array_equal(np.asarray(mod.nn.dropout(mod.constant(x), rate=0.0)), x)
+        with pytest.raises((ValueError, tf.errors.InvalidArgumentError)):
+            mod.nn.dropout(mod.constant(x), rate=1.5)
