@@ -332,6 +332,76 @@ if "linear" not in _ops:
     _exported.append("linear")
 
 
+# ---- more compositions: softmin, channel dropout, adaptive max pooling ------------------
+
+@_composed("softmin")
+def softmin(input, dim=None, _stacklevel: int = 3, dtype=None):
+    """softmax(-x) along ``dim`` (PyTorch's implicit ``dim`` rule when None)."""
+    if dim is None:
+        dim = _softmax_dim("softmin", input.ndim)
+    return softmax(-input, dim, dtype=dtype)
+
+
+def _channel_dropout(name: str, input, p: float, training: bool, inplace: bool, spatial: int):
+    """Zero whole channels with probability ``p`` (one draw per (sample, channel)), scale
+    the rest by 1/(1-p): PyTorch's dropout1d/dropout2d. Inputs without a batch dim are
+    accepted, as in PyTorch."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if input.ndim not in (spatial + 1, spatial + 2):
+        raise RuntimeError(f"{name}: Expected {spatial + 1}D or {spatial + 2}D input, but "
+                           f"received a {input.ndim}D input")
+    if not training or p == 0.0:
+        return input
+    import yingshe
+    channels = tuple(input.shape[:input.ndim - spatial])
+    keep = yingshe.rand(*channels, dtype=input.dtype) >= p
+    scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
+    mask = (keep.to(input.dtype) * scale).reshape(*channels, *([1] * spatial))
+    out = _source(input, inplace) * mask
+    return _in_place(input, out, f"{name}_") if inplace else out
+
+
+@_composed("dropout1d")
+def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Channel dropout over (N, C, L) or (C, L) inputs."""
+    return _channel_dropout("dropout1d", input, p, training, inplace, 1)
+
+
+@_composed("dropout2d")
+def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Channel dropout over (N, C, H, W) or (C, H, W) inputs."""
+    return _channel_dropout("dropout2d", input, p, training, inplace, 2)
+
+
+@_composed("adaptive_max_pool2d")
+def adaptive_max_pool2d(input, output_size, return_indices: bool = False):
+    """Max over PyTorch's adaptive windows (rows floor(i*H/oh) .. ceil((i+1)*H/oh), the
+    same for columns); ``return_indices`` gives flat indices into each input plane. A
+    composition of slices and ``max`` (the first maximum of a window wins)."""
+    import yingshe
+    if input.ndim not in (3, 4):
+        raise RuntimeError(f"adaptive_max_pool2d(): Expected 3D or 4D tensor, but got "
+                           f"{tuple(input.shape)}")
+    H, W = input.shape[-2], input.shape[-1]
+    oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
+    oh = H if oh is None else oh
+    ow = W if ow is None else ow
+    rows, idx_rows = [], []
+    for i in range(oh):
+        h0, h1 = (i * H) // oh, -((-(i + 1) * H) // oh)
+        vals, idxs = [], []
+        for j in range(ow):
+            w0, w1 = (j * W) // ow, -((-(j + 1) * W) // ow)
+            v, k = input[..., h0:h1, w0:w1].flatten(-2).max(-1)
+            vals.append(v)
+            idxs.append((h0 + k // (w1 - w0)) * W + w0 + k % (w1 - w0))
+        rows.append(yingshe.stack(vals, -1))
+        idx_rows.append(yingshe.stack(idxs, -1))
+    out = yingshe.stack(rows, -2)
+    return (out, yingshe.stack(idx_rows, -2)) if return_indices else out
+
+
 # ---- losses (written in _loss.py by the losses work) -------------------------------------
 try:
     from yingshe.nn.functional import _loss as _loss_mod
