@@ -69,6 +69,17 @@ for _name, _fn in _ops.items():
 
 # ---- adapters where PyTorch's functional signature differs from the op's ---------------
 
+def _source(input, inplace: bool):
+    """The tensor a composition reads. For an in-place call that autograd records, a
+    clone: the composed ops save what they read for their VJPs, and the in-place write
+    must not overwrite that (the clone's VJP passes the gradient on to ``input``)."""
+    if inplace:
+        from yingshe.ops._inplace import needs_autograd
+        if needs_autograd(input):
+            return input.clone()
+    return input
+
+
 def _in_place(input: Tensor, out: Tensor, opname: str) -> Tensor:
     from yingshe.ops._inplace import commit
     return commit(input, out, opname)
@@ -92,73 +103,73 @@ def _adapter(name: str):
 @_adapter("relu")
 def relu(input, inplace: bool = False):
     """max(0, x) elementwise; ``inplace`` writes the result into ``input``."""
-    out = _ops["relu"](input)
+    out = _ops["relu"](_source(input, inplace))
     return _in_place(input, out, "relu_") if inplace else out
 
 
 @_adapter("relu6")
 def relu6(input, inplace: bool = False):
-    out = _ops["relu6"](input)
+    out = _ops["relu6"](_source(input, inplace))
     return _in_place(input, out, "relu6_") if inplace else out
 
 
 @_adapter("leaky_relu")
 def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
-    out = _ops["leaky_relu"](input, negative_slope)
+    out = _ops["leaky_relu"](_source(input, inplace), negative_slope)
     return _in_place(input, out, "leaky_relu_") if inplace else out
 
 
 @_adapter("elu")
 def elu(input, alpha: float = 1.0, inplace: bool = False):
-    out = _ops["elu"](input, alpha)
+    out = _ops["elu"](_source(input, inplace), alpha)
     return _in_place(input, out, "elu_") if inplace else out
 
 
 @_adapter("selu")
 def selu(input, inplace: bool = False):
-    out = _ops["selu"](input)
+    out = _ops["selu"](_source(input, inplace))
     return _in_place(input, out, "selu_") if inplace else out
 
 
 @_adapter("celu")
 def celu(input, alpha: float = 1.0, inplace: bool = False):
-    out = _ops["celu"](input, alpha)
+    out = _ops["celu"](_source(input, inplace), alpha)
     return _in_place(input, out, "celu_") if inplace else out
 
 
 @_adapter("silu")
 def silu(input, inplace: bool = False):
-    out = _ops["silu"](input)
+    out = _ops["silu"](_source(input, inplace))
     return _in_place(input, out, "silu_") if inplace else out
 
 
 @_adapter("mish")
 def mish(input, inplace: bool = False):
-    out = _ops["mish"](input)
+    out = _ops["mish"](_source(input, inplace))
     return _in_place(input, out, "mish_") if inplace else out
 
 
 @_adapter("hardtanh")
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
-    out = _ops["hardtanh"](input, min_val, max_val)
+    out = _ops["hardtanh"](_source(input, inplace), min_val, max_val)
     return _in_place(input, out, "hardtanh_") if inplace else out
 
 
 @_adapter("hardswish")
 def hardswish(input, inplace: bool = False):
-    out = _ops["hardswish"](input)
+    out = _ops["hardswish"](_source(input, inplace))
     return _in_place(input, out, "hardswish_") if inplace else out
 
 
 @_adapter("hardsigmoid")
 def hardsigmoid(input, inplace: bool = False):
-    out = _ops["hardsigmoid"](input)
+    out = _ops["hardsigmoid"](_source(input, inplace))
     return _in_place(input, out, "hardsigmoid_") if inplace else out
 
 
 @_adapter("threshold")
 def threshold(input, threshold: float, value: float, inplace: bool = False):
-    out = _ops["threshold"](input, threshold, value)
+    out = _ops["threshold"](_source(input, inplace), threshold, value)
     return _in_place(input, out, "threshold_") if inplace else out
 
 
@@ -209,7 +220,7 @@ if "hardtanh" not in _ops and hasattr(importlib.import_module("yingshe.ops.eleme
     def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
         """clamp(x, min_val, max_val)."""
         from yingshe.ops.elementwise_math import clamp
-        out = clamp(input, min_val, max_val)
+        out = clamp(_source(input, inplace), min_val, max_val)
         return _in_place(input, out, "hardtanh_") if inplace else out
 
     def relu6(input, inplace: bool = False):
@@ -239,17 +250,6 @@ def _composed(name: str):
 
 def _em():
     return importlib.import_module("yingshe.ops.elementwise_math")
-
-
-def _source(input, inplace: bool):
-    """The tensor a composition reads. For an in-place call that autograd records, a
-    clone: the composed ops save what they read for their VJPs, and the in-place write
-    must not overwrite that (the clone's VJP passes the gradient on to ``input``)."""
-    if inplace:
-        from yingshe.ops._inplace import needs_autograd
-        if needs_autograd(input):
-            return input.clone()
-    return input
 
 
 @_composed("selu")
