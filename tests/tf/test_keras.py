@@ -206,6 +206,9 @@ def _mlp(k, classes=3, act="softmax"):
 
 
 def _pair_models(**kw):
+    # TensorFlow's initial weights come from its global generator: seed it, so a test's
+    # trajectory does not depend on which tests ran before it in the same worker
+    tf.keras.utils.set_random_seed(0)
     ref, ours = _mlp(tf.keras, **kw), _mlp(ytf.keras, **kw)
     ours.set_weights(ref.get_weights())
     return ref, ours
