@@ -143,7 +143,7 @@ class _Progress:
 
     def start(self, workload: str, engine: str) -> None:
         if self.bar is not None:
-            self.bar.update(self.task, description=f"{workload:18s} {engine}")
+            self.bar.update(self.task, description=f"{workload:24s} {engine}")
 
     def result(self, r: dict) -> None:
         self.done += 1
@@ -152,7 +152,7 @@ class _Progress:
             (r.get("reason") or (r.get("error") or "").strip().splitlines()[-1:] or [""])
         if isinstance(extra, list):
             extra = extra[0] if extra else ""
-        line = f"[{self.done}/{self.total}] {r['workload']:18s} {r['engine']:20s} " \
+        line = f"[{self.done}/{self.total}] {r['workload']:24s} {r['engine']:20s} " \
                f"{status:11s} {str(extra)[:70]}"
         if self.bar is not None:
             self.bar.console.print(line, markup=False, highlight=False)

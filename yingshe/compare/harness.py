@@ -132,6 +132,10 @@ def _add_timing(rec: dict, warmup: int) -> None:
     rec["median_ms"] = median(steady) * 1e3
     rec["min_ms"] = min(steady) * 1e3
     rec["max_ms"] = max(steady) * 1e3
+    # the spread a reader should see (one garbage collection or a neighbour's burst
+    # makes the max): the 10th and 90th percentiles
+    import numpy as np
+    rec["p10_ms"], rec["p90_ms"] = (float(v) * 1e3 for v in np.percentile(steady, [10, 90]))
 
 
 def summarize(results: list[dict], reference: str = "torch-eager") -> list[dict]:

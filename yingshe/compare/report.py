@@ -237,18 +237,19 @@ def write_plots(out_dir: str, records: list[dict]) -> dict[str, str]:
                     continue
                 xs.append(i + (j - (len(engines) - 1) / 2) * width)
                 med.append(r["median_ms"])
-                lo.append(r["median_ms"] - r["min_ms"])
-                hi.append(r["max_ms"] - r["median_ms"])
+                lo.append(r["median_ms"] - r.get("p10_ms", r["min_ms"]))
+                hi.append(r.get("p90_ms", r["max_ms"]) - r["median_ms"])
             if xs:
                 ax.bar(xs, med, width, color=color(e), label=e, yerr=[lo, hi], capsize=2,
                        error_kw={"lw": 0.8})
         ax.set_xticks(range(len(workloads)))
         ax.set_xticklabels(workloads, rotation=15)
         ax.set_yscale("log")
-        ax.set_ylabel("ms per step (median; whiskers min–max)")
+        ax.set_ylabel("ms per step (median; whiskers 10th–90th percentile)")
         ax.set_title("steady-state time per training step (after warm-up)")
         ax.grid(True, axis="y", which="both", alpha=0.3)
-        ax.legend(fontsize=8, ncol=2)
+        ax.legend(fontsize=8, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                  frameon=False)
         fig.tight_layout()
         fig.savefig(os.path.join(out_dir, "step-time.png"), dpi=110)
         plt.close(fig)
@@ -412,8 +413,9 @@ def _md_report(run: dict, files: dict, lesson: dict | None) -> str:
     if "step-time" in files:
         lines += ["## Time per step", "",
                   "Median milliseconds per training step after the warm-up steps; whiskers "
-                  "are the fastest and slowest step. The first step (tracing, compiling) is "
-                  "in the table's *first ms* column.", "",
+                  "span the 10th to 90th percentile (the table gives the fastest and slowest "
+                  "step). The first step (tracing, compiling) is in the table's *first ms* "
+                  "column.", "",
                   f"![step times]({files['step-time']})", ""]
     if "parity" in files:
         lines += ["## Parity", "", f"![parity]({files['parity']})", ""]
@@ -555,7 +557,8 @@ def _html_report(run: dict, files: dict, lesson: dict | None, md: str) -> str:
             parts.append(f'<p><img src="{esc(name)}" alt="loss curves of {esc(key[5:])}"></p>')
     if "step-time" in files:
         parts += ["<h2>Time per step</h2>", "<p>Median ms per step after warm-up; whiskers "
-                  "min–max.</p>", f'<p><img src="{esc(files["step-time"])}" alt="step times"></p>']
+                  "10th–90th percentile (the table gives min–max); the first step (tracing, "
+                  "compiling) is the <i>first ms</i> column.</p>", f'<p><img src="{esc(files["step-time"])}" alt="step times"></p>']
     if "parity" in files:
         parts += ["<h2>Parity</h2>", f'<p><img src="{esc(files["parity"])}" alt="parity"></p>']
     if run.get("programs"):
