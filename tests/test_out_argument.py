@@ -19,6 +19,14 @@ CALLS = {
     "matmul": lambda o: Y.matmul(Y.ones(3, 2), Y.ones(2), out=o),
     "max": lambda o: Y.max(Y.ones(3), out=o), "min": lambda o: Y.min(Y.ones(3), out=o),
     "add": lambda o: Y.add(Y.ones(3), 1, out=o),
+    "sum": lambda o: Y.sum(Y.ones(2, 3), 0, out=o),
+    "mean": lambda o: Y.mean(Y.ones(2, 3), 0, out=o),
+    "prod": lambda o: Y.prod(Y.ones(2, 3), 0, out=o),
+    "amax": lambda o: Y.amax(Y.ones(2, 3), 0, out=o),
+    "amin": lambda o: Y.amin(Y.ones(2, 3), 0, out=o),
+    "var": lambda o: Y.var(Y.ones(2, 3), 0, out=o),
+    "std": lambda o: Y.std(Y.ones(2, 3), 0, out=o),
+    "cumsum": lambda o: Y.cumsum(Y.ones(3), 0, out=o),
 }
 
 

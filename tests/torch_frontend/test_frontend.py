@@ -364,3 +364,18 @@ def test_saving_a_whole_module_says_it_is_not_supported(tmp_path):
         torch.save({"model": model}, str(tmp_path / "model.pth"))
     torch.save(model.state_dict(), str(tmp_path / "w.pth"))      # the supported form
     assert list(torch.load(str(tmp_path / "w.pth"), weights_only=True)) == ["weight", "bias"]
+
+
+def test_reductions_write_into_out_like_torch():
+    torch_ref = import_torch()
+    x = np.arange(6.0).reshape(2, 3)
+    for name, args in (("sum", (0,)), ("mean", (1,)), ("prod", (0,)), ("amax", (0,)),
+                       ("cumsum", (1,))):
+        results = []
+        for m in (torch, torch_ref):
+            ref_shape = getattr(m, name)(m.tensor(x), *args).shape
+            out = m.zeros(tuple(ref_shape), dtype=m.float64)
+            got = getattr(m, name)(m.tensor(x), *args, out=out)
+            assert got is out
+            results.append(out.numpy())
+        np.testing.assert_allclose(results[0], results[1], rtol=1e-12)

@@ -161,8 +161,9 @@ class Sum:
 
 
 @tensor_method
-def sum(input, dim=None, keepdim=False, *, dtype=None):
+def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """Sum of elements over ``dim`` (all when None); integer/bool inputs sum to int64."""
+    _no_out(out, "sum")
     dims = normalize_dims("sum", dim, input.ndim)
     dt = _dtype.as_dtype(dtype) if dtype is not None else None
     if dt is None and not input.dtype.is_floating_point:
@@ -191,8 +192,9 @@ class Mean:
 
 
 @tensor_method
-def mean(input, dim=None, keepdim=False, *, dtype=None):
+def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """Mean over ``dim`` (all when None); the input must be floating point."""
+    _no_out(out, "mean")
     if dtype is not None:
         input = input.to(dtype)
     _check_float_input("mean", input, "mean(): could not infer output dtype; input dtype must "
@@ -296,15 +298,17 @@ Amin = _make_extreme("amin", np.amin)
 
 
 @tensor_method
-def amax(input, dim=(), keepdim=False):
+def amax(input, dim=(), keepdim=False, *, out=None):
     """Maximum over ``dim`` (an int or a tuple; () or None: all dims)."""
+    _no_out(out, "amax")
     dims = _dims_all("amax", dim, input.ndim)
     return apply(Amax, input, dim=dims, keepdim=bool(keepdim))
 
 
 @tensor_method
-def amin(input, dim=(), keepdim=False):
+def amin(input, dim=(), keepdim=False, *, out=None):
     """Minimum over ``dim`` (an int or a tuple; () or None: all dims)."""
+    _no_out(out, "amin")
     dims = _dims_all("amin", dim, input.ndim)
     return apply(Amin, input, dim=dims, keepdim=bool(keepdim))
 
@@ -531,8 +535,9 @@ class Prod:
 
 
 @tensor_method
-def prod(input, dim=None, keepdim=False, *, dtype=None):
+def prod(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """Product of elements (over ``dim`` when given); integer/bool inputs give int64."""
+    _no_out(out, "prod")
     dims = normalize_dims("prod", dim, input.ndim)
     dt = _dtype.as_dtype(dtype) if dtype is not None else _int_or_float(input.dtype)
     return apply(Prod, input, dim=dims, keepdim=bool(keepdim), dtype=dt)
@@ -604,9 +609,10 @@ def _correction(name, dim, unbiased, correction):
 
 
 @tensor_method
-def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
     """Variance over ``dim``: sum((x - mean)^2) / (N - correction); ``unbiased=False``
     is ``correction=0``."""
+    _no_out(out, "var")
     dim, c = _correction("var", dim, unbiased, correction)
     _check_float_input("var", input, "var: std and var only support floating point dtypes")
     return apply(Var, input, dim=normalize_dims("var", dim, input.ndim), correction=c,
@@ -614,8 +620,9 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 @tensor_method
-def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
     """Standard deviation, the square root of ``var`` with the same arguments."""
+    _no_out(out, "std")
     dim, c = _correction("std", dim, unbiased, correction)
     _check_float_input("std", input, "std: std and var only support floating point dtypes")
     return apply(Std, input, dim=normalize_dims("std", dim, input.ndim), correction=c,
@@ -829,8 +836,9 @@ class Cumsum:
 
 
 @tensor_method
-def cumsum(input, dim, *, dtype=None):
+def cumsum(input, dim, *, dtype=None, out=None):
     """Cumulative sum along ``dim``; integer/bool inputs accumulate in int64."""
+    _no_out(out, "cumsum")
     d = normalize_dim("cumsum", dim, input.ndim)
     dt = _dtype.as_dtype(dtype) if dtype is not None else _int_or_float(input.dtype)
     return apply(Cumsum, input, dim=d, dtype=dt, reverse=False)
