@@ -175,18 +175,8 @@ def render() -> str:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    text = render()
-    if "--check" in argv:
-        with open(OUT, encoding="utf-8") as f:
-            if f.read() != text:
-                print(f"{OUT} is stale: run python docs/make_graphs.py", file=sys.stderr)
-                return 1
-        return 0
-    with open(OUT, "w", encoding="utf-8") as f:
-        f.write(text)
-    print(f"wrote {OUT}")
-    return 0
+    from yingshe._frontend_docs import main as write_or_check
+    return write_or_check(argv, render(), OUT, "python docs/make_graphs.py")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""The generated lists of names each front-end supports (``docs/torch_supported.md``,
-``docs/tf_supported.md``): rendered from the modules' ``__all__``, written or checked
-by the front-ends' ``python -m yingshe.<front-end>._unsupported [--check]``."""
+"""Generated documents: the lists of names each front-end supports
+(``docs/torch_supported.md``, ``docs/tf_supported.md``, rendered from the modules'
+``__all__`` by ``python -m yingshe.<front-end>._unsupported [--check]``), and the
+write-or-check entry point that ``docs/make_graphs.py`` uses too."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ def doc_file(doc_path: str) -> str:
 
 
 def main(argv, text: str, doc_path: str, command: str) -> int:
-    """Write ``doc_path`` (relative to the repository), or with ``--check`` exit 1 when
-    it differs from ``text``."""
+    """Write ``doc_path`` (relative to the repository, or absolute), or with ``--check``
+    exit 1 when it differs from ``text``."""
     argv = sys.argv[1:] if argv is None else argv
     path = os.path.join(_ROOT, doc_path)
     if "--check" in argv:
