@@ -412,6 +412,33 @@ class Graph:
         return f"<Graph with {len(self.nodes)} nodes, {len(self.variables)} variables>"
 
 
+KEEP = object()   # ``flatten_nested``'s leaf function: not a value, keep the object as is
+
+
+def flatten_nested(obj, out: list, leaf):
+    """Flatten the leaves of nested lists, tuples (namedtuples too) and dicts into
+    ``out``; returns a function that rebuilds the structure from the values of ``out``.
+    ``leaf(x)`` gives what to append for a leaf, or ``KEEP`` to rebuild ``x`` unchanged
+    (it may raise for a leaf it refuses). Shared by ``Session.run``'s fetches and
+    ``yingshe.compile``'s outputs."""
+    if isinstance(obj, dict):
+        parts = {k: flatten_nested(v, out, leaf) for k, v in obj.items()}
+        cls = type(obj)
+        return lambda vals: cls((k, f(vals)) for k, f in parts.items())
+    if isinstance(obj, (list, tuple)):
+        items = [flatten_nested(v, out, leaf) for v in obj]
+        if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # namedtuple
+            return lambda vals: type(obj)(*(f(vals) for f in items))
+        cls = type(obj)
+        return lambda vals: cls(f(vals) for f in items)
+    item = leaf(obj)
+    if item is KEEP:
+        return lambda vals, o=obj: o
+    out.append(item)
+    i = len(out) - 1
+    return lambda vals: vals[i]
+
+
 def literal_key(x: Any):
     """A hashable key for a non-symbol input (Python scalars, None, tuples)."""
     if isinstance(x, np.ndarray):

@@ -14,7 +14,7 @@ import numpy as np
 from yingshe import _dtype
 from yingshe._tensor import Tensor
 from yingshe.errors import format_site
-from yingshe.graph.ir import FeedError, Graph, GraphError, Node, Symbol
+from yingshe.graph.ir import FeedError, Graph, GraphError, Node, Symbol, flatten_nested
 from yingshe.ops._shapes import shape_str
 
 __all__ = ["Session", "InteractiveSession", "get_default_session"]
@@ -34,29 +34,19 @@ def _flatten(fetches, out: list, graph=None):
     """Flatten nested fetches into ``out``; return a function rebuilding the structure.
     A Variable fetches its value (its read in ``graph``)."""
     from yingshe.state import Variable
-    if isinstance(fetches, Variable) and graph is not None:
-        from yingshe.graph.build import read
-        fetches = read(fetches, graph)
-    if isinstance(fetches, (Symbol, Node)):
-        out.append(fetches)
-        i = len(out) - 1
-        return lambda vals: vals[i]
-    if isinstance(fetches, Tensor):
-        raise TypeError(f"Session.run: can't fetch an eager tensor; fetch graph tensors "
-                        f"(got {type(fetches).__name__})")
-    if isinstance(fetches, dict):
-        parts = {k: _flatten(v, out, graph) for k, v in fetches.items()}
-        cls = type(fetches)
-        return lambda vals: cls((k, f(vals)) for k, f in parts.items())
-    if isinstance(fetches, (list, tuple)):
-        parts = [_flatten(v, out, graph) for v in fetches]
-        if isinstance(fetches, tuple) and hasattr(fetches, "_fields"):  # namedtuple
-            return lambda vals: type(fetches)(*(f(vals) for f in parts))
-        cls = type(fetches)
-        return lambda vals: cls(f(vals) for f in parts)
-    raise TypeError(f"Session.run: fetch argument {fetches!r} of type "
-                    f"{type(fetches).__name__} must be a graph tensor or op, or a "
-                    "list/tuple/dict of them")
+
+    def leaf(x):
+        if isinstance(x, Variable) and graph is not None:
+            from yingshe.graph.build import read
+            return read(x, graph)
+        if isinstance(x, (Symbol, Node)):
+            return x
+        if isinstance(x, Tensor):
+            raise TypeError(f"Session.run: can't fetch an eager tensor; fetch graph tensors "
+                            f"(got {type(x).__name__})")
+        raise TypeError(f"Session.run: fetch argument {x!r} of type {type(x).__name__} "
+                        "must be a graph tensor or op, or a list/tuple/dict of them")
+    return flatten_nested(fetches, out, leaf)
 
 
 def _where(node: Node) -> str:

@@ -68,7 +68,7 @@ from yingshe import _dtype
 from yingshe._tensor import MODE, Tensor, _wrap
 from yingshe.errors import format_site, user_site
 from yingshe.graph import build
-from yingshe.graph.ir import Graph, GraphError, Node, Symbol
+from yingshe.graph.ir import KEEP, Graph, GraphError, Node, Symbol, flatten_nested
 from yingshe.ops._shapes import Meta
 
 __all__ = ["compile", "CompiledFunction", "Tracer", "TraceError", "HyperFloat"]
@@ -415,23 +415,10 @@ class Tracer:
 # ---- the compiled function --------------------------------------------------------------------
 
 def _flatten_out(obj, out: list, tracer: Tracer):
-    """Flatten outputs; returns a function rebuilding the structure from values."""
-    if isinstance(obj, Tensor):
-        s = tracer.sym(obj)
-        out.append(s)
-        i = len(out) - 1
-        return lambda vals: vals[i]
-    if isinstance(obj, dict):
-        parts = {k: _flatten_out(v, out, tracer) for k, v in obj.items()}
-        cls = type(obj)
-        return lambda vals: cls((k, f(vals)) for k, f in parts.items())
-    if isinstance(obj, (list, tuple)):
-        parts = [_flatten_out(v, out, tracer) for v in obj]
-        if isinstance(obj, tuple) and hasattr(obj, "_fields"):
-            return lambda vals: type(obj)(*(f(vals) for f in parts))
-        cls = type(obj)
-        return lambda vals: cls(f(vals) for f in parts)
-    return lambda vals, o=obj: o
+    """Flatten outputs (tensors become their symbols, anything else is returned as is);
+    returns a function rebuilding the structure from values."""
+    return flatten_nested(obj, out,
+                          lambda x: tracer.sym(x) if isinstance(x, Tensor) else KEEP)
 
 
 class _Entry:
