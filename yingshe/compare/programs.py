@@ -15,16 +15,13 @@ A yingshe run that imported the real library is refused, never counted as a pass
 from __future__ import annotations
 
 import glob
-import json
 import os
 import re
-import subprocess
 import sys
-import tempfile
 import time
 from typing import Callable, Iterable
 
-from yingshe.torch._runner import Report, Side, compare_sides, run_program
+from yingshe.torch._runner import Report, judge, run_pair, run_program
 
 __all__ = ["FRONT_ENDS", "programs", "run_programs", "run_tf_program", "rename_tf_imports"]
 
@@ -53,7 +50,7 @@ sys.meta_path.insert(0, _Refuse())
 def _status():
     with open(sys.argv[2], 'w') as fh:
         json.dump({'attempts': attempts,
-                   'tf_modules': sorted(m for m in sys.modules
+                   'modules': sorted(m for m in sys.modules
                                         if m == 'tensorflow' or m.startswith('tensorflow.')),
                    'used_frontend': 'yingshe.tf' in sys.modules}, fh)
 try:
@@ -71,71 +68,21 @@ def rename_tf_imports(source: str) -> str:
                                     f"{m.group(3)}", source)
 
 
-def _env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (_REPO, env.get("PYTHONPATH")) if p)
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env.setdefault(var, "1")
-    env["PYTHONHASHSEED"] = "0"
-    return env
-
-
-def _communicate(proc, timeout: float) -> Side:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        err += f"\n[runner] killed after {timeout} s"
-        proc.returncode = None
-    return Side(proc.returncode, out, err)
-
-
 def run_tf_program(path: str, *, timeout: float = 300.0, python: str | None = None) -> Report:
     """Run a TensorFlow program on real TensorFlow and, renamed, on ``yingshe.tf`` (two
     processes, started together); compare their ``RESULT`` lines."""
-    python = python or sys.executable
     path = os.path.abspath(path)
     with open(path, encoding="utf-8") as fh:
         source = fh.read()
     renamed = rename_tf_imports(source)
-    rep = Report(program=path, ok=False)
     if renamed == source:
-        rep.reason = "no `import tensorflow as tf` line to rename"
-        return rep
-    env = _env()
-    with tempfile.TemporaryDirectory(prefix="ys-tf-runner-") as tmp:
-        ys_path = os.path.join(tmp, os.path.basename(path))
-        with open(ys_path, "w", encoding="utf-8") as fh:
-            fh.write(renamed)
-        status_path = os.path.join(tmp, "status.json")
-        cwd_t, cwd_y = os.path.join(tmp, "tf"), os.path.join(tmp, "yingshe")
-        os.mkdir(cwd_t)
-        os.mkdir(cwd_y)
-        p_tf = subprocess.Popen([python, path], cwd=cwd_t, env=env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        p_ys = subprocess.Popen([python, "-c", _TF_CHILD, ys_path, status_path], cwd=cwd_y,
-                                env=env, text=True, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-        rep.torch, rep.yingshe = _communicate(p_tf, timeout), _communicate(p_ys, timeout)
-        try:
-            with open(status_path, encoding="utf-8") as fh:
-                status = json.load(fh)
-        except (OSError, ValueError):
-            status = None
-    if status is None:
-        rep.refused, rep.reason = True, "the yingshe run did not report its import status"
-        return rep
-    if status["attempts"] or status["tf_modules"]:
-        rep.refused = True
-        rep.reason = (f"the real tensorflow was imported on the yingshe side (attempts "
-                      f"{status['attempts']}, in sys.modules {status['tf_modules']})")
-        return rep
-    if not status["used_frontend"]:
-        rep.refused, rep.reason = True, "the yingshe run never imported yingshe.tf"
-        return rep
-    return compare_sides(rep, "tensorflow")
+        return Report(program=path, ok=False,
+                      reason="no `import tensorflow as tf` line to rename")
+    rep, status = run_pair(path, renamed,
+                           lambda renamed_path, status_path: ["-c", _TF_CHILD, renamed_path,
+                                                              status_path],
+                           timeout=timeout, python=python or sys.executable)
+    return judge(rep, status, "tensorflow", "yingshe.tf")
 
 
 def programs(front_end: str) -> list[str]:

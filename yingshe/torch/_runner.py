@@ -166,7 +166,7 @@ def _child(program: str, status_path: str, origin_dir: str) -> int:
         status = {
             "attempts": attempts,
             "preloaded": preloaded,
-            "torch_modules": sorted(m for m in sys.modules if _is_torch(m)),
+            "modules": sorted(m for m in sys.modules if _is_torch(m)),
             "used_frontend": "yingshe.torch" in sys.modules,
         }
         with open(status_path, "w", encoding="utf-8") as fh:
@@ -321,63 +321,82 @@ def _env() -> dict:
         env.setdefault(var, "1")
     env["PYTHONHASHSEED"] = "0"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     return env
 
 
-def run_program(path: str, *, timeout: float = 300.0, python: str | None = None) -> Report:
-    """Run ``path`` on real PyTorch and, renamed, on yingshe (two processes, started
-    together), and compare their ``RESULT`` lines."""
-    python = python or sys.executable
-    path = os.path.abspath(path)
-    source = _read_source(path)
-    renamed = rename_imports(source)
+def _communicate(proc, timeout: float) -> Side:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        err += f"\n[runner] killed after {timeout} s"
+        proc.returncode = None
+    return Side(proc.returncode, out, err)
+
+
+def run_pair(path: str, renamed: str, yingshe_argv, *, timeout: float, python: str):
+    """Run program ``path`` as written and its ``renamed`` source through the guarded
+    child ``yingshe_argv(renamed_path, status_path)`` (argv after the interpreter), in
+    two processes started together, each in an empty working folder. Returns the
+    ``Report`` with both sides filled in, and the child's import status (None when it
+    wrote none). Shared by this runner and the TensorFlow one
+    (``yingshe.compare.programs``)."""
     env = _env()
     with tempfile.TemporaryDirectory(prefix="ys-runner-") as tmp:
         renamed_path = os.path.join(tmp, os.path.basename(path))
         with open(renamed_path, "w", encoding="utf-8") as fh:
             fh.write(renamed)
         status_path = os.path.join(tmp, "status.json")
-        cwd_t, cwd_y = os.path.join(tmp, "torch"), os.path.join(tmp, "yingshe")
-        os.mkdir(cwd_t)
-        os.mkdir(cwd_y)
-        procs = {
-            "torch": subprocess.Popen([python, path], cwd=cwd_t, env=env, text=True,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE),
-            # The guarded child loads this file by path, so that nothing of yingshe (let
-            # alone torch) is imported before the program runs.
-            "yingshe": subprocess.Popen(
-                [python, "-c", _CHILD_BOOT, os.path.abspath(__file__), renamed_path,
-                 status_path, os.path.dirname(path)],
-                cwd=cwd_y, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE),
-        }
-        sides = {}
-        for label, proc in procs.items():
-            try:
-                out, err = proc.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                out, err = proc.communicate()
-                err += f"\n[runner] killed after {timeout} s"
-                proc.returncode = None
-            sides[label] = Side(proc.returncode, out, err)
+        cwd_ref, cwd_ys = os.path.join(tmp, "reference"), os.path.join(tmp, "yingshe")
+        os.mkdir(cwd_ref)
+        os.mkdir(cwd_ys)
+        p_ref = subprocess.Popen([python, path], cwd=cwd_ref, env=env, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p_ys = subprocess.Popen([python, *yingshe_argv(renamed_path, status_path)],
+                                cwd=cwd_ys, env=env, text=True, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        rep = Report(program=path, ok=False, torch=_communicate(p_ref, timeout),
+                     yingshe=_communicate(p_ys, timeout))
         try:
             with open(status_path, encoding="utf-8") as fh:
                 status = json.load(fh)
         except (OSError, ValueError):
             status = None
-    rep = Report(program=path, ok=False, torch=sides["torch"], yingshe=sides["yingshe"])
+    return rep, status
+
+
+def judge(rep: Report, status, library: str, front_end: str) -> Report:
+    """Refuse a yingshe run that reported no import status, imported the real
+    ``library`` (even if the program caught the ImportError), or never imported
+    ``front_end``; otherwise compare the two runs (``compare_sides``)."""
     if status is None:
         rep.refused, rep.reason = True, "the yingshe run did not report its import status"
         return rep
-    if status["attempts"] or status["torch_modules"] or status["preloaded"]:
+    if status["attempts"] or status["modules"] or status.get("preloaded"):
         rep.refused = True
-        rep.reason = ("the real torch was imported on the yingshe side (attempts "
-                      f"{status['attempts']}, in sys.modules {status['torch_modules']})")
+        rep.reason = (f"the real {library} was imported on the yingshe side (attempts "
+                      f"{status['attempts']}, in sys.modules {status['modules']})")
         return rep
     if not status["used_frontend"]:
-        rep.refused, rep.reason = True, "the yingshe run never imported yingshe.torch"
+        rep.refused, rep.reason = True, f"the yingshe run never imported {front_end}"
         return rep
-    return compare_sides(rep, "torch")
+    return compare_sides(rep, library)
+
+
+def run_program(path: str, *, timeout: float = 300.0, python: str | None = None) -> Report:
+    """Run ``path`` on real PyTorch and, renamed, on yingshe (two processes, started
+    together), and compare their ``RESULT`` lines."""
+    path = os.path.abspath(path)
+    # The guarded child loads this file by path, so that nothing of yingshe (let alone
+    # torch) is imported before the program runs.
+    rep, status = run_pair(
+        path, rename_imports(_read_source(path)),
+        lambda renamed, status_path: ["-c", _CHILD_BOOT, os.path.abspath(__file__), renamed,
+                                      status_path, os.path.dirname(path)],
+        timeout=timeout, python=python or sys.executable)
+    return judge(rep, status, "torch", "yingshe.torch")
 
 
 def compare_sides(rep: Report, reference: str) -> Report:
