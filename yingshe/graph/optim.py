@@ -23,9 +23,9 @@ import numpy as np
 
 from yingshe import _dtype
 from yingshe._tensor import MODE, Tensor
-from yingshe.errors import user_site
 from yingshe.graph import build
 from yingshe.graph.ir import Graph, Symbol
+from yingshe.graph.trace import _fresh, add_fresh, rebind
 from yingshe.state import Variable as _StateVariable
 
 __all__ = ["UpdateBuilder", "apply_gradients", "minimize"]
@@ -38,7 +38,6 @@ class UpdateBuilder:
         self.graph = graph
         self.current: dict[int, Symbol] = {}   # id(Variable) -> its value so far
         self.assigns: list[Symbol] = []
-        self.keep: list = []
 
     def sym(self, x):
         if isinstance(x, Symbol):
@@ -58,20 +57,11 @@ class UpdateBuilder:
 
     # ---- the hooks the engine and the optimizers call --------------------------------------
     def apply(self, op, inputs, attrs):
-        from yingshe.graph.trace import _fresh
-        # the graph keeps symbols of its own: an in-place op on a temporary rebinds the
-        # caller's symbol object (``assign``), never a node's input or output
-        conv = tuple(_fresh(self.sym(x)) for x in inputs)
-        out = build._add(op, conv, attrs, self.graph, site=user_site(3))
-        return tuple(_fresh(o) for o in out) if isinstance(out, tuple) else _fresh(out)
+        return add_fresh(self.graph, op, [self.sym(x) for x in inputs], attrs)
 
     def assign(self, t, result, opname):
         if isinstance(t, Symbol):   # an in-place op on a temporary: rebind it
-            value = self.sym(result)
-            if tuple(value.shape) != tuple(t.shape) or value.dtype != t.dtype:
-                value = value.to(t.dtype).expand(*t.shape)
-            t._gnode, t._out_index, t._meta = value._gnode, value._out_index, value._meta
-            return t
+            return rebind(t, self.sym(result))
         if not isinstance(t, _StateVariable):
             raise TypeError(f"{opname}: an optimizer update writes into a tensor that is not "
                             "a Variable (graph optimizers keep their state in Variables)")
@@ -81,7 +71,6 @@ class UpdateBuilder:
         with self.graph.as_default():
             out = build.assign(t, value, name=opname)
         self.assigns.append(out)
-        from yingshe.graph.trace import _fresh
         self.current[id(t)] = _fresh(out)
         return t
 

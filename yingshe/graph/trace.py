@@ -190,6 +190,24 @@ class _GradSlot:
         return g._data
 
 
+def add_fresh(graph: Graph, op, symbols, attrs, grad: bool = False):
+    """Add ``op`` on ``symbols`` to ``graph``; returns fresh symbol objects. The graph keeps
+    symbols of its own: an in-place op on a traced temporary rebinds the caller's symbol
+    object (``rebind``), never a node's input or output."""
+    out = build._add(op, tuple(_fresh(x) for x in symbols), attrs, graph,
+                     site=user_site(3), grad=grad)
+    return tuple(_fresh(o) for o in out) if isinstance(out, tuple) else _fresh(out)
+
+
+def rebind(t: Symbol, value: Symbol) -> Symbol:
+    """An in-place op on a traced temporary: ``t`` now stands for ``value`` (cast and
+    broadcast to ``t``'s dtype and shape, as an in-place write would)."""
+    if tuple(value.shape) != tuple(t.shape) or value.dtype != t.dtype:
+        value = value.to(t.dtype).expand(*t.shape)
+    t._gnode, t._out_index, t._meta = value._gnode, value._out_index, value._meta
+    return t
+
+
 class Tracer:
     """Installed as ``MODE.tracer`` while a function is traced (see the module doc)."""
 
@@ -283,24 +301,17 @@ class Tracer:
             if isinstance(v, HyperFloat):  # a static attribute: guard its value
                 f = v.fn
                 self.guards.append((lambda f=f, v=float(v): f() == v, True))
-        # the graph keeps symbols of its own: an in-place op on a traced temporary
-        # rebinds the user's symbol object (``assign``), never a node's input or output
-        conv = tuple(_fresh(self.sym(x)) for x in inputs)
-        out = build._add(op, conv, attrs, self.graph, site=user_site(3),
-                         grad=build._building_grad[0])
-        if not MODE.grad_enabled:
-            self.no_grad_nodes.extend(out if isinstance(out, tuple) else (out,))
-        if isinstance(out, tuple):
-            return tuple(_fresh(o) for o in out)
-        return _fresh(out)
+        out = add_fresh(self.graph, op, [self.sym(x) for x in inputs], attrs,
+                        grad=build._building_grad[0])
+        if not MODE.grad_enabled:   # copies: the caller may rebind the symbols it gets
+            kept = _fresh(out)
+            self.no_grad_nodes.extend(kept if isinstance(kept, tuple) else (kept,))
+        return out
 
     def assign(self, t, result, opname):
         value = self.sym(result)
         if isinstance(t, Symbol):  # a traced temporary: rebind it to the new value
-            if tuple(value.shape) != tuple(t.shape) or value.dtype != t.dtype:
-                value = value.to(t.dtype).expand(*t.shape)
-            t._gnode, t._out_index, t._meta = value._gnode, value._out_index, value._meta
-            return t
+            return rebind(t, value)
         # a tensor first captured as a constant and now updated in place must be read
         # by identity: ``CompiledFunction._trace`` re-traces with it marked as state
         prev = self.sym(t)
