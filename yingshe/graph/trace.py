@@ -66,6 +66,7 @@ import numpy as np
 
 from yingshe import _dtype
 from yingshe._tensor import MODE, Tensor, _wrap
+from yingshe.autograd.function import Function
 from yingshe.errors import format_site, user_site
 from yingshe.graph import build
 from yingshe.graph.ir import KEEP, Graph, GraphError, Node, Symbol, flatten_nested
@@ -646,19 +647,12 @@ class CompiledFunction:
         if entry.backward is not None:
             return entry.rebuild(entry.backward.call(leaves, values))
         outs = entry.fn(values)
-        res = []
-        for o in outs[:entry.n_out]:
-            if o.base is not None or not o.flags.writeable or any(o is v for v in values):
-                o = o.copy()
-            res.append(_wrap(o))
+        res = [_wrap(_owned(o, values)) for o in outs[:entry.n_out]]
         for t, i in entry.grads:
             if i is None:
                 t.grad = None
             else:
-                g = outs[i]
-                if g.base is not None or not g.flags.writeable:
-                    g = g.copy()
-                t.grad = _wrap(g)
+                t.grad = _wrap(_owned(outs[i]))
         return entry.rebuild(res)
 
     def explain(self, file=None) -> str:
@@ -683,7 +677,7 @@ class _BackwardPlan:
     read (``saved``: activations, dropout masks, parameter reads), so the backward
     program starts from them and never re-runs a forward node: random ops are not
     redrawn and assigns (BatchNorm statistics) happen once. The eager tape sees one
-    node, a ``_CompiledCall``, whose backward runs the backward program."""
+    node, a ``CompiledCall``, whose backward runs the backward program."""
 
     def __init__(self, owner, tracer: Tracer, outputs: list, fwd_fetches: list, phs: list,
                  diff_args: list) -> None:
@@ -753,7 +747,7 @@ class _BackwardPlan:
 
     def call(self, leaves: list, values: list) -> list:
         """Run the forward through the eager tape (one node); returns the outputs."""
-        return list(_CompiledCall.apply(_Call(self, leaves, values), *self.inputs))
+        return list(CompiledCall.apply(_Call(self, leaves, values), *self.inputs))
 
     def backward(self, call, grads_out) -> list:
         values = [None] * (self.n_gys + self.n_phs) + [f() for f in self.hyper_fns]
@@ -780,47 +774,43 @@ class _Call:
         self.out_dtypes = None
 
 
-def _make_compiled_call():
-    from yingshe.autograd.function import Function
+class CompiledCall(Function):
+    """A compiled forward on the eager tape; its backward runs the compiled gradient
+    program (see ``_BackwardPlan``)."""
 
-    class CompiledCall(Function):
-        """A compiled forward on the eager tape; its backward runs the compiled gradient
-        program (see ``_BackwardPlan``)."""
+    @staticmethod
+    def forward(ctx, call, *inputs):
+        plan = call.plan
+        entry = plan.entry
+        outs = entry.fn(call.values)
+        call.saved = outs[len(outs) - plan.n_saved:] if plan.n_saved else []
+        call.values = None
+        res = [_wrap(_owned(o, call.leaf_arrays)) for o in outs[:plan.n_out]]
+        call.out_dtypes = [r._data.dtype for r in res]
+        diff = set(plan.diff_outputs)
+        ctx.mark_non_differentiable(*(r for i, r in enumerate(res) if i not in diff))
+        ctx.call = call
+        return tuple(res)
 
-        @staticmethod
-        def forward(ctx, call, *inputs):
-            plan = call.plan
-            entry = plan.entry
-            outs = entry.fn(call.values)
-            call.saved = outs[len(outs) - plan.n_saved:] if plan.n_saved else []
-            call.values = None
-            res = []
-            for o in outs[:plan.n_out]:
-                if o.base is not None or not o.flags.writeable or \
-                        any(o is a for a in call.leaf_arrays):
-                    o = o.copy()
-                res.append(_wrap(o))
-            call.out_dtypes = [r._data.dtype for r in res]
-            diff = set(plan.diff_outputs)
-            ctx.mark_non_differentiable(*(r for i, r in enumerate(res) if i not in diff))
-            ctx.call = call
-            return tuple(res)
-
-        @staticmethod
-        def backward(ctx, *grads):
-            if MODE.grad_enabled:
-                raise RuntimeError(
-                    "a yingshe.compile'd function was differentiated with create_graph=True; "
-                    "its backward is compiled and cannot be differentiated again. Run the "
-                    "function eagerly (or compile with fallback=\"eager\" and call it eagerly) "
-                    "for higher-order gradients")
-            call = ctx.call
-            return (None,) + tuple(call.plan.backward(call, grads))
-
-    return CompiledCall
+    @staticmethod
+    def backward(ctx, *grads):
+        if MODE.grad_enabled:
+            raise RuntimeError(
+                "a yingshe.compile'd function was differentiated with create_graph=True; "
+                "its backward is compiled and cannot be differentiated again. Run the "
+                "function eagerly (or compile with fallback=\"eager\" and call it eagerly) "
+                "for higher-order gradients")
+        call = ctx.call
+        return (None,) + tuple(call.plan.backward(call, grads))
 
 
-_CompiledCall = _make_compiled_call()
+def _owned(a, inputs=()):
+    """An output of a compiled program as an array the caller may own: a copy when it is
+    a view (of a Variable, a buffer), read-only (a folded constant) or one of the
+    ``inputs`` passed straight through."""
+    if a.base is not None or not a.flags.writeable or any(a is v for v in inputs):
+        return a.copy()
+    return a
 
 
 def _guard_ok(fn, want) -> bool:
