@@ -6,6 +6,7 @@ import numpy as np
 
 from yingshe import _dtype
 from yingshe._tensor import Tensor, _wrap
+from yingshe.errors import no_out as _no_out
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "asarray"]
 
@@ -511,5 +512,3 @@ def multinomial(input, num_samples, replacement=False, *, generator=None, out=No
     return apply(Multinomial, input, num_samples=num_samples, replacement=bool(replacement),
                  generator=generator)
 
-
-from yingshe.ops.elementwise import _no_out  # noqa: E402  (out= is refused, not ignored)

@@ -47,6 +47,13 @@ class UnsupportedError(NotImplementedError):
     """A PyTorch/TensorFlow argument or name that yingshe does not implement."""
 
 
+def no_out(out, name: str) -> None:
+    """Refuse an ``out=`` argument by name (an ``UnsupportedError``): functions that take
+    PyTorch's signature but write no ``out`` must never ignore it silently."""
+    if out is not None:
+        raise UnsupportedError(f"{name}: the out= argument is not supported by yingshe")
+
+
 _internal_files: dict[str, bool] = {}
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from yingshe import _dtype
 from yingshe._tensor import Tensor, _wrap
-from yingshe.errors import DTypeError
+from yingshe.errors import DTypeError, no_out as _no_out
 from yingshe.ops._registry import apply, register_op, tensor_method
 from yingshe.ops._shapes import Meta, broadcast_shapes
 
@@ -306,12 +306,6 @@ negative = neg
 @tensor_method("__pos__")
 def _pos(self):
     return self
-
-
-def _no_out(out, name: str) -> None:
-    if out is not None:
-        from yingshe.errors import UnsupportedError
-        raise UnsupportedError(f"{name}: the out= argument is not supported by yingshe")
 
 
 # ---- dtype conversion methods ----------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from yingshe.errors import DTypeError, ShapeError
+from yingshe.errors import DTypeError, ShapeError, no_out as _no_out
 from yingshe.ops._registry import apply, register_op, tensor_method
 from yingshe.ops._shapes import Meta, broadcast_shapes, shape_str
 from yingshe.ops.loss import log_softmax, softmax  # noqa: F401  (yingshe.softmax, F.softmax)
@@ -60,9 +60,7 @@ class Matmul:
 @tensor_method
 def matmul(input, other, *, out=None):
     """Matrix product (``@``), batched and broadcasting over leading dims."""
-    if out is not None:   # refused, never ignored
-        from yingshe.ops.elementwise import _no_out
-        _no_out(out, "matmul")
+    _no_out(out, "matmul")
     from yingshe.ops.elementwise import _as_operand
     other = _as_operand(other)
     if input.dtype != other.dtype:
@@ -146,7 +144,7 @@ def dot(input, tensor, *, out=None):
 @tensor_method
 def outer(input, vec2, *, out=None):
     """Outer product of two 1-d tensors: ``out[i, j] = input[i] * vec2[j]``."""
-    from yingshe.ops.elementwise import _no_out, mul
+    from yingshe.ops.elementwise import mul
     from yingshe.ops.shape import reshape
     _no_out(out, "outer")
     _check_ndim("outer", input, 1, "self")

@@ -30,6 +30,7 @@ import numpy as np
 from yingshe import _dtype
 from yingshe._tensor import Tensor
 from yingshe.errors import DTypeError, IndexError, ShapeError, UnsupportedError
+from yingshe.errors import no_out as _no_out
 from yingshe.ops._registry import apply, register_op, tensor_method
 from yingshe.ops._shapes import Meta, normalize_dim, normalize_dims, reduced_shape, shape_str
 from yingshe.ops.shape import expand, reshape
@@ -1027,5 +1028,3 @@ def median(input, dim=None, keepdim=False):
     values, indices = apply(Median, input, dim=d, keepdim=bool(keepdim))
     return return_types.median(values, indices)
 
-
-from yingshe.ops.elementwise import _no_out  # noqa: E402  (out= is refused, not ignored)
