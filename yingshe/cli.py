@@ -220,10 +220,10 @@ def cmd_compare(args) -> int:
     add_parity(records)
     program_records = []
     if args.programs != "none":
-        from yingshe.compare.programs import run_programs
+        from yingshe.compare.programs import programs, run_programs
         front_ends = ("torch", "tf") if args.programs == "all" else (args.programs,)
-        from yingshe.compare.programs import programs as _listed
-        total = sum(max(len(_listed(fe)), 1) for fe in front_ends)
+        # one progress step per program (a front-end that is not installed: one line)
+        total = sum(max(len(programs(fe)), 1) for fe in front_ends)
         with _Progress(total, enabled=not args.quiet) as progress:
             program_records = run_programs(front_ends, timeout=args.timeout,
                                            on_start=progress.start,
