@@ -350,3 +350,17 @@ def test_functional_names_are_exported():
     for name in F.FUNCTIONAL:
         assert callable(getattr(F, name)), name
     assert set(F.__all__) <= set(F.FUNCTIONAL)
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: float32 bilinear output whose taps cancel "
+                   "(-1.3e-3 from inputs near 1) differs from PyTorch's by 1.06e-6, beyond "
+                   "float32 parity (1e-6 + 1e-5 |t|); both round the float32 source index and "
+                   "weights; see the issue notes")
+def test_bilinear_float32_cancelling_output_found_by_hypothesis():
+    torch = import_torch()
+    x = np.random.default_rng(709).standard_normal((2, 2, 7, 9)).astype("float32")
+    yo = F.interpolate(_y(x, False), size=(6, 7), mode="bilinear", align_corners=False)
+    to = torch.nn.functional.interpolate(torch.tensor(x), size=(6, 7), mode="bilinear",
+                                         align_corners=False)
+    rtol, atol = tol("reference", "float32")
+    np.testing.assert_allclose(yo.numpy(), to.numpy(), rtol=rtol, atol=atol)
