@@ -11,12 +11,24 @@ __all__ = ["matmul", "mm", "bmm", "mv", "dot", "outer", "ger", "addmm",
            "einsum", "softmax", "log_softmax"]
 
 
+def _matmul(xp, a, b):
+    """``xp.matmul``, with a stack of rows times one matrix as one GEMM: NumPy runs a
+    3-d @ 2-d product as one small GEMM per leading index (measured 1.6x slower for
+    (32, 32, 32) @ (32, 512), the LSTM benchmark's input projection)."""
+    if a.ndim > 2 and b.ndim == 2:
+        rows = 1
+        for n in a.shape[:-1]:
+            rows *= n
+        return xp.matmul(a.reshape(rows, a.shape[-1]), b).reshape(a.shape[:-1] + b.shape[1:])
+    return xp.matmul(a, b)
+
+
 @register_op("matmul", saves="other")
 class Matmul:
     """Matrix product with NumPy/PyTorch semantics for 1-d and batched operands."""
 
     def forward(xp, a, b):
-        return xp.matmul(a, b)
+        return _matmul(xp, a, b)
 
     def infer(a, b):
         if a.dtype is not b.dtype:
@@ -178,7 +190,7 @@ class Linear:
     """
 
     def forward(xp, x, w, b=None):
-        y = xp.matmul(x, w.T)
+        y = _matmul(xp, x, w.T)
         if b is not None:
             y += b  # y is a fresh array: adding in place saves an allocation
         return y
