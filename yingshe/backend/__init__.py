@@ -8,7 +8,10 @@ few operations the array API standard does not cover (scatter-add, erf, ...).
 
 from __future__ import annotations
 
+from yingshe.backend import _allocator
 from yingshe.backend import numpy as numpy_backend
+
+_allocator.tune()   # see _allocator: freed temporaries stay mapped for the next step
 
 __all__ = ["numpy_backend", "get", "default"]
 
