@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 
 from yingshe.backend import numpy_backend
-from yingshe.graph.interpreter import assign_var, init_vars, read_var
+from yingshe.graph.interpreter import assign_var, assign_written, init_vars, read_var
 from yingshe.graph.ir import Node, Symbol
-from yingshe.graph.schedule import reads_to_copy
+from yingshe.graph.schedule import INTO, reads_to_copy, writes_into_variables
 
 __all__ = ["generate"]
 
@@ -38,10 +38,25 @@ def _ident(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name)
 
 
+def _into(ufunc: str, errors):
+    """``ufunc(*args, out=out)``, under the op's own ``errstate`` if it has one."""
+    f = getattr(numpy_backend, ufunc)
+    if errors is None:
+        return lambda *args, out: f(*args, out=out)
+
+    def into(*args, out):
+        with numpy_backend.errstate(**errors):
+            return f(*args, out=out)
+    return into
+
+
+_INTO = {op: _into(*spec) for op, spec in INTO.items()}
+
+
 def generate(program, name: str = "graph_program"):
     """Compile ``program`` into ``fn(feeds) -> list`` (feeds in ``program.feeds`` order)."""
     g: dict = {"xp": numpy_backend, "read_var": read_var, "assign_var": assign_var,
-               "init_vars": init_vars}
+               "assign_written": assign_written, "init_vars": init_vars}
     names: dict[tuple, str] = {}
     lines = [f"def {name}(feeds):"]
     for i, s in enumerate(program.feeds):
@@ -49,6 +64,8 @@ def generate(program, name: str = "graph_program"):
         names[(s._gnode.id, s._out_index)] = v
         lines.append(f"    {v} = feeds[{i}]  # {s.name}")
     copy_reads = reads_to_copy(program)
+    writes = writes_into_variables(program)   # op index -> its assign's index
+    written = set(writes.values())
     last = program.last_uses()
 
     def bind(prefix: str, value) -> str:
@@ -76,7 +93,13 @@ def generate(program, name: str = "graph_program"):
         comment = f"  # {node.name}"
         if kind == "placeholder":
             continue
-        if kind == "op":
+        if kind == "op" and idx in writes:
+            # computed straight into the Variable its result is assigned to
+            f = bind(f"into_{_ident(node.op.name)}_", _INTO[node.op.name])
+            var = bind("var", program.nodes[writes[idx]].var)
+            args = [arg(x) for x in node.inputs]
+            line = f"{lhs} = {f}({', '.join(args)}, out={var}._data)"
+        elif kind == "op":
             f = bind(f"{_ident(node.op.name)}_", node.op.forward)
             args = ["xp"] + [arg(x) for x in node.inputs]
             for k, v in node.attrs.items():
@@ -93,8 +116,11 @@ def generate(program, name: str = "graph_program"):
             var = bind("var", node.var)
             # the assigned value is returned (a copy) only if something reads it
             used = (node.id, 0) not in last.get(idx, ())
-            line = (f"{lhs} = assign_var({var}, {arg(node.inputs[0])}, "
-                    f"{node.attrs['mode']!r}{'' if used else ', False'})")
+            if idx in written:
+                line = f"{lhs} = assign_written({var}{'' if used else ', False'})"
+            else:
+                line = (f"{lhs} = assign_var({var}, {arg(node.inputs[0])}, "
+                        f"{node.attrs['mode']!r}{'' if used else ', False'})")
         elif kind == "init":
             line = f"init_vars({bind('vars', node.value)})"
         elif kind == "no_op":

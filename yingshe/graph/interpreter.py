@@ -13,7 +13,8 @@ from yingshe.backend import numpy_backend as xp
 from yingshe.errors import format_site
 from yingshe.graph.ir import Node, Symbol, UninitializedVariableError
 
-__all__ = ["run_program", "evaluate", "read_var", "assign_var", "init_vars"]
+__all__ = ["run_program", "evaluate", "read_var", "assign_var", "assign_written",
+           "init_vars"]
 
 
 def read_var(var, node_site=None, copy: bool = False):
@@ -32,17 +33,24 @@ def assign_var(var, value, mode: str, want: bool = True):
     """Write into the Variable's own buffer (in place), bump its version, and return a
     copy of the new value (None when the program never uses it: ``want=False``)."""
     dst = var._data
-    if mode == "add":
-        value = dst + value
-    elif mode == "sub":
-        value = dst - value
     if not getattr(var, "initialized", True) and mode != "set":
         read_var(var)  # raises
-    np.copyto(dst, value, casting="unsafe")
+    if mode == "add":
+        np.add(dst, value, out=dst, casting="unsafe")
+    elif mode == "sub":
+        np.subtract(dst, value, out=dst, casting="unsafe")
+    else:
+        np.copyto(dst, value, casting="unsafe")
+    return assign_written(var, want)
+
+
+def assign_written(var, want: bool = True):
+    """``assign_var``'s bookkeeping for a value an op already computed into the
+    Variable's buffer (``schedule.writes_into_variables``)."""
     var._vc[0] += 1
     if not getattr(var, "initialized", True):  # plain tensors (compiled state) have no flag
         var.initialized = True
-    return dst.copy() if want else None
+    return var._data.copy() if want else None
 
 
 def init_vars(variables) -> None:

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from yingshe.graph.ir import Symbol
 
-__all__ = ["last_uses", "reads_to_copy"]
+__all__ = ["last_uses", "reads_to_copy", "writes_into_variables", "INTO"]
+
+# Elementwise ops whose forward is this one NumPy ufunc (errors silenced as the op's own
+# forward does): such a node can write its result straight into a Variable's buffer.
+INTO = {"add": ("add", None), "sub": ("subtract", None), "mul": ("multiply", None),
+        "div": ("true_divide", {"divide": "ignore", "invalid": "ignore"}),
+        "neg": ("negative", None), "sqrt": ("sqrt", {"invalid": "ignore"})}
 
 
 def last_uses(program) -> dict[int, list[tuple]]:
@@ -27,6 +33,86 @@ def last_uses(program) -> dict[int, list[tuple]]:
     return out
 
 
+def _alias_roots(nodes):
+    """{value key: index of the read it may alias} (reads, and view ops of them)."""
+    root: dict[tuple, int] = {}
+    for i, n in enumerate(nodes):
+        if n.kind == "read":
+            root[(n.id, 0)] = i
+        elif n.kind == "op" and n.op.view and n.inputs and isinstance(n.inputs[0], Symbol):
+            r = root.get((n.inputs[0]._gnode.id, n.inputs[0]._out_index))
+            if r is not None:
+                for k in range(len(n.metas)):
+                    root[(n.id, k)] = r
+    return root
+
+
+def writes_into_variables(program) -> dict[int, int]:
+    """{index of an elementwise op: index of the ``assign`` of its result}, for the ops
+    that can compute straight into the assigned Variable's buffer (``out=``), saving the
+    assign's copy and the op's allocation: an optimizer update then runs in place, as
+    its eager kernel does.
+
+    The write moves from the assign back to the op, and the op's result then *is* the
+    Variable's buffer until its last use; taken only where nothing can tell. The op is
+    one of ``INTO``; its result has the Variable's exact shape and dtype, is assigned
+    with mode "set" and is not fetched. Between the op and its assign nothing reads the
+    Variable (a read, or a use of a read or of a view of one), and from the op to the
+    result's last use nothing else writes it (a read used by the op itself is fine: a
+    ufunc whose output overlaps an input computes as if the input were copied first).
+    Writes of other chosen ops count at their op, so the choice is a fixpoint: drop the
+    ops that fail, recheck the rest."""
+    nodes = program.nodes
+    index = {n.id: i for i, n in enumerate(nodes)}
+    fetched = {(f._gnode.id, f._out_index) for f in program.fetches if isinstance(f, Symbol)}
+    last_use: dict[tuple, int] = {}
+    for i, n in enumerate(nodes):
+        for x in n.inputs:
+            if isinstance(x, Symbol):
+                last_use[(x._gnode.id, x._out_index)] = i
+    root = _alias_roots(nodes)
+    reads: dict[int, set] = {}            # id(var) -> indices that read it
+    for i, n in enumerate(nodes):
+        if n.kind == "read":
+            reads.setdefault(id(n.var), set()).add(i)
+        for x in n.inputs:
+            r = root.get((x._gnode.id, x._out_index)) if isinstance(x, Symbol) else None
+            if r is not None:
+                reads.setdefault(id(nodes[r].var), set()).add(i)
+    cand: dict[int, int] = {}             # op index -> assign index
+    for j, a in enumerate(nodes):
+        x = a.inputs[0] if a.kind == "assign" and a.inputs else None
+        if not isinstance(x, Symbol) or a.attrs.get("mode") != "set":
+            continue
+        i = index.get(x._gnode.id)
+        n = nodes[i] if i is not None else None
+        if (n is None or n.kind != "op" or n.op.name not in INTO or len(n.metas) != 1
+                or (n.id, 0) in fetched or i in cand):
+            continue
+        buf = a.var._data
+        if tuple(n.metas[0].shape) == tuple(buf.shape) and n.metas[0].dtype.np == buf.dtype:
+            cand[i] = j
+    while True:
+        writes: dict[int, list[int]] = {}     # id(var) -> where it is written
+        for j, a in enumerate(nodes):
+            if a.kind == "assign":
+                writes.setdefault(id(a.var), []).append(j)
+        for i, j in cand.items():
+            w = writes[id(nodes[j].var)]
+            w[w.index(j)] = i
+        bad = []
+        for i, j in cand.items():
+            v = id(nodes[j].var)
+            end = last_use.get((nodes[i].id, 0), j)
+            if (any(i < k < j for k in reads.get(v, ())) or
+                    any(i < k < end and k != j for k in writes[v])):
+                bad.append(i)
+        if not bad:
+            return cand
+        for i in bad:
+            del cand[i]
+
+
 def reads_to_copy(program) -> frozenset:
     """ids of the ``read`` nodes whose value must be copied out of the Variable's buffer.
 
@@ -38,33 +124,29 @@ def reads_to_copy(program) -> frozenset:
     training step the forward and backward reads of a weight are used up before the
     optimizer's assign, so they need no copy."""
     nodes = program.nodes
+    # where each Variable is written: at its assign, or earlier at the op that computes
+    # into its buffer (writes_into_variables); a read used by that op itself is safe
+    early = {j: i for i, j in writes_into_variables(program).items()}
     assigns: dict[int, list[int]] = {}
     for i, n in enumerate(nodes):
         if n.kind == "assign":
-            assigns.setdefault(id(n.var), []).append(i)
+            assigns.setdefault(id(n.var), []).append(early.get(i, i))
     fetched = {(f._gnode.id, f._out_index) for f in program.fetches if isinstance(f, Symbol)}
-    root: dict[tuple, int] = {}        # value key -> index of the read it may alias
-    last: dict[int, int] = {}          # read index -> last use of it or of a view of it
-    need = set()
-    for i, n in enumerate(nodes):
+    root = _alias_roots(nodes)         # value key -> index of the read it may alias
+    last = {i: i for i, n in enumerate(nodes) if n.kind == "read"}
+    for i, n in enumerate(nodes):      # read index -> last use of it or of a view of it
         for x in n.inputs:
             if isinstance(x, Symbol):
                 r = root.get((x._gnode.id, x._out_index))
                 if r is not None:
-                    last[r] = max(last.get(r, i), i)
-        if n.kind == "read":
-            root[(n.id, 0)] = i
-            last.setdefault(i, i)
-        elif n.kind == "op" and n.op.view and n.inputs and isinstance(n.inputs[0], Symbol):
-            r = root.get((n.inputs[0]._gnode.id, n.inputs[0]._out_index))
-            if r is not None:
-                for k in range(len(n.metas)):
-                    root[(n.id, k)] = r
+                    last[r] = max(last[r], i)
+    need = set()
     for key, r in root.items():
         if key in fetched:
             need.add(r)
+    writers = set(early.values())
     for r, end in last.items():
-        later = [j for j in assigns.get(id(nodes[r].var), ()) if j > r]
-        if later and later[0] <= end:
+        later = sorted(j for j in assigns.get(id(nodes[r].var), ()) if j > r)
+        if later and (later[0] < end or later[0] == end and later[0] not in writers):
             need.add(r)
     return frozenset(nodes[r].id for r in need)
