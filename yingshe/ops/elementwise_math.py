@@ -854,8 +854,37 @@ class Relu:
         return Meta(tuple(x.shape), x.dtype)
 
     def vjp(g, out, x):
-        # PyTorch's threshold_backward: 0 where out <= 0, else g (nan passes g).
-        return where(le(out, 0), 0.0, g)
+        return apply(ThresholdBackward, g, out)
+
+
+@register_op("threshold_backward", saves="other")
+class ThresholdBackward:
+    """ReLU's gradient, PyTorch's ``threshold_backward(g, out, 0)``: ``g`` where
+    ``out > 0`` or ``out`` is NaN, else 0; linear in ``g`` (its VJP is itself) and
+    piecewise constant in ``out`` (no gradient).
+
+    Bit masking (``g & ~0`` or ``g & 0``, after one compare): exact for every ``g``
+    (inf, NaN, -0.0), where ``g * (out > 0)`` would turn ``inf * 0`` into NaN and
+    ``where`` with a data-dependent mask is ~10x slower."""
+
+    def forward(xp, g, out):
+        if (g.shape == out.shape and g.dtype == out.dtype and g.dtype.kind == "f"
+                and g.ndim):
+            bits = np.dtype(f"u{g.dtype.itemsize}")
+            keep = xp.subtract(xp.less_equal(out, 0), 1, dtype=bits)  # all ones: keep g
+            res = xp.empty(g.shape, dtype=g.dtype)
+            xp.bitwise_and(g.view(bits), keep, out=res.view(bits))
+            return res
+        return xp.where(xp.less_equal(out, 0), xp.zeros((), g.dtype), g)
+
+    def infer(g, out):
+        if not g.dtype.is_floating_point:
+            raise DTypeError(f"threshold_backward: expected a floating-point gradient, got "
+                             f"{g.dtype}")
+        return Meta(broadcast_shapes("threshold_backward", g.shape, out.shape), g.dtype)
+
+    def vjp(h, res, g, out, needs):
+        return (apply(ThresholdBackward, h, out) if needs[0] else None), None
 
 
 @tensor_method

@@ -5,8 +5,11 @@ Every registered op here is closed under differentiation, so second derivatives 
 
 * ``conv2d`` (input grad: ``conv_transpose2d``; weight grad: ``conv2d_weight_grad``),
   ``conv_transpose2d`` and ``conv2d_weight_grad`` are each other's VJPs. Forward and
-  backward are im2col (one strided view, one copy) + one batched ``matmul`` per group
-  set; col2im adds one strided slice per kernel position (never a loop over pixels).
+  weight grad are im2col (one strided view, one copy, columns ``(N, C*kh*kw, L)``) + one
+  ``matmul`` batched over samples, whose output is already NCHW; the input grad is a
+  matmul to columns + col2im (one slice-add per kernel position, never a loop over
+  pixels). Stride 1 uses "wide" columns (see ``_im2col``): each kernel position is one
+  long contiguous run of the flattened padded plane, for the copy and for col2im.
 * pooling: ``max_pool2d`` <-> ``pool_scatter_add``/``pool_gather``;
   ``avg_pool2d`` <-> ``avg_pool2d_backward`` (a linear map and its adjoint).
 * normalisation (batch/layer/group/instance norm) is ``norm_moments`` (mean and biased
@@ -24,7 +27,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from yingshe import _dtype
 from yingshe._tensor import Tensor, _wrap
@@ -98,19 +101,53 @@ def _windows(x, kernel, stride, dilation, out_hw):
     return v.transpose(0, 1, 4, 5, 2, 3)
 
 
-def _im2col(xp, x, kernel, stride, pads, dilation, out_hw, groups):
-    """Columns of shape (G, Cg*kh*kw, N*OH*OW), C-contiguous (one copy)."""
+def _im2col(xp, x, kernel, stride, pads, dilation, out_hw, exact=False):
+    """Columns ``(N, C*kh*kw, L)`` (C-contiguous) of an NCHW input and their row pitch
+    ``R``: column ``oh * R + ow`` of sample n is the window of output (oh, ow), rows
+    ordered (c, i, j) like the weight's (Cg, kh, kw).
+
+    Stride 1 ("wide" columns, ``R`` = the padded width, ``L = (OH - 1) * R + OW``): the
+    windows of one kernel position are one contiguous run of the flattened padded plane,
+    so the copy moves kh*kw long runs per plane instead of OH*kh*kw rows of OW. Columns
+    with ``ow >= OW`` wrap around into the next row: consumers drop them (outputs) or
+    meet them with zeros (``_widen``d gradients), which is exact while the input is
+    finite (0 * inf would be NaN): ``exact`` (or another stride) copies the windows as
+    they are, ``R = OW``, ``L = OH * OW``."""
     N, C = x.shape[:2]
     OH, OW = out_hw
     kh, kw = kernel
-    if (kh == kw == 1 and stride == (1, 1) and not any(pads[0] + pads[1])
-            and x.shape[2:] == (OH, OW)):
-        cols = x.reshape(N, groups, C // groups, OH * OW).transpose(1, 2, 0, 3)
-        return xp.ascontiguousarray(cols).reshape(groups, C // groups, N * OH * OW)
+    if stride == (1, 1) and not exact:
+        xpad = xp.ascontiguousarray(_pad_hw(xp, x, pads))
+        Hp, Wp = xpad.shape[2:]
+        L = (OH - 1) * Wp + OW
+        e = xpad.itemsize
+        v = as_strided(xpad, (N, C, kh, kw, L),
+                       (C * Hp * Wp * e, Hp * Wp * e, dilation[0] * Wp * e, dilation[1] * e, e))
+        return xp.ascontiguousarray(v).reshape(N, C * kh * kw, L), Wp
     win = _windows(_pad_hw(xp, x, pads), kernel, stride, dilation, out_hw)
-    win = win.reshape(N, groups, C // groups, kh, kw, OH, OW)
-    cols = xp.ascontiguousarray(win.transpose(1, 2, 3, 4, 0, 5, 6))
-    return cols.reshape(groups, (C // groups) * kh * kw, N * OH * OW)
+    return xp.ascontiguousarray(win).reshape(N, C * kh * kw, OH * OW), OW
+
+
+def _rows(a, OH, OW, R):
+    """The valid ``(..., OH, OW)`` view of ``(..., L)`` columns with row pitch ``R``."""
+    if R == OW:
+        return a.reshape(a.shape[:-1] + (OH, OW))
+    e = a.strides[-1]
+    return as_strided(a, a.shape[:-1] + (OH, OW), a.strides[:-1] + (R * e, e))
+
+
+def _widen(xp, g, R):
+    """``(N, C, OH, OW)`` -> ``(N, C, L)`` columns of row pitch ``R`` (zero padding)."""
+    N, C, OH, OW = g.shape
+    if R == OW:
+        return g.reshape(N, C, OH * OW)
+    buf = xp.zeros((N, C, OH * R), dtype=g.dtype)
+    buf.reshape(N, C, OH, R)[..., :OW] = g
+    return buf[..., :(OH - 1) * R + OW]
+
+
+def _all_finite(xp, a) -> bool:
+    return bool(xp.isfinite(a).all())
 
 
 def _col2im(xp, cols, out_hw, stride, pads, dilation, channel_major=False):
@@ -148,43 +185,85 @@ def _conv2d_forward(xp, x, w, b, stride, padding, dilation, groups):
     O, Cg, kh, kw = w.shape
     OH = _conv_out(H, kh, stride[0], padding[0], dilation[0])
     OW = _conv_out(W, kw, stride[1], padding[1], dilation[1])
-    cols = _im2col(xp, x, (kh, kw), stride, padding, dilation, (OH, OW), groups)
-    w2 = w.reshape(groups, O // groups, Cg * kh * kw)
-    out = xp.matmul(w2, cols)                                   # (G, Og, N*L)
-    out = out.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)
+    cols, R = _im2col(xp, x, (kh, kw), stride, padding, dilation, (OH, OW))
+    L = cols.shape[-1]
+    if groups == 1:
+        out = xp.matmul(w.reshape(O, Cg * kh * kw), cols)       # (N, O, L)
+    else:
+        out = xp.matmul(w.reshape(groups, O // groups, Cg * kh * kw),
+                        cols.reshape(N, groups, Cg * kh * kw, L)).reshape(N, O, L)
+    if R == OW:            # the matmul's output is already (N, O, OH, OW)
+        out = out.reshape(N, O, OH, OW)
+        if b is not None:
+            out += b.reshape(1, O, 1, 1)
+        return out
     res = xp.empty((N, O, OH, OW), dtype=x.dtype)
     if b is not None:
-        xp.add(out, b.reshape(1, O, 1, 1), out=res)
+        xp.add(_rows(out, OH, OW, R), b.reshape(1, O, 1, 1), out=res)
     else:
-        xp.copyto(res, out)
+        xp.copyto(res, _rows(out, OH, OW, R))
     return res
 
 
 def _conv_transpose2d_forward(xp, x, w, b, stride, padding, dilation, groups, out_hw):
-    """x (N, Cin, IH, IW), w (Cin, Cout/G, kh, kw) -> (N, Cout, H, W)."""
+    """x (N, Cin, IH, IW), w (Cin, Cout/G, kh, kw) -> (N, Cout, H, W): one matmul to
+    columns, then col2im. Stride 1 with a finite weight: x widened to the row pitch of
+    the padded output, so each kernel position adds one long contiguous run per plane
+    (the wrap-around columns carry exact zeros)."""
     N, Cin, IH, IW = x.shape
     _, Cog, kh, kw = w.shape
     G = groups
-    xg = xp.ascontiguousarray(x.reshape(N, G, Cin // G, IH * IW).transpose(1, 2, 0, 3))
-    xg = xg.reshape(G, Cin // G, N * IH * IW)
-    wg = w.reshape(G, Cin // G, Cog * kh * kw).transpose(0, 2, 1)
-    cols = xp.matmul(wg, xg)                                    # (G, Cog*kh*kw, N*L)
-    cols = cols.reshape(G * Cog, kh, kw, N, IH, IW)
-    out = _col2im(xp, cols, out_hw, stride, padding, dilation, channel_major=True)
+    if stride != (1, 1) or not _all_finite(xp, w):
+        xg = xp.ascontiguousarray(x.reshape(N, G, Cin // G, IH * IW).transpose(1, 2, 0, 3))
+        xg = xg.reshape(G, Cin // G, N * IH * IW)
+        wg = w.reshape(G, Cin // G, Cog * kh * kw).transpose(0, 2, 1)
+        cols = xp.matmul(wg, xg)                                # (G, Cog*kh*kw, N*L)
+        cols = cols.reshape(G * Cog, kh, kw, N, IH, IW)
+        out = _col2im(xp, cols, out_hw, stride, padding, dilation, channel_major=True)
+    else:
+        H, W = out_hw
+        (dh, dw), ((pt, _), (pl, _)) = dilation, padding
+        Hb = max((kh - 1) * dh + IH, pt + H)
+        Wb = max((kw - 1) * dw + IW, pl + W)
+        xw = _widen(xp, x, Wb)                                  # (N, Cin, L)
+        L = xw.shape[-1]
+        if G == 1:
+            cols = xp.matmul(w.reshape(Cin, Cog * kh * kw).T, xw)   # (N, Cog*kh*kw, L)
+        else:
+            wg = w.reshape(G, Cin // G, Cog * kh * kw).transpose(0, 2, 1)
+            cols = xp.matmul(wg, xw.reshape(N, G, Cin // G, L))
+        cols = cols.reshape(N, G * Cog, kh, kw, L)
+        buf = xp.zeros((N, G * Cog, Hb * Wb), dtype=cols.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                s = i * dh * Wb + j * dw
+                buf[:, :, s:s + L] += cols[:, :, i, j]
+        out = buf.reshape(N, G * Cog, Hb, Wb)
+        if (Hb, Wb) != (H, W):
+            out = xp.ascontiguousarray(out[:, :, pt:pt + H, pl:pl + W])
     if b is not None:
         out += b.reshape(1, -1, 1, 1)
     return out
 
 
 def _conv2d_weight_grad(xp, x, g, wshape, stride, padding, dilation, groups):
-    N, C, H, W = x.shape
     O, Cg, kh, kw = wshape
-    _, _, OH, OW = g.shape
-    cols = _im2col(xp, x, (kh, kw), stride, padding, dilation, (OH, OW), groups)
-    g2 = xp.ascontiguousarray(g.reshape(N, groups, O // groups, OH * OW).transpose(1, 2, 0, 3))
-    g2 = g2.reshape(groups, O // groups, N * OH * OW)
-    gw = xp.matmul(g2, cols.transpose(0, 2, 1))                 # (G, Og, Cg*kh*kw)
-    return gw.reshape(wshape)
+    N, _, OH, OW = g.shape
+    cols, R = _im2col(xp, x, (kh, kw), stride, padding, dilation, (OH, OW),
+                      exact=stride == (1, 1) and not _all_finite(xp, x))
+    gw = _widen(xp, g, R)                                       # (N, O, L), zero padded
+    G, K, L = groups, Cg * kh * kw, cols.shape[-1]
+    cols = cols.reshape(N, G, K, L)
+    gt = gw.reshape(N, G, O // G, L).swapaxes(-1, -2)          # (N, G, L, Og)
+    # sum_n cols[n] @ g[n]^T, batched over chunks of samples (bounds the temporary)
+    step = max(1, (1 << 21) // max(1, K * O))
+    acc = None
+    for n0 in range(0, N, step):
+        part = xp.matmul(cols[n0:n0 + step], gt[n0:n0 + step]).sum(0)   # (G, K, Og)
+        acc = part if acc is None else acc + part
+    if acc is None:
+        acc = xp.zeros((G, K, O // G), dtype=g.dtype)
+    return xp.ascontiguousarray(acc.transpose(0, 2, 1)).reshape(wshape)
 
 
 def _conv_check(opname, x, w, b, groups, transposed=False):
@@ -466,19 +545,32 @@ def _pool_args(opname, kernel_size, stride, padding, dilation):
 def _max_pool_windows(xp, x, kernel_size, stride, dilation, pads, OH, OW):
     """Max and its window position (i * kw + j) over every window: the first maximum
     wins; where a window holds NaNs the value is NaN and the position the last NaN's
-    (PyTorch's CPU rule). Whole-array maximum/compare/where per kernel position: masked
-    stores (``arr[mask] = k``, ``copyto(where=)``) are several times slower."""
-    fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
-    win = _windows(_pad_hw(xp, x, pads, fill), kernel_size, stride, dilation, (OH, OW))
+    (PyTorch's CPU rule). Whole-array maximum/compare per kernel position (masked stores
+    and ``where`` with a random mask are several times slower): the position of the first
+    maximum is the number of leading candidates that differ from it. Non-overlapping
+    windows (kernel == stride, no padding or dilation) are a reshape of the input."""
     kh, kw = kernel_size
-    cands = [win[:, :, i, j] for i in range(kh) for j in range(kw)]
+    if (tuple(stride) == (kh, kw) and tuple(dilation) == (1, 1)
+            and not any(pads[0] + pads[1])):
+        N, C = x.shape[:2]
+        v = x[:, :, :OH * kh, :OW * kw].reshape(N, C, OH, kh, OW, kw)
+        cands = [v[:, :, :, i, :, j] for i in range(kh) for j in range(kw)]
+    else:
+        fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
+        win = _windows(_pad_hw(xp, x, pads, fill), kernel_size, stride, dilation, (OH, OW))
+        cands = [win[:, :, i, j] for i in range(kh) for j in range(kw)]
     val = cands[0].copy()
     for c in cands[1:]:
         xp.maximum(val, c, out=val)        # NaN propagates
     pos = xp.int8 if len(cands) < 128 else xp.int64
-    arg = xp.full(val.shape, len(cands) - 1, dtype=pos)
-    for k in range(len(cands) - 2, -1, -1):   # walking back: the first maximum wins
-        arg = xp.where(cands[k] == val, pos(k), arg)
+    if len(cands) == 1:
+        arg = xp.zeros(val.shape, dtype=pos)
+    else:
+        miss = xp.not_equal(cands[0], val)             # still no maximum among 0..k
+        arg = miss.astype(pos)
+        for c in cands[1:-1]:
+            xp.logical_and(miss, xp.not_equal(c, val), out=miss)
+            arg += miss
     if x.dtype.kind == "f":
         nan = xp.isnan(val)
         if nan.any():
@@ -498,11 +590,21 @@ class MaxPool2d:
         kh, kw = kernel_size
         val, arg = _max_pool_windows(xp, x, kernel_size, stride, dilation, pads, OH, OW)
         # flat index in the input plane = window origin + the kernel position's offset
+        # (i * dh * W + j * dw for position i * kw + j: arithmetic, not a table gather,
+        # which costs several times more)
         origin = ((xp.arange(OH).reshape(OH, 1) * stride[0] - padding[0]) * W
                   + xp.arange(OW) * stride[1] - padding[1])
-        offset = xp.array([i * dilation[0] * W + j * dilation[1]
-                           for i in range(kh) for j in range(kw)], dtype=xp.int64)
-        return val, offset[arg] + origin
+        idx = arg.astype(xp.int64)
+        if kw > 1:
+            i, idx = xp.divmod(idx, kw)
+            if dilation[1] != 1:
+                idx *= dilation[1]
+            i *= dilation[0] * W
+            idx += i
+        else:
+            idx *= dilation[0] * W
+        idx += origin
+        return val, idx
 
     def infer(x, *, kernel_size, stride, padding, dilation, ceil_mode):
         if x.ndim != 4:

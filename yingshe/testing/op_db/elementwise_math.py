@@ -29,6 +29,15 @@ def small_floats(*shape):
     return lambda rng: np.asarray(rng.integers(-2, 3, shape)).astype(np.float64)
 
 
+def _threshold_backward(m, g, out):
+    """ReLU's gradient op (internal in yingshe; ``aten.threshold_backward`` in PyTorch)."""
+    if m.__name__ == "yingshe":
+        from yingshe.ops._registry import apply
+        from yingshe.ops.elementwise_math import ThresholdBackward
+        return apply(ThresholdBackward, g, out)
+    return m.ops.aten.threshold_backward(g, out, 0)
+
+
 def with_zero(*shape):
     """Normal samples with exact zeros mixed in (sign, abs conventions)."""
     def make(rng):
@@ -229,6 +238,15 @@ CASES = [
            name="noncontig", fd=False),
     OpCase("relu", lambda m, a: m.relu(a), gen(ints(-3, 4, 5)), lambda a: np.maximum(a, 0),
            name="int", **INT),
+    OpCase("threshold_backward", lambda m, g, out: _threshold_backward(m, g, out),
+           gen(normal(3, 4), with_zero(3, 4)), lambda g, out: np.where(out <= 0, 0.0, g),
+           grad=(0,)),
+    OpCase("threshold_backward", lambda m, g, out: _threshold_backward(m, g, out),
+           gen(noncontig(2, 3), with_zero(2, 3)), lambda g, out: np.where(out <= 0, 0.0, g),
+           name="noncontig", grad=(0,)),
+    OpCase("threshold_backward", lambda m, g, out: _threshold_backward(m, g, out),
+           gen(normal(3, 1), with_zero(4)), lambda g, out: np.where(out <= 0, 0.0, g),
+           name="broadcast", grad=(0,)),
     OpCase("leaky_relu", lambda m, a: m.leaky_relu(a), gen(away_from((0,), 3, 4)),
            lambda a: np.where(a > 0, a, 0.01 * a),
            torch_call=lambda t, a: t.nn.functional.leaky_relu(a)),
