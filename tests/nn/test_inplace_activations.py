@@ -31,3 +31,47 @@ def test_inplace_activation_on_a_non_leaf_matches_pytorch(name):
     np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-14)
     # hardsigmoid: PyTorch's float64 backward uses a float32-rounded 1/6 (~1e-8 relative)
     np.testing.assert_allclose(our_grad, ref_grad, rtol=1e-7, atol=1e-14)
+
+
+@pytest.mark.parametrize("norm", ["BatchNorm2d", "GroupNorm", "InstanceNorm2d", "LayerNorm"])
+def test_inplace_relu_after_a_normalisation_matches_pytorch(norm):
+    """ResNet's ``relu(bn(x), inplace=True)``: the normalisation's VJP reads only its
+    hidden inverse std, so writing over its visible output must not fail at backward
+    (it did: "the output of op 'norm_apply' ... modified by an inplace operation")."""
+    torch = import_torch()
+    args = {"BatchNorm2d": (3,), "GroupNorm": (1, 3), "InstanceNorm2d": (3,),
+            "LayerNorm": ((3, 4, 5),)}[norm]
+    x0 = np.random.default_rng(0).standard_normal((2, 3, 4, 5))
+    w = np.linspace(-1, 1, x0.size).reshape(x0.shape)
+    results = []
+    for m in (Y, torch):
+        layer = getattr(m.nn, norm)(*args).double()
+        x = m.tensor(x0, dtype=m.float64, requires_grad=True)
+        y = m.nn.functional.relu(layer(x * 1.0), inplace=True)
+        (y * m.tensor(w, dtype=m.float64)).sum().backward()
+        results.append((y.detach().numpy(), x.grad.numpy()))
+    (ours, our_grad), (ref, ref_grad) = results
+    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(our_grad, ref_grad, rtol=1e-8, atol=1e-12)
+
+
+def test_inplace_relu_after_dropout_keeps_the_dropout_rule():
+    """``relu(dropout(h), inplace=True)``: the mask is a hidden output; the gradient is
+    the mask's scale where the (scaled) output is positive, else 0 (the masks are random,
+    so the rule is the oracle, not PyTorch's numbers)."""
+    x = Y.tensor(np.linspace(-1.0, 1.0, 400), dtype=Y.float64, requires_grad=True)
+    y = F.relu(F.dropout(x * 1.0, 0.25, True), inplace=True)
+    y.sum().backward()
+    kept = y.detach().numpy() > 0
+    assert 0 < kept.sum() < 400
+    np.testing.assert_array_equal(x.grad.numpy(), np.where(kept, 1 / 0.75, 0.0))
+
+
+def test_changing_an_output_the_vjp_reads_is_still_refused():
+    """The check stays where the VJP reads the visible output: exp's gradient is its
+    output, as in PyTorch."""
+    x = Y.tensor([0.5, 1.0], dtype=Y.float64, requires_grad=True)
+    y = Y.exp(x)
+    y.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        y.sum().backward()

@@ -69,6 +69,12 @@ CASES = [
     ("layernorm_noaffine", "LayerNorm", (5,), {"elementwise_affine": False}, [normal(3, 5)]),
     ("groupnorm", "GroupNorm", (2, 4), {}, [normal(3, 4, 5, 2)]),
     ("groupnorm_noaffine", "GroupNorm", (1, 3), {"affine": False}, [normal(2, 3, 6)]),
+    ("instancenorm1d", "InstanceNorm1d", (3,), {}, [normal(2, 3, 6)]),
+    ("instancenorm2d_affine", "InstanceNorm2d", (3,), {"affine": True}, [normal(2, 3, 4, 5)]),
+    ("instancenorm2d_unbatched", "InstanceNorm2d", (3,), {"eps": 1e-3}, [normal(3, 4, 5)]),
+    ("instancenorm3d_track", "InstanceNorm3d", (2,), {"affine": True,
+                                                      "track_running_stats": True},
+     [normal(2, 2, 3, 3, 4)]),
     ("embedding", "Embedding", (10, 4), {}, [ints(10, 3, 5)]),
     ("embedding_pad", "Embedding", (10, 4), {"padding_idx": 0}, [ints(3, 4, 6)]),
     ("relu", "ReLU", (), {}, [normal(3, 4)]),
@@ -139,14 +145,18 @@ def test_conv_transpose2d_output_size(torch):
 
 @pytest.mark.parametrize("momentum", [0.1, 0.5, None])
 @pytest.mark.parametrize("name,shape", [("BatchNorm1d", (6, 3)), ("BatchNorm1d", (4, 3, 5)),
-                                        ("BatchNorm2d", (4, 3, 5, 2))])
+                                        ("BatchNorm2d", (4, 3, 5, 2)),
+                                        ("InstanceNorm1d", (4, 3, 5)),
+                                        ("InstanceNorm2d", (4, 3, 5, 2))])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 def test_batchnorm_running_stats_and_eval(name, shape, momentum, dtype, torch):
+    """BatchNorm, and InstanceNorm with running statistics (not its default)."""
     from conftest import copy_weights_to_torch
     from yingshe.testing.tolerances import tol
     rtol, atol = tol("reference", dtype)
-    ym = getattr(nn, name)(3, momentum=momentum)
-    tm = getattr(torch.nn, name)(3, momentum=momentum)
+    kw = {"affine": True, "track_running_stats": True} if name.startswith("Instance") else {}
+    ym = getattr(nn, name)(3, momentum=momentum, **kw)
+    tm = getattr(torch.nn, name)(3, momentum=momentum, **kw)
     rng = np.random.default_rng(0)
     with yingshe.no_grad():  # non-trivial affine parameters
         ym.weight.detach().numpy()[...] = rng.uniform(0.5, 1.5, 3)

@@ -53,10 +53,11 @@ class OpDef:
 
     __slots__ = ("name", "forward", "infer", "vjp", "saves", "num_outputs", "hidden",
                  "random", "stateful", "view", "differentiable", "vjp_takes_needs",
-                 "backward_name", "doc", "save_inputs", "save_output", "outputs_of")
+                 "backward_name", "doc", "save_inputs", "save_output", "outputs_of",
+                 "check_outputs")
 
     def __init__(self, name, forward, infer, vjp, *, saves="both", num_outputs=1, hidden=0,
-                 random=False, stateful=False, view=False, doc=None):
+                 random=False, stateful=False, view=False, reads_visible=True, doc=None):
         if saves not in _SAVES:
             raise ValueError(f"register_op({name!r}): saves must be one of {_SAVES}")
         self.name = name
@@ -71,6 +72,9 @@ class OpDef:
         self.outputs_of = num_outputs if callable(num_outputs) else None
         self.num_outputs = None if callable(num_outputs) else num_outputs
         self.hidden = hidden
+        # whether backward checks that no output was changed in place since the call:
+        # not when the VJP reads only hidden outputs (users never see those)
+        self.check_outputs = reads_visible or not hidden
         self.random = random
         self.stateful = stateful
         self.view = view
@@ -90,7 +94,8 @@ class OpDef:
 
 
 def register_op(name: str, *, saves: str = "both", num_outputs: int = 1, hidden: int = 0,
-                random: bool = False, stateful: bool = False, view: bool = False):
+                random: bool = False, stateful: bool = False, view: bool = False,
+                reads_visible: bool = True):
     """Class decorator: register ``forward``/``infer``/``vjp`` of the class as op ``name``.
 
     Flags: ``saves`` (what the VJP reads: "inputs", "output", "both", "none");
@@ -99,6 +104,8 @@ def register_op(name: str, *, saves: str = "both", num_outputs: int = 1, hidden:
     generator: never folded or merged); ``stateful`` (mutates state: ordered,
     never folded); ``view`` (the output may share memory with input 0). ``saves="other"``
     is "inputs" where each input's value is read only for the other inputs' gradients.
+    ``reads_visible=False`` says the VJP reads only the hidden outputs, so the returned
+    ones may be changed in place before backward (``relu(bn(x), inplace=True)``).
     The decorated name is bound to the ``OpDef``.
     """
 
@@ -112,7 +119,7 @@ def register_op(name: str, *, saves: str = "both", num_outputs: int = 1, hidden:
         vjp = cls.__dict__.get("vjp")
         op = OpDef(name, forward, infer, vjp, saves=saves, num_outputs=num_outputs,
                    hidden=hidden, random=random, stateful=stateful, view=view,
-                   doc=cls.__doc__)
+                   reads_visible=reads_visible, doc=cls.__doc__)
         REGISTRY[name] = op
         return op
 

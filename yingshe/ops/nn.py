@@ -911,7 +911,8 @@ def _uniform(shape, dtype, generator):
                                      else np.float64)
 
 
-@register_op("dropout", saves="output", num_outputs=2, hidden=1, random=True)
+@register_op("dropout", saves="output", num_outputs=2, hidden=1, random=True,
+             reads_visible=False)
 class Dropout:
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p); the scaled
     mask is a hidden output that the VJP reuses."""
@@ -1041,7 +1042,7 @@ class NormMoments:
         return (x - out[0]) * (g_var * (2.0 / n)) + g_mean * (1.0 / n)
 
 
-@register_op("norm_apply", saves="both", num_outputs=2, hidden=1)
+@register_op("norm_apply", saves="both", num_outputs=2, hidden=1, reads_visible=False)
 class NormApply:
     """``(x - mean) * rsqrt(var + eps) [* weight] [+ bias]`` with broadcasting; the
     inverse standard deviation is a hidden output the VJP reuses."""
@@ -1206,11 +1207,17 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
             raise ShapeError(f"group_norm: expected {name} of shape ({C},), got "
                              f"{shape_str(t.shape)}")
     G = num_groups
-    x = input.reshape(N, G, C // G, -1)
-    mean, var = apply(NormMoments, x, dim=(2, 3))
-    w = weight.reshape(1, G, C // G, 1) if weight is not None else None
-    b = bias.reshape(1, G, C // G, 1) if bias is not None else None
-    return _normalize(x, mean, var, w, b, eps).reshape(input.shape)
+    mean, var = apply(NormMoments, input.reshape(N, G, C // G, -1), dim=(2, 3))
+    # statistics per group, spread to per channel: the result is then computed in the
+    # input's own layout, a fresh array rather than a view (so relu(gn(x), inplace=True)
+    # works, as in PyTorch)
+    per_channel = (N, C) + (1,) * (input.ndim - 2)
+    mean = mean.expand(N, G, C // G, 1).reshape(per_channel)
+    var = var.expand(N, G, C // G, 1).reshape(per_channel)
+    bshape = (1, C) + (1,) * (input.ndim - 2)
+    w = weight.reshape(bshape) if weight is not None else None
+    b = bias.reshape(bshape) if bias is not None else None
+    return _normalize(input, mean, var, w, b, eps)
 
 
 # ---- GELU ----------------------------------------------------------------------------------------

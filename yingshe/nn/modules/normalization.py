@@ -1,4 +1,5 @@
-"""Normalisation layers: ``BatchNorm1d/2d/3d``, ``LayerNorm``, ``GroupNorm``.
+"""Normalisation layers: ``BatchNorm1d/2d/3d``, ``InstanceNorm1d/2d/3d``, ``LayerNorm``,
+``GroupNorm``.
 
 BatchNorm follows PyTorch exactly: running statistics updated with ``momentum``
 (or a cumulative average when ``momentum=None``, counted by
@@ -19,7 +20,8 @@ from yingshe.nn import init
 from yingshe.nn.modules._common import affine_parameters, factory_dtype
 from yingshe.nn.modules.module import Module
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
+           "InstanceNorm3d", "LayerNorm", "GroupNorm"]
 
 
 class _NormBase(Module):
@@ -123,6 +125,57 @@ class BatchNorm3d(_BatchNorm):
     def _check_input_dim(self, input) -> None:
         if input.ndim != 5:
             raise ValueError(f"expected 5D input (got {input.ndim}D input)")
+
+
+class _InstanceNorm(_NormBase):
+    """Statistics per sample and channel (``F.instance_norm``); PyTorch's defaults:
+    no affine parameters, no running statistics. With ``track_running_stats`` the
+    running averages are updated in training and used in eval mode."""
+
+    _spatial = 1   # spatial dims after (N, C)
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = False, track_running_stats: bool = False, device=None,
+                 dtype=None, *, bias: bool = True) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
+                         dtype, bias=bias)
+
+    def forward(self, input):
+        name = type(self).__name__
+        unbatched = self._spatial + 1
+        if input.ndim not in (unbatched, unbatched + 1):
+            raise ValueError(f"{name}: expected {unbatched}D (unbatched) or "
+                             f"{unbatched + 1}D (batched) input (got {input.ndim}D input)")
+        channels = input.shape[input.ndim - unbatched]
+        if channels != self.num_features:
+            if self.affine:
+                raise ValueError(f"{name}: expected input's size at dim="
+                                 f"{input.ndim - unbatched} to match num_features "
+                                 f"({self.num_features}), but got: {channels}.")
+            import warnings
+            warnings.warn(f"{name}: input's size at dim={input.ndim - unbatched} does not "
+                          f"match num_features ({self.num_features}); the input is "
+                          "normalised per channel anyway, as PyTorch does", stacklevel=2)
+        x = input.unsqueeze(0) if input.ndim == unbatched else input
+        out = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                              self.training or not self.track_running_stats,
+                              0.0 if self.momentum is None else self.momentum, self.eps)
+        return out.squeeze(0) if input.ndim == unbatched else out
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation over (N, C, L) or unbatched (C, L) inputs."""
+    _spatial = 1
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation over (N, C, H, W) or unbatched (C, H, W) inputs."""
+    _spatial = 2
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation over (N, C, D, H, W) or unbatched (C, D, H, W) inputs."""
+    _spatial = 3
 
 
 class LayerNorm(Module):
