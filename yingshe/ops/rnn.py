@@ -123,8 +123,15 @@ def _composed_vjp(reference, inputs, needs, grads, **attrs):
     return tuple(result)
 
 
-def _differentiable_grad() -> bool:
-    return MODE.grad_enabled and MODE.tracer is None
+def _differentiable_grad(*values) -> bool:
+    """Whether the VJP must itself be differentiable: under ``create_graph=True`` in
+    eager mode. A graph (``yingshe.graph.gradients``, or ``yingshe.compile``'s tracer)
+    gets the fused backward op, which runs as one node; so a gradient of a recurrent
+    layer's gradient is eager-only (graph mode refuses it as not differentiable)."""
+    if not MODE.grad_enabled or MODE.tracer is not None:
+        return False
+    return not any(isinstance(v, Tensor) and (v._data is None or v._symbolic_read)
+                   for v in values)
 
 
 # ---- LSTM -----------------------------------------------------------------------------------
@@ -178,7 +185,7 @@ class LstmLayer:
                 Meta((T, B, H), xg.dtype), Meta((T, B, H), xg.dtype))
 
     def vjp(g, out, xg, h0, c0, w_hh, *, reverse, batch_first, needs):
-        if _differentiable_grad():
+        if _differentiable_grad(xg, h0, c0, w_hh, *g):
             return _composed_vjp(lstm_reference, (xg, h0, c0, w_hh), needs, list(g[:3]),
                                  reverse=reverse, batch_first=batch_first)
         return apply(LstmLayerBackward, g[0], g[1], g[2], out[3], out[4], out[5], out[0], h0,
@@ -313,7 +320,7 @@ class GruLayer:
                 Meta(tuple(xg.shape), xg.dtype), Meta(seq, xg.dtype))
 
     def vjp(g, out, xg, h0, w_hh, b_hh=None, *, reverse, batch_first, needs):
-        if _differentiable_grad():
+        if _differentiable_grad(xg, h0, w_hh, b_hh, *g):
             return _composed_vjp(gru_reference, (xg, h0, w_hh, b_hh), needs, list(g[:2]),
                                  reverse=reverse, batch_first=batch_first)
         dx, dh0, dw, db = apply(GruLayerBackward, g[0], g[1], out[2], out[3], out[0], h0, w_hh,
@@ -419,7 +426,7 @@ class RnnLayer:
         return Meta(seq, xg.dtype), Meta((h0.shape[0], H), xg.dtype)
 
     def vjp(g, out, xg, h0, w_hh, *, nonlinearity, reverse, batch_first, needs):
-        if _differentiable_grad():
+        if _differentiable_grad(xg, h0, w_hh, *g):
             return _composed_vjp(rnn_reference, (xg, h0, w_hh), needs, list(g),
                                  nonlinearity=nonlinearity, reverse=reverse,
                                  batch_first=batch_first)
