@@ -13,14 +13,12 @@ CASES = [c for c in ALL_CASES if not c.random]
 
 # Known gaps, outside yingshe.graph (each is strict: it fails once fixed, so the entry
 # is removed). Reported to the owners of the ops.
-_SYMBOLIC_INDEX = "the public indexing wrapper refuses symbolic index tensors"
+_GRAPH_MASK = ("a boolean mask gives a data-dependent shape: refused in graphs "
+               "(UnsupportedError, tested in tests/graph/test_symbolic_index.py)")
 _EAGER_VJP = ("the case calls the eager autograd.grad inside its own call (graph code uses "
               "gradients(); the layers' graph gradients are checked by the forward cases)")
 KNOWN = {
-    **{k: _SYMBOLIC_INDEX for k in (
-        "index", "index-repeated-2d", "index-separated-broadcast", "index-adjacent",
-        "index-mask", "index-mask-dim1", "index-empty-index", "index_put",
-        "index_put-mask-0d-value", "index_put-accumulate", "index_put-two-indices")},
+    **{k: _GRAPH_MASK for k in ("index-mask", "index-mask-dim1", "index_put-mask-0d-value")},
     "index-masked_select": "data-dependent output shape: refused in graphs (UnsupportedError)",
     "index-masked_select-bcast": "data-dependent output shape: refused in graphs",
     "one_hot-infer-classes": "num_classes is read from the data (data-dependent shape)",

@@ -194,10 +194,25 @@ class IndexBackward:
 
 # ---- parsing a key ------------------------------------------------------------------------------
 
-def _as_index_array(k) -> np.ndarray:
+def _symbolic(k) -> bool:
+    """A graph value (placeholder, op output, Variable read): no data to look at."""
+    return isinstance(k, Tensor) and (k._data is None or k._symbolic_read)
+
+
+def _as_index_array(k):
+    """An int64 (or bool mask) NumPy array of an index; a graph integer tensor stays
+    itself (an input of the ``index`` node: its values exist only at run time)."""
     if isinstance(k, Tensor):
-        if k._data is None:
-            raise UnsupportedError("indexing with a symbolic tensor is not supported yet")
+        if _symbolic(k):
+            if k.dtype is _dtype.bool or k.dtype is _dtype.uint8:
+                raise UnsupportedError(
+                    f"indexing with a boolean mask (a graph tensor of shape "
+                    f"{shape_str(k.shape)}): the result's shape would depend on the mask's "
+                    "values; use where()/masked_fill(), or index with integer positions")
+            if k.dtype.category != _dtype.INT:
+                raise IndexError(f"tensors used as indices must be long, int, byte or bool "
+                                 f"tensors, got {k.dtype}")
+            return k
         arr = k._data
     else:
         arr = np.asarray(k)
@@ -245,7 +260,10 @@ def _parse(shape, key):
             consumed += 1
         elif isinstance(k, (Tensor, np.ndarray, list, tuple)):
             arr = _as_index_array(k)
-            if arr.dtype == bool:
+            if isinstance(arr, Tensor):           # a graph integer tensor
+                items.append(("a", arr))
+                consumed += 1
+            elif arr.dtype == bool:
                 if arr.ndim == 0:
                     items.append(("b", bool(arr)))
                 else:
@@ -311,6 +329,10 @@ def _parse(shape, key):
     return tuple(basic), (tuple(adv) if arrays else None), arrays
 
 
+def _index_tensors(arrays) -> list:
+    return [a if isinstance(a, Tensor) else _wrap(a) for a in arrays]
+
+
 def _apply_key(x, basic, adv, idx):
     """``x[basic]`` (a view), then the advanced ``adv`` key with index tensors ``idx``."""
     if basic and not all(k == _FULL for k in basic):
@@ -323,7 +345,7 @@ def _apply_key(x, basic, adv, idx):
 @tensor_method("__getitem__")
 def _getitem(self, key):
     basic, adv, arrays = _parse(tuple(self.shape), key)
-    out = _apply_key(self, basic, adv, [_wrap(a) for a in arrays])
+    out = _apply_key(self, basic, adv, _index_tensors(arrays))
     if out is self:
         out = apply(Getitem, self, key=())
     return out
@@ -466,7 +488,7 @@ def _setitem(self, key, value):
                 raise ShapeError(f"__setitem__: shape mismatch: {err}") from None
         self._vc[0] += 1
         return
-    result = apply(IndexPut, _alias(self), value, *[_wrap(a) for a in arrays], basic=basic,
+    result = apply(IndexPut, _alias(self), value, *_index_tensors(arrays), basic=basic,
                    adv=adv, accumulate=False)
     commit(self, result, "__setitem__")
 
@@ -487,7 +509,7 @@ def index_put(input, indices, values, accumulate=False):
         raise DTypeError(f"index_put: index put requires the source and destination dtypes "
                          f"match, got {input.dtype} for the destination and {values.dtype} "
                          "for the source")
-    return apply(IndexPut, input, values, *[_wrap(a) for a in arrays], basic=basic, adv=adv,
+    return apply(IndexPut, input, values, *_index_tensors(arrays), basic=basic, adv=adv,
                  accumulate=bool(accumulate))
 
 
