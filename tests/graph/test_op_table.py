@@ -15,8 +15,6 @@ CASES = [c for c in ALL_CASES if not c.random]
 # is removed). Reported to the owners of the ops.
 _GRAPH_MASK = ("a boolean mask gives a data-dependent shape: refused in graphs "
                "(UnsupportedError, tested in tests/graph/test_symbolic_index.py)")
-_EAGER_VJP = ("the case calls the eager autograd.grad inside its own call (graph code uses "
-              "gradients(); the layers' graph gradients are checked by the forward cases)")
 KNOWN = {
     **{k: _GRAPH_MASK for k in ("index-mask", "index-mask-dim1", "index_put-mask-0d-value")},
     "index-masked_select": "data-dependent output shape: refused in graphs (UnsupportedError)",
@@ -24,10 +22,6 @@ KNOWN = {
     "one_hot-infer-classes": "num_classes is read from the data (data-dependent shape)",
     "einsum-trace-forward": "eager einsum cannot differentiate a diagonal either",
     "attention_softmax-sdpa-bool-mask": "sdpa refuses a symbolic boolean mask",
-    **{k: _EAGER_VJP for k in (
-        "lstm_layer_backward", "lstm_layer_backward-reverse-batch-first",
-        "gru_layer_backward", "gru_layer_backward-reverse-batch-first",
-        "rnn_layer_backward", "rnn_layer_backward-relu-reverse-bf")},
 }
 PARAMS = [pytest.param(c, id=c.id, marks=pytest.mark.xfail(reason=KNOWN[c.id], strict=True))
           if c.id in KNOWN else pytest.param(c, id=c.id) for c in CASES]

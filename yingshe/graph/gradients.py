@@ -48,6 +48,14 @@ def _like(op, sym: Symbol, dtype=None) -> Symbol:
     return build._add(op, (sym,), {"dtype": dt}, sym.graph, grad=True)
 
 
+def zeros_like(x) -> Symbol:
+    """Zeros of a graph value's (or a Variable's) shape and dtype, as a graph value."""
+    if isinstance(x, Symbol):
+        return _like(ZEROS_LIKE, x)
+    return build._constant_node(build.get_default_graph(), np.zeros(tuple(x.shape),
+                                                                     x.dtype.np))
+
+
 # broadcasting is undone by the engine's one rule, shared with the eager tape
 _fit = _fit_to_input
 
