@@ -20,8 +20,6 @@ KNOWN = {
     "index-masked_select": "data-dependent output shape: refused in graphs (UnsupportedError)",
     "index-masked_select-bcast": "data-dependent output shape: refused in graphs",
     "one_hot-infer-classes": "num_classes is read from the data (data-dependent shape)",
-    "einsum-trace-forward": "eager einsum cannot differentiate a diagonal either",
-    "attention_softmax-sdpa-bool-mask": "sdpa refuses a symbolic boolean mask",
 }
 PARAMS = [pytest.param(c, id=c.id, marks=pytest.mark.xfail(reason=KNOWN[c.id], strict=True))
           if c.id in KNOWN else pytest.param(c, id=c.id) for c in CASES]

@@ -344,21 +344,39 @@ class Einsum:
                 grads.append(None)
                 continue
             sk = subs[k]
-            if len(set(sk)) != len(sk):
-                from yingshe.errors import UnsupportedError
-                raise UnsupportedError(
-                    f"einsum: the gradient of an operand with a repeated subscript ({sk!r} "
-                    f"in {equation!r}, a diagonal) is not supported")
+            uk = "".join(dict.fromkeys(sk))   # a repeated letter (a diagonal) once
             others = [(s, o) for i, (s, o) in enumerate(zip(subs, operands)) if i != k]
             avail = set(out_subs).union(*(set(s) for s, _ in others))
-            target = "".join(c for c in sk if c in avail)
+            target = "".join(c for c in uk if c in avail)
             eq = ",".join([out_subs] + [s for s, _ in others]) + "->" + target
             h = apply(Einsum, g, *[o for _, o in others], equation=eq)
-            if target != sk:  # letters summed only within operand k: broadcast back
-                h = reshape(h, tuple(h.shape[target.index(c)] if c in target else 1 for c in sk))
+            if target != sk:  # letters summed only within operand k, or repeated in it
+                first = {c: sk.index(c) for c in uk}
+                h = reshape(h, tuple(h.shape[target.index(c)] if c in target
+                                     and first[c] == p else 1 for p, c in enumerate(sk)))
                 h = expand(h, tuple(x.shape))
+                if uk != sk:  # the gradient lives on the diagonal only
+                    h = h * _diagonal_mask(tuple(x.shape), sk, x.dtype.np)
             grads.append(h)
         return tuple(grads)
+
+
+def _diagonal_mask(shape, subs, dtype):
+    """A constant 0/1 array of ``shape``: 1 where the indices of each repeated letter of
+    ``subs`` agree (the diagonal an operand like ``x`` in ``"ii->i"`` contributes from)."""
+    import numpy as np
+    from yingshe._tensor import _wrap
+    if None in shape:
+        from yingshe.errors import UnsupportedError
+        raise UnsupportedError(f"einsum: the gradient of an operand with a repeated subscript "
+                               f"({subs!r}) needs its shape, got {shape_str(shape)}")
+    idx = np.indices(shape, sparse=True)
+    mask = np.ones(shape, dtype=bool)
+    for p, c in enumerate(subs):
+        q = subs.index(c)
+        if q != p:
+            mask &= idx[p] == idx[q]
+    return _wrap(mask.astype(dtype))
 
 
 def einsum(equation, *operands):

@@ -1350,11 +1350,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         scores = scores + _wrap(causal)
     if attn_mask is not None:
         if attn_mask.dtype is _dtype.bool:
-            if attn_mask._data is None:
-                raise NotImplementedError("scaled_dot_product_attention: a symbolic boolean "
-                                          "mask is not supported; pass a float mask")
-            add = np.where(attn_mask._data, 0, -np.inf).astype(dt)
-            scores = scores + _wrap(add)
+            from yingshe.ops.elementwise_math import where
+            scores = where(attn_mask, scores, -math.inf)   # also for a graph mask
         else:
             scores = scores + attn_mask
     attn = apply(AttentionSoftmax, scores)

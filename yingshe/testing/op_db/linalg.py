@@ -93,8 +93,14 @@ CASES += [
            name="three-operands"),
     OpCase("einsum", lambda m, a, b: m.einsum("ij,j->i", a, b), gen(normal(3, 4), normal(4)),
            _einsum_ref("ij,j->i"), name="summed-in-one"),
+    # repeated subscripts (diagonals): the gradient lives on the diagonal
     OpCase("einsum", lambda m, a: m.einsum("ii", a), gen(normal(3, 3)), _einsum_ref("ii"),
-           name="trace-forward", fd=False, torch=False),
+           name="trace"),
+    OpCase("einsum", lambda m, a, b: m.einsum("iij,j->i", a, b), gen(normal(2, 2, 3),
+                                                                      normal(3)),
+           _einsum_ref("iij,j->i"), name="diagonal-times-vector"),
+    OpCase("einsum", lambda m, a, b: m.einsum("ii,ij->j", a, b), gen(normal(3, 3), normal(3, 2)),
+           _einsum_ref("ii,ij->j"), name="two-diagonals"),
 ]
 
 ERRORS += [
