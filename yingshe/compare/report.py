@@ -482,6 +482,8 @@ _LESSON_TEXT = (
     "using the very rules the eager tape runs after each `loss.backward()`, and the SGD "
     "update (green ops ending in purple assigns). Before running, the session prunes, "
     "folds and merges the graph")
+_LESSON_UPDATE = ("In that code each update's last op writes straight into its Variable "
+                  "(`out=`) instead of allocating a result for the assign to copy.")
 
 
 def _lesson_counts(lesson: dict) -> str:
@@ -492,7 +494,8 @@ def _lesson_counts(lesson: dict) -> str:
 def _md_lesson(lesson: dict, files: dict) -> list[str]:
     lines = ["## Static vs dynamic: the graph behind one training step", "",
              f"{_LESSON_TEXT}: {_lesson_counts(lesson)}; then it compiles it into the "
-             f"straight-line Python below. Workload: {lesson['workload']}.", "",
+             f"straight-line Python below. {_LESSON_UPDATE} Workload: {lesson['workload']}.",
+             "",
              "```python", lesson["code"], "```", ""]
     if "graph" in files:
         lines += [f"![forward, gradient and update graph]({files['graph']})", ""]
@@ -568,8 +571,8 @@ def _html_report(run: dict, files: dict, lesson: dict | None, md: str) -> str:
                  f'graph"></p>' if "graph" in files else "")
         parts += ["<h2>Static vs dynamic: the graph behind one training step</h2>",
                   f"<p>{_md_inline(_LESSON_TEXT)}: {esc(_lesson_counts(lesson))}; then it "
-                  f"compiles it into the Python on the right. Workload: "
-                  f"{esc(lesson['workload'])}.</p>",
+                  f"compiles it into the Python on the right. {_md_inline(_LESSON_UPDATE)} "
+                  f"Workload: {esc(lesson['workload'])}.</p>",
                   f"<pre>{esc(lesson['code'])}</pre>",
                   "<div class=side><div><h3>Forward, gradient and update graph</h3>",
                   graph,
