@@ -34,20 +34,7 @@ def main() -> None:
     w = WORKLOADS[args.workload]
     arrays = build(args.workload)
     m, _ = ps._import(args.engine)
-    params = {k[len("param."):]: v for k, v in arrays.items() if k.startswith("param.")}
-    model = ps.build_model(m, w, params)
-    opt = ps.make_optimizer(m, w, model.parameters())
-    crit = ps.loss_fn(m, w)
-
-    def step(xb, yb):
-        opt.zero_grad()
-        loss = crit(model(xb), yb)
-        loss.backward()
-        opt.step()
-        return loss
-
-    if args.engine in ("yingshe-compiled", "torch-compile"):
-        step = m.compile(step)
+    _, step = ps.training_step(m, args.engine, w, arrays)
     x_all, y_all = arrays["x"], arrays["y"]
 
     def one(idx):

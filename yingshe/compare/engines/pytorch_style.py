@@ -109,13 +109,13 @@ def loss_fn(m, w):
     return F.cross_entropy
 
 
-def run(engine_id, w, arrays, batches, warmup):
-    m, import_s = _import(engine_id)
+def training_step(m, engine_id, w, arrays):
+    """(model, step): the workload's model from its initial weights and one training
+    step ``step(xb, yb) -> loss`` (compiled for the compiled engines)."""
     params = {k[len("param."):]: v for k, v in arrays.items() if k.startswith("param.")}
     model = build_model(m, w, params)
     opt = make_optimizer(m, w, model.parameters())
     crit = loss_fn(m, w)
-    x_all, y_all = arrays["x"], arrays["y"]
 
     def step(xb, yb):
         opt.zero_grad()
@@ -126,6 +126,13 @@ def run(engine_id, w, arrays, batches, warmup):
 
     if engine_id in ("torch-compile", "yingshe-compiled"):
         step = m.compile(step)
+    return model, step
+
+
+def run(engine_id, w, arrays, batches, warmup):
+    m, import_s = _import(engine_id)
+    model, step = training_step(m, engine_id, w, arrays)
+    x_all, y_all = arrays["x"], arrays["y"]
 
     losses, times = [], []
     for idx in batches:
