@@ -75,3 +75,25 @@ def test_changing_an_output_the_vjp_reads_is_still_refused():
     y.add_(1.0)
     with pytest.raises(RuntimeError, match="modified by an in-place operation"):
         y.sum().backward()
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_inplace_relu_on_an_lstm_output_matches_pytorch(batch_first):
+    """``out, _ = lstm(x); F.relu(out, inplace=True)``: the fused layer's backward
+    recomputes h_t = o_t * tanh(c_t) instead of reading the output PyTorch lets you
+    overwrite; gradients of the input and every weight equal PyTorch's."""
+    from conftest import copy_weights_to_torch
+    torch = import_torch()
+    x0 = np.random.default_rng(0).standard_normal((3, 4, 5) if batch_first else (4, 3, 5))
+    ym = Y.nn.LSTM(5, 6, batch_first=batch_first).double()
+    tm = torch.nn.LSTM(5, 6, batch_first=batch_first).double()
+    copy_weights_to_torch(ym, tm)
+    results = []
+    for m, layer in ((Y, ym), (torch, tm)):
+        x = m.tensor(x0, dtype=m.float64, requires_grad=True)
+        out, _ = layer(x)
+        y = m.nn.functional.relu(out, inplace=True)
+        (y * m.tensor(np.linspace(-1, 2, y.numel()).reshape(tuple(y.shape)))).sum().backward()
+        results.append([x.grad.numpy()] + [p.grad.numpy() for p in layer.parameters()])
+    for ours, ref in zip(*results):
+        np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)

@@ -136,7 +136,7 @@ def _differentiable_grad(*values) -> bool:
 
 # ---- LSTM -----------------------------------------------------------------------------------
 
-@register_op("lstm_layer", saves="both", num_outputs=6, hidden=3)
+@register_op("lstm_layer", saves="both", num_outputs=6, hidden=3, reads_visible=False)
 class LstmLayer:
     """One LSTM layer over a whole sequence. Hidden outputs (time-major whatever the
     layout, for the backward's per-step slices to be contiguous): the gate activations
@@ -188,17 +188,18 @@ class LstmLayer:
         if _differentiable_grad(xg, h0, c0, w_hh, *g):
             return _composed_vjp(lstm_reference, (xg, h0, c0, w_hh), needs, list(g[:3]),
                                  reverse=reverse, batch_first=batch_first)
-        return apply(LstmLayerBackward, g[0], g[1], g[2], out[3], out[4], out[5], out[0], h0,
-                     c0, w_hh, reverse=reverse, batch_first=batch_first)
+        return apply(LstmLayerBackward, g[0], g[1], g[2], out[3], out[4], out[5], h0, c0,
+                     w_hh, reverse=reverse, batch_first=batch_first)
 
 
 @register_op("lstm_layer_backward", saves="none", num_outputs=4)
 class LstmLayerBackward:
     """Backpropagation through time of ``lstm_layer``: gradients of (xg, h0, c0, w_hh)
     from those of (output, h_n, c_n) and the forward's residuals (time-major gates, c_t,
-    tanh c_t; the output in the layer's layout)."""
+    tanh c_t): it never reads the layer's visible outputs, so those may be changed in
+    place before backward, as PyTorch allows."""
 
-    def forward(xp, g_out, g_hn, g_cn, gates, cs, tcs, out, h0, c0, w_hh, *, reverse,
+    def forward(xp, g_out, g_hn, g_cn, gates, cs, tcs, h0, c0, w_hh, *, reverse,
                 batch_first):
         bf = batch_first
         H = w_hh.shape[1]
@@ -237,13 +238,17 @@ class LstmLayerBackward:
             xp.multiply(dc[:, None, :], d_ifg[t], out=dz4t[:, :3])
             dc *= f[t]
             xp.matmul(dzt, w_hh, out=dh)
-        hprev = _shifted(out, h0, reverse, bf)
+        # h_t = o_t * tanh(c_t), recomputed (the same product the forward wrote) rather
+        # than read from the visible output, which the caller may change in place
+        hprev = _shifted(o * tcs, h0, reverse, False)
+        if bf:
+            hprev = hprev.transpose(1, 0, 2)
         dw = dz.reshape(-1, 4 * H).T @ hprev.reshape(-1, H)
         return dz, dh, dc, dw
 
-    def infer(g_out, g_hn, g_cn, gates, cs, tcs, out, h0, c0, w_hh, *, reverse, batch_first):
+    def infer(g_out, g_hn, g_cn, gates, cs, tcs, h0, c0, w_hh, *, reverse, batch_first):
         H = w_hh.shape[1]
-        seq = tuple(out.shape)
+        seq = tuple(g_out.shape)
         return (Meta(seq[:-1] + (None if H is None else 4 * H,), gates.dtype),
                 Meta(tuple(h0.shape), h0.dtype), Meta(tuple(c0.shape), c0.dtype),
                 Meta(tuple(w_hh.shape), w_hh.dtype))
