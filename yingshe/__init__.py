@@ -21,6 +21,7 @@ from yingshe.ops.elementwise_math import *  # noqa: F401,F403,E402
 from yingshe.ops.reduce import *  # noqa: F401,F403,E402
 from yingshe.ops.shape import *  # noqa: F401,F403,E402
 from yingshe.ops.indexing import *  # noqa: F401,F403,E402
+from yingshe.ops.search import *  # noqa: F401,F403,E402
 from yingshe.ops.linalg import *  # noqa: F401,F403,E402
 from yingshe._creation import *  # noqa: F401,F403,E402
 from yingshe.state import Variable  # noqa: F401,E402

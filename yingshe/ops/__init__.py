@@ -9,4 +9,5 @@ from yingshe.ops import indexing  # noqa: F401
 from yingshe.ops import loss  # noqa: F401
 from yingshe.ops import random_ops, inplace_methods  # noqa: F401
 from yingshe.ops import rnn  # noqa: F401
+from yingshe.ops import search  # noqa: F401
 from yingshe.ops._registry import REGISTRY, apply, register_op  # noqa: F401

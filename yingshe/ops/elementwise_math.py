@@ -1295,9 +1295,9 @@ def where(condition, input=None, other=None, *, out=None):
         tensor([1., 0.])
     """
     _no_out(out, "where")
-    if input is None and other is None:
-        raise UnsupportedError("where(condition) with one argument is not supported by "
-                               "yingshe; use condition.nonzero(as_tuple=True)")
+    if input is None and other is None:   # torch.where(condition): the nonzero positions
+        from yingshe.ops.search import nonzero
+        return nonzero(condition, as_tuple=True)
     if input is None or other is None:
         raise TypeError("where: expected both input and other (or neither)")
     cond = _tensor_arg("where", condition) if not isinstance(condition, bool) else condition
