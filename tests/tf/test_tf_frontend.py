@@ -81,6 +81,7 @@ CASES = {
     "shape_fn": (lambda t, a: t.shape(a), (A,), False),
     "expand_squeeze": (lambda t, a: t.squeeze(t.expand_dims(a, 1), axis=1), (A,), True),
     "where": (lambda t, a, b: t.where(a > b, a, b), (A, B), True),
+    "where_coordinates": (lambda t, a, b: t.where(a > b), (A, B), False),
     "add_n": (lambda t, a, b: t.add_n([a, b, a]), (A, B), True),
     "nn_relu": (lambda t, a: t.nn.relu(a), (A,), True),
     "nn_sigmoid": (lambda t, a: t.nn.sigmoid(a), (A,), True),

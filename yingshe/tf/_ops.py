@@ -226,9 +226,9 @@ def add_n(inputs, name=None):
 
 
 def where(condition, x=None, y=None, name=None):
-    if x is None and y is None:
-        raise _unsupported("tf.where(condition) with one argument")
     c = to_tensor(condition)
+    if x is None and y is None:   # the coordinates of the true entries: (n, rank) int64
+        return run(lambda: yingshe.argwhere(c))
     (a, b), _ = match("SelectV2", x, y)
     return run(lambda: yingshe.where(c, a, b))
 
