@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from yingshe import _dtype
-from yingshe._tensor import Tensor
+from yingshe._tensor import Tensor, _wrap
 from yingshe.errors import DTypeError, IndexError, ShapeError, UnsupportedError
 from yingshe.errors import no_out as _no_out
 from yingshe.ops._registry import apply, register_op, tensor_method
@@ -845,7 +845,7 @@ def cumsum(input, dim, *, dtype=None, out=None):
     return apply(Cumsum, input, dim=d, dtype=dt, reverse=False)
 
 
-@register_op("_cumprod_vjp", saves="none")
+@register_op("_cumprod_vjp", saves="inputs")
 class CumprodVjp:
     """grad_k = sum_{i >= k} g_i prod_{j <= i, j != k} x_j (exact with zeros; O(n^2) per
     line)."""
@@ -866,6 +866,38 @@ class CumprodVjp:
 
     def infer(g, x, *, dim):
         return Meta(x.shape, x.dtype)
+
+    def vjp(h, out, g, x, *, dim, needs):
+        # differentiate the same formula written with differentiable ops (its cumprod's
+        # VJP is this op again, one dimension up), so every order is exact
+        from yingshe import autograd
+        from yingshe._tensor import MODE
+        differentiable = MODE.grad_enabled      # under create_graph: keep the history
+        with autograd.enable_grad():
+            ins = [t if differentiable and t.requires_grad else
+                   t.detach().requires_grad_(bool(n)) for t, n in zip((g, x), needs)]
+            wrt = [t for t, n in zip(ins, needs) if n]
+            got = autograd.grad(_cumprod_vjp_composed(ins[0], ins[1], dim), wrt,
+                                grad_outputs=h, create_graph=differentiable,
+                                allow_unused=True, materialize_grads=True)
+        got = iter(got)
+        return tuple(next(got) if n else None for n in needs)
+
+
+def _cumprod_vjp_composed(g, x, dim):
+    """``CumprodVjp`` with yingshe ops: r_k = sum_{i >= k} g_i prod_{j <= i, j != k} x_j."""
+    from yingshe.ops.elementwise_math import where
+    from yingshe.ops.shape import movedim
+    if x.ndim == 0:
+        return _cumprod_vjp_composed(g.reshape(1), x.reshape(1), 0).reshape(())
+    y, gy = movedim(x, dim, -1), movedim(g, dim, -1)
+    n = y.shape[-1]
+    eye = _wrap(np.eye(n, dtype=bool))
+    m = where(eye, 1.0, y.unsqueeze(-2).expand(*y.shape[:-1], n, n))       # [..., k, i]
+    upper = _wrap(np.triu(np.ones((n, n), dtype=bool)))                   # i >= k
+    c = apply(Cumprod, m, dim=m.ndim - 1, dtype=m.dtype)
+    r = (where(upper, c, 0.0) * gy.unsqueeze(-2)).sum(-1)
+    return movedim(r, -1, dim)
 
 
 @register_op("cumprod", saves="inputs")
@@ -888,7 +920,7 @@ class Cumprod:
 
 @tensor_method
 def cumprod(input, dim, *, dtype=None):
-    """Cumulative product along ``dim`` (gradient exact with zeros; first order only)."""
+    """Cumulative product along ``dim`` (gradients of any order, exact with zeros)."""
     d = normalize_dim("cumprod", dim, input.ndim)
     dt = _dtype.as_dtype(dtype) if dtype is not None else _int_or_float(input.dtype)
     return apply(Cumprod, input, dim=d, dtype=dt)
