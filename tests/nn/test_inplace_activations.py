@@ -97,3 +97,16 @@ def test_inplace_relu_on_an_lstm_output_matches_pytorch(batch_first):
         results.append([x.grad.numpy()] + [p.grad.numpy() for p in layer.parameters()])
     for ours, ref in zip(*results):
         np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_elu_gradient_keeps_its_digits_far_below_zero():
+    """alpha * exp(x) for x <= 0, not out + alpha (which cancels to 0 below x = -37 and
+    keeps no digits below about -17 in float64): equal to PyTorch's, relatively."""
+    torch = import_torch()
+    a = np.array([-60.0, -40.0, -25.0, -18.0, -3.0, 2.0])
+    grads = []
+    for m, fn in ((Y, F.elu), (torch, torch.nn.functional.elu)):
+        x = m.tensor(a, dtype=m.float64, requires_grad=True)
+        fn(x, 1.5).sum().backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-14, atol=0)

@@ -932,10 +932,12 @@ class Elu:
         return _float_meta("elu", x)
 
     def vjp(g, out, x, *, alpha):
-        # for x <= 0, d/dx alpha*(exp(x)-1) = alpha*exp(x) = out + alpha: no exp that
-        # could overflow on the unused branch (which would leak nan into 2nd order).
+        # for x <= 0, d/dx alpha*(exp(x)-1) = alpha*exp(x), of x clipped to <= 0: no exp that
+        # could overflow on the unused branch (which would leak nan into 2nd order), and
+        # no cancellation (out + alpha loses every digit below x = -17 in float64).
         # nan takes the x > 0 branch, as in PyTorch (``x <= 0 ? ... : g``).
-        return where(le(x, 0), g * (out + alpha), g)
+        neg = le(x, 0)
+        return where(neg, g * (exp(where(neg, x, 0.0)) * alpha), g)
 
 
 def elu(input, alpha: float = 1.0, inplace: bool = False):
