@@ -149,8 +149,8 @@ class RNNBase(Module):
     def _check_input(self, input) -> bool:
         """Validate ``input``; returns whether it is batched."""
         if not isinstance(input, Tensor):
-            raise UnsupportedError(f"input of type {type(input).__name__} "
-                                   "(PackedSequence) is not supported; pass a padded tensor")
+            raise TypeError(f"{self._name()}: expected a Tensor or a PackedSequence input, "
+                            f"got {type(input).__name__}")
         if input.ndim not in (2, 3):
             raise ValueError(f"Expected input to be 2D or 3D, got "
                              f"{input.ndim}D instead")
@@ -248,7 +248,51 @@ class RNNBase(Module):
     def _finish(self, out, batched: bool):
         return out if batched else squeeze(out, 0 if self.batch_first else 1)
 
+    def _forward_packed(self, packed, states):
+        """A ``PackedSequence`` input: each group of equally long sequences runs through
+        all layers on its own steps only, so every sequence stops at its own length (for
+        the output, h_n and c_n; the reverse direction starts at each one's last step).
+        Returns (PackedSequence output, [h_n] or [h_n, c_n]), batch in the caller's order."""
+        from yingshe.ops.indexing import index_put
+        from yingshe.ops.shape import stack
+        from yingshe._creation import zeros
+        from yingshe.nn.utils.rnn import _pack_sorted, pad_packed_sequence
+        self._check_input(packed.data)                       # feature size
+        padded, lengths = pad_packed_sequence(packed)         # (T, B, I)
+        lens = lengths.numpy()
+        T, B = padded.shape[0], padded.shape[1]
+        D = 2 if self.bidirectional else 1
+        H = self.hidden_size
+        expected = (self.num_layers * D, B, H)
+        for state, what in states:
+            if state is not None:
+                self._check_hidden(state, True, expected, what)
+        out = zeros((T, B, D * H), dtype=padded.dtype)
+        finals = [zeros(expected, dtype=padded.dtype) for _ in states]
+        for n in sorted(set(lens.tolist()), reverse=True):
+            idx = _wrap(np.flatnonzero(lens == n).astype(np.int64))
+            x = padded[:n].index_select(1, idx)
+            if self.batch_first:
+                x = x.transpose(0, 1)
+            given = [None if s is None else s.index_select(1, idx).unbind(0)
+                     for s, _ in states]
+            o, hs, cs = self._run(x, given[0], given[1] if len(given) > 1 else None,
+                                  len(idx))
+            if self.batch_first:
+                o = o.transpose(0, 1)
+            steps = _wrap(np.arange(n, dtype=np.int64).reshape(n, 1))
+            out = index_put(out, (steps, idx.reshape(1, -1)), o)
+            for k, got in enumerate((hs, cs)[:len(states)]):
+                finals[k] = index_put(finals[k], (None, idx), stack(got, 0))
+        batch_sizes = packed.batch_sizes.numpy().astype(np.int64)
+        return (_pack_sorted(out, batch_sizes, packed.sorted_indices, packed.unsorted_indices),
+                finals)
+
     def forward(self, input, hx=None):
+        from yingshe.nn.utils.rnn import PackedSequence
+        if isinstance(input, PackedSequence):
+            out, (hn,) = self._forward_packed(input, [(hx, "hidden")])
+            return out, hn
         x, (h0,), batched, B, T = self._prepare(input, [(hx, "hidden")])
         h0s = None if h0 is None else h0.unbind(0)
         out, hs, _ = self._run(x, h0s, None, B)
@@ -303,9 +347,13 @@ class LSTM(RNNBase):
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise ShapeError("hx must be a tuple (h_0, c_0) of two tensors")
             h0, c0 = hx
-        x, (h0, c0), batched, B, T = self._prepare(input, [(h0, "hidden"), (c0, "cell")])
         if (h0 is None) != (c0 is None):
             raise ShapeError("give both h_0 and c_0 or neither")
+        from yingshe.nn.utils.rnn import PackedSequence
+        if isinstance(input, PackedSequence):
+            out, (hn, cn) = self._forward_packed(input, [(h0, "hidden"), (c0, "cell")])
+            return out, (hn, cn)
+        x, (h0, c0), batched, B, T = self._prepare(input, [(h0, "hidden"), (c0, "cell")])
         out, hs, cs = self._run(x, None if h0 is None else h0.unbind(0),
                                 None if c0 is None else c0.unbind(0), B)
         return self._finish(out, batched), (self._stack(hs, batched), self._stack(cs, batched))
