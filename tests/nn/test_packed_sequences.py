@@ -68,6 +68,7 @@ def test_pad_sequence_pack_sequence_and_unpacking_match_torch():
     ("LSTM", {}), ("LSTM", {"num_layers": 2, "bidirectional": True}),
     ("GRU", {"bidirectional": True}), ("RNN", {"nonlinearity": "relu", "num_layers": 2}),
     ("LSTM", {"batch_first": True, "bidirectional": True}),
+    ("LSTM", {"proj_size": 2, "bidirectional": True}),
 ])
 @pytest.mark.parametrize("with_state", [False, True])
 def test_recurrent_layers_on_packed_sequences_match_torch(kind, kw, with_state):
@@ -82,7 +83,8 @@ def test_recurrent_layers_on_packed_sequences_match_torch(kind, kw, with_state):
     copy_weights_to_torch(ym, tm)
     D = 2 if kw.get("bidirectional") else 1
     shape = (kw.get("num_layers", 1) * D, 5, 4)
-    h0, c0 = rng.standard_normal(shape), rng.standard_normal(shape)
+    h0 = rng.standard_normal(shape[:2] + (kw.get("proj_size") or 4,))
+    c0 = rng.standard_normal(shape)
     results = []
     for m, layer, utils in ((Y, ym, R), (torch, tm, torch.nn.utils.rnn)):
         xt = m.tensor(x, requires_grad=True)

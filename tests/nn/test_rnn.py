@@ -271,11 +271,34 @@ def test_second_order_through_module(mode):
 
 # ---- errors --------------------------------------------------------------------------------
 
-def test_proj_size_is_not_supported():
-    with pytest.raises(NotImplementedError, match="proj_size"):
-        nn.LSTM(3, 4, proj_size=2)
-    with pytest.raises(ValueError, match="proj_size"):
-        nn.GRU(3, 4, proj_size=2)
+def test_proj_size_is_lstm_only_and_smaller_than_hidden_size():
+    torch = import_torch()
+    for make in (lambda m: m.nn.GRU(3, 4, proj_size=2), lambda m: m.nn.LSTM(3, 4, proj_size=4),
+                 lambda m: m.nn.LSTM(3, 4, proj_size=-1)):
+        with pytest.raises(ValueError, match="proj_size"):
+            make(yingshe)
+        with pytest.raises(ValueError):
+            make(torch)
+
+
+@pytest.mark.parametrize("num_layers,bidirectional,batch_first",
+                         [(1, False, False), (2, True, False), (1, True, True)])
+def test_lstm_with_projections_matches_torch(num_layers, bidirectional, batch_first):
+    """proj_size: weight_hr_l{k}, h of size proj_size, h_0 (L*D, B, P), c_0 (L*D, B, H);
+    outputs, states and every gradient equal PyTorch's."""
+    rng = np.random.default_rng(4)
+    T, B, I, H, P = 4, 3, 5, 6, 2
+    ym, tm = _pair("LSTM", I, H, num_layers=num_layers, bidirectional=bidirectional,
+                   batch_first=batch_first, proj_size=P)
+    assert repr(ym) == repr(tm)
+    x = rng.standard_normal((B, T, I) if batch_first else (T, B, I))
+    D = 2 if bidirectional else 1
+    _compare(ym, tm, [x], np.float64)
+    states = (rng.standard_normal((num_layers * D, B, P)),
+              rng.standard_normal((num_layers * D, B, H)))
+    _compare(ym, tm, [x, states], np.float64)
+    with pytest.raises(ShapeError, match="Expected hidden size"):
+        ym(yingshe.tensor(x), (yingshe.tensor(states[1]), yingshe.tensor(states[1])))
 
 
 def test_constructor_errors_match_torch():

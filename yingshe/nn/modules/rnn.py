@@ -23,12 +23,13 @@ import warnings
 import numpy as np
 
 from yingshe._tensor import Tensor, _wrap
-from yingshe.errors import ShapeError, UnsupportedError
+from yingshe.errors import ShapeError
 from yingshe.nn import functional as F
 from yingshe.nn import init
 from yingshe.nn.modules._common import empty_parameter, factory_dtype
 from yingshe.nn.modules.module import Module
 from yingshe.ops import rnn as _rnn
+from yingshe.ops.elementwise_math import sigmoid, tanh
 from yingshe.ops.shape import cat, squeeze, stack, unsqueeze
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
@@ -43,6 +44,21 @@ def _shape(t) -> str:
 def _zeros(shape, like: Tensor) -> Tensor:
     return _wrap(np.zeros(shape, dtype=like._data.dtype if like._data is not None
                           else like.dtype.np))
+
+
+def _lstm_projected(xg, h0, c0, w_hh, w_hr, reverse: bool, batch_first: bool):
+    """One LSTM layer with projections (``proj_size``), step by step with yingshe ops:
+    h_t = W_hr (o_t * tanh(c_t)). Returns (output, h_n, c_n) like ``lstm_layer``."""
+    T = xg.shape[1 if batch_first else 0]
+    h, c = h0, c0
+    outs = [None] * T
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        z = (xg[:, t] if batch_first else xg[t]) + F.linear(h, w_hh)
+        i, f, g, o = z.chunk(4, -1)
+        c = sigmoid(f) * c + sigmoid(i) * tanh(g)
+        h = F.linear(sigmoid(o) * tanh(c), w_hr)
+        outs[t] = h
+    return stack(outs, 1 if batch_first else 0), h, c
 
 
 class RNNBase(Module):
@@ -77,11 +93,8 @@ class RNNBase(Module):
                              "projections")
         if proj_size >= hidden_size and proj_size > 0:
             raise ValueError("proj_size has to be smaller than hidden_size")
-        if proj_size > 0:
-            if mode != "LSTM":
-                raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
-            raise UnsupportedError(f"{name}: proj_size={proj_size} (LSTM with projections) is "
-                                   "not supported by yingshe")
+        if proj_size > 0 and mode != "LSTM":
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
         self.mode = mode
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -93,17 +106,21 @@ class RNNBase(Module):
         self.proj_size = proj_size
         gates = _GATES[mode] * hidden_size
         num_directions = 2 if bidirectional else 1
+        real_hidden = proj_size if proj_size > 0 else hidden_size   # the size of h_t
         self._flat_weights_names: list[str] = []
         self._all_weights: list[list[str]] = []
         for layer in range(num_layers):
             for direction in range(num_directions):
-                layer_input = input_size if layer == 0 else hidden_size * num_directions
+                layer_input = input_size if layer == 0 else real_hidden * num_directions
                 suffix = "_reverse" if direction == 1 else ""
                 names = [f"weight_ih_l{layer}{suffix}", f"weight_hh_l{layer}{suffix}"]
-                shapes = [(gates, layer_input), (gates, hidden_size)]
+                shapes = [(gates, layer_input), (gates, real_hidden)]
                 if bias:
                     names += [f"bias_ih_l{layer}{suffix}", f"bias_hh_l{layer}{suffix}"]
                     shapes += [(gates,), (gates,)]
+                if proj_size > 0:   # h_t = W_hr (o_t * tanh(c_t)), as PyTorch
+                    names.append(f"weight_hr_l{layer}{suffix}")
+                    shapes.append((proj_size, hidden_size))
                 for n, s in zip(names, shapes):
                     setattr(self, n, empty_parameter(s, npd))
                 self._flat_weights_names.extend(names)
@@ -181,17 +198,23 @@ class RNNBase(Module):
         if T == 0:
             raise ShapeError(f"Expected sequence length to be larger than 0 "
                              f"in RNN, got input of shape {_shape(input)}")
-        D = 2 if self.bidirectional else 1
-        expected = (self.num_layers * D, B, self.hidden_size)
         out = []
         for state, what in states:
             if state is None:
                 out.append(None)
                 continue
+            expected = self._state_shape(what, B)
             self._check_hidden(state, batched, expected if batched else
                                (expected[0], expected[2]), what)
             out.append(state if batched else unsqueeze(state, 1))
         return input, out, batched, B, T
+
+    def _state_shape(self, what: str, B: int) -> tuple:
+        """(layers * directions, B, size) of h_0/h_n ("hidden", proj_size with
+        projections) or c_0/c_n ("cell")."""
+        D = 2 if self.bidirectional else 1
+        size = self.proj_size if what == "hidden" and self.proj_size else self.hidden_size
+        return (self.num_layers * D, B, size)
 
     def _run(self, x, h0s, c0s, B):
         """All layers and directions; returns (output, [h_n per layer/dir], [c_n ...])."""
@@ -212,7 +235,7 @@ class RNNBase(Module):
                 if h0s is None:
                     if zero is None:
                         zero = _zeros((B, H), x)
-                    h0 = zero
+                    h0 = zero[:, :self.proj_size] if self.proj_size else zero
                 else:
                     h0 = h0s[k]
                 rev = d == 1
@@ -228,7 +251,11 @@ class RNNBase(Module):
                             c0 = zero
                         else:
                             c0 = c0s[k]
-                        out, hn, cn = _rnn.lstm_layer(xg, h0, c0, w_hh, rev, bf)
+                        if self.proj_size:
+                            out, hn, cn = _lstm_projected(xg, h0, c0, w_hh, p[names[-1]],
+                                                          rev, bf)
+                        else:
+                            out, hn, cn = _rnn.lstm_layer(xg, h0, c0, w_hh, rev, bf)
                         cs.append(cn)
                     else:
                         nl = "tanh" if self.mode == "RNN_TANH" else "relu"
@@ -254,7 +281,6 @@ class RNNBase(Module):
         the output, h_n and c_n; the reverse direction starts at each one's last step).
         Returns (PackedSequence output, [h_n] or [h_n, c_n]), batch in the caller's order."""
         from yingshe.ops.indexing import index_put
-        from yingshe.ops.shape import stack
         from yingshe._creation import zeros
         from yingshe.nn.utils.rnn import _pack_sorted, pad_packed_sequence
         self._check_input(packed.data)                       # feature size
@@ -262,13 +288,12 @@ class RNNBase(Module):
         lens = lengths.numpy()
         T, B = padded.shape[0], padded.shape[1]
         D = 2 if self.bidirectional else 1
-        H = self.hidden_size
-        expected = (self.num_layers * D, B, H)
-        for state, what in states:
+        shapes = [self._state_shape(what, B) for _, what in states]
+        for (state, what), shape in zip(states, shapes):
             if state is not None:
-                self._check_hidden(state, True, expected, what)
-        out = zeros((T, B, D * H), dtype=padded.dtype)
-        finals = [zeros(expected, dtype=padded.dtype) for _ in states]
+                self._check_hidden(state, True, shape, what)
+        out = zeros((T, B, D * shapes[0][2]), dtype=padded.dtype)
+        finals = [zeros(shape, dtype=padded.dtype) for shape in shapes]
         for n in sorted(set(lens.tolist()), reverse=True):
             idx = _wrap(np.flatnonzero(lens == n).astype(np.int64))
             x = padded[:n].index_select(1, idx)
@@ -333,8 +358,9 @@ class LSTM(RNNBase):
     """Long short-term memory; gates i, f, g, o stacked in ``weight_ih_l{k}`` (4H, I).
 
     ``LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-    dropout=0.0, bidirectional=False, proj_size=0)`` (``proj_size > 0`` is not
-    supported); forward(input, (h_0, c_0)=None) returns (output, (h_n, c_n)).
+    dropout=0.0, bidirectional=False, proj_size=0)`` (with ``proj_size > 0``,
+    h_t = W_hr (o_t * tanh(c_t)) of size proj_size, run step by step rather than by the
+    fused layer); forward(input, (h_0, c_0)=None) returns (output, (h_n, c_n)).
     """
 
     def __init__(self, *args, **kwargs) -> None:
