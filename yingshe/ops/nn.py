@@ -266,10 +266,12 @@ def _conv2d_weight_grad(xp, x, g, wshape, stride, padding, dilation, groups):
     return xp.ascontiguousarray(acc.transpose(0, 2, 1)).reshape(wshape)
 
 
-def _conv_check(opname, x, w, b, groups, transposed=False):
+def _conv_check(opname, x, w, b, groups, transposed=False, nd=2):
+    """The channel/groups/bias rule of an ``nd``-d (transposed) convolution; returns the
+    output channels."""
     _check_float_pair(opname, x, w, *( [b] if b is not None else []))
-    if x.ndim != 4 or w.ndim != 4:
-        raise ShapeError(f"{opname}: expected a 4-D input and a 4-D weight, got input "
+    if x.ndim != nd + 2 or w.ndim != nd + 2:
+        raise ShapeError(f"{opname}: expected a {nd + 2}-D input and a {nd + 2}-D weight, got input "
                          f"{shape_str(x.shape)} and weight {shape_str(w.shape)}")
     C = x.shape[1]
     if transposed:
@@ -298,6 +300,85 @@ def _conv_check(opname, x, w, b, groups, transposed=False):
     return out_c
 
 
+def _conv_infer(opname, x, w, b, stride, padding, dilation, groups):
+    """Meta of an N-d convolution's output (N = len(stride)); a kernel larger than the
+    padded input fails here, naming the sizes."""
+    nd = len(stride)
+    O = _conv_check(opname, x, w, b, groups, nd=nd)
+    dims = []
+    for i in range(nd):
+        n, k = x.shape[2 + i], w.shape[2 + i]
+        if n is None or k is None:
+            dims.append(None)
+            continue
+        o = _conv_out(n, k, stride[i], padding[i], dilation[i])
+        if o <= 0:
+            raise ShapeError(
+                f"{opname}: calculated output size {o} is too small: the (dilated) kernel "
+                f"of size {dilation[i] * (k - 1) + 1} can't be greater than the padded "
+                f"input size {n + sum(padding[i])} (input {shape_str(x.shape)}, weight "
+                f"{shape_str(w.shape)})")
+        dims.append(o)
+    return Meta((x.shape[0], O, *dims), x.dtype)
+
+
+def _bias_grad(g):
+    from yingshe.ops.reduce import sum as _sum
+    return _sum(g, (0,) + tuple(range(2, g.ndim)))
+
+
+# The VJPs of an N-d trio (conv, its input-adjoint conv_transpose, its weight gradient),
+# each expressed with the other two, so every order of derivative stays in the trio.
+# ``trio`` = (conv op, conv_transpose op, weight-grad op, name of the output-size attr).
+
+def _conv_vjp(trio, g, x, w, b, stride, padding, dilation, groups, needs):
+    conv, transpose, weight_grad, size = trio
+    gx = gw = gb = None
+    if needs[0]:
+        gx = apply(transpose, g, w, stride=stride, padding=padding, dilation=dilation,
+                   groups=groups, **{size: tuple(x.shape[2:])})
+    if needs[1]:
+        gw = apply(weight_grad, x, g, weight_shape=tuple(w.shape), stride=stride,
+                   padding=padding, dilation=dilation, groups=groups)
+    if b is not None and len(needs) > 2 and needs[2]:
+        gb = _bias_grad(g)
+    return (gx, gw) if b is None else (gx, gw, gb)
+
+
+def _conv_transpose_vjp(trio, g, x, w, b, stride, padding, dilation, groups, out_size,
+                        needs):
+    conv, transpose, weight_grad, size = trio
+    # Output rows/planes beyond the last input's reach (output_padding) get no input
+    # contribution: the adjoint conv crops them with a reduced trailing padding.
+    pads = []
+    for i in range(len(stride)):
+        reach = ((x.shape[2 + i] - 1) * stride[i] - sum(padding[i])
+                 + dilation[i] * (w.shape[2 + i] - 1) + 1)
+        pads.append((padding[i][0], padding[i][1] - (out_size[i] - reach)))
+    pads = tuple(pads)
+    gx = gw = gb = None
+    if needs[0]:
+        gx = apply(conv, g, w, stride=stride, padding=pads, dilation=dilation, groups=groups)
+    if needs[1]:
+        gw = apply(weight_grad, g, x, weight_shape=tuple(w.shape), stride=stride,
+                   padding=pads, dilation=dilation, groups=groups)
+    if b is not None and len(needs) > 2 and needs[2]:
+        gb = _bias_grad(g)
+    return (gx, gw) if b is None else (gx, gw, gb)
+
+
+def _weight_grad_vjp(trio, h, x, g, stride, padding, dilation, groups, needs):
+    conv, transpose, weight_grad, size = trio
+    gx = gg = None
+    if needs[0]:
+        gx = apply(transpose, g, h, stride=stride, padding=padding, dilation=dilation,
+                   groups=groups, **{size: tuple(x.shape[2:])})
+    if needs[1]:
+        gg = apply(conv, x, h, stride=stride, padding=padding, dilation=dilation,
+                   groups=groups)
+    return gx, gg
+
+
 @register_op("conv2d", saves="inputs")
 class Conv2d:
     """2-D cross-correlation (NCHW); ``padding`` is ((top, bottom), (left, right))."""
@@ -306,35 +387,10 @@ class Conv2d:
         return _conv2d_forward(xp, x, w, b, stride, padding, dilation, groups)
 
     def infer(x, w, b=None, *, stride, padding, dilation, groups):
-        O = _conv_check("conv2d", x, w, b, groups)
-        dims = []
-        for i in range(2):
-            n, k = x.shape[2 + i], w.shape[2 + i]
-            if n is None or k is None:
-                dims.append(None)
-                continue
-            o = _conv_out(n, k, stride[i], padding[i], dilation[i])
-            if o <= 0:
-                raise ShapeError(
-                    f"conv2d: calculated output size {o} is too small: the (dilated) kernel "
-                    f"of size {dilation[i] * (k - 1) + 1} can't be greater than the padded "
-                    f"input size {n + sum(padding[i])} (input {shape_str(x.shape)}, weight "
-                    f"{shape_str(w.shape)})")
-            dims.append(o)
-        return Meta((x.shape[0], O, *dims), x.dtype)
+        return _conv_infer("conv2d", x, w, b, stride, padding, dilation, groups)
 
     def vjp(g, out, x, w, b=None, *, stride, padding, dilation, groups, needs):
-        gx = gw = gb = None
-        if needs[0]:
-            gx = apply(ConvTranspose2d, g, w, stride=stride, padding=padding,
-                       dilation=dilation, groups=groups, out_hw=tuple(x.shape[2:]))
-        if needs[1]:
-            gw = apply(Conv2dWeightGrad, x, g, weight_shape=tuple(w.shape), stride=stride,
-                       padding=padding, dilation=dilation, groups=groups)
-        if b is not None and len(needs) > 2 and needs[2]:
-            from yingshe.ops.reduce import sum as _sum
-            gb = _sum(g, (0, 2, 3))
-        return (gx, gw) if b is None else (gx, gw, gb)
+        return _conv_vjp(_TRIO_2D, g, x, w, b, stride, padding, dilation, groups, needs)
 
 
 @register_op("conv_transpose2d", saves="inputs")
@@ -350,25 +406,8 @@ class ConvTranspose2d:
         return Meta((x.shape[0], O, *out_hw), x.dtype)
 
     def vjp(g, out, x, w, b=None, *, stride, padding, dilation, groups, out_hw, needs):
-        # Output rows/columns beyond the last input's reach (output_padding) get no input
-        # contribution: the adjoint conv crops them with a reduced bottom/right padding.
-        pads = []
-        for i in range(2):
-            reach = ((x.shape[2 + i] - 1) * stride[i] - sum(padding[i])
-                     + dilation[i] * (w.shape[2 + i] - 1) + 1)
-            pads.append((padding[i][0], padding[i][1] - (out_hw[i] - reach)))
-        pads = tuple(pads)
-        gx = gw = gb = None
-        if needs[0]:
-            gx = apply(Conv2d, g, w, stride=stride, padding=pads, dilation=dilation,
-                       groups=groups)
-        if needs[1]:
-            gw = apply(Conv2dWeightGrad, g, x, weight_shape=tuple(w.shape), stride=stride,
-                       padding=pads, dilation=dilation, groups=groups)
-        if b is not None and len(needs) > 2 and needs[2]:
-            from yingshe.ops.reduce import sum as _sum
-            gb = _sum(g, (0, 2, 3))
-        return (gx, gw) if b is None else (gx, gw, gb)
+        return _conv_transpose_vjp(_TRIO_2D, g, x, w, b, stride, padding, dilation, groups,
+                                   out_hw, needs)
 
 
 @register_op("conv2d_weight_grad", saves="inputs")
@@ -384,14 +423,10 @@ class Conv2dWeightGrad:
         return Meta(tuple(weight_shape), x.dtype)
 
     def vjp(h, out, x, g, *, weight_shape, stride, padding, dilation, groups, needs):
-        gx = gg = None
-        if needs[0]:
-            gx = apply(ConvTranspose2d, g, h, stride=stride, padding=padding,
-                       dilation=dilation, groups=groups, out_hw=tuple(x.shape[2:]))
-        if needs[1]:
-            gg = apply(Conv2d, x, h, stride=stride, padding=padding, dilation=dilation,
-                       groups=groups)
-        return gx, gg
+        return _weight_grad_vjp(_TRIO_2D, h, x, g, stride, padding, dilation, groups, needs)
+
+
+_TRIO_2D = (Conv2d, ConvTranspose2d, Conv2dWeightGrad, "out_hw")
 
 
 def _unbatched(input, ndim: int, opname: str):
@@ -509,8 +544,10 @@ def _pool_out(n, k, s, p, d, ceil_mode):
 
 
 def _pool_geometry(opname, shape, kernel, stride, padding, dilation, ceil_mode):
+    """Output sizes and the (lo, hi) paddings that make every window in range (ceil_mode
+    windows may run past the padded input), for len(kernel) spatial dims."""
     out, pads = [], []
-    for i in range(2):
+    for i in range(len(kernel)):
         n, k, s, p, d = shape[2 + i], kernel[i], stride[i], padding[i], dilation[i]
         if p * 2 > k:
             raise ShapeError(f"{opname}: pad should be at most half of effective kernel size, "
@@ -530,15 +567,17 @@ def _pool_geometry(opname, shape, kernel, stride, padding, dilation, ceil_mode):
     return tuple(out), tuple(pads)
 
 
-def _pool_args(opname, kernel_size, stride, padding, dilation):
-    k = _tuple(kernel_size, 2, "kernel_size", opname)
+def _pool_args(opname, kernel_size, stride, padding, dilation, nd=2):
+    k = _tuple(kernel_size, nd, "kernel_size", opname)
     s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) \
-        else _tuple(stride, 2, "stride", opname)
-    p = _tuple(padding, 2, "padding", opname)
-    d = _tuple(dilation, 2, "dilation", opname)
+        else _tuple(stride, nd, "stride", opname)
+    p = _tuple(padding, nd, "padding", opname)
+    d = _tuple(dilation, nd, "dilation", opname)
     if any(v <= 0 for v in k + s + d):
         raise ValueError(f"{opname}: kernel_size, stride and dilation must be positive, got "
                          f"kernel_size={k}, stride={s}, dilation={d}")
+    if any(v < 0 for v in p):
+        raise ValueError(f"{opname}: padding must be non-negative, got padding={p}")
     return k, s, p, d
 
 

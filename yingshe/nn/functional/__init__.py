@@ -32,6 +32,7 @@ _SOURCES = {
         "glu", "softmin", "gumbel_softmax", "grid_sample", "affine_grid", "cosine_similarity",
         "pairwise_distance", "pdist",
     ),
+    "yingshe.ops.conv3d": ("conv3d", "conv_transpose3d", "max_pool3d", "avg_pool3d"),
     "yingshe.ops.elementwise_math": (
         "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "softplus", "softsign",
         "sigmoid", "tanh", "silu", "mish", "hardtanh", "hardsigmoid", "hardswish",

@@ -5,9 +5,11 @@ from __future__ import annotations
 from yingshe.nn import functional as F
 from yingshe.nn.modules._common import (_pair, _single, default_init_, factory_dtype,
                                         weight_and_bias)
+from yingshe.nn.modules._common import _triple
 from yingshe.nn.modules.module import Module
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
+__all__ += ["Conv3d", "ConvTranspose3d"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -205,4 +207,39 @@ class ConvTranspose2d(_ConvTransposeNd):
                  padding_mode: str = "zeros", device=None, dtype=None) -> None:
         super().__init__(in_channels, out_channels, _pair(kernel_size), _pair(stride),
                          _pair(padding), _pair(dilation), True, _pair(output_padding),
+                         groups, bias, padding_mode, device, dtype)
+
+
+class Conv3d(_Conv):
+    """3-d convolution over (N, C_in, D, H, W) inputs; weight (C_out, C_in/groups, kD, kH,
+    kW).
+
+    Example:
+        >>> nn.Conv3d(4, 6, 3, stride=2)(yingshe.ones(2, 4, 9, 8, 7)).shape
+        (2, 6, 4, 3, 3)
+    """
+
+    _n = 3
+    _fn_name = "conv3d"
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 device=None, dtype=None) -> None:
+        super().__init__(in_channels, out_channels, _triple(kernel_size), _triple(stride),
+                         padding if isinstance(padding, str) else _triple(padding),
+                         _triple(dilation), False, _triple(0), groups, bias, padding_mode,
+                         device, dtype)
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """3-d transposed convolution; weight (C_in, C_out/groups, kD, kH, kW)."""
+
+    _n = 3
+    _fn_name = "conv_transpose3d"
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
+                 padding_mode: str = "zeros", device=None, dtype=None) -> None:
+        super().__init__(in_channels, out_channels, _triple(kernel_size), _triple(stride),
+                         _triple(padding), _triple(dilation), True, _triple(output_padding),
                          groups, bias, padding_mode, device, dtype)

@@ -8,6 +8,7 @@ from yingshe.nn.modules.module import Module
 
 __all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
            "AdaptiveAvgPool2d", "AdaptiveMaxPool2d"]
+__all__ += ["MaxPool3d", "AvgPool3d"]
 
 
 class _MaxPoolNd(Module):
@@ -64,8 +65,8 @@ class AvgPool1d(Module):
                             self.count_include_pad)
 
 
-class AvgPool2d(Module):
-    """Mean over sliding windows of (N, C, H, W) inputs (stride defaults to kernel_size)."""
+class _AvgPoolNd(Module):
+    """The arguments of ``AvgPool2d``/``AvgPool3d`` (stride defaults to kernel_size)."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override=None) -> None:
@@ -79,6 +80,10 @@ class AvgPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(_AvgPoolNd):
+    """Mean over sliding windows of (N, C, H, W) inputs (stride defaults to kernel_size)."""
 
     def forward(self, input):
         if self.divisor_override is not None:
@@ -122,3 +127,18 @@ class AdaptiveMaxPool2d(_AdaptivePoolNd):
 
     def forward(self, input):
         return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
+
+
+class MaxPool3d(_MaxPoolNd):
+    """Max over sliding windows of (N, C, D, H, W) inputs (stride defaults to kernel_size;
+    indices are flat positions in each D*H*W volume)."""
+    _fn_name = "max_pool3d"
+
+
+class AvgPool3d(_AvgPoolNd):
+    """Mean over sliding windows of (N, C, D, H, W) inputs (stride defaults to
+    kernel_size)."""
+
+    def forward(self, input):
+        return F.avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
