@@ -63,9 +63,9 @@ def generate(program, name: str = "graph_program"):
         v = f"feed{i}"
         names[(s._gnode.id, s._out_index)] = v
         lines.append(f"    {v} = feeds[{i}]  # {s.name}")
-    copy_reads = reads_to_copy(program)
     writes = writes_into_variables(program)   # op index -> its assign's index
     written = set(writes.values())
+    copy_reads = reads_to_copy(program, writes)
     last = program.last_uses()
 
     def bind(prefix: str, value) -> str:

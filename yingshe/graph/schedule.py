@@ -65,11 +65,7 @@ def writes_into_variables(program) -> dict[int, int]:
     nodes = program.nodes
     index = {n.id: i for i, n in enumerate(nodes)}
     fetched = {(f._gnode.id, f._out_index) for f in program.fetches if isinstance(f, Symbol)}
-    last_use: dict[tuple, int] = {}
-    for i, n in enumerate(nodes):
-        for x in n.inputs:
-            if isinstance(x, Symbol):
-                last_use[(x._gnode.id, x._out_index)] = i
+    last_use = {key: i for i, keys in program.last_uses().items() for key in keys}
     root = _alias_roots(nodes)
     reads: dict[int, set] = {}            # id(var) -> indices that read it
     for i, n in enumerate(nodes):
@@ -113,7 +109,7 @@ def writes_into_variables(program) -> dict[int, int]:
             del cand[i]
 
 
-def reads_to_copy(program) -> frozenset:
+def reads_to_copy(program, writes: dict[int, int] | None = None) -> frozenset:
     """ids of the ``read`` nodes whose value must be copied out of the Variable's buffer.
 
     A read hands out the Variable's own array (no copy), which is safe unless the array
@@ -125,8 +121,11 @@ def reads_to_copy(program) -> frozenset:
     optimizer's assign, so they need no copy."""
     nodes = program.nodes
     # where each Variable is written: at its assign, or earlier at the op that computes
-    # into its buffer (writes_into_variables); a read used by that op itself is safe
-    early = {j: i for i, j in writes_into_variables(program).items()}
+    # into its buffer (``writes``: writes_into_variables, computed here unless given);
+    # a read used by that op itself is safe
+    if writes is None:
+        writes = writes_into_variables(program)
+    early = {j: i for i, j in writes.items()}
     assigns: dict[int, list[int]] = {}
     for i, n in enumerate(nodes):
         if n.kind == "assign":
