@@ -28,8 +28,8 @@ from yingshe.ops._registry import apply, register_op
 from yingshe.ops._shapes import Meta, shape_str
 from yingshe.ops.nn import (PoolScatterAdd, _check_float_pair, _conv_check, _conv_infer,
                             _conv_out, _conv_padding, _conv_transpose_vjp, _conv_vjp,
-                            _pool_args, _pool_geometry, _tuple, _unbatched,
-                            _weight_grad_vjp)
+                            _pool_args, _pool_geometry, _sum_of_products, _tuple,
+                            _unbatched, _weight_grad_vjp)
 
 __all__ = ["conv3d", "conv_transpose3d", "max_pool3d", "avg_pool3d"]
 
@@ -133,12 +133,7 @@ def _conv3d_weight_grad(xp, x, g, wshape, stride, padding, dilation, groups):
     G, K, L = groups, cols.shape[1] // groups, cols.shape[2]
     cols = cols.reshape(N, G, K, L).swapaxes(-1, -2)                    # (N, G, L, K)
     gg = g.reshape(N, G, O // G, L)
-    # sum_n g[n] @ cols[n]^T, batched over chunks of samples (bounds the temporary)
-    step = max(1, (1 << 21) // max(1, K * O))
-    acc = xp.zeros((G, O // G, K), dtype=g.dtype)
-    for n0 in range(0, N, step):
-        acc += xp.matmul(gg[n0:n0 + step], cols[n0:n0 + step]).sum(0)
-    return acc.reshape(wshape)
+    return _sum_of_products(xp, gg, cols, (G, O // G, K)).reshape(wshape)  # g[n] @ cols[n]^T
 
 
 @register_op("conv3d", saves="inputs")

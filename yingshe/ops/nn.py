@@ -255,15 +255,20 @@ def _conv2d_weight_grad(xp, x, g, wshape, stride, padding, dilation, groups):
     G, K, L = groups, Cg * kh * kw, cols.shape[-1]
     cols = cols.reshape(N, G, K, L)
     gt = gw.reshape(N, G, O // G, L).swapaxes(-1, -2)          # (N, G, L, Og)
-    # sum_n cols[n] @ g[n]^T, batched over chunks of samples (bounds the temporary)
-    step = max(1, (1 << 21) // max(1, K * O))
-    acc = None
-    for n0 in range(0, N, step):
-        part = xp.matmul(cols[n0:n0 + step], gt[n0:n0 + step]).sum(0)   # (G, K, Og)
-        acc = part if acc is None else acc + part
-    if acc is None:
-        acc = xp.zeros((G, K, O // G), dtype=g.dtype)
+    acc = _sum_of_products(xp, cols, gt, (G, K, O // G))         # sum_n cols[n] @ g[n]^T
     return xp.ascontiguousarray(acc.transpose(0, 2, 1)).reshape(wshape)
+
+
+def _sum_of_products(xp, a, b, shape):
+    """``sum_n a[n] @ b[n]`` of two stacks of (batched) matrices, of ``shape``: batched
+    over chunks of samples, so the per-sample products never take more than ~2M elements
+    at once (the convolutions' weight gradients)."""
+    step = max(1, (1 << 21) // max(1, math.prod(shape)))
+    acc = None
+    for n0 in range(0, a.shape[0], step):
+        part = xp.matmul(a[n0:n0 + step], b[n0:n0 + step]).sum(0)
+        acc = part if acc is None else acc + part
+    return xp.zeros(shape, dtype=b.dtype) if acc is None else acc
 
 
 def _conv_check(opname, x, w, b, groups, transposed=False, nd=2):
@@ -331,18 +336,23 @@ def _bias_grad(g):
 # each expressed with the other two, so every order of derivative stays in the trio.
 # ``trio`` = (conv op, conv_transpose op, weight-grad op, name of the output-size attr).
 
+def _with_bias_grad(gx, gw, g, b, needs):
+    """The input and weight gradients, and the bias's (a sum of ``g``) when there is one."""
+    if b is None:
+        return gx, gw
+    return gx, gw, (_bias_grad(g) if len(needs) > 2 and needs[2] else None)
+
+
 def _conv_vjp(trio, g, x, w, b, stride, padding, dilation, groups, needs):
     conv, transpose, weight_grad, size = trio
-    gx = gw = gb = None
+    gx = gw = None
     if needs[0]:
         gx = apply(transpose, g, w, stride=stride, padding=padding, dilation=dilation,
                    groups=groups, **{size: tuple(x.shape[2:])})
     if needs[1]:
         gw = apply(weight_grad, x, g, weight_shape=tuple(w.shape), stride=stride,
                    padding=padding, dilation=dilation, groups=groups)
-    if b is not None and len(needs) > 2 and needs[2]:
-        gb = _bias_grad(g)
-    return (gx, gw) if b is None else (gx, gw, gb)
+    return _with_bias_grad(gx, gw, g, b, needs)
 
 
 def _conv_transpose_vjp(trio, g, x, w, b, stride, padding, dilation, groups, out_size,
@@ -356,15 +366,13 @@ def _conv_transpose_vjp(trio, g, x, w, b, stride, padding, dilation, groups, out
                  + dilation[i] * (w.shape[2 + i] - 1) + 1)
         pads.append((padding[i][0], padding[i][1] - (out_size[i] - reach)))
     pads = tuple(pads)
-    gx = gw = gb = None
+    gx = gw = None
     if needs[0]:
         gx = apply(conv, g, w, stride=stride, padding=pads, dilation=dilation, groups=groups)
     if needs[1]:
         gw = apply(weight_grad, g, x, weight_shape=tuple(w.shape), stride=stride,
                    padding=pads, dilation=dilation, groups=groups)
-    if b is not None and len(needs) > 2 and needs[2]:
-        gb = _bias_grad(g)
-    return (gx, gw) if b is None else (gx, gw, gb)
+    return _with_bias_grad(gx, gw, g, b, needs)
 
 
 def _weight_grad_vjp(trio, h, x, g, stride, padding, dilation, groups, needs):
