@@ -126,6 +126,12 @@ def register_op(name: str, *, saves: str = "both", num_outputs: int = 1, hidden:
     return deco
 
 
+def is_graph_value(x) -> bool:
+    """A tensor whose value exists only when a graph runs: a graph ``Symbol`` (no data)
+    or a Variable read inside a graph (``apply`` builds a node for either)."""
+    return isinstance(x, Tensor) and (x._data is None or x._symbolic_read)
+
+
 def meta_of(x: Any):
     """The ``Meta`` of a tensor (or symbol); Python scalars pass through unchanged."""
     if isinstance(x, Tensor):

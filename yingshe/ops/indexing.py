@@ -26,7 +26,7 @@ from yingshe import _dtype
 from yingshe._tensor import MODE, Tensor, _wrap
 from yingshe.errors import DTypeError, IndexError, ShapeError, UnsupportedError
 from yingshe.ops._inplace import commit, needs_autograd
-from yingshe.ops._registry import apply, register_op, tensor_method
+from yingshe.ops._registry import apply, is_graph_value, register_op, tensor_method
 from yingshe.ops._shapes import Meta, broadcast_shapes, normalize_dim, shape_str
 from yingshe.ops.shape import Clone, expand, reshape
 
@@ -194,16 +194,11 @@ class IndexBackward:
 
 # ---- parsing a key ------------------------------------------------------------------------------
 
-def _symbolic(k) -> bool:
-    """A graph value (placeholder, op output, Variable read): no data to look at."""
-    return isinstance(k, Tensor) and (k._data is None or k._symbolic_read)
-
-
 def _as_index_array(k):
     """An int64 (or bool mask) NumPy array of an index; a graph integer tensor stays
     itself (an input of the ``index`` node: its values exist only at run time)."""
     if isinstance(k, Tensor):
-        if _symbolic(k):
+        if is_graph_value(k):
             if k.dtype is _dtype.bool or k.dtype is _dtype.uint8:
                 raise UnsupportedError(
                     f"indexing with a boolean mask (a graph tensor of shape "

@@ -31,7 +31,7 @@ import numpy as np
 
 from yingshe._tensor import MODE, Tensor
 from yingshe.errors import DTypeError, ShapeError
-from yingshe.ops._registry import apply, register_op
+from yingshe.ops._registry import apply, is_graph_value, register_op
 from yingshe.ops._shapes import Meta, shape_str
 
 __all__: list[str] = []   # internal building blocks of yingshe.nn; not yingshe.* functions
@@ -130,8 +130,7 @@ def _differentiable_grad(*values) -> bool:
     layer's gradient is eager-only (graph mode refuses it as not differentiable)."""
     if not MODE.grad_enabled or MODE.tracer is not None:
         return False
-    return not any(isinstance(v, Tensor) and (v._data is None or v._symbolic_read)
-                   for v in values)
+    return not any(is_graph_value(v) for v in values)
 
 
 # ---- LSTM -----------------------------------------------------------------------------------
@@ -254,9 +253,10 @@ class LstmLayerBackward:
                 Meta(tuple(w_hh.shape), w_hh.dtype))
 
 
-def lstm_reference(m, xg, h0, c0, w_hh, *, reverse=False, batch_first=False):
+def lstm_reference(m, xg, h0, c0, w_hh, *, reverse=False, batch_first=False, w_hr=None):
     """``lstm_layer`` step by step with the ops of module ``m`` (``yingshe`` or ``torch``;
-    None means yingshe): the differentiable form and a reference."""
+    None means yingshe): the differentiable form and a reference. With ``w_hr`` (an LSTM
+    with projections, ``proj_size``), h_t = W_hr (o_t * tanh(c_t))."""
     if m is None:
         import yingshe as m
     T = xg.shape[1 if batch_first else 0]
@@ -267,6 +267,8 @@ def lstm_reference(m, xg, h0, c0, w_hh, *, reverse=False, batch_first=False):
         i, f, g, o = z.chunk(4, -1)
         c = m.sigmoid(f) * c + m.sigmoid(i) * m.tanh(g)
         h = m.sigmoid(o) * m.tanh(c)
+        if w_hr is not None:
+            h = m.matmul(h, w_hr.t())
         outs[t] = h
     return m.stack(outs, 1 if batch_first else 0), h, c
 

@@ -15,7 +15,7 @@ import numpy as np
 from yingshe import _dtype
 from yingshe._tensor import MODE, Tensor, _wrap
 from yingshe.errors import DTypeError, ShapeError, UnsupportedError, no_out
-from yingshe.ops._registry import apply, register_op, tensor_method
+from yingshe.ops._registry import apply, is_graph_value, register_op, tensor_method
 from yingshe.ops._shapes import Meta, shape_str
 
 __all__ = ["nonzero", "argwhere", "unique", "bincount", "searchsorted", "bucketize"]
@@ -25,7 +25,7 @@ def _concrete(opname: str, x, instead: str) -> np.ndarray:
     """The values of ``x``; a clear refusal for a graph value or inside a trace."""
     if not isinstance(x, Tensor):
         return np.asarray(x)
-    if x._data is None or x._symbolic_read or MODE.tracer is not None:
+    if is_graph_value(x) or MODE.tracer is not None:
         raise UnsupportedError(
             f"{opname}: the result's shape depends on the values of its input "
             f"(shape {shape_str(x.shape)}), which a graph or compiled function does not "

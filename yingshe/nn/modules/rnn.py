@@ -29,7 +29,6 @@ from yingshe.nn import init
 from yingshe.nn.modules._common import empty_parameter, factory_dtype
 from yingshe.nn.modules.module import Module
 from yingshe.ops import rnn as _rnn
-from yingshe.ops.elementwise_math import sigmoid, tanh
 from yingshe.ops.shape import cat, squeeze, stack, unsqueeze
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
@@ -44,21 +43,6 @@ def _shape(t) -> str:
 def _zeros(shape, like: Tensor) -> Tensor:
     return _wrap(np.zeros(shape, dtype=like._data.dtype if like._data is not None
                           else like.dtype.np))
-
-
-def _lstm_projected(xg, h0, c0, w_hh, w_hr, reverse: bool, batch_first: bool):
-    """One LSTM layer with projections (``proj_size``), step by step with yingshe ops:
-    h_t = W_hr (o_t * tanh(c_t)). Returns (output, h_n, c_n) like ``lstm_layer``."""
-    T = xg.shape[1 if batch_first else 0]
-    h, c = h0, c0
-    outs = [None] * T
-    for t in (range(T - 1, -1, -1) if reverse else range(T)):
-        z = (xg[:, t] if batch_first else xg[t]) + F.linear(h, w_hh)
-        i, f, g, o = z.chunk(4, -1)
-        c = sigmoid(f) * c + sigmoid(i) * tanh(g)
-        h = F.linear(sigmoid(o) * tanh(c), w_hr)
-        outs[t] = h
-    return stack(outs, 1 if batch_first else 0), h, c
 
 
 class RNNBase(Module):
@@ -251,9 +235,10 @@ class RNNBase(Module):
                             c0 = zero
                         else:
                             c0 = c0s[k]
-                        if self.proj_size:
-                            out, hn, cn = _lstm_projected(xg, h0, c0, w_hh, p[names[-1]],
-                                                          rev, bf)
+                        if self.proj_size:   # unfused: the reference recurrence
+                            out, hn, cn = _rnn.lstm_reference(
+                                None, xg, h0, c0, w_hh, reverse=rev, batch_first=bf,
+                                w_hr=p[names[-1]])
                         else:
                             out, hn, cn = _rnn.lstm_layer(xg, h0, c0, w_hh, rev, bf)
                         cs.append(cn)
