@@ -20,7 +20,10 @@ $(VENV)/.core: pyproject.toml
 # and any looser requirement would download a multi-GB CUDA build.
 $(VENV)/.full: $(VENV)/.core
 	$(PIP) install -q "torch==2.13.0"
-	$(PIP) install -q -e ".[dev,compare,datasets,plot,progress]"
+	$(PIP) install -q -e ".[dev,compare,datasets,plot,progress,jit,distributed,onnx,vision]"
+	# torchvision is a reference for yingshe.torchvision's parity tests only; --no-deps
+	# keeps pip from replacing the CPU torch above with a CUDA build
+	$(PIP) install -q --no-deps "torchvision==0.28.0"
 	touch $@
 
 install-core: $(VENV)/.core
