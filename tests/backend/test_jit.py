@@ -24,6 +24,10 @@ def axpy_relu(x, y, a):
     return t if t > 0.0 else 0.0
 
 
+def scaled(x, factor, negate):  # numba takes keyword calls, not keyword-only parameters
+    return -x * factor if negate else x * factor
+
+
 def two_outputs(x, y):
     return x + y, math.exp(x) * y
 
@@ -91,6 +95,26 @@ def test_elementwise_kernel_matches_numpy(tmp_path, monkeypatch):
     expected = np.maximum(2.0 * x + y, 0.0)
     k(x, y, 2.0, x)
     np.testing.assert_array_equal(x, expected)
+
+
+def test_elementwise_kernel_attrs_are_constants(tmp_path, monkeypatch):
+    _require_numba()
+    monkeypatch.setenv("YINGSHE_CACHE_DIR", str(tmp_path))
+    x = np.arange(5.0)
+    out = np.empty_like(x)
+    jit.elementwise_kernel(scaled, (True,), 1, attrs={"factor": 3.0, "negate": True})(x, out)
+    np.testing.assert_array_equal(out, -3.0 * x)
+    jit.elementwise_kernel(scaled, (True,), 1, attrs={"factor": 2.0, "negate": False})(x, out)
+    np.testing.assert_array_equal(out, 2.0 * x)
+    with pytest.raises(TypeError, match="kernel attribute"):
+        jit.elementwise_kernel(scaled, (True,), 1, attrs={"factor": [1], "negate": False})
+
+
+def test_registered_scalar_formula_is_kept():
+    from yingshe.ops._registry import REGISTRY
+    # every op that declares a formula gets it on its OpDef, as a plain function
+    for op in REGISTRY.values():
+        assert op.scalar is None or callable(op.scalar)
 
 
 def test_elementwise_kernel_refuses_local_functions():
