@@ -9,11 +9,18 @@ from yingshe.graph.ir import Symbol
 
 __all__ = ["last_uses", "reads_to_copy", "writes_into_variables", "INTO"]
 
-# Elementwise ops whose forward is this one NumPy ufunc (errors silenced as the op's own
-# forward does): such a node can write its result straight into a Variable's buffer.
-INTO = {"add": ("add", None), "sub": ("subtract", None), "mul": ("multiply", None),
-        "div": ("true_divide", {"divide": "ignore", "invalid": "ignore"}),
-        "neg": ("negative", None), "sqrt": ("sqrt", {"invalid": "ignore"})}
+def _into_table() -> dict:
+    """Elementwise ops whose forward is one NumPy ufunc (errors silenced as the op's own
+    forward does), from the op table: such a node can write its result straight into a
+    Variable's buffer (``out=``)."""
+    import numpy as np
+
+    from yingshe.ops.elementwise import UFUNCS
+    return {op: (ufunc, dict(errors) or None) for op, (ufunc, errors) in UFUNCS.items()
+            if isinstance(getattr(np, ufunc, None), np.ufunc)}
+
+
+INTO = _into_table()
 
 
 def last_uses(program) -> dict[int, list[tuple]]:
