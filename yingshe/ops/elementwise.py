@@ -17,7 +17,7 @@ from yingshe.ops._registry import OpDef, apply, register_op, tensor_method
 from yingshe.ops._shapes import Meta, broadcast_shapes
 
 __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "neg",
-           "negative", "to_dtype", "elementwise_op", "UFUNCS"]
+           "negative", "to_dtype"]
 
 
 # ---- the elementwise op table ------------------------------------------------------------------
