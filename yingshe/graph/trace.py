@@ -362,8 +362,8 @@ class Tracer:
             if s is None:
                 meta = Meta((), _dtype.float64)
                 node = self.graph.add_node("placeholder", None, (),
-                                           {"shape": (), "dtype": _dtype.float64}, (meta,),
-                                           name="hyper")
+                                           {"shape": (), "dtype": _dtype.float64,
+                                            "hyper": True}, (meta,), name="hyper")
                 s = node.outputs[0]
                 self.hyper_syms[id(x)] = s
                 self.keep.append(x)
@@ -718,15 +718,20 @@ class CompiledFunction:
     ``traces`` counts the traces made; ``eager_calls`` the calls that ran eagerly
     (fallback, or to create optimizer state); ``explain()`` prints the last program."""
 
-    def __init__(self, fn, fallback=None, optimize: bool = True, check: bool = False) -> None:
+    def __init__(self, fn, fallback=None, optimize: bool = True, check: bool = False,
+                 backend: str | None = None) -> None:
         if fallback not in (None, "eager"):
             raise ValueError(f"yingshe.compile: fallback must be None or 'eager', got "
                              f"{fallback!r}")
+        if backend is not None:
+            from yingshe.backend import jit
+            jit.resolve_backend(backend)   # an unknown name or a missing numba fails here
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.fallback = fallback
         self.optimize = optimize
         self.check = check
+        self.backend = backend     # None: the process default at each trace
         self._cache: dict = {}
         self._eager_sigs: set = set()
         self._warned = False
@@ -810,9 +815,14 @@ class CompiledFunction:
             state_ids |= late
         raise TraceError("yingshe.compile: could not settle which tensors are state")
 
+    def resolved_backend(self) -> str:
+        """The backend the next trace compiles for (``"numba"`` or ``"numpy"``)."""
+        from yingshe.backend import jit
+        return jit.resolve_backend(self.backend) if self.optimize else "numpy"
+
     def _trace_once(self, tracer: Tracer, args, kwargs):
         from yingshe.graph.codegen import generate
-        from yingshe.graph.passes import key_of, optimize
+        from yingshe.graph.passes import key_of, optimize, pipeline
         from yingshe.graph.session import lowered
         leaves: list = []
         _tensor_leaves((args, kwargs), leaves)
@@ -865,9 +875,12 @@ class CompiledFunction:
                 fetches = fetches + plan.saved
         shapes = {key_of(s): tuple(s.shape) for s in feed_syms}
         raw, keys = lowered(fetches, feed_syms, shapes)
-        program = optimize(raw, check=self.check) if self.optimize else raw
+        backend = self.resolved_backend()
+        program = optimize(raw, passes=pipeline(backend), check=self.check) \
+            if self.optimize else raw
         entry.fn = generate(program, "compiled_" + "".join(
-            c if c.isalnum() else "_" for c in getattr(self.fn, "__name__", "fn")))
+            c if c.isalnum() else "_" for c in getattr(self.fn, "__name__", "fn")),
+            backend=backend)
         entry.program = program
         entry.raw = raw
         pos = {(s._gnode.id, 0): i for i, s in enumerate(feed_syms)}
@@ -918,7 +931,7 @@ class CompiledFunction:
         from yingshe.graph.session import explain_program
         if self._last is None:
             raise RuntimeError("explain(): nothing has been compiled yet (call the function)")
-        text = explain_program(self._last.raw, self._last.program, self._last.fn.source)
+        text = explain_program(self._last.raw, self._last.program, self._last.fn)
         if file is not None:
             print(text, file=file)
         return text
@@ -940,7 +953,7 @@ class _BackwardPlan:
     def __init__(self, owner, tracer: Tracer, outputs: list, fwd_fetches: list, phs: list,
                  diff_args: list) -> None:
         from yingshe.graph.gradients import gradients
-        from yingshe.graph.passes import key_of, optimize, prune
+        from yingshe.graph.passes import key_of, optimize, pipeline, prune
         from yingshe.graph.codegen import generate
         from yingshe.graph.session import lowered
         self.inputs = [t for t, _ in diff_args]
@@ -996,10 +1009,12 @@ class _BackwardPlan:
         self.hyper_fns = [h.fn for _, h in tracer.feeds]
         self.n_saved = len(self.saved)
         raw, keys = lowered(fetch, feeds, {key_of(s): tuple(s.shape) for s in feeds})
-        program = optimize(raw, check=owner.check) if owner.optimize else raw
+        backend = owner.resolved_backend()
+        program = optimize(raw, passes=pipeline(backend), check=owner.check) \
+            if owner.optimize else raw
         pos = {key_of(s): i for i, s in enumerate(feeds)}
         self.feed_keys = [pos[k] for k in keys]
-        self.fn = generate(program, "compiled_backward")
+        self.fn = generate(program, "compiled_backward", backend=backend)
         self.program, self.raw = program, raw
         self.entry = None
 
@@ -1074,7 +1089,12 @@ def _owned(a, inputs=()):
 def compile(fn=None, *, fallback=None, **options):
     """Trace ``fn`` into a graph on its first call per input signature, compile it and
     cache it (see the module docstring). Usable as ``@compile``, ``@compile(...)`` or
-    ``compile(fn, fallback="eager")``."""
+    ``compile(fn, fallback="eager")``.
+
+    Options: ``backend`` ("numba": elementwise groups fused into numba kernels; "numpy":
+    one NumPy call per op; None, the default: the process default of
+    ``yingshe.backend.jit``, numba when it is importable), ``optimize`` (run the passes),
+    ``check`` (verify the program after each pass)."""
     if fn is None:
         return lambda f: CompiledFunction(f, fallback=fallback, **options)
     return CompiledFunction(fn, fallback=fallback, **options)

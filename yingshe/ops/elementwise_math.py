@@ -428,7 +428,7 @@ class Abs:
         return xp.abs(x)
 
     def scalar(x):
-        return abs(x)
+        return math.fabs(x)  # the module's own ``abs`` shadows the builtin
 
     def infer(x):
         if x.dtype is _dtype.bool:
@@ -743,7 +743,7 @@ class Sigmoid:
 
     def scalar(x):
         # the forward's two branches, each exact where the other would overflow
-        e = math.exp(-abs(x))
+        e = math.exp(-math.fabs(x))
         return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
 
     def infer(x):
@@ -895,7 +895,7 @@ class Softplus:
         bx = x * beta
         if bx > threshold:
             return x
-        return (max(bx, 0.0) + math.log1p(math.exp(-abs(bx)))) / beta
+        return (max(bx, 0.0) + math.log1p(math.exp(-math.fabs(bx)))) / beta
 
     def infer(x, *, beta, threshold):
         return _float_meta("softplus", x)
@@ -920,7 +920,7 @@ class Silu:
         return x * Sigmoid.forward(xp, x)
 
     def scalar(x):
-        e = math.exp(-abs(x))
+        e = math.exp(-math.fabs(x))
         return x * (1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e))
 
     def infer(x):

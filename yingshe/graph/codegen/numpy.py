@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import math
 
-from yingshe.backend import numpy_backend
+from yingshe.backend import numpy_backend, threads
 from yingshe.graph.interpreter import assign_var, assign_written, init_vars, read_var
 from yingshe.graph.ir import Node, Symbol
-from yingshe.graph.schedule import INTO, reads_to_copy, writes_into_variables
+from yingshe.graph.schedule import (CONCURRENT_MIN, INTO, blas_heavy, concurrent_pairs,
+                                    gemm_work, reads_to_copy, writes_into_variables)
 from yingshe.ops.elementwise import UFUNCS
 
 __all__ = ["generate", "Emitter"]
@@ -63,6 +64,57 @@ def _into(ufunc: str, errors):
 _INTO = {op: _into(*spec) for op, spec in INTO.items()}
 
 
+# ---- a large GEMM split into row blocks over the thread pool ---------------------------------
+
+_ROW_ALIGN = 16   # blocks start on multiples of a BLAS micro-kernel's rows
+
+
+def _row_blocks(m: int) -> list[tuple[int, int]]:
+    n = threads.get_num_threads()
+    step = -(-m // n)
+    step = -(-step // _ROW_ALIGN) * _ROW_ALIGN
+    return [(r, min(r + step, m)) for r in range(0, m, step)]
+
+
+def rows_matmul(a, b):
+    """``a @ b`` (2-D) with the rows of ``a`` split over the pool, each block written
+    into its rows of one output."""
+    out = numpy_backend.empty((a.shape[0], b.shape[1]), numpy_backend.result_type(a, b))
+
+    def block(r0, r1):
+        return lambda: numpy_backend.matmul(a[r0:r1], b, out=out[r0:r1])
+    threads.run_concurrently(*(block(r0, r1) for r0, r1 in _row_blocks(a.shape[0])))
+    return out
+
+
+def rows_linear(x, w, b=None):
+    """The ``linear`` op's ``x @ w.T (+ b)`` (2-D ``x``) with row blocks over the pool."""
+    out = numpy_backend.empty((x.shape[0], w.shape[0]), numpy_backend.result_type(x, w))
+
+    def block(r0, r1):
+        def run():
+            numpy_backend.matmul(x[r0:r1], w.T, out=out[r0:r1])
+            if b is not None:
+                out[r0:r1] += b
+        return run
+    threads.run_concurrently(*(block(r0, r1) for r0, r1 in _row_blocks(x.shape[0])))
+    return out
+
+
+def _row_split(node) -> str | None:
+    """The helper that splits this GEMM node into row blocks, if it is one that can."""
+    if gemm_work(node) < 2 * CONCURRENT_MIN or node.metas[0].shape[0] < 2 * _ROW_ALIGN:
+        return None
+    x = node.inputs[0]
+    if not all(isinstance(v, Symbol) and len(v.shape) == 2 for v in node.inputs[:2]):
+        return None
+    if node.op.name == "matmul" and len(node.inputs) == 2:
+        return "rows_matmul"
+    if node.op.name == "linear" and x.dtype == node.inputs[1].dtype:
+        return "rows_linear"
+    return None
+
+
 class Emitter:
     """The namespace and names of one generated function: ``bind`` puts an object in
     the function's globals, ``arg`` spells an input (a value's variable, an inline
@@ -70,7 +122,10 @@ class Emitter:
 
     def __init__(self) -> None:
         self.g: dict = {"xp": numpy_backend, "read_var": read_var, "assign_var": assign_var,
-                        "assign_written": assign_written, "init_vars": init_vars}
+                        "assign_written": assign_written, "init_vars": init_vars,
+                        "par": threads.run_concurrently, "pool_size": threads.get_num_threads,
+                        "rows_matmul": rows_matmul, "rows_linear": rows_linear,
+                        "blas_enter": threads.blas_enter, "blas_exit": threads.blas_exit}
         self.names: dict[tuple, str] = {}
 
     def bind(self, prefix: str, value) -> str:
@@ -78,21 +133,25 @@ class Emitter:
         self.g[key] = value
         return key
 
-    def arg(self, x) -> str:
+    def arg(self, x, inline=()) -> str:
         if isinstance(x, Symbol):
+            for n in inline:
+                if n is x._gnode:
+                    return self.call_op(n, inline)
             return self.names[(x._gnode.id, x._out_index)]
         lit = _literal(x)
         return lit if lit is not None else self.bind("k", x)
 
-    def call_op(self, node: Node) -> str:
-        """The expression computing an op node with NumPy."""
+    def call_op(self, node: Node, inline=()) -> str:
+        """The expression computing an op node with NumPy; the producers in ``inline``
+        are computed inside it."""
         op = node.op
         direct = UFUNCS.get(op.name)
         if direct is not None and not direct[1] and not node.attrs:
             f = self.bind(f"{direct[0]}_", getattr(numpy_backend, direct[0]))
-            return f"{f}({', '.join(self.arg(x) for x in node.inputs)})"
+            return f"{f}({', '.join(self.arg(x, inline) for x in node.inputs)})"
         f = self.bind(f"{ident(op.name)}_", op.forward)
-        args = ["xp"] + [self.arg(x) for x in node.inputs]
+        args = ["xp"] + [self.arg(x, inline) for x in node.inputs]
         for k, v in node.attrs.items():
             lit = _literal(v)
             args.append(f"{k}={lit if lit is not None else self.bind('a', v)}")
@@ -118,6 +177,10 @@ def generate(program, name: str = "graph_program", lower=None, emitter: Emitter 
     copy_reads = reads_to_copy(program, writes)
     last = program.last_uses()
     bind, arg = em.bind, em.arg
+    # independent GEMMs run concurrently on the pool; a lone large one is split by rows
+    # (both only when the thread policy allows more than one thread at run time)
+    pairs = concurrent_pairs(program, frozenset(writes))
+    partner = {b: a for a, (b, _) in pairs.items()}
 
     for idx, node in enumerate(program.nodes):
         outs = []
@@ -134,8 +197,23 @@ def generate(program, name: str = "graph_program", lower=None, emitter: Emitter 
         if kind == "placeholder":
             continue
         custom = lower(em, idx, node, lhs) if lower is not None and kind == "op" else None
-        if custom is not None:
+        if idx in partner:          # computed beside its partner, earlier
+            line = "pass"
+        elif custom is not None:
             line = custom
+        elif idx in pairs:
+            b, views = pairs[idx]
+            other = program.nodes[b]
+            rhs = f"v{b}"
+            for k in range(len(other.metas)):
+                names[(other.id, k)] = rhs
+            line = (f"{lhs}, {rhs} = par(lambda: {em.call_op(node)}, "
+                    f"lambda: {em.call_op(other, [program.nodes[v] for v in views])})")
+        elif kind == "op" and idx not in writes and _row_split(node) is not None:
+            helper = _row_split(node)
+            args = ", ".join(arg(x) for x in node.inputs)
+            line = (f"{lhs} = {helper}({args}) if pool_size() > 1 else "
+                    f"{em.call_op(node)}")
         elif kind == "op" and idx in writes:
             # computed straight into the Variable its result is assigned to
             f = bind(f"into_{ident(node.op.name)}_", _INTO[node.op.name])
@@ -175,6 +253,13 @@ def generate(program, name: str = "graph_program", lower=None, emitter: Emitter 
             for f in program.fetches]
     lines.append(f"    return [{', '.join(rets)}]")
     lines.append("")
+    if blas_heavy(program):
+        # BLAS at one thread while the program runs (see yingshe.backend.threads)
+        inner = body
+        body = f"{name}_run"
+        lines += [f"def {body}({', '.join(params)}):", "    blas_enter()", "    try:",
+                  f"        return {inner}({', '.join(params)})", "    finally:",
+                  "        blas_exit()", ""]
     lines.append(f"def {name}(feeds):")
     lines.append(f"    return {body}(*feeds)")
     source = "\n".join(lines) + "\n"
