@@ -29,7 +29,7 @@ import os
 import threading
 
 __all__ = ["set_num_threads", "get_num_threads", "blas_enter", "blas_exit", "pool",
-           "run_concurrently"]
+           "run_concurrently", "pool_tasks"]
 
 
 def _cpus() -> int:
@@ -151,6 +151,7 @@ class _Pool:
                 box.append((True, fn()))
             except BaseException as err:  # noqa: BLE001 - handed to the caller
                 box.append((False, err))
+            _ran[0] += 1
             done.release()
 
     def shutdown(self) -> None:
@@ -159,6 +160,12 @@ class _Pool:
 
 
 _pool: list = [None]
+_ran = [0]   # tasks the workers have run (tests check that the pool engaged)
+
+
+def pool_tasks() -> int:
+    """How many tasks the pool's worker threads have run in this process."""
+    return _ran[0]
 
 
 def pool() -> _Pool | None:
