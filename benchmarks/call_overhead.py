@@ -86,7 +86,9 @@ def mlp_step():
     from yingshe.compare.workloads import WORKLOADS, batches, build
     w = WORKLOADS["mlp"]
     arrays = build("mlp")
-    _, step = ps.training_step(yingshe, "yingshe-compiled", w, arrays)
+    engine = "yingshe-compiled-numba" if jit.get_default_backend() == "numba" \
+        else "yingshe-compiled"
+    _, step = ps.training_step(yingshe, engine, w, arrays)
     idx = batches(w, 1)[0]
     args = (yingshe.from_numpy(arrays["x"][idx]), yingshe.from_numpy(arrays["y"][idx]))
     return step, args
