@@ -217,7 +217,12 @@ def test_kernel_and_library_call_counts(workload):
         step.explain()
 
 
-@pytest.mark.parametrize("workload", ["linreg", "logreg", "softmax", "mlp"])
+def _speed_workloads():
+    from yingshe.compare.workloads import SPEED
+    return list(SPEED)
+
+
+@pytest.mark.parametrize("workload", _speed_workloads())
 def test_training_trajectories_match_across_backends(workload):
     require_numba()
     losses = {}
