@@ -111,6 +111,8 @@ def kernel_source(group, parallel: bool) -> tuple[str, list[str]]:
     head += [""] + formulas + [""]
     ins = []
     body = []
+    invariant = []   # 0-d and scalar inputs, read once before the loops (a prange body
+    # may not index a 0-d array: numba passes it into the parallel loop as a scalar)
     for k, x in enumerate(group.inputs):
         if isinstance(x, Symbol) and len(x.shape) > 0:
             kinds.append("array")
@@ -120,10 +122,10 @@ def kernel_source(group, parallel: bool) -> tuple[str, list[str]]:
             body.append(f"x{k} = i{k}[{', '.join(idx)}]")
         elif isinstance(x, Symbol) and not _is_hyper(x):
             kinds.append("0d")
-            body.append(f"x{k} = i{k}[()]")
+            invariant.append(f"x{k} = i{k}[()]")
         else:
             kinds.append("scalar")
-            body.append(f"x{k} = i{k}")
+            invariant.append(f"x{k} = i{k}")
         ins.append(f"i{k}")
     reds = []           # (member position, output array name, kept dims, count)
     pre, post = [], []
@@ -208,7 +210,7 @@ def kernel_source(group, parallel: bool) -> tuple[str, list[str]]:
     lines = head + [f"@numba.njit(cache=True, nogil=True, error_model='numpy', "
                     f"parallel={par})",
                     f"def kernel({', '.join(sizes + ins + outs)}):"]
-    lines += ["    " + ln for ln in pre]
+    lines += ["    " + ln for ln in invariant + pre]
     indent = "    "
     for d in range(nd):
         rng = "numba.prange" if par and d == 0 else "range"
