@@ -2,6 +2,7 @@
 
     yingshe compare [--workloads ...] [--engines ...|all] [--steps N] [--out DIR] [--device cpu]
     yingshe bench   [--workloads ...] [--engines ...] [--batch-sizes 32 128 ...] [--steps N]
+    yingshe run -n N script.py [args ...]
 
 ``compare`` trains the tutorial's models on every installed engine (each in its own
 process, from the same initial weights), shows a live progress display and a table,
@@ -36,6 +37,8 @@ subcommands:
   bench     the speed table: median ms per training step of the six speed
             workloads (linreg, logreg, softmax, mlp, cnn, lstm) per engine and
             batch size
+  run       run a program on N processes (MPI ranks): `yingshe run -n 4 train.py`
+            wraps the mpirun of the distributed extra (yingshe.distributed)
 
 Run `yingshe <subcommand> --help` for the options."""
 
@@ -318,6 +321,20 @@ def cmd_bench(args) -> int:
 
 # ---- entry point ----------------------------------------------------------------------------
 
+def cmd_run(args) -> int:
+    from yingshe.distributed.launch import run
+    target = list(args.target)
+    if target[:1] == ["--"]:
+        target = target[1:]
+    if args.module is not None:
+        target = ["-m", args.module] + target
+    if not target:
+        raise SystemExit("yingshe run: name a script to run (yingshe run -n N script.py "
+                         "[args...]) or a module (-m module)")
+    extra = shlex.split(args.mpirun_args) if args.mpirun_args else []
+    return run(args.nprocs, target, hostfile=args.hostfile, mpirun_args=extra)
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engines", nargs="+", metavar="ENGINE",
                    help="engine ids (space or comma separated); 'all' adds the opt-in ones "
@@ -337,7 +354,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yingshe", description=_DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", metavar="{compare,bench}")
+    sub = parser.add_subparsers(dest="command", metavar="{compare,bench,run}")
     pc = sub.add_parser(
         "compare", help="the tutorial's models on every engine, with a report",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -378,6 +395,28 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("--out", default=None, help="output directory (default runs/bench-<timestamp>)")
     _common(pb)
     pb.set_defaults(func=cmd_bench)
+    pr = sub.add_parser(
+        "run", help="run a program on N processes (MPI ranks)",
+        usage="yingshe run -n N [--hostfile FILE] [--mpirun-args ARGS] "
+              "(script.py | -m module) [args ...]",
+        description="Start N ranks of a Python program under the mpirun of the distributed "
+                    "extra (pip install \"yingshe[distributed]\"), adding "
+                    "--allow-run-as-root when run as root and --oversubscribe when N exceeds "
+                    "the cores. In the program, yingshe.distributed.init_process_group() "
+                    "(or yingshe.torch.distributed's) forms the group. An exception or an "
+                    "error exit on one rank ends every rank with a message naming it; the "
+                    "exit code is the job's.")
+    pr.add_argument("-n", "--nprocs", type=int, required=True, metavar="N",
+                    help="number of ranks")
+    pr.add_argument("--hostfile", default=None,
+                    help="an Open MPI hostfile (one 'host slots=K' line per machine)")
+    pr.add_argument("--mpirun-args", default=None, metavar="ARGS",
+                    help="more mpirun options, one quoted string (e.g. \"-x PYTHONPATH\")")
+    pr.add_argument("-m", dest="module", default=None, metavar="MODULE",
+                    help="run a module (as python -m) instead of a script")
+    pr.add_argument("target", nargs=argparse.REMAINDER,
+                    help="the script and its arguments")
+    pr.set_defaults(func=cmd_run)
     return parser
 
 
