@@ -68,7 +68,20 @@ def uninstall_excepthook() -> None:
         _previous_hook = None
 
 
+def _user_traceback(tb):
+    """``tb`` without its leading frames in the launcher and runpy (the program's own
+    frames start the printed traceback, as under plain ``python``)."""
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    t = tb
+    while t is not None:
+        name = t.tb_frame.f_code.co_filename
+        if not (name.startswith(pkg) or name.startswith("<frozen runpy")):
+            return t
+        t = t.tb_next
+    return tb
+
+
 def report_and_abort(exc: BaseException) -> None:
     """Print the traceback of ``exc`` and end the job (for wrappers that catch it)."""
-    traceback.print_exception(type(exc), exc, exc.__traceback__)
+    traceback.print_exception(type(exc), exc, _user_traceback(exc.__traceback__))
     abort_job(describe_exception(exc))

@@ -582,9 +582,9 @@ class ProcessGroup:
         """Reduce ``arr`` over the ranks into ``arr`` (in place), or into ``out``."""
         kind = "all_reduce"
         MPI = mpi()
+        reduce_dt, mop = _reduction(kind, arr.dtype, op)
         seq = self.begin(kind, arr, op=op)
         desc = f" ({describe(arr)})"
-        reduce_dt, mop = _reduction(kind, arr.dtype, op)
         if out is None:
             buf, back = _inplace_buffer(arr, kind, reduce_dt)
             send = MPI.IN_PLACE
@@ -649,8 +649,8 @@ class ProcessGroup:
         """Reduce ``arr`` (``size`` equal blocks, rank order) and keep block ``rank`` in
         ``out``."""
         MPI = mpi()
-        seq = self.begin(kind, out, op=op)
         reduce_dt, mop = _reduction(kind, arr.dtype, op)
+        seq = self.begin(kind, out, op=op)
         send = np.ascontiguousarray(arr, dtype=reduce_dt)
         if reduce_dt == out.dtype:
             buf, back = _inplace_buffer(out, kind, reduce_dt)
@@ -675,8 +675,8 @@ class ProcessGroup:
         """Reduce ``arr`` over the ranks into ``arr`` on ``root`` (others unchanged)."""
         kind = "reduce"
         MPI = mpi()
-        seq = self.begin(kind, arr, root=root, op=op)
         reduce_dt, mop = _reduction(kind, arr.dtype, op)
+        seq = self.begin(kind, arr, root=root, op=op)
         mdt = datatype(reduce_dt)
         if self.rank == root:
             buf, back = _inplace_buffer(arr, kind, reduce_dt)
