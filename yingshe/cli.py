@@ -321,13 +321,30 @@ def cmd_bench(args) -> int:
 
 # ---- entry point ----------------------------------------------------------------------------
 
+_RUN_VALUED = ("-n", "--nprocs", "--hostfile", "--mpirun-args")
+
+
+def _split_run(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``run``'s own options, and the program with its arguments (from the script or
+    ``-m module`` on, untouched: ``yingshe run -n 2 -m pkg --help`` passes ``--help`` on)."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            return argv[:i], argv[i + 1:]
+        if a in _RUN_VALUED:
+            i += 2
+        elif a in ("-h", "--help") or any(a.startswith(o + "=") for o in _RUN_VALUED) or \
+                (a.startswith("-n") and a[2:].isdigit()):
+            i += 1
+        else:
+            return argv[:i], argv[i:]
+    return argv, []
+
+
 def cmd_run(args) -> int:
     from yingshe.distributed.launch import run
     target = list(args.target)
-    if target[:1] == ["--"]:
-        target = target[1:]
-    if args.module is not None:
-        target = ["-m", args.module] + target
     if not target:
         raise SystemExit("yingshe run: name a script to run (yingshe run -n N script.py "
                          "[args...]) or a module (-m module)")
@@ -412,10 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="an Open MPI hostfile (one 'host slots=K' line per machine)")
     pr.add_argument("--mpirun-args", default=None, metavar="ARGS",
                     help="more mpirun options, one quoted string (e.g. \"-x PYTHONPATH\")")
-    pr.add_argument("-m", dest="module", default=None, metavar="MODULE",
-                    help="run a module (as python -m) instead of a script")
-    pr.add_argument("target", nargs=argparse.REMAINDER,
-                    help="the script and its arguments")
+    pr.add_argument("target", nargs="*", metavar="script.py | -m module",
+                    help="the program and its arguments (-m module runs a module, as "
+                         "python -m)")
     pr.set_defaults(func=cmd_run)
     return parser
 
@@ -423,7 +439,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    if argv[:1] == ["run"]:
+        own, program = _split_run(argv[1:])
+        args = parser.parse_args(["run"] + own)
+        args.target = program
+    else:
+        args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
