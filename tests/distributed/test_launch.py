@@ -47,7 +47,8 @@ def test_a_rank_that_never_arrives_is_named_when_the_timeout_aborts():
     proc = _yingshe_run(3, str(PROGRAMS / "failing.py"), "hang")
     assert proc.returncode != 0
     err = proc.stderr
-    assert "all_reduce #3" in err and "timed out on rank 0" in err, err
+    # ranks 0 and 2 both time out; the first message to be printed may be either's
+    assert "all_reduce #3" in err and "timed out on rank " in err, err
     assert "the ranks that did not arrive: 1 (not in a collective; last issued all_reduce #2)" \
         in err, err
     assert "arrived: ranks [0, 2]" in err, err

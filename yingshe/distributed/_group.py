@@ -132,6 +132,21 @@ def describe(arr) -> str:
     return f"{np.dtype(arr.dtype).name} tensor of shape {tuple(arr.shape)}"
 
 
+class _Desc:
+    """' (<dtype> tensor of shape <shape>)', formatted only when a message needs it."""
+
+    __slots__ = ("arr",)
+
+    def __init__(self, arr) -> None:
+        self.arr = arr
+
+    def __str__(self) -> str:
+        return f" ({describe(self.arr)})"
+
+    def __format__(self, spec: str) -> str:
+        return str(self)
+
+
 # ---- work handles ----------------------------------------------------------------------------
 
 class Work:
@@ -292,24 +307,19 @@ def _seconds(timeout) -> float | None:
 
 # ---- the watchdog -----------------------------------------------------------------------------
 
-class _Pending:
-    __slots__ = ("seq", "kind", "desc", "t0", "timeout")
-
-    def __init__(self, seq, kind, desc, timeout) -> None:
-        self.seq, self.kind, self.desc, self.timeout = seq, kind, desc, timeout
-        self.t0 = time.monotonic()
-
-
 class _Waiting:
-    """Context manager: this rank waits in collective ``seq`` (the watchdog's deadline)."""
+    """Context manager: this rank waits in collective ``seq`` (the watchdog reads it as
+    ``group.pending`` and enforces the deadline)."""
 
-    __slots__ = ("group", "pending")
+    __slots__ = ("group", "seq", "kind", "desc", "t0", "timeout")
 
-    def __init__(self, group, pending) -> None:
-        self.group, self.pending = group, pending
+    def __init__(self, group, seq, kind, desc, timeout) -> None:
+        self.group, self.seq, self.kind, self.desc, self.timeout = \
+            group, seq, kind, desc, timeout
 
     def __enter__(self):
-        self.group.pending = self.pending
+        self.t0 = time.monotonic()
+        self.group.pending = self
 
     def __exit__(self, *exc) -> None:
         self.group.pending = None
@@ -398,7 +408,7 @@ class _Watchdog(threading.Thread):
         head = (f"yingshe.distributed: {p.kind} #{p.seq}{p.desc} timed out on rank "
                 f"{g.ranks[g.rank]} after {waited:.1f} s (timeout {p.timeout:g} s)")
         if self.use_mpi:
-            status = self._status_of_others(p, grace=min(5.0, max(1.0, p.timeout)))
+            status = self._status_of_others(p, grace=min(5.0, max(2.0, p.timeout)))
             body = _diagnosis(g, p, status)
         else:
             body = ("; this MPI library gives no MPI_THREAD_MULTIPLE, so the ranks that did "
@@ -480,9 +490,8 @@ class ProcessGroup:
             raise ValueError(f"{kind}: {what} {global_rank} is not a rank of the group (ranks "
                              f"{self.ranks})") from None
 
-    def waiting(self, seq: int, kind: str, desc: str = "", timeout=None) -> _Waiting:
-        return _Waiting(self, _Pending(seq, kind, desc, self.timeout if timeout is None
-                                       else timeout))
+    def waiting(self, seq: int, kind: str, desc="", timeout=None) -> _Waiting:
+        return _Waiting(self, seq, kind, desc, self.timeout if timeout is None else timeout)
 
     # ---- numbering and checks ---------------------------------------------------------
     def begin(self, kind: str, arr=None, *, root: int = -1, op: RedOpType | None = None) -> int:
@@ -584,7 +593,7 @@ class ProcessGroup:
         MPI = mpi()
         reduce_dt, mop = _reduction(kind, arr.dtype, op)
         seq = self.begin(kind, arr, op=op)
-        desc = f" ({describe(arr)})"
+        desc = _Desc(arr)
         if out is None:
             buf, back = _inplace_buffer(arr, kind, reduce_dt)
             send = MPI.IN_PLACE
@@ -620,7 +629,7 @@ class ProcessGroup:
                 np.copyto(back, buf)
             if done is not None:
                 done()
-        return self._run(seq, kind, f" ({describe(arr)})",
+        return self._run(seq, kind, _Desc(arr),
                          lambda: self.comm.Bcast([raw, MPI.BYTE], root=root),
                          lambda: self.comm.Ibcast([raw, MPI.BYTE], root=root),
                          async_op, finish)
@@ -639,7 +648,7 @@ class ProcessGroup:
                 np.copyto(back, buf)
             if done is not None:
                 done()
-        return self._run(seq, kind, f" ({describe(arr)})",
+        return self._run(seq, kind, _Desc(arr),
                          lambda: self.comm.Allgather([send, MPI.BYTE], [recv, MPI.BYTE]),
                          lambda: self.comm.Iallgather([send, MPI.BYTE], [recv, MPI.BYTE]),
                          async_op, finish)
@@ -666,7 +675,7 @@ class ProcessGroup:
                 np.copyto(back, buf, casting="unsafe")
             if done is not None:
                 done()
-        return self._run(seq, kind, f" ({describe(out)})",
+        return self._run(seq, kind, _Desc(out),
                          lambda: self.comm.Reduce_scatter_block([send, mdt], [buf, mdt], mop),
                          lambda: self.comm.Ireduce_scatter_block([send, mdt], [buf, mdt], mop),
                          async_op, finish)
@@ -694,7 +703,7 @@ class ProcessGroup:
                     np.copyto(back, buf, casting="unsafe")
             if done is not None:
                 done()
-        return self._run(seq, kind, f" ({describe(arr)})",
+        return self._run(seq, kind, _Desc(arr),
                          lambda: self.comm.Reduce(send, recv, mop, root=root),
                          lambda: self.comm.Ireduce(send, recv, mop, root=root),
                          async_op, finish)
@@ -706,7 +715,7 @@ class ProcessGroup:
         seq = self.begin(kind, arr, root=root)
         send = _bytes(np.ascontiguousarray(arr))
         recv = None if out is None else _bytes(out)
-        return self._run(seq, kind, f" ({describe(arr)})",
+        return self._run(seq, kind, _Desc(arr),
                          lambda: self.comm.Gather([send, MPI.BYTE],
                                                   None if recv is None else [recv, MPI.BYTE],
                                                   root=root),
@@ -729,7 +738,7 @@ class ProcessGroup:
                 np.copyto(back, buf)
             if done is not None:
                 done()
-        return self._run(seq, kind, f" ({describe(arr)})",
+        return self._run(seq, kind, _Desc(arr),
                          lambda: self.comm.Scatter(None if send is None else [send, MPI.BYTE],
                                                    [recv, MPI.BYTE], root=root),
                          lambda: self.comm.Iscatter(None if send is None else [send, MPI.BYTE],
@@ -861,24 +870,49 @@ def _inplace_buffer(arr: np.ndarray, kind: str, dt):
     return np.array(arr, dtype=dt, order="C", copy=True), arr
 
 
+_MPI_OPS: dict = {}     # (bool dtype?, op name) -> MPI operator, filled on first use
+_F32 = np.dtype(np.float32)
+
+
+def _mpi_op(is_bool: bool, name: str):
+    if not _MPI_OPS:
+        MPI = mpi()
+        _MPI_OPS.update({(False, "SUM"): MPI.SUM, (False, "AVG"): MPI.SUM,
+                         (False, "PRODUCT"): MPI.PROD, (False, "MIN"): MPI.MIN,
+                         (False, "MAX"): MPI.MAX, (False, "BAND"): MPI.BAND,
+                         (False, "BOR"): MPI.BOR, (False, "BXOR"): MPI.BXOR,
+                         (True, "SUM"): MPI.LOR, (True, "MAX"): MPI.LOR,
+                         (True, "BOR"): MPI.LOR, (True, "PRODUCT"): MPI.LAND,
+                         (True, "MIN"): MPI.LAND, (True, "BAND"): MPI.LAND,
+                         (True, "BXOR"): MPI.LXOR})
+    return _MPI_OPS.get((is_bool, name))
+
+
+_REDUCTIONS: dict = {}   # (dtype, op) -> (dtype, MPI operator): the checks run once
+
+
 def _reduction(kind: str, dt, op: RedOpType):
     """(dtype the reduction runs in, MPI operator) for ``op`` on ``dt``."""
-    MPI = mpi()
+    found = _REDUCTIONS.get((dt, op))
+    if found is None:
+        found = _REDUCTIONS[(dt, op)] = _check_reduction(kind, dt, op)
+    return found
+
+
+def _check_reduction(kind: str, dt, op: RedOpType):
     dt = np.dtype(dt)
-    if dt == np.bool_:
-        table = {"SUM": MPI.LOR, "MAX": MPI.LOR, "BOR": MPI.LOR, "PRODUCT": MPI.LAND,
-                 "MIN": MPI.LAND, "BAND": MPI.LAND, "BXOR": MPI.LXOR}
-        if op.name not in table:
+    if dt.kind == "b":
+        mop = _mpi_op(True, op.name)
+        if mop is None:
             raise DTypeError(f"{kind}: ReduceOp.{op.name} is not defined for bool tensors")
-        return dt, table[op.name]
+        return dt, mop
     if dt not in _DTYPE_CODE:
         raise DTypeError(f"{kind}: unsupported dtype {dt.name}")
-    if op.name in ("BAND", "BOR", "BXOR") and dt.kind == "f":
-        raise DTypeError(f"{kind}: ReduceOp.{op.name} needs an integer or bool tensor, got "
-                         f"{dt.name}")
-    if op is ReduceOp.AVG and dt.kind != "f":
+    if dt.kind == "f":
+        if op.name in ("BAND", "BOR", "BXOR"):
+            raise DTypeError(f"{kind}: ReduceOp.{op.name} needs an integer or bool tensor, "
+                             f"got {dt.name}")
+    elif op is ReduceOp.AVG:
         raise DTypeError(f"{kind}: ReduceOp.AVG needs a floating-point tensor, got {dt.name}")
-    mop = {"SUM": MPI.SUM, "AVG": MPI.SUM, "PRODUCT": MPI.PROD, "MIN": MPI.MIN,
-           "MAX": MPI.MAX, "BAND": MPI.BAND, "BOR": MPI.BOR, "BXOR": MPI.BXOR}[op.name]
     # MPI has no half type: a float16 reduction runs in float32 (one copy each way)
-    return (np.dtype(np.float32) if dt == np.float16 else dt), mop
+    return (_F32 if dt.itemsize == 2 and dt.kind == "f" else dt), _mpi_op(False, op.name)

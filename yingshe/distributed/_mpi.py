@@ -27,12 +27,18 @@ def available() -> bool:
     return importlib.util.find_spec("mpi4py") is not None
 
 
+_MPI: list = []
+
+
 def mpi():
     """The ``mpi4py.MPI`` module (initialises MPI on the first call)."""
+    if _MPI:
+        return _MPI[0]
     try:
         from mpi4py import MPI
     except ImportError as err:
         raise ImportError(f"yingshe.distributed needs MPI: {EXTRA_HINT}") from err
+    _MPI.append(MPI)
     return MPI
 
 
@@ -52,12 +58,16 @@ def launched_size() -> int | None:
     return None
 
 
+_DATATYPES: dict = {}
+
+
 def datatype(dt: np.dtype):
     """The MPI datatype for element-wise arithmetic on ``dt`` (None: not reducible)."""
-    MPI = mpi()
-    return {
-        np.dtype(np.float32): MPI.FLOAT, np.dtype(np.float64): MPI.DOUBLE,
-        np.dtype(np.int8): MPI.INT8_T, np.dtype(np.int16): MPI.INT16_T,
-        np.dtype(np.int32): MPI.INT32_T, np.dtype(np.int64): MPI.INT64_T,
-        np.dtype(np.uint8): MPI.UINT8_T, np.dtype(np.bool_): MPI.C_BOOL,
-    }.get(np.dtype(dt))
+    if not _DATATYPES:
+        MPI = mpi()
+        _DATATYPES.update({
+            np.dtype(np.float32): MPI.FLOAT, np.dtype(np.float64): MPI.DOUBLE,
+            np.dtype(np.int8): MPI.INT8_T, np.dtype(np.int16): MPI.INT16_T,
+            np.dtype(np.int32): MPI.INT32_T, np.dtype(np.int64): MPI.INT64_T,
+            np.dtype(np.uint8): MPI.UINT8_T, np.dtype(np.bool_): MPI.C_BOOL})
+    return _DATATYPES.get(dt)

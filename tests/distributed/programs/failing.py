@@ -15,10 +15,13 @@ import yingshe
 import yingshe.distributed as dist
 
 mode = sys.argv[1]
-dist.init_process_group("mpi", timeout=2 if mode in ("hang", "other") else None)
+dist.init_process_group("mpi")
+dist.barrier()        # ranks start at different times on a busy machine: wait for all
+# the collectives under test run in a group with a 2 s timeout
+group = dist.new_group(timeout=2) if mode in ("hang", "other") else None
 t = yingshe.ones(8)
-dist.all_reduce(t)
-dist.all_reduce(t)
+dist.all_reduce(t, group=group)
+dist.all_reduce(t, group=group)
 if dist.get_rank() == 1:
     if mode == "raise":
         raise ZeroDivisionError("rank 1 fails on purpose")
@@ -27,6 +30,6 @@ if dist.get_rank() == 1:
     if mode == "hang":
         time.sleep(3600)
     if mode == "other":
-        dist.broadcast(t, src=0)
-dist.all_reduce(t)
+        dist.broadcast(t, src=0, group=group)
+dist.all_reduce(t, group=group)
 time.sleep(3600)
