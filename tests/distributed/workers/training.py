@@ -264,6 +264,34 @@ def compiled_ddp_step_has_the_all_reduces_before_the_update():
 
 
 @check
+def compiled_step_with_find_unused_parameters_is_refused_on_every_rank():
+    from yingshe.graph.trace import TraceError
+    yingshe.manual_seed(0)
+    net = mlp()
+    model = DDP(net, find_unused_parameters=True)
+    x, y = yingshe.ones(2, 12), yingshe.tensor([0, 1])
+
+    def step():
+        net.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+
+    try:
+        yingshe.compile(step)()
+    except TraceError as err:
+        assert "find_unused_parameters=True" in str(err), err
+    else:
+        raise AssertionError("a compiled step with find_unused_parameters traced")
+    eager = step().item()
+    fallback = yingshe.compile(step, fallback="eager")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert fallback().item() == eager and fallback.eager_calls == 1
+
+
+@check
 def find_unused_parameters_averages_what_each_rank_used():
     class Branchy(nn.Module):
         def __init__(self):
@@ -294,6 +322,27 @@ def find_unused_parameters_averages_what_each_rank_used():
         np.testing.assert_allclose(net.get_parameter(name).grad.numpy(),
                                    gathered(g).mean(0), rtol=RTOL, atol=ATOL, err_msg=name)
     assert net.never.weight.grad is None and net.never.bias.grad is None
+    # rank 0 uses every parameter, the others not: all ranks still take part in agreeing
+    # on which parameters some rank used
+    class Pair(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(4, 3)
+            self.b = nn.Linear(4, 3)
+
+        def forward(self, x, use_b):
+            return self.a(x) + (self.b(x) if use_b else 0)
+
+    yingshe.manual_seed(0)
+    pair_local = Pair()
+    yingshe.manual_seed(0)
+    pair = Pair()
+    DDP(pair, find_unused_parameters=True)(x, use_b).sum().backward()
+    pair_local(x, use_b).sum().backward()
+    g = pair_local.b.weight.grad
+    g = np.zeros((3, 4), np.float32) if g is None else g.numpy()
+    np.testing.assert_allclose(pair.b.weight.grad.numpy(), gathered(g).mean(0), rtol=RTOL,
+                               atol=ATOL)
 
 
 @check

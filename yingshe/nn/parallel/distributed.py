@@ -202,7 +202,16 @@ class _Reducer:
             b.grads = [None] * len(b.params)
             b.future = None
         self.unused = []
-        if outputs is not None:
+        if self.ddp.find_unused_parameters:
+            if self.in_trace:
+                from yingshe.graph.trace import TraceError
+                # which parameters a step uses is known only when it runs; refused on every
+                # rank alike (fallback="eager" then runs the step eagerly everywhere)
+                raise TraceError(
+                    "DistributedDataParallel(find_unused_parameters=True) inside "
+                    "yingshe.compile: the parameters a step uses are decided when it runs; "
+                    "compile with fallback=\"eager\", or use every parameter and pass "
+                    "find_unused_parameters=False")
             used = _tape_leaves(_flatten_tensors(outputs, []))
             self.unused = [p for p in self.params if id(p) not in used]
 
@@ -288,8 +297,9 @@ class _Reducer:
         from yingshe import distributed as dist
         traced = MODE.tracer is not None
         globally_used = None
-        if self.unused:
+        if self.ddp.find_unused_parameters:
             # which locally unused parameters some other rank used: they take the average
+            # (every rank takes part, whether or not it has unused parameters itself)
             local = np.ones(len(self.params), np.int32)
             index = {id(p): i for i, p in enumerate(self.params)}
             for p in self.unused:
@@ -451,7 +461,7 @@ class DistributedDataParallel(Module):
         out = self.module(*inputs, **kwargs)
         if sync:
             self.require_forward_param_sync = True
-            self.reducer.prepare(out if self.find_unused_parameters else None)
+            self.reducer.prepare(out)
         else:
             self.require_forward_param_sync = False
         return out
