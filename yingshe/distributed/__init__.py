@@ -375,6 +375,16 @@ def _root(g: ProcessGroup, kind: str, what: str, global_rank, group_rank) -> int
     return g.group_rank(global_rank, what, kind)
 
 
+def _rooted(kind: str, group, tensor, what: str, global_rank, group_rank):
+    """(group, root as a group rank) of a rooted collective, or (None, None) on a rank
+    outside the group."""
+    g = _group_of(group, kind)
+    if g is None:
+        return None, None
+    _tensor_arg(tensor, kind)
+    return g, _root(g, kind, what, global_rank, group_rank)
+
+
 def _bump(*tensors):
     """An in-place write: bump the version counters (a saved copy of the old value is then
     detected at backward instead of giving a wrong gradient)."""
@@ -459,11 +469,9 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op: bool = False):
 def broadcast(tensor, src=None, group=None, async_op: bool = False, group_src=None):
     """Copy ``tensor`` of rank ``src`` (a global rank) into ``tensor`` on every rank."""
     kind = "broadcast"
-    g = _group_of(group, kind)
+    g, root = _rooted(kind, group, tensor, "src", src, group_src)
     if g is None:
         return None
-    _tensor_arg(tensor, kind)
-    root = _root(g, kind, "src", src, group_src)
     if _traced(tensor):
         from yingshe.distributed import functional
         return _graph_inplace(kind, tensor, functional.broadcast(tensor, g.ranks[root], g),
@@ -484,19 +492,48 @@ def all_gather(tensor_list, tensor, group=None, async_op: bool = False):
                              "yingshe.distributed.functional.all_gather")
     arr = tensor._data
     out = np.empty((g.size,) + arr.shape, arr.dtype)
+    return _outputs(g.all_gather(arr, out, async_op, done=_unstack_into(tensor_list, out)),
+                    *tensor_list)
 
+
+def _unstack_into(tensors: list, stacked: np.ndarray):
+    """A ``done`` that copies ``stacked[i]`` into ``tensors[i]`` (list outputs)."""
     def done():
-        for t, part in zip(tensor_list, out):
+        for t, part in zip(tensors, stacked):
             np.copyto(t._data, part)
             t._vc[0] += 1
-    return _outputs(g.all_gather(arr, out, async_op, done=done), *tensor_list)
+    return done
 
 
-def _gathered_shape_ok(out: Tensor, inp: Tensor, n: int) -> bool:
-    if out.numel() != n * inp.numel():
-        return False
-    s_out, s_in = tuple(out.shape), tuple(inp.shape)
-    return s_out == (n,) + s_in or (len(s_in) >= 1 and s_out == (n * s_in[0],) + s_in[1:])
+def _rooted_list(kind, group, tensor, lst, name, what, global_rank, group_rank, alternative):
+    """``_rooted`` for gather/scatter, whose root alone passes the list ``lst``."""
+    g, root = _rooted(kind, group, tensor, what, global_rank, group_rank)
+    if g is None:
+        return None, None
+    if g.rank == root:
+        _tensor_list(lst, kind, name, g.size, tensor)
+    elif lst:
+        side = "destination" if what == "dst" else "source"
+        raise ValueError(f"{kind}: argument {name} must NOT be specified on non-{side} ranks")
+    if _traced(tensor):
+        raise _graph_refused(kind, alternative)
+    return g, root
+
+
+def _blocks_args(kind: str, n: int, whole, whole_name: str, part, part_name: str) -> None:
+    """``whole`` holds ``n`` blocks shaped like ``part``: concatenated along dim 0
+    (``(n * d0, ...)``) or stacked (``(n, *shape)``), of the same dtype."""
+    _tensor_arg(whole, kind, whole_name)
+    _tensor_arg(part, kind, part_name)
+    if whole.dtype != part.dtype:
+        raise DTypeError(f"{kind}: {whole_name} is {whole.dtype.name}, {part_name} "
+                         f"{part.dtype.name}")
+    s_whole, s_part = tuple(whole.shape), tuple(part.shape)
+    if not (whole.numel() == n * part.numel() and (
+            s_whole == (n,) + s_part or
+            (len(s_part) >= 1 and s_whole == (n * s_part[0],) + s_part[1:]))):
+        raise ShapeError(f"{kind}: {whole_name} of shape {s_whole} is not {n} blocks of the "
+                         f"{part_name} shape {s_part} (expected ({n} * d0, ...) or ({n}, ...))")
 
 
 def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op: bool = False):
@@ -506,15 +543,7 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op: bo
     g = _group_of(group, kind)
     if g is None:
         return None
-    _tensor_arg(output_tensor, kind, "output_tensor")
-    _tensor_arg(input_tensor, kind, "input_tensor")
-    if output_tensor.dtype != input_tensor.dtype:
-        raise DTypeError(f"{kind}: output is {output_tensor.dtype.name}, input "
-                         f"{input_tensor.dtype.name}")
-    if not _gathered_shape_ok(output_tensor, input_tensor, g.size):
-        raise ShapeError(f"{kind}: output shape {tuple(output_tensor.shape)} does not hold "
-                         f"{g.size} inputs of shape {tuple(input_tensor.shape)} (expected "
-                         f"({g.size} * n, ...) or ({g.size}, ...))")
+    _blocks_args(kind, g.size, output_tensor, "output_tensor", input_tensor, "input_tensor")
     if _traced(input_tensor) or _traced(output_tensor):
         from yingshe.distributed import functional
         res = functional.all_gather_tensor(input_tensor.reshape(-1), g)
@@ -550,13 +579,7 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None,  # noqa: A
     g = _group_of(group, kind)
     if g is None:
         return None
-    _tensor_arg(output, kind, "output")
-    _tensor_arg(input, kind, "input")
-    if output.dtype != input.dtype:
-        raise DTypeError(f"{kind}: output is {output.dtype.name}, input {input.dtype.name}")
-    if not _gathered_shape_ok(input, output, g.size):
-        raise ShapeError(f"{kind}: input shape {tuple(input.shape)} is not {g.size} blocks "
-                         f"of the output shape {tuple(output.shape)}")
+    _blocks_args(kind, g.size, input, "input", output, "output")
     redop = as_redop(op, kind)
     if _traced(input) or _traced(output):
         from yingshe.distributed import functional
@@ -572,11 +595,9 @@ def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op: bool = False
            group_dst=None):
     """Reduce ``tensor`` over the ranks into ``tensor`` on rank ``dst`` only."""
     kind = "reduce"
-    g = _group_of(group, kind)
+    g, root = _rooted(kind, group, tensor, "dst", dst, group_dst)
     if g is None:
         return None
-    _tensor_arg(tensor, kind)
-    root = _root(g, kind, "dst", dst, group_dst)
     redop = as_redop(op, kind)
     if _traced(tensor):
         raise _graph_refused(kind, "yingshe.distributed.functional.all_reduce")
@@ -589,26 +610,13 @@ def gather(tensor, gather_list=None, dst=None, group=None, async_op: bool = Fals
     """Every rank's ``tensor`` into ``gather_list`` on rank ``dst`` (which alone passes
     a list)."""
     kind = "gather"
-    g = _group_of(group, kind)
+    g, root = _rooted_list(kind, group, tensor, gather_list, "gather_list", "dst", dst,
+                           group_dst, "yingshe.distributed.functional.all_gather")
     if g is None:
         return None
-    _tensor_arg(tensor, kind)
-    root = _root(g, kind, "dst", dst, group_dst)
-    if g.rank == root:
-        _tensor_list(gather_list, kind, "gather_list", g.size, tensor)
-    elif gather_list:
-        raise ValueError(f"{kind}: argument gather_list must NOT be specified on "
-                         "non-destination ranks")
-    if _traced(tensor):
-        raise _graph_refused(kind, "yingshe.distributed.functional.all_gather")
     arr = tensor._data
     out = np.empty((g.size,) + arr.shape, arr.dtype) if g.rank == root else None
-
-    def done():
-        if out is not None:
-            for t, part in zip(gather_list, out):
-                np.copyto(t._data, part)
-                t._vc[0] += 1
+    done = _unstack_into(gather_list, out) if out is not None else None
     return _outputs(g.gather(arr, out, root, async_op, done=done), *(gather_list or ()))
 
 
@@ -616,20 +624,11 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op: bool = Fa
             group_src=None):
     """Rank ``src``'s ``scatter_list[i]`` into ``tensor`` on rank i."""
     kind = "scatter"
-    g = _group_of(group, kind)
+    g, root = _rooted_list(kind, group, tensor, scatter_list, "scatter_list", "src", src,
+                           group_src, "yingshe.distributed.functional.broadcast")
     if g is None:
         return None
-    _tensor_arg(tensor, kind)
-    root = _root(g, kind, "src", src, group_src)
-    packed = None
-    if g.rank == root:
-        _tensor_list(scatter_list, kind, "scatter_list", g.size, tensor)
-        packed = np.stack([t._data for t in scatter_list])
-    elif scatter_list:
-        raise ValueError(f"{kind}: argument scatter_list must NOT be specified on "
-                         "non-source ranks")
-    if _traced(tensor):
-        raise _graph_refused(kind, "yingshe.distributed.functional.broadcast")
+    packed = np.stack([t._data for t in scatter_list]) if g.rank == root else None
     return _outputs(g.scatter(packed, tensor._data, root, async_op, done=_bump(tensor)),
                     tensor)
 

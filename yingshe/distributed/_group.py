@@ -603,15 +603,7 @@ class ProcessGroup:
             buf, back = (out, None) if reduce_dt == out.dtype else (np.empty(arr.shape,
                                                                              reduce_dt), out)
         mdt = datatype(buf.dtype)
-        size = self.size
-
-        def finish():
-            if op is ReduceOp.AVG:
-                np.divide(buf, size, out=buf)
-            if back is not None:
-                np.copyto(back, buf, casting="unsafe")
-            if done is not None:
-                done()
+        finish = _finisher(buf, back, done, self.size if op is ReduceOp.AVG else None)
         return self._run(seq, kind, desc,
                          lambda: self.comm.Allreduce(send, [buf, mdt], mop),
                          lambda: self.comm.Iallreduce(send, [buf, mdt], mop),
@@ -623,12 +615,7 @@ class ProcessGroup:
         buf, back = _inplace_buffer(arr, kind, arr.dtype)
         raw = _bytes(buf)
         MPI = mpi()
-
-        def finish():
-            if back is not None:
-                np.copyto(back, buf)
-            if done is not None:
-                done()
+        finish = _finisher(buf, back, done)
         return self._run(seq, kind, _Desc(arr),
                          lambda: self.comm.Bcast([raw, MPI.BYTE], root=root),
                          lambda: self.comm.Ibcast([raw, MPI.BYTE], root=root),
@@ -642,12 +629,7 @@ class ProcessGroup:
         send = _bytes(np.ascontiguousarray(arr))
         buf, back = _inplace_buffer(out, kind, out.dtype)
         recv = _bytes(buf)
-
-        def finish():
-            if back is not None:
-                np.copyto(back, buf)
-            if done is not None:
-                done()
+        finish = _finisher(buf, back, done)
         return self._run(seq, kind, _Desc(arr),
                          lambda: self.comm.Allgather([send, MPI.BYTE], [recv, MPI.BYTE]),
                          lambda: self.comm.Iallgather([send, MPI.BYTE], [recv, MPI.BYTE]),
@@ -666,15 +648,7 @@ class ProcessGroup:
         else:
             buf, back = np.empty(out.shape, reduce_dt), out
         mdt = datatype(reduce_dt)
-        size = self.size
-
-        def finish():
-            if op is ReduceOp.AVG:
-                np.divide(buf, size, out=buf)
-            if back is not None:
-                np.copyto(back, buf, casting="unsafe")
-            if done is not None:
-                done()
+        finish = _finisher(buf, back, done, self.size if op is ReduceOp.AVG else None)
         return self._run(seq, kind, _Desc(out),
                          lambda: self.comm.Reduce_scatter_block([send, mdt], [buf, mdt], mop),
                          lambda: self.comm.Ireduce_scatter_block([send, mdt], [buf, mdt], mop),
@@ -693,16 +667,7 @@ class ProcessGroup:
         else:
             buf, back = None, None
             send, recv = [np.ascontiguousarray(arr, dtype=reduce_dt), mdt], None
-        size = self.size
-
-        def finish():
-            if buf is not None:
-                if op is ReduceOp.AVG:
-                    np.divide(buf, size, out=buf)
-                if back is not None:
-                    np.copyto(back, buf, casting="unsafe")
-            if done is not None:
-                done()
+        finish = _finisher(buf, back, done, self.size if op is ReduceOp.AVG else None)
         return self._run(seq, kind, _Desc(arr),
                          lambda: self.comm.Reduce(send, recv, mop, root=root),
                          lambda: self.comm.Ireduce(send, recv, mop, root=root),
@@ -732,12 +697,7 @@ class ProcessGroup:
         buf, back = _inplace_buffer(arr, kind, arr.dtype)
         recv = _bytes(buf)
         send = None if packed is None else _bytes(packed)
-
-        def finish():
-            if back is not None:
-                np.copyto(back, buf)
-            if done is not None:
-                done()
+        finish = _finisher(buf, back, done)
         return self._run(seq, kind, _Desc(arr),
                          lambda: self.comm.Scatter(None if send is None else [send, MPI.BYTE],
                                                    [recv, MPI.BYTE], root=root),
@@ -802,13 +762,9 @@ class ProcessGroup:
                     check(sender)
                     return [self.comm.Irecv([raw, MPI.BYTE], source=sender, tag=tag)]
 
-                def finish():
-                    if back is not None:
-                        np.copyto(back, buf)
-                    if done is not None:
-                        done()
                 hreq_status = _StatusRequest(hreq)
-                return Work(self, self.seq, "recv", [hreq_status], finish, [],
+                return Work(self, self.seq, "recv", [hreq_status],
+                            _finisher(buf, back, done), [],
                             "" if src is None else f" from rank {src}", then=payload)
             with self.waiting(self.seq, "recv", "" if src is None else f" from rank {src}"):
                 self.comm.Recv([h, MPI.INT64_T], source=source, tag=tag, status=st)
@@ -817,10 +773,7 @@ class ProcessGroup:
                 self.comm.Recv([raw, MPI.BYTE], source=sender, tag=tag)
         except MPI.Exception as err:
             raise RuntimeError(f"recv: MPI error: {err.Get_error_string()}") from None
-        if back is not None:
-            np.copyto(back, buf)
-        if done is not None:
-            done()
+        _finisher(buf, back, done)()
         return sender
 
 
@@ -851,6 +804,21 @@ class _StatusRequest:
 
     def Get_source(self) -> int:
         return self.status.Get_source()
+
+
+def _finisher(buf, back, done, average_over: int | None = None):
+    """What completes an in-place collective once MPI has filled ``buf``: the division of
+    an AVG, the copy back into a non-contiguous (or float16) tensor, the caller's
+    ``done`` (version counters, list outputs)."""
+    def finish() -> None:
+        if buf is not None:
+            if average_over is not None:
+                np.divide(buf, average_over, out=buf)
+            if back is not None:
+                np.copyto(back, buf, casting="unsafe")
+        if done is not None:
+            done()
+    return finish
 
 
 def _bytes(arr: np.ndarray) -> np.ndarray:

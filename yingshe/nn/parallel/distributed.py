@@ -146,15 +146,11 @@ def _tape_leaves(outputs) -> set[int]:
     return found
 
 
-def _flatten_tensors(obj, out: list) -> list:
-    if isinstance(obj, Tensor):
-        out.append(obj)
-    elif isinstance(obj, (list, tuple)):
-        for e in obj:
-            _flatten_tensors(e, out)
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            _flatten_tensors(v, out)
+def _output_tensors(obj) -> list:
+    """The tensors in a (nested) forward output."""
+    from yingshe.graph.ir import KEEP, flatten_nested
+    out: list = []
+    flatten_nested(obj, out, lambda x: x if isinstance(x, Tensor) else KEEP)
     return out
 
 
@@ -212,7 +208,7 @@ class _Reducer:
                     "yingshe.compile: the parameters a step uses are decided when it runs; "
                     "compile with fallback=\"eager\", or use every parameter and pass "
                     "find_unused_parameters=False")
-            used = _tape_leaves(_flatten_tensors(outputs, []))
+            used = _tape_leaves(_output_tensors(outputs))
             self.unused = [p for p in self.params if id(p) not in used]
 
     def _hook(self, p) -> None:
