@@ -44,8 +44,7 @@ from yingshe.errors import DTypeError, ShapeError, format_site, user_site
 __all__ = ["ProcessGroup", "ReduceOp", "Work", "Future", "KINDS", "CONFIG"]
 
 KINDS = ("barrier", "all_reduce", "broadcast", "all_gather", "all_gather_into_tensor",
-         "reduce_scatter", "reduce_scatter_tensor", "reduce", "gather", "scatter",
-         "all_to_all_single")
+         "reduce_scatter", "reduce_scatter_tensor", "reduce", "gather", "scatter")
 _KIND = {k: i for i, k in enumerate(KINDS)}
 
 # dtype codes of the fingerprint
