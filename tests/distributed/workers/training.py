@@ -264,6 +264,40 @@ def compiled_ddp_step_has_the_all_reduces_before_the_update():
 
 
 @check
+def compiled_syncbn_ddp_step_equals_eager():
+    # SyncBatchNorm's all-reduces (forward and backward) and the buffer broadcasts of
+    # DDP become program nodes too
+    def make():
+        yingshe.manual_seed(0)
+        net = nn.SyncBatchNorm.convert_sync_batchnorm(cnn_bn())
+        return net, DDP(net)
+
+    eager_net, eager = make()
+    comp_net, comp = make()
+    oe, oc = sgd(eager.parameters()), sgd(comp.parameters())
+
+    def step(model, opt, x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    compiled = yingshe.compile(lambda x, y: step(comp, oc, x, y))
+    rt, at = tol("graph", np.float32)
+    for i, (_, _, xr, yr) in enumerate(batches(4, (1, 8, 8), 5, 4, salt=8)):
+        le = step(eager, oe, yingshe.tensor(xr), yingshe.tensor(yr))
+        lc = compiled(yingshe.tensor(xr), yingshe.tensor(yr))
+        np.testing.assert_allclose(lc.item(), le.item(), rtol=rt, atol=at)
+        same_params(eager_net, comp_net, f"compiled SyncBatchNorm step {i}", rt, at)
+        for a, b in zip(eager_net.buffers(), comp_net.buffers()):
+            np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=rt, atol=at)
+    assert compiled.traces == 1
+    text = compiled.explain()
+    assert text.count("dist.all_reduce(") >= 4 and "dist.broadcast(" in text
+
+
+@check
 def compiled_step_with_find_unused_parameters_is_refused_on_every_rank():
     from yingshe.graph.trace import TraceError
     yingshe.manual_seed(0)
