@@ -28,6 +28,7 @@ from yingshe.errors import DTypeError, IndexError, ShapeError, UnsupportedError
 from yingshe.ops._inplace import commit, needs_autograd
 from yingshe.ops._registry import apply, is_graph_value, register_op, tensor_method
 from yingshe.ops._shapes import Meta, broadcast_shapes, normalize_dim, shape_str
+from yingshe.ops._shapes import check_index_range as _check_range
 from yingshe.ops.shape import Clone, expand, reshape
 
 __all__ = ["narrow", "index_put", "index_put_", "gather", "scatter", "scatter_add",
@@ -58,18 +59,6 @@ def _alias(x: Tensor) -> Tensor:
 
 def _oob(value, dim, size) -> IndexError:
     return IndexError(f"index {value} is out of bounds for dimension {dim} with size {size}")
-
-
-def _check_range(opname, index, dim, size, negative=True):
-    """IndexError naming the first bad index (NumPy-style negatives allowed if asked)."""
-    if index.size == 0:
-        return
-    lo = -size if negative else 0
-    bad = (index < lo) | (index >= size)
-    if bad.any():
-        v = int(index[bad].reshape(-1)[0])
-        raise IndexError(f"{opname}: index {v} is out of bounds for dimension {dim} with size "
-                         f"{size}")
 
 
 # ---- basic indexing (a view) --------------------------------------------------------------------

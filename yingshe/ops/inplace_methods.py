@@ -30,6 +30,7 @@ from yingshe._tensor import MODE, Tensor, _wrap
 from yingshe.autograd.function import Function
 from yingshe.ops._inplace import _check_leaf, commit, needs_autograd
 from yingshe.ops._registry import apply, tensor_method
+from yingshe.ops.elementwise import check_sub_operands
 
 __all__: list[str] = []  # methods only (x.add_(y)); nothing is added to the yingshe namespace
 
@@ -110,6 +111,7 @@ def add_(self, other, *, alpha=1):
 @tensor_method
 def sub_(self, other, *, alpha=1):
     """``self -= alpha * other`` in place."""
+    check_sub_operands("sub_", self, other)
     if alpha != 1:
         other = other * alpha
     return _binary_inplace(self, other, "sub_", np.subtract, lambda s, o: _ys().sub(s, o), False)

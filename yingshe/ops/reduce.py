@@ -7,8 +7,8 @@ named tuples like ``torch.return_types``; their int64 indices carry no gradient
 and the gradient of the values is scattered back to the selected positions.
 
 Conventions shared with PyTorch:
-- full-reduction ``max()``/``amax``/``amin`` share the gradient evenly among ties;
-  ``max(dim)``/``sort``/``topk``/``median(dim)`` send it to the returned index;
+- full-reduction ``max()``/``amax``/``amin``/``median()`` share the gradient evenly among
+  ties; ``max(dim)``/``sort``/``topk``/``median(dim)`` send it to the returned index;
 - ``prod``'s gradient is exact when the input holds zeros (products of the other
   elements, never ``out / x``);
 - ``logsumexp`` is shift-stable and returns -inf when all inputs are -inf;
@@ -116,7 +116,8 @@ def _flatten_dims(x, dims):
     perm = rest + list(dims)
     y = np.transpose(x, perm)
     lead = y.shape[: len(rest)]
-    return y.reshape(lead + (-1,)), (perm, y.shape)
+    # the merged size explicitly: -1 is ambiguous when a kept dim is 0
+    return y.reshape(lead + (math.prod(y.shape[len(rest):]),)), (perm, y.shape)
 
 
 def _unflatten_dims(y, info):
@@ -1009,10 +1010,12 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
 
 # ---- median ----------------------------------------------------------------------------------
 
-@register_op("median", saves="output", num_outputs=2)
+@register_op("median", saves="both", num_outputs=2)
 class Median:
     """The lower median along ``dim`` (of the flattened input when ``dim`` is None) and its
-    index; NaN propagates (its first occurrence is returned)."""
+    index; NaN propagates (its first occurrence is returned). The gradient goes to the
+    returned index along ``dim``; without ``dim`` it is shared evenly among the elements
+    equal to the median (PyTorch's rule; NaN matches NaN), and is empty for an empty input."""
 
     def forward(xp, x, *, dim, keepdim):
         if dim is None:
@@ -1044,9 +1047,8 @@ class Median:
 
     def vjp(g, out, x, *, dim, keepdim):
         if dim is None:
-            flat = (builtins.max(math.prod(x.shape), 1),)
-            gx = _scatter_back(reshape(g[0], (1,)), reshape(out[1], (1,)), flat, 0)
-            return reshape(gx, x.shape)
+            w = apply(TieWeights, x, out[0], dim=tuple(range(x.ndim)), keepdim=False)
+            return g[0] * w
         return _scatter_back(g[0], out[1], x.shape, dim, keepdim)
 
 

@@ -384,6 +384,8 @@ def adaptive_max_pool2d(input, output_size, return_indices: bool = False):
     if input.ndim not in (3, 4):
         raise RuntimeError(f"adaptive_max_pool2d(): Expected 3D or 4D tensor, but got "
                            f"{tuple(input.shape)}")
+    from yingshe.ops.nn import check_pooled_dims
+    check_pooled_dims("adaptive_max_pool2d", input, 2)
     H, W = input.shape[-2], input.shape[-1]
     oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
     oh = H if oh is None else oh
