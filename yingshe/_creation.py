@@ -7,6 +7,7 @@ import numpy as np
 from yingshe import _dtype
 from yingshe._tensor import Tensor, _wrap
 from yingshe.errors import no_out as _no_out
+from yingshe.ops._registry import tensor_method
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "asarray"]
 
@@ -467,6 +468,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
                    generator=generator)
 
 
+@tensor_method
 def bernoulli(input, p=None, *, generator=None, out=None) -> Tensor:
     """1 with probability ``input`` (elementwise; or the number ``p``), else 0, in the
     input's dtype."""
@@ -482,6 +484,7 @@ def bernoulli(input, p=None, *, generator=None, out=None) -> Tensor:
     return apply(Bernoulli, input, p=None if p is None else float(p), generator=generator)
 
 
+@tensor_method
 def multinomial(input, num_samples, replacement=False, *, generator=None, out=None) -> Tensor:
     """``num_samples`` indices per row drawn from the (unnormalised) probabilities in the
     rows of ``input`` (1-d or 2-d), with or without replacement."""

@@ -255,6 +255,7 @@ def sub(input, other, *, alpha=1, out=None):
 
 
 subtract = sub
+tensor_method("subtract")(sub)
 
 
 @tensor_method("__rsub__")
@@ -272,6 +273,7 @@ def mul(input, other, *, out=None):
 
 
 multiply = mul
+tensor_method("multiply")(mul)
 
 
 @tensor_method("__rmul__")
@@ -304,6 +306,8 @@ def div(input, other, *, rounding_mode=None, out=None):
 
 
 divide = true_divide = div
+tensor_method("divide")(div)
+tensor_method("true_divide")(div)
 
 
 @tensor_method("__rtruediv__")
@@ -319,6 +323,7 @@ def neg(input, *, out=None):
 
 
 negative = neg
+tensor_method("negative")(neg)
 
 
 @tensor_method("__pos__")

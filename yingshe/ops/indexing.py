@@ -31,7 +31,7 @@ from yingshe.ops._shapes import Meta, broadcast_shapes, normalize_dim, shape_str
 from yingshe.ops._shapes import check_index_range as _check_range
 from yingshe.ops.shape import Clone, expand, reshape
 
-__all__ = ["narrow", "index_put", "index_put_", "gather", "scatter", "scatter_add",
+__all__ = ["narrow", "select", "index_put", "index_put_", "gather", "scatter", "scatter_add",
            "index_select", "index_add", "masked_fill", "masked_select", "take_along_dim",
            "tril", "triu", "diagonal", "diag", "one_hot", "pad"]
 
@@ -354,6 +354,23 @@ def narrow(input, dim, start, length):
             raise ShapeError(f"narrow: start ({start}) + length ({length}) exceeds dimension "
                              f"size ({n})")
     return apply(Getitem, input, key=(_FULL,) * d + (("s", start, start + length, None),))
+
+
+@tensor_method
+def select(input, dim, index):
+    """The view ``input[..., index, ...]`` with ``index`` along ``dim`` (that dim removed);
+    a negative index counts from the end."""
+    if input.ndim == 0:
+        raise IndexError("select(): cannot be applied to a 0-dim tensor")
+    d = normalize_dim("select", dim, input.ndim)
+    n = input.shape[d]
+    index = operator.index(index)
+    if n is not None:
+        if not -n <= index < n:
+            raise IndexError(f"select(): index {index} out of range for tensor of size "
+                             f"{shape_str(input.shape)} at dimension {d}")
+        index %= n
+    return apply(Getitem, input, key=(_FULL,) * d + (index,))
 
 
 # ---- index_put and x[key] = v ---------------------------------------------------------------------

@@ -165,6 +165,7 @@ def outer(input, vec2, *, out=None):
 
 
 ger = outer
+tensor_method("ger")(outer)
 
 
 @tensor_method

@@ -37,7 +37,7 @@ from yingshe.ops.shape import expand, reshape
 
 __all__ = ["sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "all",
            "any", "count_nonzero", "var", "std", "var_mean", "std_mean", "logsumexp", "norm",
-           "cumsum", "cumprod", "sort", "argsort", "topk", "median"]
+           "cumsum", "cumprod", "sort", "argsort", "topk", "median", "nansum", "nanmean"]
 
 
 # ---- named tuples like torch.return_types --------------------------------------------------
@@ -171,6 +171,50 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
     if dt is None and not input.dtype.is_floating_point:
         dt = _dtype.int64
     return apply(Sum, input, dim=dims, keepdim=bool(keepdim), dtype=dt)
+
+
+@register_op("nansum", saves="inputs")
+class Nansum:
+    """Sum over ``dim`` with NaN counted as zero."""
+
+    def forward(xp, x, *, dim, keepdim, dtype):
+        return xp.nansum(x, axis=dim, keepdims=keepdim, dtype=dtype.np if dtype else None)
+
+    infer = Sum.infer
+
+    def vjp(g, out, x, *, dim, keepdim, dtype):
+        if dtype is not None and dtype is not x.dtype:
+            g = g.to(x.dtype)
+        # PyTorch's rule, g times the mask of non-NaN elements (x == x): a non-finite g
+        # (nanmean of an all-NaN slice divides by 0) gives NaN there, as in PyTorch
+        from yingshe.ops.elementwise_math import masked_grad
+        return masked_grad(_unreduce(g, x.shape, dim, keepdim), x == x)
+
+
+@tensor_method
+def nansum(input, dim=None, keepdim=False, *, dtype=None, out=None):
+    """``sum`` with NaN counted as zero (integer/bool inputs sum to int64, as ``sum``)."""
+    _no_out(out, "nansum")
+    dims = normalize_dims("nansum", dim, input.ndim)
+    dt = _dtype.as_dtype(dtype) if dtype is not None else None
+    if dt is None and not input.dtype.is_floating_point:
+        dt = _dtype.int64
+    return apply(Nansum, input, dim=dims, keepdim=bool(keepdim), dtype=dt)
+
+
+@tensor_method
+def nanmean(input, dim=None, keepdim=False, *, dtype=None, out=None):
+    """The mean of the non-NaN elements over ``dim`` (NaN where all are NaN); floating
+    point only. ``nansum`` over the count of non-NaN elements, as PyTorch computes it."""
+    _no_out(out, "nanmean")
+    if dtype is not None:
+        input = input.to(dtype)
+    _check_float_input("nanmean", input, "nanmean(): expected input to have floating point "
+                       "dtype")
+    dims = normalize_dims("nanmean", dim, input.ndim)
+    count = apply(Sum, input == input, dim=dims, keepdim=bool(keepdim), dtype=input.dtype)
+    total = apply(Nansum, input, dim=dims, keepdim=bool(keepdim), dtype=None)
+    return total / count   # 0 / 0: an all-NaN slice is NaN
 
 
 @register_op("mean", saves="none")

@@ -417,6 +417,23 @@ for _name, _fn in _adapters.items():  # the adapters win over any plain re-expor
         globals()[_name] = _fn
 
 
+def _inplace_variant(name: str):
+    """PyTorch's ``F.<name>_(input, ...)``: ``F.<name>(input, ..., inplace=True)``."""
+    fn = globals()[name]
+
+    def variant(input, *args, **kwargs):
+        return fn(input, *args, inplace=True, **kwargs)
+
+    variant.__name__ = variant.__qualname__ = name + "_"
+    variant.__doc__ = f"``{name}(input, ..., inplace=True)``: the activation in place."
+    return variant
+
+
+for _name in ("relu", "leaky_relu", "elu", "selu", "celu", "hardtanh", "threshold"):
+    globals()[_name + "_"] = _inplace_variant(_name)
+    _exported.append(_name + "_")
+
+
 class _NotImplementedName(AttributeError):
     """An ``AttributeError`` (so ``hasattr`` works) saying a functional is missing."""
 
