@@ -1793,3 +1793,36 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
     return apply(NanToNum, _tensor_arg("nan_to_num", input), nan=float(nan),
                  posinf=None if posinf is None else float(posinf),
                  neginf=None if neginf is None else float(neginf))
+
+
+# ---- hardtanh: clamp with PyTorch's gradient at the corners ----------------------------------
+
+@register_op("hardtanh", saves="inputs")
+class Hardtanh:
+    """``clamp(x, min_val, max_val)``, whose gradient is PyTorch's: ``g`` strictly between
+    the bounds (and at NaN), 0 at and beyond them (``clamp`` passes it at the bounds)."""
+
+    def forward(xp, x, *, min_val, max_val):
+        _no_bool("hardtanh", x.dtype.kind)
+        return xp.clip(x, min_val, max_val).astype(x.dtype, copy=False)
+
+    def infer(x, *, min_val, max_val):
+        if x.dtype is _dtype.bool:
+            _no_bool("hardtanh", "b")
+        return Meta(tuple(x.shape), x.dtype)
+
+    def vjp(g, out, x, *, min_val, max_val):
+        return where(logical_or(le(x, min_val), ge(x, max_val)), 0.0, g)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0):
+    """``min(max(x, min_val), max_val)`` (``torch.nn.functional.hardtanh``)."""
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    return apply(Hardtanh, _tensor_arg("hardtanh", input), min_val=float(min_val),
+                 max_val=float(max_val))
+
+
+def relu6(input):
+    """``hardtanh(x, 0, 6)``: its gradient is 0 at 0 and at 6, as in PyTorch."""
+    return hardtanh(input, 0.0, 6.0)

@@ -496,3 +496,33 @@ ERRORS += [
     ErrorCase("hypot", lambda m, a, b: m.hypot(a, b), gen(normal(3), normal(4)), ShapeError,
               "broadcast", name="shapes", torch_exc=RuntimeError),
 ]
+
+# ---- hardtanh: clamp with PyTorch's zero gradient at the corners ------------------------------
+
+def _F(m):
+    """``torch.nn.functional`` or yingshe's (hardtanh and relu6 live there only)."""
+    if m.__name__ == "yingshe":
+        import yingshe.nn.functional as F
+        return F
+    return m.nn.functional
+
+
+CASES += [
+    OpCase("hardtanh", lambda m, a: _F(m).hardtanh(a), gen(away_from((-1.0, 1.0), 3, 4)),
+           lambda a: np.clip(a, -1.0, 1.0)),
+    OpCase("hardtanh", lambda m, a: _F(m).hardtanh(a, -0.5, 2.0), gen(noncontig(2, 3)),
+           lambda a: np.clip(a, -0.5, 2.0), name="bounds-noncontig", fd=False),
+    # exactly at the corners (and NaN): the gradient is 0 at the bounds, g at NaN; checked
+    # against PyTorch (finite differences straddle the kinks)
+    OpCase("hardtanh", lambda m, a: _F(m).relu6(a),
+           gen(const(np.array([-1.0, 0.0, 3.0, 6.0, 7.0, np.nan]))),
+           lambda a: np.clip(a, 0.0, 6.0), name="relu6-corners", fd=False,
+           second_order=False),
+    OpCase("hardtanh", lambda m, a: _F(m).hardtanh(a), gen(ints(-3, 3, 5)),
+           lambda a: np.clip(a, -1, 1), name="int", **INT),
+]
+
+ERRORS += [
+    ErrorCase("hardtanh", lambda m, a: _F(m).hardtanh(a), gen(const(np.array([True]))),
+              DTypeError, "bool", name="bool", torch_exc=RuntimeError),
+]
