@@ -32,7 +32,6 @@ import json
 import math
 import os
 import re
-import socket
 from typing import Any
 
 import numpy as np
@@ -229,6 +228,7 @@ _TMP_NAME = re.compile(re.escape(_TMP_PREFIX) + r"(?P<host>.+)-(?P<pid>\d+)-[0-9
 
 
 def _host() -> str:
+    import socket   # here, not at import: only saving needs it
     # '/' would make the name a path; nothing else in a host name troubles a file name
     return socket.gethostname().replace(os.sep, "_") or "localhost"
 

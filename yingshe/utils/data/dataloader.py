@@ -10,7 +10,6 @@ run that never stopped would have.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import pickle
 import queue
 import sys
@@ -334,6 +333,7 @@ class DataLoader:
             yield self.collate_fn(batch)
 
     def _iter_workers(self, batches):
+        import multiprocessing as mp   # here: only worker processes need it
         from yingshe import random as yrandom
         ctx = self.multiprocessing_context
         if ctx is None:
