@@ -159,3 +159,57 @@ def test_a_refused_batchnorm_call_leaves_the_running_statistics_alone():
         bn(yingshe.ones(4, 3, dtype=yingshe.float64) * 5)
     np.testing.assert_array_equal(bn.running_mean.numpy(), np.zeros(3, np.float32))
     np.testing.assert_array_equal(bn.running_var.numpy(), np.ones(3, np.float32))
+
+
+# ---- sibling of 15: losses of an input and a target of different dtypes ----------------------
+
+_MIXED_LOSSES = {
+    "mse_loss": lambda F, a, b: F.mse_loss(a, b),
+    "l1_loss": lambda F, a, b: F.l1_loss(a, b, reduction="sum"),
+    "smooth_l1_loss": lambda F, a, b: F.smooth_l1_loss(a, b, reduction="none"),
+    "huber_loss": lambda F, a, b: F.huber_loss(a, b),
+    "kl_div": lambda F, a, b: F.kl_div(a, b.sigmoid(), reduction="batchmean"),
+    "cross_entropy-probabilities": lambda F, a, b: F.cross_entropy(a, b.softmax(1)),
+}
+
+
+@pytest.mark.parametrize("dtypes", [("float32", "float64"), ("float64", "float32")])
+@pytest.mark.parametrize("name", sorted(_MIXED_LOSSES))
+def test_losses_promote_input_and_target_dtypes_like_torch(name, dtypes):
+    torch = import_torch()
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    results = []
+    for m in (yingshe, torch):
+        a = m.tensor(x, dtype=getattr(m, dtypes[0]), requires_grad=True)
+        b = m.tensor(t, dtype=getattr(m, dtypes[1]), requires_grad=True)
+        out = _MIXED_LOSSES[name](m.nn.functional, a, b)
+        if name == "huber_loss":   # PyTorch's backward fails here ("Found dtype Double")
+            results.append([out])
+            continue
+        out.sum().backward()
+        results.append([out, a.grad, b.grad])
+    rtol, atol = tol("reference", np.float32)   # one operand is float32
+    for y, t_ in zip(*results):
+        assert str(y.dtype).split(".")[-1] == str(t_.dtype).split(".")[-1]
+        np.testing.assert_allclose(y.detach().numpy(), t_.detach().numpy(), rtol=rtol,
+                                   atol=atol)
+
+
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"])
+def test_losses_take_an_integer_target_like_torch(name):
+    torch = import_torch()
+    outs = [getattr(m.nn.functional, name)(m.tensor([0.5, 2.5]), m.tensor([1, 2]))
+            for m in (yingshe, torch)]
+    assert outs[0].dtype is yingshe.float32
+    np.testing.assert_allclose(outs[0].numpy(), outs[1].numpy(), rtol=1e-6)
+
+
+def test_binary_cross_entropy_still_refuses_mixed_dtypes_like_torch():
+    torch = import_torch()
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.binary_cross_entropy(torch.full((2,), 0.5, dtype=torch.float64),
+                                                 torch.full((2,), 0.5))
+    with pytest.raises(DTypeError):
+        yingshe.nn.functional.binary_cross_entropy(
+            yingshe.full((2,), 0.5, dtype=yingshe.float64), yingshe.full((2,), 0.5))
