@@ -166,11 +166,17 @@ class Sum:
 def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """Sum of elements over ``dim`` (all when None); integer/bool inputs sum to int64."""
     _no_out(out, "sum")
-    dims = normalize_dims("sum", dim, input.ndim)
+    return _sum_like(Sum, input, dim, keepdim, dtype)
+
+
+def _sum_like(op, input, dim, keepdim, dtype):
+    """Apply ``sum`` or ``nansum``: integer/bool inputs accumulate in int64 unless
+    ``dtype`` says otherwise."""
+    dims = normalize_dims(op.name, dim, input.ndim)
     dt = _dtype.as_dtype(dtype) if dtype is not None else None
     if dt is None and not input.dtype.is_floating_point:
         dt = _dtype.int64
-    return apply(Sum, input, dim=dims, keepdim=bool(keepdim), dtype=dt)
+    return apply(op, input, dim=dims, keepdim=bool(keepdim), dtype=dt)
 
 
 @register_op("nansum", saves="inputs")
@@ -195,11 +201,7 @@ class Nansum:
 def nansum(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """``sum`` with NaN counted as zero (integer/bool inputs sum to int64, as ``sum``)."""
     _no_out(out, "nansum")
-    dims = normalize_dims("nansum", dim, input.ndim)
-    dt = _dtype.as_dtype(dtype) if dtype is not None else None
-    if dt is None and not input.dtype.is_floating_point:
-        dt = _dtype.int64
-    return apply(Nansum, input, dim=dims, keepdim=bool(keepdim), dtype=dt)
+    return _sum_like(Nansum, input, dim, keepdim, dtype)
 
 
 @tensor_method
@@ -207,10 +209,8 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """The mean of the non-NaN elements over ``dim`` (NaN where all are NaN); floating
     point only. ``nansum`` over the count of non-NaN elements, as PyTorch computes it."""
     _no_out(out, "nanmean")
-    if dtype is not None:
-        input = input.to(dtype)
-    _check_float_input("nanmean", input, "nanmean(): expected input to have floating point "
-                       "dtype")
+    input = _mean_input("nanmean", input, dtype, "nanmean(): expected input to have floating "
+                        "point dtype")
     dims = normalize_dims("nanmean", dim, input.ndim)
     count = apply(Sum, input == input, dim=dims, keepdim=bool(keepdim), dtype=input.dtype)
     total = apply(Nansum, input, dim=dims, keepdim=bool(keepdim), dtype=None)
@@ -241,12 +241,18 @@ class Mean:
 def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """Mean over ``dim`` (all when None); the input must be floating point."""
     _no_out(out, "mean")
-    if dtype is not None:
-        input = input.to(dtype)
-    _check_float_input("mean", input, "mean(): could not infer output dtype; input dtype must "
-                       "be floating point")
+    input = _mean_input("mean", input, dtype, "mean(): could not infer output dtype; input "
+                        "dtype must be floating point")
     dims = normalize_dims("mean", dim, input.ndim)
     return apply(Mean, input, dim=dims, keepdim=bool(keepdim))
+
+
+def _mean_input(opname, input, dtype, msg):
+    """The input of a mean: cast to ``dtype`` when given, then floating point only."""
+    if dtype is not None:
+        input = input.to(dtype)
+    _check_float_input(opname, input, msg)
+    return input
 
 
 # ---- gather / scatter along a dim (private; the VJPs of the index-returning ops) ----------
