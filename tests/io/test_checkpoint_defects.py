@@ -198,3 +198,12 @@ def test_checkpoints_get_an_ordinary_files_permissions(tmp_path, umask, mode):
         os.umask(old)
     assert os.stat(tmp_path / "ckpt.safetensors").st_mode & 0o777 == mode
     assert os.stat(tmp_path / "plain.txt").st_mode & 0o777 == mode
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.uint32, np.uint64])
+def test_a_tensor_of_a_dtype_yingshe_lacks_is_refused_naming_it(tmp_path, dtype):
+    path = tmp_path / "foreign.safetensors"
+    save_file({"ok": np.zeros(2, np.float32), "odd": np.arange(3, dtype=dtype)}, str(path))
+    with pytest.raises(CheckpointError, match=f"tensor 'odd' has dtype {np.dtype(dtype)}"):
+        yingshe.load(path)
+    np.testing.assert_array_equal(yingshe.load(path, as_numpy=True)["odd"], [0, 1, 2])

@@ -308,6 +308,8 @@ def load(f: str | os.PathLike, map_location=None, *, weights_only: bool = True,
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"load: {path} is not a valid safetensors checkpoint ({err})") \
             from None
+    if not as_numpy:
+        _check_dtypes(path, tensors)
     if _META_KEY not in meta:
         return {k: _tensor(v, as_numpy) for k, v in tensors.items()}
     try:
@@ -328,6 +330,20 @@ def load(f: str | os.PathLike, map_location=None, *, weights_only: bool = True,
         return _decode(doc["structure"], tensors, as_numpy)
     except _Malformed as err:
         raise CheckpointError(f"load: {path} has malformed yingshe metadata {err}") from None
+
+
+def _check_dtypes(path: str, tensors: dict) -> None:
+    """A tensor of a dtype yingshe has no tensors of (uint16, uint32 ... from another
+    library's file) is refused by name, rather than loaded as a tensor that fails later."""
+    from yingshe import _dtype
+    for key, arr in tensors.items():
+        try:
+            _dtype.from_numpy_dtype(arr.dtype)
+        except TypeError as err:
+            raise CheckpointError(f"load: {path}: tensor {key!r} has dtype {arr.dtype}, which "
+                                  f"yingshe tensors do not support ({err}); "
+                                  f"load(..., as_numpy=True) reads it as a NumPy array") \
+                from None
 
 
 def _check_header(path: str) -> None:
