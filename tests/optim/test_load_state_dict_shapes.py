@@ -71,3 +71,29 @@ def test_scalar_state_entries_are_not_shape_checked():
     opt.load_state_dict(_trained_state(yingshe, "Adam", 3))
     assert {tuple(s["exp_avg"].shape) for s in opt.state.values()} == {(2, 3), (2,)}
     np.testing.assert_array_equal([float(s["step"]) for s in opt.state.values()], [1.0, 1.0])
+
+
+def test_state_of_another_dtype_takes_the_parameters_dtype_like_torch():
+    torch = import_torch()
+    grads = []
+    for m in (yingshe, torch):
+        model = m.nn.Linear(3, 2)
+        sd = _trained_state(m, "Adam", 3)
+        for s in sd["state"].values():
+            s["exp_avg"] = m.tensor(np.ones(tuple(s["exp_avg"].shape), dtype=np.int64))
+        opt = m.optim.Adam(model.parameters())
+        opt.load_state_dict(sd)
+        assert {str(s["exp_avg"].dtype).split(".")[-1] for s in opt.state.values()} == {
+            "float32"}
+        model(m.ones(1, 3)).sum().backward()
+        opt.step()
+        grads.append(sorted(float(s["exp_avg"].sum()) for s in opt.state.values()))
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6)
+
+
+def test_state_that_is_not_a_tensor_is_refused_at_load():
+    sd = _trained_state(yingshe, "Adam", 3)
+    sd["state"][0]["exp_avg"] = "junk"
+    opt = yingshe.optim.Adam(yingshe.nn.Linear(3, 2).parameters())
+    with pytest.raises(TypeError, match="'exp_avg' of parameter 0 of group 0 is a str"):
+        opt.load_state_dict(sd)

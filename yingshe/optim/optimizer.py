@@ -317,6 +317,9 @@ def _check_state_shape(p: Tensor, key: str, value, where: str) -> None:
     another model fails here, naming the parameter, rather than as a broadcasting error
     inside a later ``step()`` (PyTorch defers it to the step)."""
     arr = value._data if isinstance(value, Tensor) else value
+    if not isinstance(arr, (np.ndarray, bool, int, float, np.generic)):
+        raise TypeError(f"Optimizer.load_state_dict: the state {key!r} of {where} is a "
+                        f"{type(value).__name__}, expected a tensor or a number")
     if not isinstance(arr, np.ndarray) or arr.ndim == 0 or p._data is None:
         return
     if arr.shape != p._data.shape:
@@ -330,7 +333,9 @@ def _check_state_shape(p: Tensor, key: str, value, where: str) -> None:
 def _copy_state(p: Tensor, key: str, value):
     if isinstance(value, Tensor):
         arr = value._data
-        if key != "step" and arr.dtype.kind == "f" and p._data is not None:
+        # PyTorch's policy: the state of a floating-point parameter takes its dtype
+        # (an integer moment from elsewhere too), except the step counter
+        if key != "step" and p._data is not None and p._data.dtype.kind == "f":
             arr = arr.astype(p._data.dtype)
         return _wrap(np.array(arr, copy=True))
     if isinstance(value, np.ndarray):
