@@ -312,3 +312,28 @@ def test_mixed_float_dtypes_are_refused_like_torch(name):
         _MIXED[name](torch, maker(torch, torch.float64), maker(torch, torch.float32))
     with pytest.raises(DTypeError, match="same dtype"):
         _MIXED[name](yingshe, maker(yingshe, yingshe.float64), maker(yingshe, yingshe.float32))
+
+
+# ---- siblings of 14: checks that only the infer rule made (eager calls run no infer) ------
+
+_REFUSED = {
+    "topk-negative-k": (lambda m: m.tensor([1.5, -2.0, 3.0]).topk(-1), ShapeError),
+    "nll_loss-integer-input": (lambda m: m.nn.functional.nll_loss(
+        m.zeros(2, 3, dtype=m.int64), m.tensor([0, 1])), DTypeError),
+    "tensor-ragged": (lambda m: m.tensor([[1, 2], [3]]), ValueError),
+    "tensor-ragged-deeper": (lambda m: m.tensor([[1], [[2]]]), (ValueError, TypeError)),
+    "full-string": (lambda m: m.full((2,), "a"), TypeError),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_REFUSED))
+def test_calls_torch_refuses_are_refused_with_our_own_message(name):
+    torch = import_torch()
+    call, exc = _REFUSED[name]
+    with pytest.raises(Exception):   # noqa: B017 - PyTorch's classes vary; it must raise
+        call(torch)
+    with pytest.raises(exc) as info:
+        call(yingshe)
+    assert "NumPy" not in str(info.value).split("(")[0]   # the message leads with ours
+    first_word = str(info.value).split(":")[0].split("(")[0]
+    assert first_word in ("topk", "nll_loss", "tensor", "full"), str(info.value)

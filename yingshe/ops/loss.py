@@ -588,6 +588,9 @@ class NLLLossBackward:
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
              label_smoothing=0.0):
     """Apply the nll_loss op (``label_smoothing`` serves cross_entropy)."""
+    if not input.dtype.is_floating_point:   # the forward would sum integers silently
+        raise DTypeError(f"nll_loss: expected floating-point log-probabilities, got "
+                         f"{input.dtype}")
     if target.dtype.is_floating_point:
         raise DTypeError(f"nll_loss: expected an integer (int64) class-index target, got "
                          f"{target.dtype}")

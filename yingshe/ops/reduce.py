@@ -1023,11 +1023,19 @@ def argsort(input, dim=-1, descending=False, stable=False):
     return sort(input, dim, descending, stable).indices
 
 
+def _check_k(shape, k, dim) -> None:
+    size = shape[dim] if len(shape) else 1
+    if k < 0 or (size is not None and k > size):
+        raise ShapeError(f"topk: selected index k out of range (k={k}, dim {dim} of "
+                         f"shape {shape_str(shape)})")
+
+
 @register_op("topk", saves="output", num_outputs=2)
 class Topk:
     """The ``k`` largest (or smallest) elements along ``dim`` and their indices."""
 
     def forward(xp, x, *, k, dim, largest, sorted):
+        _check_k(x.shape, k, dim)   # a negative k would take no elements, silently
         x0, d, was0 = _as_0d_safe(x, dim)
         idx = _argsort_np(xp, x0, d, largest)
         idx = xp.take(idx, xp.arange(k), axis=d).astype(xp.int64)
@@ -1037,10 +1045,7 @@ class Topk:
         return vals, idx
 
     def infer(x, *, k, dim, largest, sorted):
-        size = x.shape[dim] if x.ndim else 1
-        if k < 0 or (size is not None and k > size):
-            raise ShapeError(f"topk: selected index k out of range (k={k}, dim {dim} of "
-                             f"shape {shape_str(x.shape)})")
+        _check_k(x.shape, k, dim)
         shape = tuple(k if i == dim else s for i, s in enumerate(x.shape))
         return Meta(shape, x.dtype), Meta(shape, _dtype.int64)
 
