@@ -192,6 +192,14 @@ def _fsync_dir(folder: str) -> None:
 def save(obj: Any, f: str | os.PathLike) -> None:
     """Write ``obj`` to ``f`` as one safetensors file, atomically (see module docs).
 
+    The data goes first to ``.yingshe-tmp-<host>-<pid>-<random>.safetensors`` in the same
+    folder, renamed over ``f`` when complete. Temporaries left there by killed saves of
+    this host are removed first; a live process's never.
+
+    Raises:
+        TypeError: an object that checkpoints cannot hold (never pickled).
+        ValueError: a structure nested more than 100 levels deep, or a repeated key.
+
     Example:
         >>> yingshe.save({"model": model.state_dict(), "step": 10}, "ckpt.safetensors")
     """
