@@ -98,3 +98,24 @@ def test_batches_before_the_failing_one_are_yielded_first_like_torch():
                 seen += 1
         counts.append(seen)
     assert counts[1] == counts[0] == 2
+
+
+class _RaisesWorkerOnlyClass:
+    """Raises an exception whose class lives in a module that only the worker has."""
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        import sys
+        import types
+        mod = types.ModuleType("yingshe_test_worker_only")
+        exec("class WorkerOnly(Exception):\n    pass", mod.__dict__)
+        sys.modules[mod.__name__] = mod
+        raise mod.WorkerOnly("from the worker")
+
+
+def test_a_result_the_main_process_cannot_unpickle_is_a_clear_error():
+    err = _failure("yingshe", dataset=_RaisesWorkerOnlyClass())
+    assert type(err) is RuntimeError
+    assert "could not read batch 0 sent by a worker" in str(err)

@@ -157,6 +157,15 @@ def _send(result_q, batch_no, payload) -> None:
     result_q.put((batch_no, data))
 
 
+def _receive(data: bytes, batch_no: int):
+    """What a worker sent (bytes from our own process: unpickling them is safe)."""
+    try:
+        return pickle.loads(data)
+    except Exception as err:  # noqa: BLE001 - e.g. a class the main process cannot import
+        raise RuntimeError(f"DataLoader: the main process could not read batch {batch_no} "
+                           f"sent by a worker ({type(err).__name__}: {err})") from None
+
+
 def _worker_loop(dataset, fetch, index_q, result_q, worker_id, num_workers, seed, init_fn):
     global _worker_info
     from yingshe import random as yrandom
@@ -372,7 +381,7 @@ class DataLoader:
                                 if dead else f"DataLoader timed out after {self.timeout} s"
                             ) from None
                         continue
-                    pending[no] = pickle.loads(data)  # bytes from our own worker process
+                    pending[no] = _receive(data, no)
                 if sent < len(batches):
                     index_qs[sent % self.num_workers].put((sent, batches[sent]))
                     sent += 1
