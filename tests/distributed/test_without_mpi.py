@@ -129,7 +129,7 @@ def test_syncbatchnorm_without_a_group_is_batchnorm():
     np.testing.assert_array_equal(sbn.running_var.numpy(), bn.running_var.numpy())
     with pytest.raises(ValueError, match=r"expected at least 2D input \(got 1D input\)"):
         sbn(yingshe.ones(3))
-    sbn(yingshe.ones(2, 3))    # any input of at least 2 dims (BatchNorm2d wants 4)
+    sbn(yingshe.ones(2, 3, dtype=yingshe.float64))   # any input of at least 2 dims
 
 
 def test_convert_sync_batchnorm_keeps_the_parameters_buffers_and_mode():
