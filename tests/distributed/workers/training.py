@@ -230,6 +230,33 @@ def first_bucket_starts_before_backward_reaches_the_first_layer():
     np.testing.assert_allclose(g[0], g.mean(0), rtol=RTOL, atol=ATOL)
 
 
+def train_step(model, opt, x, y):
+    opt.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def compiled_equals_eager(eager, compiled_side, data):
+    """Train (net, DDP model, optimizer) ``eager`` step by step and the same with its step
+    ``yingshe.compile``d (``fallback=None``); losses, parameters and buffers agree to the
+    graph-vs-eager tolerance after every step. Returns the compiled step."""
+    eager_net, eager_model, eager_opt = eager
+    comp_net, comp_model, comp_opt = compiled_side
+    compiled = yingshe.compile(lambda x, y: train_step(comp_model, comp_opt, x, y))
+    rt, at = tol("graph", np.float32)
+    for i, (_, _, xr, yr) in enumerate(data):
+        le = train_step(eager_model, eager_opt, yingshe.tensor(xr), yingshe.tensor(yr))
+        lc = compiled(yingshe.tensor(xr), yingshe.tensor(yr))
+        np.testing.assert_allclose(lc.item(), le.item(), rtol=rt, atol=at)
+        same_params(eager_net, comp_net, f"compiled step {i}", rt, at)
+        for a, b in zip(eager_net.buffers(), comp_net.buffers()):
+            np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=rt, atol=at)
+    assert compiled.traces == 1
+    return compiled
+
+
 @check
 def compiled_ddp_step_has_the_all_reduces_before_the_update():
     yingshe.manual_seed(0)
@@ -237,24 +264,10 @@ def compiled_ddp_step_has_the_all_reduces_before_the_update():
     yingshe.manual_seed(0)
     comp_net = mlp()
     eager, comp = DDP(eager_net, bucket_cap_mb=0.002), DDP(comp_net, bucket_cap_mb=0.002)
-    oe = optim.Adam(eager.parameters(), lr=1e-2)
-    oc = optim.Adam(comp.parameters(), lr=1e-2)
-
-    def step(model, opt, x, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    compiled = yingshe.compile(lambda x, y: step(comp, oc, x, y))   # fallback=None
-    rt, at = tol("graph", np.float32)
-    for i, (_, _, xr, yr) in enumerate(batches(6, (12,), 5, 4, salt=4)):
-        le = step(eager, oe, yingshe.tensor(xr), yingshe.tensor(yr))
-        lc = compiled(yingshe.tensor(xr), yingshe.tensor(yr))
-        np.testing.assert_allclose(lc.item(), le.item(), rtol=rt, atol=at)
-        same_params(eager_net, comp_net, f"compiled step {i}", rt, at)
-    assert compiled.traces == 1
+    compiled = compiled_equals_eager(
+        (eager_net, eager, optim.Adam(eager.parameters(), lr=1e-2)),
+        (comp_net, comp, optim.Adam(comp.parameters(), lr=1e-2)),
+        batches(6, (12,), 5, 4, salt=4))
     lines = compiled.explain().splitlines()
     nodes = [ln for ln in lines if " = " in ln and "@" in ln]
     reduces = [i for i, ln in enumerate(nodes) if "dist.all_reduce(" in ln]
@@ -274,25 +287,9 @@ def compiled_syncbn_ddp_step_equals_eager():
 
     eager_net, eager = make()
     comp_net, comp = make()
-    oe, oc = sgd(eager.parameters()), sgd(comp.parameters())
-
-    def step(model, opt, x, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    compiled = yingshe.compile(lambda x, y: step(comp, oc, x, y))
-    rt, at = tol("graph", np.float32)
-    for i, (_, _, xr, yr) in enumerate(batches(4, (1, 8, 8), 5, 4, salt=8)):
-        le = step(eager, oe, yingshe.tensor(xr), yingshe.tensor(yr))
-        lc = compiled(yingshe.tensor(xr), yingshe.tensor(yr))
-        np.testing.assert_allclose(lc.item(), le.item(), rtol=rt, atol=at)
-        same_params(eager_net, comp_net, f"compiled SyncBatchNorm step {i}", rt, at)
-        for a, b in zip(eager_net.buffers(), comp_net.buffers()):
-            np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=rt, atol=at)
-    assert compiled.traces == 1
+    compiled = compiled_equals_eager((eager_net, eager, sgd(eager.parameters())),
+                                     (comp_net, comp, sgd(comp.parameters())),
+                                     batches(4, (1, 8, 8), 5, 4, salt=8))
     text = compiled.explain()
     assert text.count("dist.all_reduce(") >= 4 and "dist.broadcast(" in text
 
