@@ -895,7 +895,8 @@ class CompiledFunction:
         entry.rebuild = rebuild
         entry.single = single
         entry.grads = grads
-        entry.guards = list(tracer.guards)
+        # (fn, want) pairs appended by other layers (DDP's sync flags) become Guards
+        entry.guards = [g if isinstance(g, Guard) else Guard(*g) for g in tracer.guards]
         # freezing or unfreezing a parameter changes which gradients the program computes
         entry.guards += [Guard(lambda t=t: t.requires_grad_flag, t.requires_grad_flag,
                                Src.of(t, "t", "{}.requires_grad_flag"))
