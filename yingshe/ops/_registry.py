@@ -31,7 +31,8 @@ from typing import Any, Callable
 import numpy as np
 
 from yingshe import _dtype
-from yingshe._tensor import MODE, Node, Tensor, _wrap
+from yingshe import _tensor as _tensor_module
+from yingshe._tensor import MODE, Node, Tensor, View, _wrap
 from yingshe.backend import numpy_backend
 from yingshe.errors import DTypeError, IndexError, ShapeError, format_site, user_site
 from yingshe.ops._shapes import Meta, shape_str
@@ -210,6 +211,9 @@ def apply(op: OpDef, *inputs: Any, **attrs: Any):
             data = x._data
             if data is None or x._symbolic_read:  # a graph Symbol or graph Variable
                 return symbolic_apply(op, inputs, attrs)
+            v = x._view
+            if v is not None and v.base._node is not v.node:
+                _sync_view(x)  # its base's history was rewritten in place since
             arrays.append(data)
             if x.requires_grad_flag:
                 requires = True
@@ -225,43 +229,105 @@ def apply(op: OpDef, *inputs: Any, **attrs: Any):
     if n_out == 1:
         if out.__class__ is not _ndarray:
             out = _asarray(out)
+        x0 = inputs[0] if op.view else None
+        if x0 is not None and isinstance(x0, Tensor):
+            view = _view_of(x0, op, attrs)
+            vc = x0._vc
+        else:
+            view = None
+            vc = [0]
         if not record or out.dtype.kind != "f":  # integer/bool outputs have no grad
-            if op.view and isinstance(inputs[0], Tensor):
-                x0 = inputs[0]
-                result = _wrap(out, vc=x0._vc, base=(x0._base if x0._base is not None else x0))
-            else:
-                result = _wrap(out)
+            result = _wrap(out, False, None, 0, vc, view)
             if mode.anomaly:
                 _check_finite(op, (out,), None)
             return result
-        vc = inputs[0]._vc if op.view and isinstance(inputs[0], Tensor) else [0]
         node = _record(op, inputs, attrs, out, (vc,))
-        result = _wrap(out, True, node, 0, vc,
-                       (inputs[0]._base if inputs[0]._base is not None else inputs[0]) if op.view else None)
+        result = _wrap(out, True, node, 0, vc, view)
         if mode.anomaly:
             _check_finite(op, (out,), node)
         return result
 
     outs = tuple(o if o.__class__ is _ndarray else _asarray(o) for o in out)
-    # views of input 0 (split, unbind) share its version counter and base
+    # views of input 0 (split, unbind) share its version counter and base; PyTorch
+    # refuses in-place ops with autograd on them (kind "multi")
     x0 = inputs[0] if op.view and isinstance(inputs[0], Tensor) else None
-    base = None if x0 is None else (x0._base if x0._base is not None else x0)
+    views = (None,) * len(outs) if x0 is None else \
+        tuple(_view_of(x0, op, attrs, i) for i in range(len(outs)))
     if record:
         vcs = tuple([0] if x0 is None else x0._vc for _ in outs)
         node = _record(op, inputs, attrs, outs, vcs)
         results = tuple(
             _wrap(o, o.dtype.kind == "f", node if o.dtype.kind == "f" else None, i, vcs[i],
-                  base)
+                  views[i])
             for i, o in enumerate(outs)
         )
     else:
         node = None
-        results = tuple(_wrap(o, vc=None if x0 is None else x0._vc, base=base) for o in outs)
+        results = tuple(_wrap(o, vc=None if x0 is None else x0._vc, view=views[i])
+                        for i, o in enumerate(outs))
     if mode.anomaly:
         _check_finite(op, outs, node)
     if op.hidden:
         results = results[: n_out - op.hidden]
     return results
+
+
+def _view_of(x0: Tensor, op: OpDef, attrs: dict, index=None) -> View:
+    """The ``View`` of a view op's result (output ``index`` of a multi-output one): its
+    input's base (or the input itself) and the steps that replay it from there."""
+    v = x0._view
+    step = (op, attrs, index)
+    if v is None:
+        base, fn, kind = x0, (step,), None
+    else:
+        base, fn, kind = v.base, v.fn + (step,), v.kind
+    if not MODE.grad_enabled:
+        kind = "no_grad"
+    elif index is not None and kind is None:
+        kind = "multi"
+    return View(base, fn, base._node, kind)
+
+
+def _sync_view(t: Tensor) -> None:
+    """Re-derive the history of view ``t`` from its base's current one (the base was
+    changed in place by an op that recorded a new history for it): replay the view's
+    steps on the base, as PyTorch regenerates a view's ``grad_fn``."""
+    v = t._view
+    base = v.base
+    if v.kind == "no_grad":
+        if MODE.grad_enabled and base.requires_grad_flag:
+            raise RuntimeError(
+                "A view was created in no_grad mode and its base or another view of its base "
+                "has been modified inplace with grad mode enabled. Given that this use case "
+                "is ambiguous and error-prone, it is forbidden. You can clarify your code by "
+                "moving both the view and the inplace either both inside the no_grad block "
+                "(if you don't want the inplace to be tracked) or both outside (if you want "
+                "the inplace to be tracked).")
+        return  # it has no history to update (and stays stale: see above)
+    v.node = base._node
+    if not base.requires_grad_flag:
+        return
+    prev = MODE.grad_enabled
+    MODE.grad_enabled = True  # a history is structural, whatever the mode now
+    try:
+        r = replay_view(base, v.fn)
+    finally:
+        MODE.grad_enabled = prev
+    t._node = r._node
+    t._out_index = r._out_index
+    t.requires_grad_flag = r.requires_grad_flag
+
+
+def replay_view(x, fn):
+    """Apply the view steps ``fn`` (``View.fn``) to ``x``: a tensor, or a graph symbol."""
+    for op, attrs, index in fn:
+        x = apply(op, x, **(attrs if attrs.__class__ is dict else dict(attrs)))
+        if index is not None:
+            x = x[index]
+    return x
+
+
+_tensor_module.sync_view = _sync_view
 
 
 def _edge(x):

@@ -28,7 +28,7 @@ import numpy as np
 from yingshe import _dtype
 from yingshe._tensor import MODE, Tensor, _wrap
 from yingshe.autograd.function import Function
-from yingshe.ops._inplace import _check_leaf, commit, needs_autograd
+from yingshe.ops._inplace import check_inplace, check_target, commit, needs_autograd
 from yingshe.ops._registry import apply, tensor_method
 
 __all__: list[str] = []  # methods only (x.add_(y)); nothing is added to the yingshe namespace
@@ -60,9 +60,10 @@ def _snapshot(t: Tensor) -> Tensor:
 def _guard(t: Tensor, opname: str, *others, reads_self: bool = True) -> Tensor:
     """Autograd pre-checks; returns the tensor the out-of-place op should read (a
     snapshot when the update is recorded and the op's VJP reads ``t``'s value)."""
+    check_target(t, opname)
     if MODE.tracer is not None or not needs_autograd(t, *others):
         return t
-    _check_leaf(t, opname)
+    check_inplace(t, opname)
     return _snapshot(t) if reads_self else t
 
 
@@ -228,7 +229,7 @@ class _Overwrite(Function):
 def _overwrite(t: Tensor, new: Tensor, opname: str) -> Tensor:
     """Write ``new`` (already of ``t``'s dtype, broadcastable to its shape) into ``t``."""
     if MODE.tracer is None and needs_autograd(t, new):
-        _check_leaf(t, opname)
+        check_inplace(t, opname)
         if tuple(new.shape) != tuple(t.shape):
             new = _ys().expand(new, tuple(t.shape))
         new = _Overwrite.apply(t, new)
@@ -239,6 +240,7 @@ def _overwrite(t: Tensor, new: Tensor, opname: str) -> Tensor:
 def copy_(self, src, non_blocking=False):
     """Copy ``src``'s values into ``self`` (broadcast to self's shape, cast to its dtype);
     differentiable with respect to ``src``."""
+    check_target(self, "copy_")
     if not isinstance(src, Tensor):
         src = _wrap(np.asarray(src))
     if _fast_ok(self, src) and src._data.shape == self._data.shape:
@@ -253,6 +255,7 @@ def copy_(self, src, non_blocking=False):
 @tensor_method
 def fill_(self, value):
     """Set every element to ``value`` (a number or a 0-d tensor)."""
+    check_target(self, "fill_")
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise RuntimeError(f"fill_: only supports 0-dimension value tensor but got tensor "
@@ -264,7 +267,7 @@ def fill_(self, value):
         self._data.fill(value)
         self._vc[0] += 1
         return self
-    return _overwrite(self, _wrap(np.asarray(value, dtype=self._data.dtype)), "fill_")
+    return _overwrite(self, _wrap(np.asarray(value, dtype=self.dtype.np)), "fill_")
 
 
 @tensor_method
