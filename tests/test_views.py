@@ -390,6 +390,24 @@ def test_in_place_through_views_matches_torch(name):
     _run_both(fn, *arrays, second_order=True)
 
 
+def test_a_view_whose_base_changed_as_the_root_or_input_of_autograd():
+    torch = import_torch()
+    got = {}
+    for m in (yingshe, torch):
+        x = m.tensor(A.copy(), requires_grad=True)
+        y = x * 1
+        v = y[1]
+        y.mul_(x)
+        v.backward(m.ones(4, dtype=m.float64))   # v itself is the root
+        z = x * 1
+        u = z[0]
+        z.mul_(3)
+        (gu,) = m.autograd.grad((u * u).sum(), u)  # and the differentiated tensor
+        got[m.__name__] = (x.grad, gu)
+    for a, b in zip(got["yingshe"], got["torch"]):
+        _close(a, b)
+
+
 def test_history_of_the_base_and_the_view():
     x = yingshe.tensor(A, requires_grad=True)
     y = x * 1

@@ -493,7 +493,7 @@ def _repr(t: Tensor) -> str:
     dt = t.dtype
     if dt not in (_dtype.get_default_dtype(), _dtype.int64, _dtype.bool):
         extras.append(f"dtype={dt!r}")
-    if t._node is not None:
+    if t.grad_fn is not None:
         extras.append(f"grad_fn=<{t._node.name()}>")
     elif t.requires_grad:
         extras.append("requires_grad=True")

@@ -152,7 +152,7 @@ def _root_grads(outputs: Sequence[Tensor], grad_outputs, create_graph: bool) -> 
     for out, g in zip(outputs, grad_outputs):
         if not isinstance(out, Tensor):
             raise TypeError(f"backward: expected tensors as outputs, got {type(out).__name__}")
-        if not out.requires_grad_flag:
+        if not out.requires_grad:  # (the property brings a stale view's history up to date)
             raise RuntimeError(
                 "element 0 of tensors does not require grad and does not have a grad_fn"
             )
@@ -579,7 +579,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     if any(isinstance(o, Tensor) and o._data is None for o in outs):
         return _graph_grad(outs, ins, grad_outputs, allow_unused, materialize_grads)
     for t in ins:
-        if not isinstance(t, Tensor) or not t.requires_grad_flag:
+        if not isinstance(t, Tensor) or not t.requires_grad:
             raise RuntimeError("one of the differentiated tensors does not require grad")
     if retain_graph is None:
         retain_graph = create_graph

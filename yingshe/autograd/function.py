@@ -126,12 +126,9 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         ctx = FunctionCtx(cls, len(args))
-        requires = MODE.grad_enabled and any(
-            isinstance(a, Tensor) and a.requires_grad_flag for a in args
-        )
-        ctx.needs_input_grad = tuple(
-            isinstance(a, Tensor) and a.requires_grad_flag for a in args
-        )
+        # (the property: a view whose base was changed in place has its history re-derived)
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        requires = MODE.grad_enabled and any(ctx.needs_input_grad)
         prev = MODE.grad_enabled
         MODE.grad_enabled = False
         try:
