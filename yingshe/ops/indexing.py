@@ -32,8 +32,7 @@ from yingshe.ops.shape import Clone, expand, reshape
 
 __all__ = ["narrow", "index_put", "index_put_", "gather", "scatter", "scatter_add",
            "index_select", "index_add", "masked_fill", "masked_select", "take_along_dim",
-           "tril", "triu", "diagonal", "diag", "one_hot", "pad", "diagonal_scatter",
-           "slice_scatter", "select_scatter"]
+           "tril", "triu", "diagonal", "diag", "one_hot", "pad"]
 
 _FULL = ("s", None, None, None)
 
@@ -1001,7 +1000,8 @@ class ViewScatter:
     """A copy of ``base`` with ``src`` (broadcast, cast) written into the view of it that
     the replay steps ``fn`` select: what an in-place write through a view does to its
     base, as a value (PyTorch's ``CopySlices``; ``diagonal_scatter``/``slice_scatter``/
-    ``select_scatter`` are its one-step forms).
+    ``select_scatter`` below are its one-step forms, PyTorch's functions of those names;
+    not yet in the public namespace, whose list of names docs/torch_supported.md records).
 
     Its VJP is the same pair of maps: the base's gradient is ``g`` with the view's
     region zeroed (that region was overwritten), ``src``'s is the view of ``g``."""
@@ -1042,7 +1042,6 @@ def _scatter_into(opname, input, src, step):
     return apply(ViewScatter, input, src, fn=view_steps(((op, attrs, None),)))
 
 
-@tensor_method
 def diagonal_scatter(input, src, offset=0, dim1=0, dim2=1):
     """A copy of ``input`` with ``src`` on its diagonal (``input.diagonal(...)``'s place)."""
     d1 = normalize_dim("diagonal_scatter", dim1, input.ndim)
@@ -1053,7 +1052,6 @@ def diagonal_scatter(input, src, offset=0, dim1=0, dim2=1):
                          (Diagonal, {"offset": int(offset), "dim1": d1, "dim2": d2}))
 
 
-@tensor_method
 def slice_scatter(input, src, dim=0, start=None, end=None, step=1):
     """A copy of ``input`` with ``src`` written at ``input[..., start:end:step, ...]``."""
     d = normalize_dim("slice_scatter", dim, input.ndim)
@@ -1063,7 +1061,6 @@ def slice_scatter(input, src, dim=0, start=None, end=None, step=1):
     return _scatter_into("slice_scatter", input, src, (Getitem, {"key": key}))
 
 
-@tensor_method
 def select_scatter(input, src, dim, index):
     """A copy of ``input`` with ``src`` written at ``input.select(dim, index)``."""
     d = normalize_dim("select_scatter", dim, input.ndim)
