@@ -39,7 +39,7 @@ def _layout_steps():
     libraries (transposes, permutations, slices with steps, expands, unsqueezes)."""
     step = st.one_of(
         st.tuples(st.just("t"), st.integers(0, 3), st.integers(0, 3)),
-        st.tuples(st.just("perm"), st.permutations(range(5))),
+        st.tuples(st.just("perm"), st.permutations(range(8))),
         st.tuples(st.just("slice"), st.integers(0, 3), st.integers(0, 2), st.integers(1, 3)),
         st.tuples(st.just("expand"), st.integers(0, 3), st.integers(0, 3)),
         st.tuples(st.just("unsqueeze"), st.integers(0, 3)),

@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import re
 
+from yingshe.errors import resolve_site
 from yingshe.ops._shapes import shape_str
 
 __all__ = ["to_mermaid", "to_dot", "to_png", "STYLES"]
@@ -65,7 +66,7 @@ class _Drawing:
 def _site(site, sites: bool) -> str:
     if not sites or not site:
         return ""
-    filename, line = site
+    filename, line = resolve_site(site)  # a tape node's site is resolved only here
     return f"{os.path.basename(str(filename))}:{line}"
 
 
@@ -199,6 +200,9 @@ def _draw_tape(roots, names, dtypes, sites) -> _Drawing:
         tape[id(node)] = node
         stack.extend(e[0] for e in node.edges if isinstance(e, tuple))
     order = sorted(tape.values(), key=lambda n: n.seq)
+    from yingshe.ops._registry import vjp_inputs
+    for node in order:
+        vjp_inputs(node)  # metas recorded in compact form become Saved metas
     # 2. each node's output metas: as its consumers saw them (or the root), else inferred
     outs: dict[tuple[int, int], object] = {}
     for t in roots:

@@ -164,10 +164,9 @@ def commit(t: Tensor, result: Tensor, opname: str) -> Tensor:
 
 def _commit_through_view(t: Tensor, result: Tensor, opname: str) -> Tensor:
     """The write through a view under autograd: see the module docstring."""
-    from yingshe.ops._registry import REGISTRY, _RECORD_SITES, _edge, _sync_view
-    from yingshe.ops._registry import Saved
+    from yingshe.errors import caller_site
+    from yingshe.ops._registry import REGISTRY, _RECORD_SITES, Saved, _edge, _sync_view
     from yingshe.ops.indexing import view_steps
-    from yingshe.errors import user_site
 
     _write(t, result._data, opname)
     v = t._view
@@ -177,7 +176,7 @@ def _commit_through_view(t: Tensor, result: Tensor, opname: str) -> Tensor:
     bd, rd = base._data, result._data
     inputs = (Saved(bd.shape, base.dtype), Saved(rd.shape, result.dtype))
     node = Node(op, {"fn": view_steps(v.fn)}, (_edge(base), _edge(result)), inputs, None,
-                None, user_site(3) if _RECORD_SITES[0] or MODE.anomaly else None)
+                None, caller_site(3) if _RECORD_SITES[0] or MODE.anomaly else None)
     base._node = node
     base._out_index = 0
     base.requires_grad_flag = True

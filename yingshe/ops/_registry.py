@@ -26,15 +26,17 @@ from __future__ import annotations
 
 import builtins
 import inspect
+import sys
 from typing import Any, Callable
 
 import numpy as np
 
 from yingshe import _dtype
 from yingshe import _tensor as _tensor_module
-from yingshe._tensor import MODE, Node, Tensor, View, _wrap
+from yingshe._tensor import MODE, Node, Tensor, View, _seq, _wrap
 from yingshe.backend import numpy_backend
-from yingshe.errors import DTypeError, IndexError, ShapeError, format_site, user_site
+from yingshe.errors import (DTypeError, IndexError, ShapeError, _internal_files, _is_internal,
+                             format_site, user_site)
 from yingshe.ops._shapes import Meta, shape_str
 
 __all__ = ["OpDef", "register_op", "apply", "REGISTRY", "tensor_method", "install_methods",
@@ -201,9 +203,12 @@ _asarray = np.asarray
 
 def apply(op: OpDef, *inputs: Any, **attrs: Any):
     """Run ``op`` on ``inputs``: compute eagerly (recording the tape), or build a node."""
-    mode = MODE
-    if mode.tracer is not None:
-        return mode.tracer.apply(op, inputs, attrs)
+    # This thread's mode flags in one read of the thread-local (each attribute of it
+    # costs a per-thread dict lookup); a flag never set in this thread has its default.
+    flags = MODE.__dict__
+    tracer = flags.get("tracer")
+    if tracer is not None:
+        return tracer.apply(op, inputs, attrs)
     arrays = []
     requires = False
     for x in inputs:
@@ -220,11 +225,13 @@ def apply(op: OpDef, *inputs: Any, **attrs: Any):
         else:
             arrays.append(x)
     try:
-        out = op.forward(_xp, *arrays, **attrs)
+        # (an empty ** still builds a dict: most elementwise ops have no attributes)
+        out = op.forward(_xp, *arrays, **attrs) if attrs else op.forward(_xp, *arrays)
     except Exception as err:  # noqa: BLE001 - re-raised with the op's name and the user's line
         raise _forward_error(op, inputs, attrs, err) from err
 
-    record = requires and mode.grad_enabled and op.differentiable
+    record = requires and flags.get("grad_enabled", True) and op.differentiable
+    anomaly = flags.get("anomaly", False)
     n_out = op.num_outputs
     if n_out == 1:
         if out.__class__ is not _ndarray:
@@ -238,12 +245,12 @@ def apply(op: OpDef, *inputs: Any, **attrs: Any):
             vc = [0]
         if not record or out.dtype.kind != "f":  # integer/bool outputs have no grad
             result = _wrap(out, False, None, 0, vc, view)
-            if mode.anomaly:
+            if anomaly:
                 _check_finite(op, (out,), None)
             return result
         node = _record(op, inputs, attrs, out, (vc,))
         result = _wrap(out, True, node, 0, vc, view)
-        if mode.anomaly:
+        if anomaly:
             _check_finite(op, (out,), node)
         return result
 
@@ -265,7 +272,7 @@ def apply(op: OpDef, *inputs: Any, **attrs: Any):
         node = None
         results = tuple(_wrap(o, vc=None if x0 is None else x0._vc, view=views[i])
                         for i, o in enumerate(outs))
-    if mode.anomaly:
+    if anomaly:
         _check_finite(op, outs, node)
     if op.hidden:
         results = results[: n_out - op.hidden]
@@ -337,24 +344,25 @@ def _edge(x):
 
 
 def _record(op: OpDef, inputs, attrs, out, vcs) -> Node:
-    # one pass over the inputs: edges (where gradients flow), and the versions of the
-    # saved inputs (checked at backward to detect in-place changes). Hot path: kept flat.
+    # One pass over the inputs: edges (where gradients flow) and what the VJP reads (the
+    # inputs with their versions, checked at backward to detect in-place changes; or
+    # their shapes and dtypes, kept raw until a backward needs them). Every recorded op
+    # runs this, so it is kept flat: the node is filled in here rather than through
+    # Node.__init__, and the user's code position is found inline (``caller_site``).
     edges = []
-    versions = []
-    for x in inputs:
-        if isinstance(x, Tensor):
-            if x.requires_grad_flag:
-                n = x._node
-                edges.append(x if n is None else (n, x._out_index))
+    if op.save_inputs:
+        versions = []
+        for x in inputs:
+            if isinstance(x, Tensor):
+                if x.requires_grad_flag:
+                    n = x._node
+                    edges.append(x if n is None else (n, x._out_index))
+                else:
+                    edges.append(None)
+                versions.append(x._vc[0])
             else:
                 edges.append(None)
-            versions.append(x._vc[0])
-        else:
-            edges.append(None)
-            versions.append(None)
-    edges = tuple(edges)
-    if op.save_inputs:
-        saved_inputs = inputs
+                versions.append(None)
         if op.saves == "other":
             # each input's value is read only for the *other* inputs' gradients (a * b,
             # a @ b): track its version only when another input needs a gradient, so
@@ -362,29 +370,94 @@ def _record(op: OpDef, inputs, attrs, out, vcs) -> Node:
             needed = [e is not None for e in edges]
             total = sum(needed)
             versions = [v if total - needed[i] > 0 else None for i, v in enumerate(versions)]
+        saved = inputs
         versions = tuple(versions)
+        lazy = False
     else:
-        saved_inputs = _metas(inputs)
+        saved = []
+        for x in inputs:
+            if isinstance(x, Tensor):
+                if x.requires_grad_flag:
+                    n = x._node
+                    edges.append(x if n is None else (n, x._out_index))
+                else:
+                    edges.append(None)
+                d = x._data
+                saved.append((d.shape, d.dtype))
+            else:
+                edges.append(None)
+                saved.append(_Literal(x) if x.__class__ is tuple else x)
+        saved = tuple(saved)
         versions = None
-    out_data = out if op.save_output else None
-    return Node(op, attrs, edges, saved_inputs, out_data, vcs if op.save_output else None,
-                user_site(3) if _RECORD_SITES[0] or MODE.anomaly else None,
-                saved_versions=versions)
+        lazy = True
+    site = None
+    if _RECORD_SITES[0] or MODE.anomaly:
+        f = _getframe(2)  # apply's caller
+        while f is not None:
+            code = f.f_code
+            inside = _internal_files.get(code.co_filename)
+            if inside is None:
+                inside = _is_internal(code.co_filename)
+            if not inside:
+                site = (code, f.f_lasti)
+                break
+            f = f.f_back
+    node = _new_node(Node)
+    node.op = op
+    node.attrs = attrs
+    node.edges = tuple(edges)
+    node.inputs = saved
+    node.lazy_inputs = lazy
+    node.saved_versions = versions
+    if op.save_output:
+        node.out_data = out
+        node.out_vcs = vcs
+        node.out_versions = tuple([vc[0] for vc in vcs])
+    else:
+        node.out_data = node.out_vcs = node.out_versions = None
+    node.site = site
+    seq = _seq[0] + 1
+    _seq[0] = seq
+    node.seq = seq
+    node.freed = False
+    return node
 
 
-# Recording the user's line on every tape node costs ~1 us per op; it is on by default
-# (errors and drawings name the line) and can be turned off for speed.
+_new_node = object.__new__
+_getframe = sys._getframe
+
+
+class _Literal:
+    """A tuple among an op's non-tensor inputs, kept apart from the (shape, dtype) pairs
+    that stand for tensors in a node's compact inputs."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+
+def vjp_inputs(node: Node) -> tuple:
+    """The inputs a node's VJP receives (``Saved`` metas for those it did not save)."""
+    if node.lazy_inputs:
+        by_np = _BY_NP
+        node.inputs = tuple([
+            Saved(x[0], by_np[x[1]]) if x.__class__ is tuple
+            else (x.value if x.__class__ is _Literal else x)
+            for x in node.inputs
+        ])
+        node.lazy_inputs = False
+    return node.inputs
+
+
+# Recording the user's code position on every tape node costs ~0.2 us per op (the walk to
+# the first frame outside the package; the line is resolved only when needed); it is on by
+# default (errors and drawings name the line) and can be turned off for speed (anomaly
+# mode records them still).
 _RECORD_SITES = [True]
 
 
 _BY_NP = _dtype._BY_NP
-
-
-def _metas(inputs):
-    return tuple([
-        Saved(x._data.shape, _BY_NP[x._data.dtype]) if isinstance(x, Tensor) else x
-        for x in inputs
-    ])
 
 
 def _check_finite(op: OpDef, outs, node) -> None:
