@@ -55,25 +55,20 @@ _seq = [0]  # creation order of tape nodes (a later node's backward runs first)
 class Node:
     """One recorded op on the tape (what PyTorch calls a ``grad_fn``)."""
 
-    # Every recorded op makes one, so construction stores only what each node needs; the
-    # rarely set attributes live in the instance dict, created on first assignment.
+    # (``yingshe.ops._registry._record``, the hot path, fills these in place: keep the two
+    # in step)
     __slots__ = ("op", "attrs", "edges", "inputs", "saved_versions", "out_data", "out_vcs",
-                 "out_versions", "site", "seq", "freed", "lazy_inputs", "__dict__",
+                 "out_versions", "site", "seq", "hooks", "retains", "freed", "ctx",
                  "__weakref__")
-    hooks = None    # {output index: [hook, ...]} for non-leaf register_hook
-    retains = None  # {output index: weakref to tensor} for retain_grad()
-    ctx = None      # per-call state of a user-defined autograd.Function
 
     def __init__(self, op, attrs, edges, inputs, out_data, out_vcs, site, ctx=None,
-                 saved_versions=None, lazy_inputs=False):
+                 saved_versions=None):
         self.op = op
         self.attrs = attrs
         self.edges = edges
         # the inputs the VJP receives: the values it reads (an op that saves them), else
-        # their metas; ``lazy_inputs``: metas still in the compact form recording writes
-        # ((shape, NumPy dtype) per tensor), made ``Saved`` on first use at backward
+        # their metas (``Saved``)
         self.inputs = inputs
-        self.lazy_inputs = lazy_inputs
         # versions of the saved inputs at record time (None: nothing to check)
         self.saved_versions = saved_versions
         self.out_data = out_data
@@ -84,9 +79,10 @@ class Node:
         self.site = site
         _seq[0] += 1
         self.seq = _seq[0]
+        self.hooks = None    # {output index: [hook, ...]} for non-leaf register_hook
+        self.retains = None  # {output index: weakref to tensor} for retain_grad()
         self.freed = False
-        if ctx is not None:
-            self.ctx = ctx
+        self.ctx = ctx       # per-call state of a user-defined autograd.Function
 
     def name(self) -> str:
         return self.op.backward_name

@@ -17,7 +17,6 @@ import numpy as np
 
 from yingshe._tensor import MODE, Node, Tensor, _wrap
 from yingshe.errors import DTypeError, ShapeError, format_site
-from yingshe.ops._registry import vjp_inputs
 from yingshe.ops._shapes import shape_str, sum_to_axes
 
 __all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
@@ -270,11 +269,10 @@ def _call_vjp(node: Node, grads: list, needs: tuple, create_graph: bool) -> tupl
                   if node.out_data is not None else None)
             for i, gi in enumerate(grads)
         )
-    inputs = vjp_inputs(node)
     if op.vjp_takes_needs:
-        result = op.vjp(g, out, *inputs, needs=needs, **node.attrs)
+        result = op.vjp(g, out, *node.inputs, needs=needs, **node.attrs)
     else:
-        result = op.vjp(g, out, *inputs, **node.attrs)
+        result = op.vjp(g, out, *node.inputs, **node.attrs)
     if len(node.edges) == 1 and not isinstance(result, (tuple, list)):
         result = (result,)
     if len(result) != len(node.edges):

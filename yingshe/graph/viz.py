@@ -200,9 +200,6 @@ def _draw_tape(roots, names, dtypes, sites) -> _Drawing:
         tape[id(node)] = node
         stack.extend(e[0] for e in node.edges if isinstance(e, tuple))
     order = sorted(tape.values(), key=lambda n: n.seq)
-    from yingshe.ops._registry import vjp_inputs
-    for node in order:
-        vjp_inputs(node)  # metas recorded in compact form become Saved metas
     # 2. each node's output metas: as its consumers saw them (or the root), else inferred
     outs: dict[tuple[int, int], object] = {}
     for t in roots:

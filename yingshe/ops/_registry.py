@@ -212,18 +212,20 @@ def apply(op: OpDef, *inputs: Any, **attrs: Any):
     arrays = []
     requires = False
     for x in inputs:
-        if isinstance(x, Tensor):
-            data = x._data
-            if data is None or x._symbolic_read:  # a graph Symbol or graph Variable
+        # ``type(x) is Tensor`` first: a plain tensor (most inputs) is never a graph value,
+        # and ``isinstance`` plus the class-attribute read would cost more than the check
+        if type(x) is not Tensor:
+            if not isinstance(x, Tensor):
+                arrays.append(x)  # a Python scalar
+                continue
+            if x._data is None or x._symbolic_read:  # a graph Symbol or graph Variable
                 return symbolic_apply(op, inputs, attrs)
-            v = x._view
-            if v is not None and v.base._node is not v.node:
-                _sync_view(x)  # its base's history was rewritten in place since
-            arrays.append(data)
-            if x.requires_grad_flag:
-                requires = True
-        else:
-            arrays.append(x)
+        v = x._view
+        if v is not None and v.base._node is not v.node:
+            _sync_view(x)  # its base's history was rewritten in place since
+        arrays.append(x._data)
+        if x.requires_grad_flag:
+            requires = True
     try:
         # (an empty ** still builds a dict: most elementwise ops have no attributes)
         out = op.forward(_xp, *arrays, **attrs) if attrs else op.forward(_xp, *arrays)
@@ -234,7 +236,7 @@ def apply(op: OpDef, *inputs: Any, **attrs: Any):
     anomaly = flags.get("anomaly", False)
     n_out = op.num_outputs
     if n_out == 1:
-        if out.__class__ is not _ndarray:
+        if type(out) is not _ndarray:
             out = _asarray(out)
         x0 = inputs[0] if op.view else None
         if x0 is not None and isinstance(x0, Tensor):
@@ -346,14 +348,14 @@ def _edge(x):
 def _record(op: OpDef, inputs, attrs, out, vcs) -> Node:
     # One pass over the inputs: edges (where gradients flow) and what the VJP reads (the
     # inputs with their versions, checked at backward to detect in-place changes; or
-    # their shapes and dtypes, kept raw until a backward needs them). Every recorded op
-    # runs this, so it is kept flat: the node is filled in here rather than through
-    # Node.__init__, and the user's code position is found inline (``caller_site``).
+    # their metas). Every recorded op runs this, so it is kept flat: the node is filled
+    # in here rather than through Node.__init__, and the user's code position is found
+    # inline (``yingshe.errors.caller_site``).
     edges = []
     if op.save_inputs:
         versions = []
         for x in inputs:
-            if isinstance(x, Tensor):
+            if type(x) is Tensor or isinstance(x, Tensor):
                 if x.requires_grad_flag:
                     n = x._node
                     edges.append(x if n is None else (n, x._out_index))
@@ -372,24 +374,22 @@ def _record(op: OpDef, inputs, attrs, out, vcs) -> Node:
             versions = [v if total - needed[i] > 0 else None for i, v in enumerate(versions)]
         saved = inputs
         versions = tuple(versions)
-        lazy = False
     else:
         saved = []
         for x in inputs:
-            if isinstance(x, Tensor):
+            if type(x) is Tensor or isinstance(x, Tensor):
                 if x.requires_grad_flag:
                     n = x._node
                     edges.append(x if n is None else (n, x._out_index))
                 else:
                     edges.append(None)
                 d = x._data
-                saved.append((d.shape, d.dtype))
+                saved.append(_tuple_new(Saved, (d.shape, _BY_NP[d.dtype])))
             else:
                 edges.append(None)
-                saved.append(_Literal(x) if x.__class__ is tuple else x)
+                saved.append(x)
         saved = tuple(saved)
         versions = None
-        lazy = True
     site = None
     if _RECORD_SITES[0] or MODE.anomaly:
         f = _getframe(2)  # apply's caller
@@ -407,7 +407,6 @@ def _record(op: OpDef, inputs, attrs, out, vcs) -> Node:
     node.attrs = attrs
     node.edges = tuple(edges)
     node.inputs = saved
-    node.lazy_inputs = lazy
     node.saved_versions = versions
     if op.save_output:
         node.out_data = out
@@ -419,6 +418,7 @@ def _record(op: OpDef, inputs, attrs, out, vcs) -> Node:
     seq = _seq[0] + 1
     _seq[0] = seq
     node.seq = seq
+    node.hooks = node.retains = node.ctx = None
     node.freed = False
     return node
 
@@ -427,27 +427,8 @@ _new_node = object.__new__
 _getframe = sys._getframe
 
 
-class _Literal:
-    """A tuple among an op's non-tensor inputs, kept apart from the (shape, dtype) pairs
-    that stand for tensors in a node's compact inputs."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value) -> None:
-        self.value = value
-
-
-def vjp_inputs(node: Node) -> tuple:
-    """The inputs a node's VJP receives (``Saved`` metas for those it did not save)."""
-    if node.lazy_inputs:
-        by_np = _BY_NP
-        node.inputs = tuple([
-            Saved(x[0], by_np[x[1]]) if x.__class__ is tuple
-            else (x.value if x.__class__ is _Literal else x)
-            for x in node.inputs
-        ])
-        node.lazy_inputs = False
-    return node.inputs
+# (NamedTuple's own __new__ is a Python function: the builtin one is cheaper)
+_tuple_new = tuple.__new__
 
 
 # Recording the user's code position on every tape node costs ~0.2 us per op (the walk to
