@@ -49,19 +49,18 @@ def test_lazy_sites_resolve_to_the_line_eager_resolution_gives(monkeypatch):
     ``f_lineno`` at once) runs beside the lazy one: both must agree, for calls spread over
     lines, inside comprehensions, lambdas and nested functions."""
     eager, nodes = [], []
-    new_node = _registry._new_node
+    lazy, new_node = errors.caller_site, _registry._new_node
 
-    def spy_getframe(depth):
-        frame = sys._getframe(depth + 1)
-        eager.append(_first_user_line(frame))
-        return frame
+    def spy_site(skip=1):
+        eager.append(errors.user_site(skip + 1))
+        return lazy(skip + 1)
 
     def spy_new(cls):
         node = new_node(cls)
         nodes.append(node)
         return node
 
-    monkeypatch.setattr(_registry, "_getframe", spy_getframe)
+    monkeypatch.setattr(_registry, "caller_site", spy_site)
     monkeypatch.setattr(_registry, "_new_node", spy_new)
     a = yingshe.ones(3, requires_grad=True)
     b = (a
@@ -80,14 +79,6 @@ def test_lazy_sites_resolve_to_the_line_eager_resolution_gives(monkeypatch):
     assert len(nodes) == len(eager) > 8
     for node, want in zip(nodes, eager):
         assert errors.resolve_site(node.site) == want
-
-
-def _first_user_line(frame):
-    while frame is not None:
-        if not errors._is_internal(frame.f_code.co_filename):
-            return (frame.f_code.co_filename, frame.f_lineno)
-        frame = frame.f_back
-    return None
 
 
 def test_errors_at_backward_time_name_the_recording_line():

@@ -26,6 +26,17 @@ def _close(ours, theirs, what=""):
     np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL, err_msg=what)
 
 
+def _same_in_both(fn):
+    """``fn(m)`` returns a tuple of tensors (or None); yingshe's must equal torch's."""
+    torch = import_torch()
+    ours, theirs = fn(yingshe), fn(torch)
+    for a, b in zip(ours, theirs):
+        if b is None:
+            assert a is None
+        else:
+            _close(a, b)
+
+
 def _tensor(m, arr, requires_grad=False):
     if m is yingshe:
         return yingshe.tensor(arr.copy(), requires_grad=requires_grad)
@@ -192,12 +203,17 @@ _COPY_OPS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(_VIEW_OPS))
-def test_a_write_through_a_view_reaches_the_base(name):
+def _both_on_arange(ops, name):
+    """``ops[name]`` applied to the same 3x4 tensor in yingshe and torch."""
     torch = import_torch()
     arr = np.arange(12.0).reshape(3, 4)
     x, t = _tensor(yingshe, arr), _tensor(torch, arr)
-    v, tv = _VIEW_OPS[name](yingshe, x), _VIEW_OPS[name](torch, t)
+    return x, t, ops[name](yingshe, x), ops[name](torch, t)
+
+
+@pytest.mark.parametrize("name", sorted(_VIEW_OPS))
+def test_a_write_through_a_view_reaches_the_base(name):
+    x, t, v, tv = _both_on_arange(_VIEW_OPS, name)
     assert tv._base is t and v._base is x
     v.mul_(-1)
     tv.mul_(-1)
@@ -209,10 +225,7 @@ def test_a_write_through_a_view_reaches_the_base(name):
 
 @pytest.mark.parametrize("name", sorted(_COPY_OPS))
 def test_ops_that_copy_never_claim_to_be_views(name):
-    torch = import_torch()
-    arr = np.arange(12.0).reshape(3, 4)
-    x, t = _tensor(yingshe, arr), _tensor(torch, arr)
-    c, tc = _COPY_OPS[name](yingshe, x), _COPY_OPS[name](torch, t)
+    x, t, c, tc = _both_on_arange(_COPY_OPS, name)
     assert tc._base is None and c._base is None
     assert not np.shares_memory(c._data, x._data)
     c.fill_(7.0)
@@ -391,9 +404,7 @@ def test_in_place_through_views_matches_torch(name):
 
 
 def test_a_view_whose_base_changed_as_the_root_or_input_of_autograd():
-    torch = import_torch()
-    got = {}
-    for m in (yingshe, torch):
+    def run(m):
         x = m.tensor(A.copy(), requires_grad=True)
         y = x * 1
         v = y[1]
@@ -403,9 +414,9 @@ def test_a_view_whose_base_changed_as_the_root_or_input_of_autograd():
         u = z[0]
         z.mul_(3)
         (gu,) = m.autograd.grad((u * u).sum(), u)  # and the differentiated tensor
-        got[m.__name__] = (x.grad, gu)
-    for a, b in zip(got["yingshe"], got["torch"]):
-        _close(a, b)
+        return x.grad, gu
+
+    _same_in_both(run)
 
 
 def test_history_of_the_base_and_the_view():
@@ -455,9 +466,7 @@ def test_a_saved_value_overwritten_through_a_view_raises_at_backward():
 
 
 def test_retain_grad_and_hooks_on_views():
-    torch = import_torch()
-    got = {}
-    for m in (yingshe, torch):
+    def run(m):
         x = m.tensor(A.copy(), requires_grad=True)
         y = x * 1
         y.retain_grad()
@@ -469,41 +478,34 @@ def test_retain_grad_and_hooks_on_views():
         w.retain_grad()
         loss = (y * y).sum() + (v * 2).sum()
         loss.backward()
-        got[m.__name__] = (y.grad, x.grad, seen[0], w.grad)
-    for a, b in zip(got["yingshe"], got["torch"]):
-        if b is None:
-            assert a is None
-        else:
-            _close(a, b)
+        return y.grad, x.grad, seen[0], w.grad
+
+    _same_in_both(run)
 
 
 def test_retain_grad_follows_an_in_place_op_on_a_non_view():
-    torch = import_torch()
-    got = {}
-    for m in (yingshe, torch):
+    def run(m):
         x = m.tensor(A.copy(), requires_grad=True)
         y = x * 1
         y.retain_grad()
         y.mul_(3)
         (y * y).sum().backward()
-        got[m.__name__] = (y.grad, x.grad)
-    for a, b in zip(got["yingshe"], got["torch"]):
-        _close(a, b)
+        return y.grad, x.grad
+
+    _same_in_both(run)
 
 
 def test_detach_is_not_a_view_for_autograd():
-    torch = import_torch()
-    got = {}
-    for m in (yingshe, torch):
+    def run(m):
         w = m.tensor(A.copy(), requires_grad=True)
         y = w * 2
         d = y.detach()
         assert d._base is None
         d.copy_(w * w)          # records on d alone (PyTorch: CopyBackwards)
         d.sum().backward()
-        got[m.__name__] = (y, w.grad)
-    for a, b in zip(got["yingshe"], got["torch"]):
-        _close(a, b)
+        return y, w.grad
+
+    _same_in_both(run)
 
 
 def test_hooks_registered_before_the_write_see_the_old_value():

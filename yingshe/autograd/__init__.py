@@ -11,6 +11,8 @@ input's shape in exactly one place (``_fit_to_input``).
 from __future__ import annotations
 
 import heapq
+from itertools import repeat
+from operator import is_not
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -339,6 +341,9 @@ def _useful_nodes(root_nodes, target_nodes: set, target_leaves: set) -> set:
     return useful
 
 
+_NONES = repeat(None)
+
+
 def _run(outputs, root_grads, retain_graph: bool, create_graph: bool,
          capture: dict | None, accumulate_into=None) -> None:
     """The one reverse walk.
@@ -466,8 +471,8 @@ def _run(outputs, root_grads, retain_graph: bool, create_graph: bool,
                                        else id(e) in target_leaves)
                     for e in edges
                 )
-            else:
-                needs = tuple([e is not None for e in edges])
+            else:  # (map over a C function: no comprehension frame per node)
+                needs = tuple(map(is_not, edges, _NONES))
             has_grad = grads[0] is not None if len(grads) == 1 else \
                 any(g is not None for g in grads)
             if has_grad and True in needs:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import builtins
 import inspect
-import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -35,8 +34,8 @@ from yingshe import _dtype
 from yingshe import _tensor as _tensor_module
 from yingshe._tensor import MODE, Node, Tensor, View, _seq, _wrap
 from yingshe.backend import numpy_backend
-from yingshe.errors import (DTypeError, IndexError, ShapeError, _internal_files, _is_internal,
-                             format_site, user_site)
+from yingshe.errors import (DTypeError, IndexError, ShapeError, caller_site, format_site,
+                             user_site)
 from yingshe.ops._shapes import Meta, shape_str
 
 __all__ = ["OpDef", "register_op", "apply", "REGISTRY", "tensor_method", "install_methods",
@@ -294,7 +293,15 @@ def _view_of(x0: Tensor, op: OpDef, attrs: dict, index=None) -> View:
         kind = "no_grad"
     elif index is not None and kind is None:
         kind = "multi"
-    return View(base, fn, base._node, kind)
+    view = _new_view(View)  # (View.__init__'s call costs more than its four stores)
+    view.base = base
+    view.fn = fn
+    view.node = base._node
+    view.kind = kind
+    return view
+
+
+_new_view = object.__new__
 
 
 def _sync_view(t: Tensor) -> None:
@@ -349,22 +356,28 @@ def _record(op: OpDef, inputs, attrs, out, vcs) -> Node:
     # One pass over the inputs: edges (where gradients flow) and what the VJP reads (the
     # inputs with their versions, checked at backward to detect in-place changes; or
     # their metas). Every recorded op runs this, so it is kept flat: the node is filled
-    # in here rather than through Node.__init__, and the user's code position is found
-    # inline (``yingshe.errors.caller_site``).
+    # in here rather than through Node.__init__.
     edges = []
-    if op.save_inputs:
-        versions = []
-        for x in inputs:
-            if type(x) is Tensor or isinstance(x, Tensor):
-                if x.requires_grad_flag:
-                    n = x._node
-                    edges.append(x if n is None else (n, x._out_index))
-                else:
-                    edges.append(None)
-                versions.append(x._vc[0])
+    save = op.save_inputs
+    extra = []  # the inputs' versions (saved inputs), or their metas (inputs not saved)
+    for x in inputs:
+        if type(x) is Tensor or isinstance(x, Tensor):
+            if x.requires_grad_flag:
+                n = x._node
+                edges.append(x if n is None else (n, x._out_index))
             else:
                 edges.append(None)
-                versions.append(None)
+            if save:
+                extra.append(x._vc[0])
+            else:
+                d = x._data
+                extra.append(_tuple_new(Saved, (d.shape, _BY_NP[d.dtype])))
+        else:
+            edges.append(None)
+            extra.append(None if save else x)
+    if save:
+        saved = inputs
+        versions = extra
         if op.saves == "other":
             # each input's value is read only for the *other* inputs' gradients (a * b,
             # a @ b): track its version only when another input needs a gradient, so
@@ -372,36 +385,11 @@ def _record(op: OpDef, inputs, attrs, out, vcs) -> Node:
             needed = [e is not None for e in edges]
             total = sum(needed)
             versions = [v if total - needed[i] > 0 else None for i, v in enumerate(versions)]
-        saved = inputs
         versions = tuple(versions)
     else:
-        saved = []
-        for x in inputs:
-            if type(x) is Tensor or isinstance(x, Tensor):
-                if x.requires_grad_flag:
-                    n = x._node
-                    edges.append(x if n is None else (n, x._out_index))
-                else:
-                    edges.append(None)
-                d = x._data
-                saved.append(_tuple_new(Saved, (d.shape, _BY_NP[d.dtype])))
-            else:
-                edges.append(None)
-                saved.append(x)
-        saved = tuple(saved)
+        saved = tuple(extra)
         versions = None
-    site = None
-    if _RECORD_SITES[0] or MODE.anomaly:
-        f = _getframe(2)  # apply's caller
-        while f is not None:
-            code = f.f_code
-            inside = _internal_files.get(code.co_filename)
-            if inside is None:
-                inside = _is_internal(code.co_filename)
-            if not inside:
-                site = (code, f.f_lasti)
-                break
-            f = f.f_back
+    site = caller_site(3) if _RECORD_SITES[0] or MODE.anomaly else None
     node = _new_node(Node)
     node.op = op
     node.attrs = attrs
@@ -424,7 +412,6 @@ def _record(op: OpDef, inputs, attrs, out, vcs) -> Node:
 
 
 _new_node = object.__new__
-_getframe = sys._getframe
 
 
 # (NamedTuple's own __new__ is a Python function: the builtin one is cheaper)
