@@ -491,14 +491,14 @@ def _run(outputs, root_grads, retain_graph: bool, create_graph: bool,
                 if e is None or not needs[i]:
                     continue
                 if g is not None:
-                    if not isinstance(g, Tensor):
+                    if type(g) is not Tensor and not isinstance(g, Tensor):
                         raise TypeError(
                             f"the VJP of op '{node.op.name}' returned a "
                             f"{type(g).__name__} for input {i}; expected a tensor or None"
                         )
                     ref = node.inputs[i] if node.inputs is not None else e
                     gd = g._data
-                    rd = ref._data if isinstance(ref, Tensor) else None
+                    rd = ref._data if type(ref) is Tensor or isinstance(ref, Tensor) else None
                     # fast path: the gradient already has the input's shape and dtype
                     if gd is None or not (
                             (gd.shape == rd.shape and gd.dtype == rd.dtype) if rd is not None
@@ -511,7 +511,8 @@ def _run(outputs, root_grads, retain_graph: bool, create_graph: bool,
                     if g is not None:
                         buf = buffers.get(m)
                         if buf is None:
-                            buf = buffers[m] = [None] * _num_outputs(m)
+                            n = m.op.num_outputs if m.ctx is None else None
+                            buf = buffers[m] = [None] * (n or _num_outputs(m))
                         buf[idx] = g if buf[idx] is None else buf[idx] + g
                     deps[m] -= 1
                     if deps[m] == 0:
