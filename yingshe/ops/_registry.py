@@ -242,7 +242,8 @@ def apply(op: OpDef, *inputs: Any, **attrs: Any):
     except Exception as err:  # noqa: BLE001 - re-raised with the op's name and the user's line
         raise _forward_error(op, inputs, attrs, err) from err
 
-    record = requires and flags.get("grad_enabled", True) and op.differentiable
+    grad = flags.get("grad_enabled", True)
+    record = requires and grad and op.differentiable
     anomaly = flags.get("anomaly", False)
     n_out = op.num_outputs
     if n_out == 1:
@@ -250,7 +251,7 @@ def apply(op: OpDef, *inputs: Any, **attrs: Any):
             out = _asarray(out)
         x0 = inputs[0] if op.view else None
         if x0 is not None and isinstance(x0, Tensor):
-            view = _view_of(x0, op, attrs)
+            view = _view_of(x0, op, attrs, grad)
             vc = x0._vc
         else:
             view = None
@@ -271,7 +272,7 @@ def apply(op: OpDef, *inputs: Any, **attrs: Any):
     # refuses in-place ops with autograd on them (kind "multi")
     x0 = inputs[0] if op.view and isinstance(inputs[0], Tensor) else None
     views = (None,) * len(outs) if x0 is None else \
-        tuple(_view_of(x0, op, attrs, i) for i in range(len(outs)))
+        tuple(_view_of(x0, op, attrs, grad, i) for i in range(len(outs)))
     if record:
         vcs = tuple([0] if x0 is None else x0._vc for _ in outs)
         node = _record(op, inputs, attrs, outs, vcs)
@@ -291,16 +292,20 @@ def apply(op: OpDef, *inputs: Any, **attrs: Any):
     return results
 
 
-def _view_of(x0: Tensor, op: OpDef, attrs: dict, index=None) -> View:
-    """The ``View`` of a view op's result (output ``index`` of a multi-output one): its
-    input's base (or the input itself) and the steps that replay it from there."""
+def _view_of(x0: Tensor, op: OpDef, attrs: dict, grad: bool, index=None) -> View:
+    """The ``View`` of a view op's result (output ``index`` of a multi-output one, made
+    with grad mode ``grad``): its input's base (or the input itself) and the steps that
+    replay it from there."""
     v = x0._view
-    step = (op, attrs, index)
     if v is None:
-        base, fn, kind = x0, (step,), None
+        base = x0
+        fn = ((op, attrs, index),)
+        kind = None
     else:
-        base, fn, kind = v.base, v.fn + (step,), v.kind
-    if not MODE.grad_enabled:
+        base = v.base
+        fn = v.fn + ((op, attrs, index),)
+        kind = v.kind
+    if not grad:
         kind = "no_grad"
     elif index is not None and kind is None:
         kind = "multi"
