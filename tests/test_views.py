@@ -320,6 +320,14 @@ def _relu_method_on_slice(m, h):
     return h
 
 
+def _restride_then_write(m, x):
+    y = x * 2
+    v = y[1:]
+    v.t_()                             # the view's own layout changes in place
+    v[0].mul_(x[1:, 0])
+    return y, v
+
+
 def _index_iadd(m, x):
     y = x * 2
     y[0] += 1
@@ -393,6 +401,7 @@ CASES = {
     "relu_-on-slice": (_relu_slice, (A,)),
     "relu_-method-view-of-view": (_relu_method_on_slice, (A,)),
     "index-iadd": (_index_iadd, (A,)),
+    "t_-then-write-through-view": (_restride_then_write, (A,)),
     "transpose-add_": (_transpose_add, (A, B)),
     "diagonal-mul_": (_diagonal_mul, (S,)),
     "copy_-into-view": (_copy_into_view, (A, A)),

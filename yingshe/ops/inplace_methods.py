@@ -400,11 +400,13 @@ def _define_restride(name: str) -> None:
                                    f"supported in graphs or yingshe.compile; use "
                                    f"x = x.{name}(...)")
         if needs_autograd(self):
-            _check_leaf(self, opname)
+            check_inplace(self, opname)
         view = getattr(_ys(), name)(self, *args, **kwargs)
         self._data = view._data
         if view._node is not None:
             self._node, self._out_index = view._node, view._out_index
+        if self._view is not None and view._view is not None:
+            self._view = view._view  # replayed from the base, it now ends with this op
         return self
 
     method.__name__ = method.__qualname__ = opname
