@@ -97,9 +97,20 @@ class InputSpec:
                 "offset": "s[1:]", "expanded": f"s.expand{tuple(self.shape)}",
                 "contiguous": "s"}[self.layout]
 
-    def make(self, m, grad: bool):
-        s = m.from_numpy(self.storage().copy())
-        t = eval(self.layout_source(), {"s": s})  # noqa: S307 - our own fixed templates
+    def logical(self) -> np.ndarray:
+        """The values the tensor holds (an expanded input repeats its first slice)."""
+        v = self.values()
+        if self.layout == "expanded":
+            return np.ascontiguousarray(np.broadcast_to(v[:1], v.shape))
+        return v
+
+    def make(self, m, grad: bool, dense: bool = False):
+        """The tensor in library ``m`` (``dense``: the same values, contiguous)."""
+        if dense:
+            t = m.from_numpy(self.logical().copy())
+        else:
+            s = m.from_numpy(self.storage().copy())
+            t = eval(self.layout_source(), {"s": s})  # noqa: S307 - our own fixed templates
         if grad and self.grad and self.dtype in FLOAT_DTYPES:
             t = t.detach().requires_grad_(True)
         return t
@@ -195,14 +206,15 @@ class Program:
     def names(self) -> set:
         return {n for s in self.steps for n in s.names}
 
-    def make_inputs(self, m, cast64: bool = False) -> list:
-        """Fresh tensors for every input (a run may write into them)."""
+    def make_inputs(self, m, cast64: bool = False, dense: bool = False) -> list:
+        """Fresh tensors for every input (a run may write into them); ``cast64``: float32
+        inputs as float64; ``dense``: every input contiguous (same values)."""
         out = []
         for spec in self.inputs:
             if cast64 and spec.dtype == "float32":
                 spec = InputSpec(spec.shape, "float64", spec.profile, spec.seed, spec.layout,
                                  spec.grad)
-            out.append(spec.make(m, self.grad))
+            out.append(spec.make(m, self.grad, dense))
         return out
 
     def body(self, m, tensors: list, upto: int | None = None, on_step=None):

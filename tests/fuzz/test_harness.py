@@ -183,3 +183,22 @@ def test_no_category_is_starved():
     assert n >= 100
     for c in CATEGORIES:
         assert shares[c] / n >= MIN_SHARE, (c, shares[c], n)
+
+
+def test_torch_wrong_on_a_non_contiguous_input_is_told_apart(monkeypatch):
+    # PyTorch sabotaged on non-contiguous inputs only: the dense re-run arbitrates
+    from yingshe.testing.reference import torch as import_torch
+    torch = import_torch()
+    real = torch.sin
+    monkeypatch.setattr(torch, "sin", lambda x: real(x) + (0 if x.is_contiguous() else 1))
+    first = InputSpec((2, 3), "float64", "normal", seed=1, layout="transposed")
+    p = Program(first, [Step("x = m.sin(x)", "elementwise")], grad=True, ct_seed=2)
+    assert harness.classify(p).outcome == harness.T_LAYOUT
+    dense = Program(InputSpec((2, 3), "float64", "normal", seed=1), p.steps, ct_seed=2)
+    monkeypatch.setattr(torch, "sin", lambda x: real(x) + 1)    # wrong either way: yingshe
+    assert harness.classify(dense).outcome == harness.WRONG      # is judged as before
+
+
+def test_an_error_of_the_program_text_itself_is_both_raising():
+    p = _program("x = x.split(1, 0)[5]")     # a tuple index past the pieces, in both
+    assert harness.classify(p).outcome == harness.BOTH_RAISE
