@@ -88,3 +88,31 @@ def test_linear_functional_matches_torch(torch):
         F.linear(yingshe.tensor(x), yingshe.tensor(w), yingshe.tensor(b)).numpy(),
         torch.nn.functional.linear(torch.tensor(x), torch.tensor(w), torch.tensor(b)).numpy(),
         rtol=1e-10, atol=1e-12)
+
+
+# ---- found by the fuzz suite (tests/fuzz) ---------------------------------------------------
+
+def test_embedding_of_a_weight_that_is_not_2d_is_our_own_error():
+    from yingshe.testing.reference import torch as import_torch
+    torch = import_torch()
+    for w in (3.0, [1.0, 2.0]):
+        with pytest.raises(RuntimeError, match="must be 2-D"):
+            torch.nn.functional.embedding(torch.tensor([0]), torch.tensor(w))
+        with pytest.raises(yingshe.ShapeError, match="embedding: weight must be 2-D"):
+            F.embedding(yingshe.tensor([0]), yingshe.tensor(w))
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_dropout_with_p_zero_is_the_identity_like_torch(inplace):
+    """No draw from the generator and no write: even an expanded tensor takes it in place,
+    and the result is the input itself, as in PyTorch."""
+    from yingshe.testing.reference import torch as import_torch
+    torch = import_torch()
+    for m in (yingshe, torch):
+        m.manual_seed(0)
+        first = m.rand(1).item()
+        m.manual_seed(0)
+        x = m.ones(1, 3).expand(2, 3)
+        assert F.dropout(x, p=0.0, inplace=inplace) is x if m is yingshe else \
+            torch.nn.functional.dropout(x, p=0.0, inplace=inplace) is x
+        assert m.rand(1).item() == first

@@ -301,3 +301,34 @@ def test_weight_buffer_follows_dtype_conversion():
     assert m.weight.dtype is yingshe.float64
     x = yingshe.tensor(np.random.default_rng(0).standard_normal((2, 3)))
     assert m(x, yingshe.tensor([0, 2])).dtype is yingshe.float64
+
+
+# ---- found by the fuzz suite (tests/fuzz) ---------------------------------------------------
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("weight", [False, True])
+def test_label_smoothing_with_every_target_ignored_like_torch(reduction, weight):
+    """'mean' over no counted targets is NaN (0/0) with a zero gradient, as without
+    smoothing; 'sum' and 'none' are 0."""
+    torch = import_torch()
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    w = np.array([1.0, 2.0, 0.5, 1.0])
+    res = []
+    for m in (yingshe, torch):
+        xt = m.tensor(x.copy(), requires_grad=True)
+        kw = {"weight": m.tensor(w)} if weight else {}
+        out = m.nn.functional.cross_entropy(xt, m.tensor([-100, -100, -100]),
+                                            reduction=reduction, label_smoothing=0.2, **kw)
+        res.append((out.detach().numpy(), m.autograd.grad(out.sum(), xt)[0].numpy()))
+    np.testing.assert_array_equal(res[0][0], res[1][0])
+    np.testing.assert_array_equal(res[0][1], res[1][1])
+
+
+def test_label_smoothing_over_no_classes_is_nan_like_torch():
+    torch = import_torch()
+    t = torch.nn.functional.cross_entropy(torch.zeros(0, dtype=torch.float64),
+                                          torch.tensor(0), ignore_index=0,
+                                          reduction="none", label_smoothing=0.2)
+    y = F.cross_entropy(yingshe.zeros(0, dtype=yingshe.float64), yingshe.tensor(0),
+                        ignore_index=0, reduction="none", label_smoothing=0.2)
+    assert np.isnan(t.item()) and np.isnan(y.item())

@@ -465,3 +465,21 @@ def test_infer_rules_accept_unknown_dims():
     assert REGISTRY["median"].infer(m, dim=1, keepdim=False)[1].shape == (None, None)
     with pytest.raises(yingshe.ShapeError, match="k out of range"):
         REGISTRY["topk"].infer(m, k=4, dim=1, largest=True, sorted=True)
+
+
+# ---- found by the fuzz suite (tests/fuzz) ---------------------------------------------------
+
+@pytest.mark.parametrize("call", [lambda m, x: x.std(), lambda m, x: x.std(0, correction=0),
+                                  lambda m, x: m.std_mean(x, 1)[0]])
+def test_std_gradient_is_zero_where_there_is_no_deviation_like_torch(call):
+    """d std / dx = (x - mean) / (std (n - c)) is 0/0 where all values are equal; PyTorch
+    gives 0 there."""
+    torch = import_torch()
+    a = np.array([[2.0, 2.0], [2.0, 2.0], [2.0, 1.0]])
+    grads = []
+    for m in (yingshe, torch):
+        x = m.tensor(a.copy(), requires_grad=True)
+        out = call(m, x)
+        grads.append(m.autograd.grad(out, x, m.ones_like(out))[0].numpy())
+    assert not np.isnan(grads[0]).any()
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)

@@ -203,3 +203,32 @@ def test_forward_and_gradient_match_torch(fn):
     (ty * torch.tensor(u)).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy())
     check_vjp(lambda t: fn(yingshe, t), [a], (0,))
+
+
+# ---- found by the fuzz suite (tests/fuzz) ---------------------------------------------------
+
+@pytest.mark.parametrize("call", [lambda m, x: x.tile(2, 1, 2), lambda m, x: x.tile((2,)),
+                                  lambda m, x: m.tile(x, (2, 1, 2)), lambda m, x: x.tile(3)])
+def test_tile_takes_separate_ints_as_a_method_like_torch(call):
+    torch = import_torch()
+    a = _arr((3, 2))
+    np.testing.assert_array_equal(call(yingshe, yingshe.tensor(a)).numpy(),
+                                  call(torch, torch.tensor(a)).numpy())
+
+
+@pytest.mark.parametrize("sections,dim", [(3, 0), (2, 1), ([1, 3], 0)])
+def test_tensor_split_pieces_take_in_place_writes_like_torch(sections, dim):
+    """PyTorch's pieces are narrow() views: a write into one reaches the base, also under
+    autograd (split's pieces, outputs of one multi-view op, refuse it)."""
+    torch = import_torch()
+    a = _arr((4, 3))
+    g = _arr((4, 3), seed=1)
+    res = []
+    for m in (yingshe, torch):
+        leaf = m.tensor(a.copy(), requires_grad=True)
+        x = leaf * 1
+        m.tensor_split(x, sections, dim)[-1].mul_(3)
+        grad, = m.autograd.grad(x, leaf, m.tensor(g))
+        res.append((x.detach().numpy(), grad.numpy()))
+    np.testing.assert_array_equal(res[0][0], res[1][0])
+    np.testing.assert_array_equal(res[0][1], res[1][1])

@@ -26,7 +26,7 @@ from yingshe import _dtype
 from yingshe._tensor import MODE, Tensor, _wrap
 from yingshe.errors import DTypeError, IndexError, ShapeError, UnsupportedError
 from yingshe.ops._inplace import check_target, commit, needs_autograd, readonly_error
-from yingshe.ops._registry import apply, is_graph_value, register_op, tensor_method
+from yingshe.ops._registry import apply, is_graph_value, meta_of, register_op, tensor_method
 from yingshe.ops._shapes import Meta, broadcast_shapes, normalize_dim, shape_str
 from yingshe.ops._shapes import check_index_range as _check_range
 from yingshe.ops.shape import Clone, expand, reshape
@@ -395,17 +395,20 @@ class IndexPut:
         if isinstance(values, xp.ndarray):
             values = values.astype(x.dtype, copy=False)
         if adv is None:
+            key = _build_basic(basic)
+            # leading size-1 dims of the value beyond the target's are dropped (PyTorch)
+            values = _strip_lead(values, np.ndim(out[key]))
             if accumulate:
-                out[_build_basic(basic)] += values
+                out[key] += values
             else:
-                out[_build_basic(basic)] = values
+                out[key] = values
             return out
         view, key = _put_target(out, basic, adv, idx)
+        want = view[key].shape
         if accumulate:
-            want = view[key].shape
             xp.add.at(view, key, xp.broadcast_to(_strip_lead(values, len(want)), want))
         else:
-            view[key] = values
+            view[key] = _strip_lead(values, len(want))
         return out
 
     def infer(x, values, *idx, basic, adv, accumulate):
@@ -472,20 +475,19 @@ def _setitem(self, key, value):
         if not data.flags.writeable:
             raise readonly_error("__setitem__", data)
         v = value._data if isinstance(value, Tensor) else value
+        if isinstance(value, Tensor):   # the shape rule's error, not NumPy's
+            IndexPut.infer(meta_of(self), meta_of(value),
+                           *[meta_of(a) for a in _index_tensors(arrays)], basic=basic, adv=adv,
+                           accumulate=False)
         if adv is None:
-            if data.ndim == 0 or not basic:
-                data[...] = v
-            else:
-                data[_build_basic(basic)] = v
+            key = _build_basic(basic) if data.ndim and basic else ...
+            data[key] = _strip_lead(v, np.ndim(data[key]))
         else:
             view, k = _put_target(data, basic, adv, arrays)
             for d, kk in enumerate(adv):
                 if kk is not None:
                     _check_range("__setitem__", arrays[kk], d, view.shape[d])
-            try:
-                view[k] = v
-            except ValueError as err:
-                raise ShapeError(f"__setitem__: shape mismatch: {err}") from None
+            view[k] = _strip_lead(v, view[k].ndim)
         self._vc[0] += 1
         return
     if isinstance(value, Tensor) and MODE.tracer is None:
@@ -873,10 +875,10 @@ def masked_select(input, mask):
     shape = broadcast_shapes("masked_select", input.shape, mask.shape)
     x = expand(input, shape)
     m = np.broadcast_to(mask._data, shape)
-    cols = [_wrap(c.astype(np.int64)) for c in np.nonzero(m)]
-    if not cols:  # 0-d
+    if not shape:   # 0-d: NumPy's nonzero refuses 0-d arrays
         x = reshape(x, (1,))
-        cols = [_wrap(np.nonzero(m.reshape(1))[0].astype(np.int64))]
+        m = m.reshape(1)
+    cols = [_wrap(c.astype(np.int64)) for c in np.nonzero(m)]
     return apply(Index, x, *cols, key=tuple(range(len(cols))))
 
 

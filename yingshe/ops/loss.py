@@ -42,9 +42,11 @@ class Softmax:
     def forward(xp, x, *, dim):
         if x.ndim == 0 or x.size == 0:
             return xp.ones_like(x) if x.size else x.copy()
-        z = x - x.max(axis=dim, keepdims=True)
-        xp.exp(z, out=z)
-        z /= z.sum(axis=dim, keepdims=True)
+        # inf - inf at infinite logits is NaN, a huge spread -inf, as in PyTorch
+        with xp.errstate(invalid="ignore", over="ignore"):
+            z = x - x.max(axis=dim, keepdims=True)
+            xp.exp(z, out=z)
+            z /= z.sum(axis=dim, keepdims=True)
         return z
 
     def infer(x, *, dim):
@@ -63,8 +65,9 @@ class LogSoftmax:
     def forward(xp, x, *, dim):
         if x.ndim == 0 or x.size == 0:
             return xp.zeros_like(x)
-        z = x - x.max(axis=dim, keepdims=True)
-        with xp.errstate(divide="ignore"):  # log(0) cannot happen: the max term is 1
+        # log(0) cannot happen (the max term is 1); inf - inf at infinite logits is NaN
+        with xp.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            z = x - x.max(axis=dim, keepdims=True)
             z -= xp.log(xp.exp(z).sum(axis=dim, keepdims=True))
         return z
 
@@ -145,16 +148,17 @@ class MSELoss:
     every regression, so one op (not sub, mul and mean) on the tape."""
 
     def forward(xp, x, t, *, reduction):
-        d = x - t
-        # d is a fresh array: square it in place (0-d inputs give a NumPy scalar, no out=)
-        sq = xp.multiply(d, d, out=d) if d.ndim else d * d
-        if reduction == "none":
-            return sq
-        if reduction == "sum":
-            return xp.sum(sq)
-        if sq.size == 0:  # the mean of nothing is nan, silently, as in PyTorch
-            return xp.asarray(xp.nan, dtype=sq.dtype)
-        return xp.mean(sq)
+        with xp.errstate(invalid="ignore", over="ignore"):   # non-finite inputs, as PyTorch
+            d = x - t
+            # d is a fresh array: square it in place (0-d inputs give a NumPy scalar)
+            sq = xp.multiply(d, d, out=d) if d.ndim else d * d
+            if reduction == "none":
+                return sq
+            if reduction == "sum":
+                return xp.sum(sq)
+            if sq.size == 0:  # the mean of nothing is nan, silently, as in PyTorch
+                return xp.asarray(xp.nan, dtype=sq.dtype)
+            return xp.mean(sq)
 
     def infer(x, t, *, reduction):
         m = _pointwise_meta("mse_loss", x, t)
@@ -311,10 +315,11 @@ class BinaryCrossEntropyWithLogits:
     (``pw``, the optional third input, weighs the positive term)."""
 
     def forward(xp, x, t, pw=None):
-        sp = _softplus_neg(xp, x)
-        if pw is None:
-            return (1 - t) * x + sp
-        return (1 - t) * x + (1 + (pw - 1) * t) * sp
+        with xp.errstate(invalid="ignore", over="ignore"):   # non-finite inputs, as PyTorch
+            sp = _softplus_neg(xp, x)
+            if pw is None:
+                return (1 - t) * x + sp
+            return (1 - t) * x + (1 + (pw - 1) * t) * sp
 
     def infer(x, t, pw=None):
         return _pointwise_meta("binary_cross_entropy_with_logits", x, t, pw)
@@ -461,7 +466,7 @@ def _nll_coefficients(xp, shape, dtype, target, weight, ignore_index, reduction,
     onehot = xp.expand_dims(safe, cdim) == xp.arange(c).reshape(
         (c,) + (1,) * (len(shape) - cdim - 1))
     a = -(1 - label_smoothing) * onehot * xp.expand_dims(tw, cdim)
-    if label_smoothing:
+    if label_smoothing and c:   # (no classes: the forward makes the smoothing term NaN)
         wc = weight if weight is not None else xp.ones(c, dtype)
         wc = wc.reshape((c,) + (1,) * (len(shape) - cdim - 1))
         a = a - (label_smoothing / c) * wc * xp.expand_dims(valid, cdim)
@@ -471,6 +476,14 @@ def _nll_coefficients(xp, shape, dtype, target, weight, ignore_index, reduction,
         if total != 0:  # all ignored (or zero weights): the loss is NaN, its gradient 0
             a = a / total
     return a
+
+
+def _weight_total(xp, target, weight, ignore_index):
+    """The summed weights of the targets that count (what 'mean' divides by)."""
+    valid = target != ignore_index
+    if weight is None:
+        return int(valid.sum())
+    return float((weight[xp.where(valid, target, 0)] * valid).sum())
 
 
 def _check_targets(xp, target, c, ignore_index):
@@ -520,8 +533,12 @@ class NLLLoss:
         a = _nll_coefficients(xp, logp.shape, logp.dtype, target, weight, ignore_index,
                               reduction, label_smoothing)
         per = (a * logp).sum(axis=cdim)
+        if label_smoothing and logp.shape[cdim] == 0:
+            per = per + xp.nan   # the smoothing term is a mean over no classes (PyTorch: NaN)
         if reduction == "none":
             return per.astype(logp.dtype, copy=False)
+        if reduction == "mean" and _weight_total(xp, target, weight, ignore_index) == 0:
+            return xp.asarray(xp.nan, dtype=logp.dtype)   # nothing to average (PyTorch: NaN)
         return xp.asarray(per.sum(), dtype=logp.dtype)
 
     def infer(logp, target, weight=None, *, ignore_index, reduction, label_smoothing):

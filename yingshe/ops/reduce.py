@@ -641,10 +641,14 @@ class Std:
         return _var_infer("std", x, dim, keepdim)
 
     def vjp(g, out, x, *, dim, correction, keepdim):
+        from yingshe.ops.elementwise_math import eq, where
         n = _count(x.shape, dim)
         centered = x - mean(x, dim, keepdim=True)
         denom = n - correction if n - correction > 0 else 0.0
-        gk = _keep(g, x.shape, dim, keepdim) / (_keep(out, x.shape, dim, keepdim) * denom)
+        o = _keep(out, x.shape, dim, keepdim)
+        # where the deviation is 0 the gradient is 0, not 0/0 (PyTorch's std_backward)
+        zero = eq(o, 0)
+        gk = where(zero, 0.0, _keep(g, x.shape, dim, keepdim) / (where(zero, 1.0, o) * denom))
         return expand(gk, x.shape) * centered
 
 
