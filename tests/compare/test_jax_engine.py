@@ -17,6 +17,7 @@ from yingshe.compare import run
 from yingshe.compare.workloads import SPEED, TUTORIAL
 from yingshe.compare import harness
 from yingshe.compare.engines import ENGINES, REQUIRES
+from yingshe.testing.hang import HANG_GUARD_S
 from yingshe.testing.tolerances import tol
 
 WORKLOADS = SPEED + TUTORIAL
@@ -36,7 +37,7 @@ def _require_jax():
 def results():
     _require_jax()
     records = run(WORKLOADS, ["yingshe-eager", "jax-jit"], steps=STEPS, warmup=2, threads=1,
-                  timeout=300)
+                  timeout=HANG_GUARD_S)
     return {(r["workload"], r["engine"]): r for r in records}
 
 

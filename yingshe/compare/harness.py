@@ -19,6 +19,7 @@ from statistics import median
 from typing import Callable, Iterable
 
 from yingshe.compare.engines import ENGINES, REQUIRES
+from yingshe.testing.hang import hang_guard_message
 
 __all__ = ["run", "summarize", "machine_info", "available", "supported", "format_table",
            "format_pass_table",
@@ -116,7 +117,8 @@ def run_child(cmd: list[str], env: dict, out: str, timeout: float, record: dict)
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {**record, "status": "failed", "error": f"timed out after {timeout} s"}
+        what = f"the {record.get('engine')} process on {record.get('workload')}"
+        return {**record, "status": "failed", "error": hang_guard_message(what, timeout)}
     if os.path.exists(out):
         with open(out) as fh:
             return json.load(fh)

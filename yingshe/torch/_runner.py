@@ -331,7 +331,8 @@ def _communicate(proc, timeout: float) -> Side:
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        err += f"\n[runner] killed after {timeout} s"
+        from yingshe.testing.hang import hang_guard_message
+        err += "\n[runner] " + hang_guard_message("the program", timeout)
         proc.returncode = None
     return Side(proc.returncode, out, err)
 
