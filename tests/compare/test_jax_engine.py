@@ -97,8 +97,8 @@ def test_missing_jax_is_reported_skipped_with_install_command(monkeypatch):
     monkeypatch.setitem(REQUIRES, "jax-jit", "yingshe_no_such_module_jax")
     [rec] = run(["linreg"], ["jax-jit"], steps=2, warmup=1)
     assert rec["status"] == "skipped"
-    assert "pip install jax[cpu]" in rec["reason"]
-    assert harness.available("jax-jit") == (False, "pip install jax[cpu]")
+    assert 'pip install "jax[cpu]"' in rec["reason"]
+    assert harness.available("jax-jit") == (False, 'pip install "jax[cpu]"')
 
 
 def test_xla_flags_keep_the_users_and_set_the_thread_count(monkeypatch):
