@@ -532,14 +532,9 @@ def _blocks(run: dict, files: dict, lesson: dict | None) -> list[tuple]:
         blocks.append(("p", "**Parity failures:** " + ", ".join(
             f"{r['engine']} on {r['workload']} ({r['parity_rel']:.2e})" for r in fails)))
     blocks += [("h", 2, "Results"), ("results", recs)]
-    others = [r for r in recs if r.get("status") != "ok"]
-    if others:
-        items = []
-        for r in others:
-            why = r.get("reason") or (r.get("error") or "").strip()
-            items.append(f"**{r['engine']}** on {r['workload']}: {r['status']} — "
-                         f"{why.splitlines()[-1] if why else '?'}")
-        blocks += [("h", 3, "Not run"), ("ul", items)]
+    not_run = _not_run_items(recs)
+    if not_run:
+        blocks += [("h", 3, "Not run"), ("ul", not_run)]
     losses = [(k[5:], name) for k, name in files.items() if k.startswith("loss:")]
     if losses:
         blocks += [("h", 2, "Loss curves"),
@@ -567,6 +562,26 @@ def _blocks(run: dict, files: dict, lesson: dict | None) -> list[tuple]:
     if lesson:
         blocks += _lesson_blocks(lesson, files)
     return blocks
+
+
+def _not_run_items(recs: list[dict]) -> list[str]:
+    """One line per reason a pair did not run (skipped: what to install; unsupported;
+    failed: the error's last line), naming the engines and workloads it applies to."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in recs:
+        if r.get("status") != "ok":
+            why = (r.get("reason") or (r.get("error") or "").strip() or "?").splitlines()[-1]
+            groups.setdefault((r["status"], why), []).append(r)
+    items = []
+    for (status, why), rs in groups.items():
+        engines = list(dict.fromkeys(r["engine"] for r in rs))
+        workloads = list(dict.fromkeys(r["workload"] for r in rs))
+        if len(rs) == len(engines) * len(workloads):      # every engine on every workload
+            where = f"**{', '.join(engines)}** on {', '.join(workloads)}"
+        else:
+            where = "; ".join(f"**{r['engine']}** on {r['workload']}" for r in rs)
+        items.append(f"{status}: {why} — {where}")
+    return items
 
 
 _PROGRAMS_INTRO = (
