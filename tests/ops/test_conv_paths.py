@@ -139,21 +139,6 @@ def test_conv2d_non_finite_values_match_torch(where, value):
         np.testing.assert_allclose(a, r, rtol=RTOL, atol=ATOL, equal_nan=True, err_msg=name)
 
 
-def test_wide_and_exact_columns_agree():
-    """The two column layouts of one stride-1 convolution hold the same windows."""
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((2, 3, 7, 9))
-    for k, pads, dil in [((3, 3), ((1, 1), (1, 1)), (1, 1)), ((2, 4), ((0, 2), (3, 1)), (2, 1)),
-                         ((1, 1), ((0, 0), (0, 0)), (1, 1))]:
-        OH = ynn._conv_out(7, k[0], 1, pads[0], dil[0])
-        OW = ynn._conv_out(9, k[1], 1, pads[1], dil[1])
-        wide, R = ynn._im2col(np, x, k, (1, 1), pads, dil, (OH, OW))
-        exact, R2 = ynn._im2col(np, x, k, (1, 1), pads, dil, (OH, OW), exact=True)
-        assert R2 == OW and exact.shape[-1] == OH * OW
-        np.testing.assert_array_equal(ynn._rows(wide, OH, OW, R),
-                                      exact.reshape(exact.shape[:2] + (OH, OW)))
-
-
 def test_compiled_lenet_step_matches_eager():
     """A compiled LeNet-style step (conv, relu, pool twice; backward) equals the eager one,
     loss and gradients (the graph runs the same kernels through infer'd shapes)."""

@@ -5,11 +5,9 @@ Every registered op is closed under differentiation, so second derivatives work:
 
 * ``conv3d`` (input grad: ``conv_transpose3d``; weight grad: ``conv3d_weight_grad``),
   ``conv_transpose3d`` and ``conv3d_weight_grad`` are each other's VJPs, like the 2-D
-  trio in ``yingshe.ops.nn``. Forward and weight grad are im2col (one strided
-  ``sliding_window_view``, one copy, columns ``(N, C*kd*kh*kw, L)``) + one ``matmul``
-  batched over samples and groups, whose output is already NCDHW; the transposed
-  convolution is one matmul to columns + col2im (one strided slice-add per kernel
-  position, never a loop over voxels).
+  trio in ``yingshe.ops.nn``, on the same N-d kernels (``yingshe.ops._conv``: chunked
+  im2col with one GEMM per chunk, wide stride-1 columns over the flattened padded
+  volume, and the stride-1 transposed convolution's col2im as one strided sum).
 * ``max_pool3d`` (values + flat indices over D*H*W) has ``pool_scatter_add`` /
   ``pool_gather`` (shared with the 2-D pooling) as its VJP pair;
   ``avg_pool3d`` <-> ``avg_pool3d_backward`` (a linear map and its adjoint).
@@ -24,12 +22,12 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from yingshe import _dtype
 from yingshe.errors import ShapeError, DTypeError
+from yingshe.ops import _conv
 from yingshe.ops._registry import apply, register_op
 from yingshe.ops._shapes import Meta, shape_str
 from yingshe.ops.nn import (PoolScatterAdd, _check_float_pair, _conv_check, _conv_infer,
-                            _conv_out, _conv_padding, _conv_transpose_vjp, _conv_vjp,
-                            _pool_args, _pool_geometry, _sum_of_products, _tuple,
-                            _unbatched, _weight_grad_vjp)
+                            _conv_padding, _conv_transpose_vjp, _conv_vjp, _pool_args,
+                            _pool_geometry, _tuple, _unbatched, _weight_grad_vjp)
 
 __all__ = ["conv3d", "conv_transpose3d", "max_pool3d", "avg_pool3d"]
 
@@ -66,14 +64,6 @@ def _windows3(x, kernel, stride, dilation, out):
     return v.transpose(0, 1, 5, 6, 7, 2, 3, 4)
 
 
-def _im2col3(xp, x, kernel, stride, pads, dilation, out):
-    """C-contiguous columns (N, C*kd*kh*kw, OD*OH*OW), rows ordered like the weight's
-    (Cg, kd, kh, kw)."""
-    N, C = x.shape[:2]
-    win = _windows3(_pad3(xp, x, pads), kernel, stride, dilation, out)
-    return xp.ascontiguousarray(win).reshape(N, C * int(np.prod(kernel)), int(np.prod(out)))
-
-
 def _col2im3(xp, cols, out, stride, pads, dilation):
     """The adjoint of ``_windows3``: cols (N, C, kd, kh, kw, ID, IH, IW) (any strides)
     summed into an (N, C, D, H, W) array, one strided slice-add per kernel position."""
@@ -93,55 +83,12 @@ def _col2im3(xp, cols, out, stride, pads, dilation):
     return xp.ascontiguousarray(res)
 
 
-def _conv3d_forward(xp, x, w, b, stride, padding, dilation, groups):
-    N = x.shape[0]
-    O, Cg = w.shape[:2]
-    kernel = w.shape[2:]
-    out = tuple(_conv_out(n, k, s, p, d)
-                for n, k, s, p, d in zip(x.shape[2:], kernel, stride, padding, dilation))
-    cols = _im2col3(xp, x, kernel, stride, padding, dilation, out)
-    K, L, G = cols.shape[1] // groups, cols.shape[2], groups
-    res = xp.matmul(w.reshape(G, O // G, K), cols.reshape(N, G, K, L))   # (N, G, Og, L)
-    res = res.reshape((N, O) + out)
-    if b is not None:
-        res += b.reshape(1, O, 1, 1, 1)
-    return res
-
-
-def _conv_transpose3d_forward(xp, x, w, b, stride, padding, dilation, groups, out):
-    """x (N, Cin, ID, IH, IW), w (Cin, Cout/G, kd, kh, kw) -> (N, Cout, *out): one matmul
-    to columns, then col2im."""
-    N, Cin = x.shape[:2]
-    inner = x.shape[2:]
-    Cog = w.shape[1]
-    kernel = w.shape[2:]
-    G, K = groups, int(np.prod(kernel))
-    wg = w.reshape(G, Cin // G, Cog * K).transpose(0, 2, 1)            # (G, Cog*K, Cin/G)
-    cols = xp.matmul(wg, x.reshape(N, G, Cin // G, int(np.prod(inner))))
-    cols = cols.reshape((N, G * Cog) + tuple(kernel) + tuple(inner))
-    res = _col2im3(xp, cols, out, stride, padding, dilation)
-    if b is not None:
-        res += b.reshape(1, -1, 1, 1, 1)
-    return res
-
-
-def _conv3d_weight_grad(xp, x, g, wshape, stride, padding, dilation, groups):
-    O, Cg = wshape[:2]
-    N = g.shape[0]
-    out = tuple(g.shape[2:])
-    cols = _im2col3(xp, x, tuple(wshape[2:]), stride, padding, dilation, out)
-    G, K, L = groups, cols.shape[1] // groups, cols.shape[2]
-    cols = cols.reshape(N, G, K, L).swapaxes(-1, -2)                    # (N, G, L, K)
-    gg = g.reshape(N, G, O // G, L)
-    return _sum_of_products(xp, gg, cols, (G, O // G, K)).reshape(wshape)  # g[n] @ cols[n]^T
-
-
 @register_op("conv3d", saves="inputs")
 class Conv3d:
     """3-D cross-correlation (NCDHW); ``padding`` is ((lo, hi),) per spatial dim."""
 
     def forward(xp, x, w, b=None, *, stride, padding, dilation, groups):
-        return _conv3d_forward(xp, x, w, b, stride, padding, dilation, groups)
+        return _conv.forward(x, w, b, stride, padding, dilation, groups)
 
     def infer(x, w, b=None, *, stride, padding, dilation, groups):
         return _conv_infer("conv3d", x, w, b, stride, padding, dilation, groups)
@@ -156,8 +103,7 @@ class ConvTranspose3d:
     producing an output of spatial size ``out_dhw``."""
 
     def forward(xp, x, w, b=None, *, stride, padding, dilation, groups, out_dhw):
-        return _conv_transpose3d_forward(xp, x, w, b, stride, padding, dilation, groups,
-                                         out_dhw)
+        return _conv.transpose(x, w, b, stride, padding, dilation, groups, out_dhw)
 
     def infer(x, w, b=None, *, stride, padding, dilation, groups, out_dhw):
         O = _conv_check("conv_transpose3d", x, w, b, groups, transposed=True, nd=3)
@@ -174,7 +120,7 @@ class Conv3dWeightGrad:
     (bilinear; its own VJP is a ``conv_transpose3d`` and a ``conv3d``)."""
 
     def forward(xp, x, g, *, weight_shape, stride, padding, dilation, groups):
-        return _conv3d_weight_grad(xp, x, g, weight_shape, stride, padding, dilation, groups)
+        return _conv.weight_grad(x, g, weight_shape, stride, padding, dilation, groups)
 
     def infer(x, g, *, weight_shape, stride, padding, dilation, groups):
         _check_float_pair("conv3d_weight_grad", x, g)

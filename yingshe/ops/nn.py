@@ -4,12 +4,10 @@ interpolation and attention (NCHW layout, PyTorch's functional names and signatu
 Every registered op here is closed under differentiation, so second derivatives work:
 
 * ``conv2d`` (input grad: ``conv_transpose2d``; weight grad: ``conv2d_weight_grad``),
-  ``conv_transpose2d`` and ``conv2d_weight_grad`` are each other's VJPs. Forward and
-  weight grad are im2col (one strided view, one copy, columns ``(N, C*kh*kw, L)``) + one
-  ``matmul`` batched over samples, whose output is already NCHW; the input grad is a
-  matmul to columns + col2im (one slice-add per kernel position, never a loop over
-  pixels). Stride 1 uses "wide" columns (see ``_im2col``): each kernel position is one
-  long contiguous run of the flattened padded plane, for the copy and for col2im.
+  ``conv_transpose2d`` and ``conv2d_weight_grad`` are each other's VJPs. Their kernels
+  (shared with the 3-D ops) are in ``yingshe.ops._conv``: im2col in cache-sized chunks
+  of samples with one GEMM per chunk, "wide" columns at stride 1, and the transposed
+  convolution's col2im as one strided sum.
 * pooling: ``max_pool2d`` <-> ``pool_scatter_add``/``pool_gather``;
   ``avg_pool2d`` <-> ``avg_pool2d_backward`` (a linear map and its adjoint).
 * normalisation (batch/layer/group/instance norm) is ``norm_moments`` (mean and biased
@@ -32,6 +30,7 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 from yingshe import _dtype
 from yingshe._tensor import Tensor, _wrap
 from yingshe.errors import DTypeError, ShapeError
+from yingshe.ops import _conv
 from yingshe.ops._registry import apply, register_op
 from yingshe.ops._shapes import Meta, broadcast_shapes, shape_str
 
@@ -101,55 +100,6 @@ def _windows(x, kernel, stride, dilation, out_hw):
     return v.transpose(0, 1, 4, 5, 2, 3)
 
 
-def _im2col(xp, x, kernel, stride, pads, dilation, out_hw, exact=False):
-    """Columns ``(N, C*kh*kw, L)`` (C-contiguous) of an NCHW input and their row pitch
-    ``R``: column ``oh * R + ow`` of sample n is the window of output (oh, ow), rows
-    ordered (c, i, j) like the weight's (Cg, kh, kw).
-
-    Stride 1 ("wide" columns, ``R`` = the padded width, ``L = (OH - 1) * R + OW``): the
-    windows of one kernel position are one contiguous run of the flattened padded plane,
-    so the copy moves kh*kw long runs per plane instead of OH*kh*kw rows of OW. Columns
-    with ``ow >= OW`` wrap around into the next row: consumers drop them (outputs) or
-    meet them with zeros (``_widen``d gradients), which is exact while the input is
-    finite (0 * inf would be NaN): ``exact`` (or another stride) copies the windows as
-    they are, ``R = OW``, ``L = OH * OW``."""
-    N, C = x.shape[:2]
-    OH, OW = out_hw
-    kh, kw = kernel
-    if stride == (1, 1) and not exact:
-        xpad = xp.ascontiguousarray(_pad_hw(xp, x, pads))
-        Hp, Wp = xpad.shape[2:]
-        L = (OH - 1) * Wp + OW
-        e = xpad.itemsize
-        v = as_strided(xpad, (N, C, kh, kw, L),
-                       (C * Hp * Wp * e, Hp * Wp * e, dilation[0] * Wp * e, dilation[1] * e, e))
-        return xp.ascontiguousarray(v).reshape(N, C * kh * kw, L), Wp
-    win = _windows(_pad_hw(xp, x, pads), kernel, stride, dilation, out_hw)
-    return xp.ascontiguousarray(win).reshape(N, C * kh * kw, OH * OW), OW
-
-
-def _rows(a, OH, OW, R):
-    """The valid ``(..., OH, OW)`` view of ``(..., L)`` columns with row pitch ``R``."""
-    if R == OW:
-        return a.reshape(a.shape[:-1] + (OH, OW))
-    e = a.strides[-1]
-    return as_strided(a, a.shape[:-1] + (OH, OW), a.strides[:-1] + (R * e, e))
-
-
-def _widen(xp, g, R):
-    """``(N, C, OH, OW)`` -> ``(N, C, L)`` columns of row pitch ``R`` (zero padding)."""
-    N, C, OH, OW = g.shape
-    if R == OW:
-        return g.reshape(N, C, OH * OW)
-    buf = xp.zeros((N, C, OH * R), dtype=g.dtype)
-    buf.reshape(N, C, OH, R)[..., :OW] = g
-    return buf[..., :(OH - 1) * R + OW]
-
-
-def _all_finite(xp, a) -> bool:
-    return bool(xp.isfinite(a).all())
-
-
 def _col2im(xp, cols, out_hw, stride, pads, dilation, channel_major=False):
     """The adjoint of ``_windows``: cols (N, C, kh, kw, IH, IW) (any strides) summed into
     an (N, C, H, W) array, one strided slice per kernel position. With
@@ -176,99 +126,7 @@ def _col2im(xp, cols, out_hw, stride, pads, dilation, channel_major=False):
     return xp.ascontiguousarray(out.transpose(1, 0, 2, 3) if channel_major else out)
 
 
-def _conv_out(n, k, s, p, d):
-    return (n + p[0] + p[1] - d * (k - 1) - 1) // s + 1
-
-
-def _conv2d_forward(xp, x, w, b, stride, padding, dilation, groups):
-    N, C, H, W = x.shape
-    O, Cg, kh, kw = w.shape
-    OH = _conv_out(H, kh, stride[0], padding[0], dilation[0])
-    OW = _conv_out(W, kw, stride[1], padding[1], dilation[1])
-    cols, R = _im2col(xp, x, (kh, kw), stride, padding, dilation, (OH, OW))
-    L = cols.shape[-1]
-    if groups == 1:
-        out = xp.matmul(w.reshape(O, Cg * kh * kw), cols)       # (N, O, L)
-    else:
-        out = xp.matmul(w.reshape(groups, O // groups, Cg * kh * kw),
-                        cols.reshape(N, groups, Cg * kh * kw, L)).reshape(N, O, L)
-    if R == OW:            # the matmul's output is already (N, O, OH, OW)
-        out = out.reshape(N, O, OH, OW)
-        if b is not None:
-            out += b.reshape(1, O, 1, 1)
-        return out
-    res = xp.empty((N, O, OH, OW), dtype=x.dtype)
-    if b is not None:
-        xp.add(_rows(out, OH, OW, R), b.reshape(1, O, 1, 1), out=res)
-    else:
-        xp.copyto(res, _rows(out, OH, OW, R))
-    return res
-
-
-def _conv_transpose2d_forward(xp, x, w, b, stride, padding, dilation, groups, out_hw):
-    """x (N, Cin, IH, IW), w (Cin, Cout/G, kh, kw) -> (N, Cout, H, W): one matmul to
-    columns, then col2im. Stride 1 with a finite weight: x widened to the row pitch of
-    the padded output, so each kernel position adds one long contiguous run per plane
-    (the wrap-around columns carry exact zeros)."""
-    N, Cin, IH, IW = x.shape
-    _, Cog, kh, kw = w.shape
-    G = groups
-    if stride != (1, 1) or not _all_finite(xp, w):
-        xg = xp.ascontiguousarray(x.reshape(N, G, Cin // G, IH * IW).transpose(1, 2, 0, 3))
-        xg = xg.reshape(G, Cin // G, N * IH * IW)
-        wg = w.reshape(G, Cin // G, Cog * kh * kw).transpose(0, 2, 1)
-        cols = xp.matmul(wg, xg)                                # (G, Cog*kh*kw, N*L)
-        cols = cols.reshape(G * Cog, kh, kw, N, IH, IW)
-        out = _col2im(xp, cols, out_hw, stride, padding, dilation, channel_major=True)
-    else:
-        H, W = out_hw
-        (dh, dw), ((pt, _), (pl, _)) = dilation, padding
-        Hb = max((kh - 1) * dh + IH, pt + H)
-        Wb = max((kw - 1) * dw + IW, pl + W)
-        xw = _widen(xp, x, Wb)                                  # (N, Cin, L)
-        L = xw.shape[-1]
-        if G == 1:
-            cols = xp.matmul(w.reshape(Cin, Cog * kh * kw).T, xw)   # (N, Cog*kh*kw, L)
-        else:
-            wg = w.reshape(G, Cin // G, Cog * kh * kw).transpose(0, 2, 1)
-            cols = xp.matmul(wg, xw.reshape(N, G, Cin // G, L))
-        cols = cols.reshape(N, G * Cog, kh, kw, L)
-        buf = xp.zeros((N, G * Cog, Hb * Wb), dtype=cols.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                s = i * dh * Wb + j * dw
-                buf[:, :, s:s + L] += cols[:, :, i, j]
-        out = buf.reshape(N, G * Cog, Hb, Wb)
-        if (Hb, Wb) != (H, W):
-            out = xp.ascontiguousarray(out[:, :, pt:pt + H, pl:pl + W])
-    if b is not None:
-        out += b.reshape(1, -1, 1, 1)
-    return out
-
-
-def _conv2d_weight_grad(xp, x, g, wshape, stride, padding, dilation, groups):
-    O, Cg, kh, kw = wshape
-    N, _, OH, OW = g.shape
-    cols, R = _im2col(xp, x, (kh, kw), stride, padding, dilation, (OH, OW),
-                      exact=stride == (1, 1) and not _all_finite(xp, x))
-    gw = _widen(xp, g, R)                                       # (N, O, L), zero padded
-    G, K, L = groups, Cg * kh * kw, cols.shape[-1]
-    cols = cols.reshape(N, G, K, L)
-    gt = gw.reshape(N, G, O // G, L).swapaxes(-1, -2)          # (N, G, L, Og)
-    acc = _sum_of_products(xp, cols, gt, (G, K, O // G))         # sum_n cols[n] @ g[n]^T
-    return xp.ascontiguousarray(acc.transpose(0, 2, 1)).reshape(wshape)
-
-
-def _sum_of_products(xp, a, b, shape):
-    """``sum_n a[n] @ b[n]`` of two stacks of (batched) matrices, of ``shape``: batched
-    over chunks of samples, so the per-sample products never take more than ~2M elements
-    at once (the convolutions' weight gradients)."""
-    step = max(1, (1 << 21) // max(1, math.prod(shape)))
-    acc = None
-    for n0 in range(0, a.shape[0], step):
-        part = xp.matmul(a[n0:n0 + step], b[n0:n0 + step]).sum(0)
-        acc = part if acc is None else acc + part
-    return xp.zeros(shape, dtype=b.dtype) if acc is None else acc
+_conv_out = _conv.out_size
 
 
 def _conv_check(opname, x, w, b, groups, transposed=False, nd=2):
@@ -392,7 +250,7 @@ class Conv2d:
     """2-D cross-correlation (NCHW); ``padding`` is ((top, bottom), (left, right))."""
 
     def forward(xp, x, w, b=None, *, stride, padding, dilation, groups):
-        return _conv2d_forward(xp, x, w, b, stride, padding, dilation, groups)
+        return _conv.forward(x, w, b, stride, padding, dilation, groups)
 
     def infer(x, w, b=None, *, stride, padding, dilation, groups):
         return _conv_infer("conv2d", x, w, b, stride, padding, dilation, groups)
@@ -407,7 +265,7 @@ class ConvTranspose2d:
     producing an output of spatial size ``out_hw``."""
 
     def forward(xp, x, w, b=None, *, stride, padding, dilation, groups, out_hw):
-        return _conv_transpose2d_forward(xp, x, w, b, stride, padding, dilation, groups, out_hw)
+        return _conv.transpose(x, w, b, stride, padding, dilation, groups, out_hw)
 
     def infer(x, w, b=None, *, stride, padding, dilation, groups, out_hw):
         O = _conv_check("conv_transpose2d", x, w, b, groups, transposed=True)
@@ -424,7 +282,7 @@ class Conv2dWeightGrad:
     (bilinear; its own VJP is a ``conv_transpose2d`` and a ``conv2d``)."""
 
     def forward(xp, x, g, *, weight_shape, stride, padding, dilation, groups):
-        return _conv2d_weight_grad(xp, x, g, weight_shape, stride, padding, dilation, groups)
+        return _conv.weight_grad(x, g, weight_shape, stride, padding, dilation, groups)
 
     def infer(x, g, *, weight_shape, stride, padding, dilation, groups):
         _check_float_pair("conv2d_weight_grad", x, g)
