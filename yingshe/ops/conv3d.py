@@ -8,79 +8,29 @@ Every registered op is closed under differentiation, so second derivatives work:
   trio in ``yingshe.ops.nn``, on the same N-d kernels (``yingshe.ops._conv``: chunked
   im2col with one GEMM per chunk, wide stride-1 columns over the flattened padded
   volume, and the stride-1 transposed convolution's col2im as one strided sum).
-* ``max_pool3d`` (values + flat indices over D*H*W) has ``pool_scatter_add`` /
-  ``pool_gather`` (shared with the 2-D pooling) as its VJP pair;
-  ``avg_pool3d`` <-> ``avg_pool3d_backward`` (a linear map and its adjoint).
+* ``max_pool3d`` (the window position of each maximum a hidden output) has the N-d
+  ``max_pool_backward`` / ``max_pool_gather`` (shared with the 2-D pooling) as its VJP
+  pair; ``avg_pool3d`` <-> ``avg_pool3d_backward`` (a linear map and its adjoint). The
+  pooling kernels are ``yingshe.ops._pool``'s, shared with 2-D.
 
 ``FUNCTIONAL`` lists the public functions of ``torch.nn.functional``.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
-
 from yingshe import _dtype
 from yingshe.errors import ShapeError, DTypeError
-from yingshe.ops import _conv
+from yingshe.ops import _conv, _pool
 from yingshe.ops._registry import apply, register_op
 from yingshe.ops._shapes import Meta, shape_str
-from yingshe.ops.nn import (PoolScatterAdd, _check_float_pair, _conv_check, _conv_infer,
-                            _conv_padding, _conv_transpose_vjp, _conv_vjp, _pool_args,
-                            _pool_geometry, _tuple, _unbatched, _weight_grad_vjp)
+from yingshe.ops.nn import (MaxPoolBackward, _arg_meta, _check_float_pair, _conv_check,
+                            _conv_infer, _conv_padding, _conv_transpose_vjp, _conv_vjp,
+                            _max_pool_infer, _pool_args, _pool_geometry, _tuple, _unbatched,
+                            _weight_grad_vjp)
 
 __all__ = ["conv3d", "conv_transpose3d", "max_pool3d", "avg_pool3d"]
 
 FUNCTIONAL = ["conv3d", "conv_transpose3d", "max_pool3d", "avg_pool3d"]
-
-_SP = (2, 3, 4)   # the spatial axes of an NCDHW array
-
-
-# ---- kernels (NumPy) -----------------------------------------------------------------------------
-
-def _pad3(xp, x, pads, value=0.0):
-    """Pad the last three dims of an NCDHW array by ((lo, hi),) * 3; a negative ``hi``
-    crops (the adjoint of an output_padding, see ``ConvTranspose3d.vjp``)."""
-    if not any(lo or hi for lo, hi in pads):
-        return x
-    if any(hi < 0 for _, hi in pads):
-        x = x[(slice(None), slice(None))
-              + tuple(slice(0, n + min(hi, 0)) for n, (_, hi) in zip(x.shape[2:], pads))]
-        pads = tuple((lo, max(hi, 0)) for lo, hi in pads)
-    shape = x.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads))
-    out = xp.full(shape, value, dtype=x.dtype)
-    out[(slice(None), slice(None))
-        + tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads))] = x
-    return out
-
-
-def _windows3(x, kernel, stride, dilation, out):
-    """A read-only view (N, C, kd, kh, kw, OD, OH, OW) of the windows of a padded array."""
-    v = sliding_window_view(x, tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation)),
-                            axis=_SP)
-    v = v[(slice(None), slice(None))
-          + tuple(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, stride))
-          + tuple(slice(None, None, d) for d in dilation)]
-    return v.transpose(0, 1, 5, 6, 7, 2, 3, 4)
-
-
-def _col2im3(xp, cols, out, stride, pads, dilation):
-    """The adjoint of ``_windows3``: cols (N, C, kd, kh, kw, ID, IH, IW) (any strides)
-    summed into an (N, C, D, H, W) array, one strided slice-add per kernel position."""
-    N, C = cols.shape[:2]
-    kernel, inner = cols.shape[2:5], cols.shape[5:]
-    buf_shape = tuple(max((k - 1) * d + (i - 1) * s + 1, lo + n)
-                      for k, d, i, s, (lo, _), n in zip(kernel, dilation, inner, stride, pads,
-                                                        out))
-    buf = xp.zeros((N, C) + buf_shape, dtype=cols.dtype)
-    if all(i > 0 for i in inner):
-        for pos in np.ndindex(*kernel):
-            sl = tuple(slice(p * d, p * d + (i - 1) * s + 1, s)
-                       for p, d, i, s in zip(pos, dilation, inner, stride))
-            buf[(slice(None), slice(None)) + sl] += cols[(slice(None), slice(None)) + pos]
-    res = buf[(slice(None), slice(None))
-              + tuple(slice(lo, lo + n) for (lo, _), n in zip(pads, out))]
-    return xp.ascontiguousarray(res)
 
 
 @register_op("conv3d", saves="inputs")
@@ -197,53 +147,42 @@ def _check_pool_input(opname, x):
         raise ShapeError(f"{opname}: expected a 5-D input, got {shape_str(x.shape)}")
 
 
-@register_op("max_pool3d", saves="output", num_outputs=2)
+@register_op("max_pool3d", saves="output", num_outputs=2, hidden=1, reads_visible=False)
 class MaxPool3d:
-    """Max over windows; outputs (values, flat indices into each input D*H*W volume).
-    The first maximum wins; a window holding NaNs gives NaN and the last NaN's index
-    (PyTorch's CPU rule)."""
+    """Max over windows; the window position of each maximum is a hidden output the VJP
+    (the N-d ``max_pool_backward``) reads. The first maximum wins; a window holding NaNs
+    gives NaN (PyTorch's CPU rule)."""
 
     def forward(xp, x, *, kernel_size, stride, padding, dilation, ceil_mode):
-        D, H, W = x.shape[2:]
-        out, pads = _pool_geometry("max_pool3d", x.shape, kernel_size, stride, padding,
-                                    dilation, ceil_mode)
-        fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
-        win = _windows3(_pad3(xp, x, pads, fill), kernel_size, stride, dilation, out)
-        cands = [win[(slice(None), slice(None)) + pos] for pos in np.ndindex(*kernel_size)]
-        val = cands[0].copy()
-        for c in cands[1:]:
-            xp.maximum(val, c, out=val)        # NaN propagates
-        # the position of the first maximum = the number of leading candidates that miss it
-        arg = xp.zeros(val.shape, dtype=xp.int64)
-        if len(cands) > 1:
-            miss = xp.not_equal(cands[0], val)
-            arg += miss
-            for c in cands[1:-1]:
-                xp.logical_and(miss, xp.not_equal(c, val), out=miss)
-                arg += miss
-        if x.dtype.kind == "f":
-            nan = xp.isnan(val)
-            if nan.any():
-                for k, c in enumerate(cands):      # walking forward: the last NaN wins
-                    arg = xp.where(nan & xp.isnan(c), k, arg)
-        kd, kh, kw = kernel_size
-        a, rest = xp.divmod(arg, kh * kw)
-        bb, cc = xp.divmod(rest, kw)
-        od, oh, ow = (xp.arange(o) * s - p for o, s, p in zip(out, stride, padding))
-        idx = (od.reshape(-1, 1, 1) + a * dilation[0]) * (H * W)
-        idx += (oh.reshape(-1, 1) + bb * dilation[1]) * W
-        idx += ow + cc * dilation[2]
-        return val, idx
+        return _pool.max_pool(x, kernel_size, stride, padding, dilation, ceil_mode)
 
     def infer(x, *, kernel_size, stride, padding, dilation, ceil_mode):
-        _check_pool_input("max_pool3d", x)
-        out, _ = _pool_geometry("max_pool3d", x.shape, kernel_size, stride, padding,
-                                 dilation, ceil_mode)
-        shape = (x.shape[0], x.shape[1], *out)
-        return Meta(shape, x.dtype), Meta(shape, _dtype.int64)
+        shape = _max_pool_infer("max_pool3d", 3, x, kernel_size, stride, padding, dilation,
+                                ceil_mode)
+        return Meta(shape, x.dtype), _arg_meta(shape, kernel_size)
 
-    def vjp(g, out, x, *, kernel_size, stride, padding, dilation, ceil_mode):
-        return apply(PoolScatterAdd, g[0], out[1], shape=tuple(x.shape))
+    def vjp(g, out, x, **attrs):
+        return apply(MaxPoolBackward, g[0], out[1], input_shape=tuple(x.shape), **attrs)
+
+
+@register_op("max_pool3d_with_indices", saves="output", num_outputs=3, hidden=1,
+             reads_visible=False)
+class MaxPool3dWithIndices:
+    """``max_pool3d`` and PyTorch's indices (flat positions in each D*H*W volume; a window
+    holding NaNs gives its last NaN's)."""
+
+    def forward(xp, x, *, kernel_size, stride, padding, dilation, ceil_mode):
+        val, arg = _pool.max_pool(x, kernel_size, stride, padding, dilation, ceil_mode)
+        idx = _pool.flat_indices(arg, x.shape, kernel_size, stride, padding, dilation)
+        return val, idx, arg
+
+    def infer(x, *, kernel_size, stride, padding, dilation, ceil_mode):
+        shape = _max_pool_infer("max_pool3d", 3, x, kernel_size, stride, padding, dilation,
+                                ceil_mode)
+        return Meta(shape, x.dtype), Meta(shape, _dtype.int64), _arg_meta(shape, kernel_size)
+
+    def vjp(g, out, x, **attrs):
+        return apply(MaxPoolBackward, g[0], out[2], input_shape=tuple(x.shape), **attrs)
 
 
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -252,29 +191,14 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     in each input D*H*W volume)."""
     x, squeeze = _unbatched(input, 5, "max_pool3d")
     k, s, p, d = _pool_args("max_pool3d", kernel_size, stride, padding, dilation, nd=3)
-    val, idx = apply(MaxPool3d, x, kernel_size=k, stride=s, padding=p, dilation=d,
-                     ceil_mode=bool(ceil_mode))
+    attrs = dict(kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=bool(ceil_mode))
+    if not return_indices:
+        val = apply(MaxPool3d, x, **attrs)[0]
+        return val.squeeze(0) if squeeze else val
+    val, idx = apply(MaxPool3dWithIndices, x, **attrs)
     if squeeze:
         val, idx = val.squeeze(0), idx.squeeze(0)
-    return (val, idx) if return_indices else val
-
-
-def _avg_divisor3(shape, kernel, stride, padding, out, count_include_pad, divisor_override,
-                  dtype):
-    """PyTorch's divisor per output voxel: the window clipped to the padded input (or to
-    the input itself without ``count_include_pad``), or ``divisor_override``."""
-    if divisor_override:
-        return np.asarray(divisor_override, dtype=dtype)
-    sizes = []
-    for i in range(3):
-        n, k, s, p = shape[2 + i], kernel[i], stride[i], padding[i]
-        start = np.arange(out[i]) * s - p
-        end = np.minimum(start + k, n + p)
-        size = end - start
-        if not count_include_pad:
-            size = np.minimum(end, n) - np.maximum(start, 0)
-        sizes.append(size)
-    return (sizes[0][:, None, None] * sizes[1][:, None] * sizes[2]).astype(dtype)
+    return val, idx
 
 
 @register_op("avg_pool3d", saves="none")
@@ -283,19 +207,8 @@ class AvgPool3d:
 
     def forward(xp, x, *, kernel_size, stride, padding, ceil_mode, count_include_pad,
                 divisor_override):
-        out, pads = _pool_geometry("avg_pool3d", x.shape, kernel_size, stride, padding,
-                                    (1, 1, 1), ceil_mode)
-        win = _windows3(_pad3(xp, x, pads), kernel_size, stride, (1, 1, 1), out)
-        acc = None
-        for pos in np.ndindex(*kernel_size):
-            c = win[(slice(None), slice(None)) + pos]
-            if acc is None:
-                acc = c.copy()
-            else:
-                acc += c
-        acc /= _avg_divisor3(x.shape, kernel_size, stride, padding, out, count_include_pad,
-                             divisor_override, x.dtype)
-        return acc
+        return _pool.avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                              divisor_override)
 
     def infer(x, *, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override):
@@ -316,13 +229,8 @@ class AvgPool3dBackward:
 
     def forward(xp, g, *, input_shape, kernel_size, stride, padding, ceil_mode,
                 count_include_pad, divisor_override):
-        out, pads = _pool_geometry("avg_pool3d", input_shape, kernel_size, stride, padding,
-                                    (1, 1, 1), ceil_mode)
-        gd = g / _avg_divisor3(input_shape, kernel_size, stride, padding, out,
-                               count_include_pad, divisor_override, g.dtype)
-        cols = xp.broadcast_to(gd[:, :, None, None, None],
-                               gd.shape[:2] + tuple(kernel_size) + gd.shape[2:])
-        return _col2im3(xp, cols, tuple(input_shape[2:]), stride, pads, (1, 1, 1))
+        return _pool.avg_pool_backward(g, input_shape, kernel_size, stride, padding, ceil_mode,
+                                       count_include_pad, divisor_override)
 
     def infer(g, *, input_shape, **attrs):
         if g.ndim != 5:
