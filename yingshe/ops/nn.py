@@ -31,10 +31,10 @@ import math
 import numpy as np
 
 from yingshe import _dtype
-from yingshe._tensor import Tensor, _wrap
+from yingshe._tensor import MODE, Tensor, _wrap
 from yingshe.errors import DTypeError, ShapeError
 from yingshe.ops import _conv, _pool
-from yingshe.ops._registry import apply, register_op
+from yingshe.ops._registry import apply, is_graph_value, register_op
 from yingshe.ops._shapes import Meta, broadcast_shapes, shape_str
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d",
@@ -1130,11 +1130,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             if momentum is None:
                 raise ValueError("batch_norm: momentum=None (cumulative average) is handled by "
                                  "the BatchNorm module; pass the effective momentum")
-            if count is None:
-                raise ValueError("batch_norm: updating running_mean/running_var needs the "
-                                 "batch size, which is unknown while this graph is built; "
-                                 "give the placeholder a full shape, pass running statistics "
-                                 "of None, or use yingshe.compile")
+            if MODE.tracer is None and any(is_graph_value(t) for t in
+                                           (input, running_mean, running_var)):
+                raise NotImplementedError(
+                    "batch_norm: updating running_mean/running_var in place is not supported "
+                    "while building a yingshe.graph graph; pass running statistics of None "
+                    "and update them with assign ops (TF1's tf.nn.moments + assign), or "
+                    "trace the eager code with yingshe.compile")
             if running_mean is not None and count:
                 _update_running(running_mean, mean, momentum, "batch_norm")
             if running_var is not None and count:
