@@ -48,10 +48,12 @@ from numpy.lib.stride_tricks import as_strided
 
 __all__ = ["forward", "transpose", "weight_grad", "out_size"]
 
-# Bytes of im2col columns per chunk: about half a core's L2 here (2 MB); the sum of the
-# transposed convolution wants somewhat longer chunks (fewer, longer strided passes).
-COLS_BYTES = 1 << 20
-SCATTER_BYTES = 1 << 21
+# Bytes of columns per chunk: a quarter of a core's L2 here (2 MB), which leaves room for
+# the GEMM's packed panels. Measured on the cnnbn and sweep shapes (benchmarks/
+# conv_sweep.py), 256 KiB - 1 MiB are within noise of each other; 2-4 MiB lose 10-30%,
+# and the whole batch at once (the old lowering) up to 2x.
+COLS_BYTES = 1 << 19
+SCATTER_BYTES = 1 << 19
 
 
 def out_size(n: int, k: int, s: int, pad: tuple, d: int) -> int:
@@ -89,37 +91,6 @@ def _pitches(shape) -> tuple:
     return tuple(reversed(out))
 
 
-class _Padded:
-    """The zero-padded input, one chunk of samples at a time, in a reused buffer (the
-    padding is written once; only the interior changes between chunks)."""
-
-    def __init__(self, x, pads, m):
-        nd = x.ndim - 2
-        if any(hi < 0 for _, hi in pads):      # a negative trailing pad crops
-            x = x[(slice(None),) * 2 + tuple(slice(0, n + min(hi, 0))
-                                             for n, (_, hi) in zip(x.shape[2:], pads))]
-            pads = tuple((lo, max(hi, 0)) for lo, hi in pads)
-        self.x = x
-        self.shape = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads))
-        self.plain = not any(lo or hi for lo, hi in pads)
-        if self.plain:
-            self.x = np.ascontiguousarray(x)
-            self.buf = None
-        else:
-            self.buf = np.zeros((m,) + x.shape[1:2] + self.shape, dtype=x.dtype)
-            self.inner = (slice(None),) * 2 + tuple(
-                slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads))
-        self.nd = nd
-
-    def chunk(self, n0: int, m: int):
-        """Samples ``n0:n0+m``, padded, C-contiguous ``(m, C, *padded)``."""
-        if self.plain:
-            return self.x[n0:n0 + m]
-        buf = self.buf[:m]
-        buf[self.inner] = self.x[n0:n0 + m]
-        return buf
-
-
 def _layout(pshape, kernel, stride, dilation, out, wide):
     """The column grid of one sample: its length and, per spatial dim, the element
     offset between neighbouring outputs in the flattened padded input (``steps``) and in
@@ -131,21 +102,57 @@ def _layout(pshape, kernel, stride, dilation, out, wide):
     return math.prod(out), tuple(s * q for s, q in zip(stride, p)), _pitches(out)
 
 
-def _im2col(xc, kernel, dilation, out, steps, wide, dst):
-    """Copy the windows of the padded chunk ``xc`` (m, C, *padded) into ``dst`` (rows
-    (c, k...), columns (sample, position)): one strided copy."""
-    m, C = xc.shape[:2]
-    e = xc.itemsize
-    p = _pitches(xc.shape[2:])
-    vol = math.prod(xc.shape[2:])
-    kst = tuple(d * q * e for d, q in zip(dilation, p))
-    if wide:
-        grid, gst = (dst.shape[-1] // m,), (e,)
-    else:
-        grid, gst = tuple(out), tuple(s * e for s in steps)
-    src = as_strided(xc, (C,) + tuple(kernel) + (m,) + grid,
-                     (vol * e,) + kst + (C * vol * e,) + gst, writeable=False)
-    np.copyto(_into(dst, (C,) + tuple(kernel) + (m,) + grid), src)
+class _Columns:
+    """im2col, one chunk of samples at a time, into a reused ``(C*k..., m*L)`` buffer
+    (rows ordered like the weight's (c, k...), columns (sample, position)).
+
+    The padded input is a reused ``(m, C, *padded)`` buffer whose padding is written
+    once; every strided view (of its windows, of the columns) is built once per call and
+    sliced per chunk, so a chunk costs its two copies and nothing else (building a view
+    costs more than copying a small chunk)."""
+
+    def __init__(self, x, kernel, stride, pads, dilation, out, wide, budget):
+        if any(hi < 0 for _, hi in pads):      # a negative trailing pad crops
+            x = x[(slice(None),) * 2 + tuple(slice(0, n + min(hi, 0))
+                                             for n, (_, hi) in zip(x.shape[2:], pads))]
+            pads = tuple((lo, max(hi, 0)) for lo, hi in pads)
+        N, C = x.shape[:2]
+        nd = len(kernel)
+        pshape = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads))
+        self.length, steps, self.pitch = _layout(pshape, kernel, stride, dilation, out, wide)
+        self.rows = C * math.prod(kernel)
+        self.m = m = _chunk(N, self.rows * self.length * x.itemsize, budget)
+        self.x = x
+        e = x.itemsize
+        p = _pitches(pshape)
+        vol = math.prod(pshape)
+        self.plain = not any(lo or hi for lo, hi in pads)
+        if self.plain:
+            base, n_src = np.ascontiguousarray(x), N
+        else:
+            base, n_src = np.zeros((m, C) + pshape, dtype=x.dtype), m
+            self.inner = (slice(None),) * 2 + tuple(
+                slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads))
+        self.base = base
+        grid = (self.length,) if wide else tuple(out)
+        gst = (e,) if wide else tuple(s * e for s in steps)
+        shape = (C,) + tuple(kernel)
+        self.src = as_strided(base, shape + (n_src,) + grid,
+                              (vol * e,) + tuple(d * q * e for d, q in zip(dilation, p))
+                              + (C * vol * e,) + gst, writeable=False)
+        self.cols = np.empty((self.rows, m * self.length), dtype=x.dtype)
+        self.dst = _into(self.cols, shape + (m,) + grid)
+        self.axis = (slice(None),) * (1 + nd)      # up to the sample axis of src/dst
+
+    def fill(self, n0: int, mm: int):
+        """The columns of samples ``n0:n0+mm``: a (rows, mm * L) view of the buffer."""
+        if self.plain:
+            src = self.src[self.axis + (slice(n0, n0 + mm),)]
+        else:
+            self.base[:mm][self.inner] = self.x[n0:n0 + mm]
+            src = self.src[self.axis + (slice(0, mm),)]
+        np.copyto(self.dst[self.axis + (slice(0, mm),)], src)
+        return self.cols[:, :mm * self.length]
 
 
 def _geometry(x, kernel, stride, pads, dilation):
@@ -168,32 +175,26 @@ def forward(x, w, b, stride, pads, dilation, groups):
     out = _geometry(x, kernel, stride, pads, dilation)
     G, Kg = groups, Cg * math.prod(kernel)
     res = np.empty((N, O) + out, dtype=np.result_type(x, w))
-    if N == 0 or 0 in out:
+    if N == 0:
         return res
-    wide = all(s == 1 for s in stride)
-    # sizes depend on the padded extent; the buffer is sized from the first chunk length
-    probe = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads))
-    L, steps, pitch = _layout(probe, kernel, stride, dilation, out, wide)
-    m = _chunk(N, G * Kg * L * x.itemsize, COLS_BYTES)
-    padded = _Padded(x, pads, m)
-    cols = np.empty((G * Kg, m * L), dtype=x.dtype)
+    cols = _Columns(x, kernel, stride, pads, dilation, out, all(s == 1 for s in stride),
+                    COLS_BYTES)
+    m, L = cols.m, cols.length
     prod = np.empty((G, O // G, m * L), dtype=res.dtype)
     wg = w.reshape(G, O // G, Kg)
     e = res.itemsize
+    # (O, m, L) -> (m, O, *out): the valid positions, for one strided pass per chunk
+    view = as_strided(prod, (m, O) + out, (L * e, m * L * e) + tuple(q * e for q in cols.pitch),
+                      writeable=False)
     bias = None if b is None else b.reshape((1, O) + (1,) * nd)
     for n0 in range(0, N, m):
         mm = min(m, N - n0)
-        cc = cols[:, :mm * L]
-        _im2col(padded.chunk(n0, mm), kernel, dilation, out, steps, wide, cc)
-        pp = prod[:, :, :mm * L]
-        np.matmul(wg, cc.reshape(G, Kg, mm * L), out=pp)
-        # (O, mm, L) -> (mm, O, *out): the valid positions, one strided pass
-        view = as_strided(pp, (mm, O) + out, (L * e, m * L * e) + tuple(q * e for q in pitch),
-                          writeable=False)
+        cc = cols.fill(n0, mm)
+        np.matmul(wg, cc.reshape(G, Kg, mm * L), out=prod[:, :, :mm * L])
         if bias is None:
-            np.copyto(res[n0:n0 + mm], view)
+            np.copyto(res[n0:n0 + mm], view[:mm])
         else:
-            np.add(view, bias, out=res[n0:n0 + mm])
+            np.add(view[:mm], bias, out=res[n0:n0 + mm])
     return res
 
 
@@ -209,25 +210,20 @@ def weight_grad(x, g, wshape, stride, pads, dilation, groups):
     if N == 0 or 0 in out:
         return _wgrad_result(acc, wshape)
     wide = all(s == 1 for s in stride) and _finite(x)
-    probe = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads))
-    L, steps, pitch = _layout(probe, kernel, stride, dilation, out, wide)
-    m = _chunk(N, G * Kg * L * x.itemsize, COLS_BYTES)
-    padded = _Padded(x, pads, m)
-    cols = np.empty((G * Kg, m * L), dtype=x.dtype)
+    cols = _Columns(x, kernel, stride, pads, dilation, out, wide, COLS_BYTES)
+    m, L = cols.m, cols.length
     # g on the column grid, channel-major; wrap-around positions stay zero throughout
     gcols = np.zeros((O, m * L), dtype=g.dtype)
     e = g.itemsize
+    gdst = as_strided(gcols, (m, O) + out, (L * e, m * L * e) + tuple(q * e for q in cols.pitch))
     part = np.empty_like(acc)
     for n0 in range(0, N, m):
         mm = min(m, N - n0)
-        cc = cols[:, :mm * L]
-        _im2col(padded.chunk(n0, mm), kernel, dilation, out, steps, wide, cc)
-        gc = gcols[:, :mm * L]
-        dst = as_strided(gc, (mm, O) + out, (L * e, m * L * e) + tuple(q * e for q in pitch))
-        np.copyto(dst, g[n0:n0 + mm])
+        cc = cols.fill(n0, mm)
+        np.copyto(gdst[:mm], g[n0:n0 + mm])
         # dW^T (G, Kg, Og) = cols (G, Kg, P) @ g^T (G, P, Og), P = every sample and position
-        np.matmul(cc.reshape(G, Kg, mm * L), gc.reshape(G, Og, mm * L).transpose(0, 2, 1),
-                  out=part)
+        np.matmul(cc.reshape(G, Kg, mm * L),
+                  gcols[:, :mm * L].reshape(G, Og, mm * L).transpose(0, 2, 1), out=part)
         acc += part
     return _wgrad_result(acc, wshape)
 
@@ -295,18 +291,18 @@ def _transpose_wide(x, wt, res, kernel, lead, dilation, G):
                          + tuple(q * e for q in pitch))
     kst = tuple((math.prod(kernel[i + 1:]) * R - s) * e for i, s in enumerate(shifts))
     start = margin + sum(lo * q for lo, q in zip(lead, pitch))
+    # cols[:, margin + n*plane : + span] = wt @ xw[n], per sample and group
+    dst = as_strided(cols[:, margin:], (m, G, K // G, span),
+                     (plane * e, (K // G) * R * e, R * e, e))
+    src = as_strided(cols[:, start:], (Cout, m) + out + tuple(kernel),
+                     (kk * R * e, plane * e) + tuple(q * e for q in pitch) + kst,
+                     writeable=False)
+    kaxes = tuple(range(2 + nd, 2 + 2 * nd))
     for n0 in range(0, N, m):
         mm = min(m, N - n0)
         np.copyto(xw_grid[:mm], x[n0:n0 + mm])
-        # cols[:, margin + n*plane : + span] = wt @ xw[n], per sample and group
-        dst = as_strided(cols[:, margin:], (mm, G, K // G, span),
-                         (plane * e, (K // G) * R * e, R * e, e))
-        np.matmul(wt, xw[:mm].reshape(mm, G, Cin // G, span), out=dst)
-        src = as_strided(cols[:, start:], (Cout, mm) + out + tuple(kernel),
-                         (kk * R * e, plane * e) + tuple(q * e for q in pitch) + kst,
-                         writeable=False)
-        np.sum(src, axis=tuple(range(2 + nd, 2 + 2 * nd)),
-               out=res[n0:n0 + mm].swapaxes(0, 1))
+        np.matmul(wt, xw[:mm].reshape(mm, G, Cin // G, span), out=dst[:mm])
+        np.sum(src[:, :mm], axis=kaxes, out=res[n0:n0 + mm].swapaxes(0, 1))
 
 
 def _transpose_scatter(x, wt, res, kernel, stride, lead, dilation, G):

@@ -5,8 +5,8 @@ Max pooling keeps, per output, the *window position* of its maximum (``arg``: 0 
 prod(kernel) - 1, int8 for kernels of fewer than 128 elements) rather than a flat
 index into the input: the forward never does int64 index arithmetic (the flat indices
 that ``return_indices`` asks for are derived from it on request), and the backward is
-one masked add per kernel position (``dx[window p] += g where arg == p``) instead of a
-scatter-add over every element. Both walk the kernel positions as whole-array strided
+one masked pass per kernel position (``dx[window p] = g & (arg == p ? ~0 : 0)``, an
+exact bit mask) instead of a scatter-add over every element. Both walk the kernel positions as whole-array strided
 views; tiling windows (kernel == stride, no padding or dilation) are a reshape of the
 input, needing no padded copy.
 
@@ -78,6 +78,11 @@ def _views(a, kernel, stride, dilation, out, tiling):
             for pos in np.ndindex(*kernel)]
 
 
+def _maybe_nan(a) -> bool:
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isnan(np.add.reduce(a, axis=None)))
+
+
 def _arg_dtype(kernel):
     k = math.prod(kernel)
     return np.int8 if k < 128 else (np.int16 if k < 32768 else np.int64)
@@ -107,12 +112,25 @@ def max_pool(x, kernel, stride, padding, dilation, ceil_mode):
         for c in cands[1:-1]:
             np.logical_and(miss, np.not_equal(c, val), out=miss)
             arg += miss
-    if x.dtype.kind == "f":
+    # one summing pass tells whether any value is NaN (inf - inf also reads as NaN, which
+    # only costs the exact pass below)
+    if x.dtype.kind == "f" and _maybe_nan(val):
         nan = np.isnan(val)
-        if nan.any():
-            for k, c in enumerate(cands):      # walking forward: the last NaN wins
-                np.copyto(arg, argt(k), where=nan & np.isnan(c))
+        for k, c in enumerate(cands):      # walking forward: the last NaN wins
+            np.copyto(arg, argt(k), where=nan & np.isnan(c))
     return val, arg
+
+
+def _bits(a):
+    """``a`` viewed as unsigned integers of its width (for exact masking by AND)."""
+    return a.view(np.dtype(f"u{a.dtype.itemsize}"))
+
+
+def _keep(arg, k, bits):
+    """All ones where ``arg == k``, zeros elsewhere (``bits`` wide): ``g & keep`` is g
+    there and +0.0 elsewhere, exactly (inf and NaN included, where ``g * mask`` would make
+    0 * inf = NaN), and several times faster than a masked store with a random mask."""
+    return np.subtract(np.not_equal(arg, k), 1, dtype=bits)
 
 
 def max_pool_backward(g, arg, input_shape, kernel, stride, padding, dilation, ceil_mode):
@@ -121,14 +139,17 @@ def max_pool_backward(g, arg, input_shape, kernel, stride, padding, dilation, ce
     out, pads = geometry(input_shape, kernel, stride, padding, dilation, ceil_mode)
     tiling = _tiling(kernel, stride, dilation, pads)
     padded = input_shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(input_shape[2:], pads))
-    buf = np.zeros(padded, dtype=g.dtype)
+    covered = tiling and all(o * k == n for o, k, n in zip(out, kernel, input_shape[2:]))
+    # tiling windows that cover the input write every element once: no zeroing needed
+    buf = np.empty(padded, dtype=g.dtype) if covered and g.size else np.zeros(padded, g.dtype)
     if g.size:
+        gb = _bits(g)
         for k, v in enumerate(_views(buf, kernel, stride, dilation, out, tiling)):
-            hit = np.equal(arg, k)
-            if tiling:     # disjoint windows: a masked store
-                np.copyto(v, g, where=hit)
+            keep = _keep(arg, k, gb.dtype)
+            if tiling:     # disjoint windows: a store
+                np.bitwise_and(gb, keep, out=_bits(v))
             else:
-                np.add(v, g, out=v, where=hit)
+                v += np.bitwise_and(gb, keep).view(g.dtype)
     if padded == tuple(input_shape):
         return buf
     return np.ascontiguousarray(buf[(slice(None),) * 2 + tuple(
@@ -144,8 +165,11 @@ def max_pool_gather(h, arg, kernel, stride, padding, dilation, ceil_mode):
         return res
     tiling = _tiling(kernel, stride, dilation, pads)
     src = h if tiling else _padded(h, pads, 0)
+    rb = _bits(res)
     for k, v in enumerate(_views(src, kernel, stride, dilation, out, tiling)):
-        np.copyto(res, v, where=np.equal(arg, k))
+        # exactly one position matches each output: OR-ing the masked values selects it
+        np.bitwise_or(rb, np.bitwise_and(_bits(v),
+                                         _keep(arg, k, rb.dtype)), out=rb)
     return res
 
 

@@ -139,8 +139,13 @@ def _conv_infer(opname, x, w, b, stride, padding, dilation, groups):
 
 
 def _bias_grad(g):
+    """sum of g over every dim but 1: over the samples first (whole contiguous planes
+    added), then over each channel's positions (contiguous rows), about twice as fast as
+    one reduction over the strided dims."""
     from yingshe.ops.reduce import sum as _sum
-    return _sum(g, (0,) + tuple(range(2, g.ndim)))
+    if g.ndim > 2:
+        return _sum(_sum(g, (0,)), tuple(range(1, g.ndim - 1)))
+    return _sum(g, (0,))
 
 
 # The VJPs of an N-d trio (conv, its input-adjoint conv_transpose, its weight gradient),
