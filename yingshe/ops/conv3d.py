@@ -18,15 +18,13 @@ Every registered op is closed under differentiation, so second derivatives work:
 
 from __future__ import annotations
 
-from yingshe import _dtype
 from yingshe.errors import ShapeError, DTypeError
 from yingshe.ops import _conv, _pool
 from yingshe.ops._registry import apply, register_op
 from yingshe.ops._shapes import Meta, shape_str
-from yingshe.ops.nn import (MaxPoolBackward, _arg_meta, _check_float_pair, _conv_check,
-                            _conv_infer, _conv_padding, _conv_transpose_vjp, _conv_vjp,
-                            _max_pool_infer, _pool_args, _pool_geometry, _tuple, _unbatched,
-                            _weight_grad_vjp)
+from yingshe.ops.nn import (_check_float_pair, _conv_check, _conv_infer, _conv_padding,
+                            _conv_transpose_vjp, _conv_vjp, _pool_args, _pool_geometry,
+                            _register_max_pool, _tuple, _unbatched, _weight_grad_vjp)
 
 __all__ = ["conv3d", "conv_transpose3d", "max_pool3d", "avg_pool3d"]
 
@@ -147,42 +145,7 @@ def _check_pool_input(opname, x):
         raise ShapeError(f"{opname}: expected a 5-D input, got {shape_str(x.shape)}")
 
 
-@register_op("max_pool3d", saves="output", num_outputs=2, hidden=1, reads_visible=False)
-class MaxPool3d:
-    """Max over windows; the window position of each maximum is a hidden output the VJP
-    (the N-d ``max_pool_backward``) reads. The first maximum wins; a window holding NaNs
-    gives NaN (PyTorch's CPU rule)."""
-
-    def forward(xp, x, *, kernel_size, stride, padding, dilation, ceil_mode):
-        return _pool.max_pool(x, kernel_size, stride, padding, dilation, ceil_mode)
-
-    def infer(x, *, kernel_size, stride, padding, dilation, ceil_mode):
-        shape = _max_pool_infer("max_pool3d", 3, x, kernel_size, stride, padding, dilation,
-                                ceil_mode)
-        return Meta(shape, x.dtype), _arg_meta(shape, kernel_size)
-
-    def vjp(g, out, x, **attrs):
-        return apply(MaxPoolBackward, g[0], out[1], input_shape=tuple(x.shape), **attrs)
-
-
-@register_op("max_pool3d_with_indices", saves="output", num_outputs=3, hidden=1,
-             reads_visible=False)
-class MaxPool3dWithIndices:
-    """``max_pool3d`` and PyTorch's indices (flat positions in each D*H*W volume; a window
-    holding NaNs gives its last NaN's)."""
-
-    def forward(xp, x, *, kernel_size, stride, padding, dilation, ceil_mode):
-        val, arg = _pool.max_pool(x, kernel_size, stride, padding, dilation, ceil_mode)
-        idx = _pool.flat_indices(arg, x.shape, kernel_size, stride, padding, dilation)
-        return val, idx, arg
-
-    def infer(x, *, kernel_size, stride, padding, dilation, ceil_mode):
-        shape = _max_pool_infer("max_pool3d", 3, x, kernel_size, stride, padding, dilation,
-                                ceil_mode)
-        return Meta(shape, x.dtype), Meta(shape, _dtype.int64), _arg_meta(shape, kernel_size)
-
-    def vjp(g, out, x, **attrs):
-        return apply(MaxPoolBackward, g[0], out[2], input_shape=tuple(x.shape), **attrs)
+MaxPool3d, MaxPool3dWithIndices = _register_max_pool(3)
 
 
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,

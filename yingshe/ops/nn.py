@@ -408,40 +408,50 @@ def _arg_meta(shape, kernel_size):
     return Meta(shape, _dtype.from_numpy_dtype(_pool._arg_dtype(kernel_size)))
 
 
-@register_op("max_pool2d", saves="output", num_outputs=2, hidden=1, reads_visible=False)
-class MaxPool2d:
-    """Max over windows; the window position of each maximum (``yingshe.ops._pool``) is a
-    hidden output that the VJP reads (so the values may be changed in place)."""
+def _register_max_pool(nd: int):
+    """The ``max_pool{nd}d`` op and its ``_with_indices`` twin (2-D here, 3-D in
+    ``conv3d.py``): the same kernel; the twin also returns PyTorch's indices."""
+    name = f"max_pool{nd}d"
 
-    def forward(xp, x, *, kernel_size, stride, padding, dilation, ceil_mode):
-        return _pool.max_pool(x, kernel_size, stride, padding, dilation, ceil_mode)
+    def outputs(x, kernel_size, stride, padding, dilation, ceil_mode):
+        shape = _max_pool_infer(name, nd, x, kernel_size, stride, padding, dilation, ceil_mode)
+        return Meta(shape, x.dtype), shape
 
-    def infer(x, *, kernel_size, stride, padding, dilation, ceil_mode):
-        shape = _max_pool_infer("max_pool2d", 2, x, kernel_size, stride, padding, dilation,
-                                ceil_mode)
-        return Meta(shape, x.dtype), _arg_meta(shape, kernel_size)
+    @register_op(name, saves="output", num_outputs=2, hidden=1, reads_visible=False)
+    class MaxPool:
+        """Max over windows; the window position of each maximum (``yingshe.ops._pool``)
+        is a hidden output that the VJP reads (so the values may be changed in place).
+        The first maximum wins; a window holding NaNs gives NaN (PyTorch's CPU rule)."""
 
-    def vjp(g, out, x, **attrs):
-        return apply(MaxPoolBackward, g[0], out[1], input_shape=tuple(x.shape), **attrs)
+        def forward(xp, x, *, kernel_size, stride, padding, dilation, ceil_mode):
+            return _pool.max_pool(x, kernel_size, stride, padding, dilation, ceil_mode)
 
+        def infer(x, *, kernel_size, **attrs):
+            val, shape = outputs(x, kernel_size, **attrs)
+            return val, _arg_meta(shape, kernel_size)
 
-@register_op("max_pool2d_with_indices", saves="output", num_outputs=3, hidden=1,
-             reads_visible=False)
-class MaxPool2dWithIndices:
-    """``max_pool2d`` and PyTorch's indices (flat positions in each input plane)."""
+        def vjp(g, out, x, **attrs):
+            return apply(MaxPoolBackward, g[0], out[1], input_shape=tuple(x.shape), **attrs)
 
-    def forward(xp, x, *, kernel_size, stride, padding, dilation, ceil_mode):
-        val, arg = _pool.max_pool(x, kernel_size, stride, padding, dilation, ceil_mode)
-        idx = _pool.flat_indices(arg, x.shape, kernel_size, stride, padding, dilation)
-        return val, idx, arg
+    @register_op(name + "_with_indices", saves="output", num_outputs=3, hidden=1,
+                 reads_visible=False)
+    class MaxPoolWithIndices:
+        """``max_pool`` and PyTorch's indices: flat positions in each input plane or
+        volume (a window holding NaNs gives its last NaN's)."""
 
-    def infer(x, *, kernel_size, stride, padding, dilation, ceil_mode):
-        shape = _max_pool_infer("max_pool2d", 2, x, kernel_size, stride, padding, dilation,
-                                ceil_mode)
-        return Meta(shape, x.dtype), Meta(shape, _dtype.int64), _arg_meta(shape, kernel_size)
+        def forward(xp, x, *, kernel_size, stride, padding, dilation, ceil_mode):
+            val, arg = _pool.max_pool(x, kernel_size, stride, padding, dilation, ceil_mode)
+            idx = _pool.flat_indices(arg, x.shape, kernel_size, stride, padding, dilation)
+            return val, idx, arg
 
-    def vjp(g, out, x, **attrs):
-        return apply(MaxPoolBackward, g[0], out[2], input_shape=tuple(x.shape), **attrs)
+        def infer(x, *, kernel_size, **attrs):
+            val, shape = outputs(x, kernel_size, **attrs)
+            return val, Meta(shape, _dtype.int64), _arg_meta(shape, kernel_size)
+
+        def vjp(g, out, x, **attrs):
+            return apply(MaxPoolBackward, g[0], out[2], input_shape=tuple(x.shape), **attrs)
+
+    return MaxPool, MaxPoolWithIndices
 
 
 @register_op("max_pool_backward", saves="inputs")
@@ -479,6 +489,9 @@ class MaxPoolGather:
 
     def vjp(k, out, h, arg, **attrs):
         return apply(MaxPoolBackward, k, arg, input_shape=tuple(h.shape), **attrs), None
+
+
+MaxPool2d, MaxPool2dWithIndices = _register_max_pool(2)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
