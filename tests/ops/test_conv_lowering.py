@@ -11,6 +11,7 @@ padding included, is multiplied), not with PyTorch, whose oneDNN kernels may ski
 padding: DESIGN's rule is that oracles must not depend on the CPU's kernels.
 """
 
+import os
 import warnings
 
 import numpy as np
@@ -19,6 +20,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
 
 import yingshe as Y
+from yingshe.backend import jit
 from yingshe.ops import _conv
 from yingshe.testing.reference import torch as import_torch
 
@@ -209,7 +211,22 @@ def test_conv_non_finite_values_follow_the_definition(monkeypatch, nd, n, where,
                                atol=ATOL, equal_nan=True)
 
 
-# ---- pooling ---------------------------------------------------------------------------------
+# ---- pooling and batch norm: the NumPy passes and the numba loops (the jit extra) ---------
+
+@pytest.fixture(params=["numpy", "numba"])
+def backend(request):
+    """Each kernel under both backends: NumPy, and numba where it serves the call (batch
+    norm, 2-D tiling max pooling). numba is required in CI (the jit extra)."""
+    if request.param == "numba" and not jit.available():
+        if os.environ.get("YINGSHE_REQUIRE_REFERENCE") == "1" or jit.required():
+            pytest.fail("numba is required (the jit extra) but cannot be imported")
+        pytest.skip("numba is not installed")
+    jit.set_default_backend(request.param)
+    try:
+        yield request.param
+    finally:
+        jit.set_default_backend(None)       # the process default: numba when importable
+
 
 @st.composite
 def pool_cases(draw):
@@ -240,17 +257,19 @@ def _padding_only_window(case):
     return False
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=pool_cases(), nan=st.booleans(), seed=st.integers(0, 2 ** 16))
-def test_max_pool_matches_torch(case, nan, seed):
+def test_max_pool_matches_torch(backend, case, nan, seed):
     """Values, indices and gradients, first and second order, with ties (few distinct
-    values) and NaNs (a window holding one gives NaN and the last NaN's index)."""
+    values, -0.0 against 0.0) and NaNs (a window holding one gives NaN and the last NaN's
+    index); half the cases tile (kernel == stride: numba's loop when it is chosen)."""
     torch = import_torch()
     nd = case["nd"]
     if _padding_only_window(case):
         return
     rng = np.random.default_rng(seed)
     x = rng.integers(-2, 3, (case["n"], case["c"]) + case["size"]).astype(np.float64)
+    x[x == 0] = np.where(rng.random(int((x == 0).sum())) < 0.5, -0.0, 0.0)
     if nan:
         x[rng.random(x.shape) < 0.15] = np.nan
     kw = dict(kernel_size=case["kernel"], stride=case["stride"], padding=case["padding"],
@@ -301,11 +320,12 @@ def test_avg_pool_matches_torch(case, cip, seed):
 
 # ---- batch normalisation -------------------------------------------------------------------
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(n=st.sampled_from([0, 2, 3, 7]), c=st.integers(1, 4), sp=st.lists(st.integers(1, 4),
        max_size=3), affine=st.booleans(), noncontig=st.booleans(),
        special=st.sampled_from([None, np.nan, np.inf]), seed=st.integers(0, 2 ** 16))
-def test_batch_norm_training_matches_torch(n, c, sp, affine, noncontig, special, seed):
+def test_batch_norm_training_matches_torch(backend, n, c, sp, affine, noncontig, special,
+                                           seed):
     """The fused op against PyTorch's: output, running statistics, gradients of input,
     weight and bias, and a second-order term; a NaN or inf in the input makes its
     channel NaN in both."""

@@ -10,6 +10,9 @@ exact bit mask) instead of a scatter-add over every element. Both walk the kerne
 views; tiling windows (kernel == stride, no padding or dilation) are a reshape of the
 input, needing no padded copy.
 
+With the ``jit`` extra, 2-D tiling windows (``max_pool2d(x, 2)``) take one numba loop
+forward and one backward instead (``yingshe.ops._numba_kernels``), same rules.
+
 Rules (PyTorch's, on the CPU): the first maximum of a window wins; a window holding NaN
 gives NaN and the position of its *last* NaN; padding never wins (it is -inf, or the
 integer minimum).
@@ -65,6 +68,15 @@ def _padded(x, pads, fill):
     return out
 
 
+def _numba(a, kernel, tiling):
+    """The numba kernels when they serve this call (2-D tiling windows over float32 or
+    float64, the ``jit`` extra installed and chosen), else None."""
+    if not tiling or len(kernel) != 2 or a.dtype not in (np.float32, np.float64):
+        return None
+    from yingshe.ops._numba_kernels import kernels
+    return kernels()
+
+
 def _views(a, kernel, stride, dilation, out, tiling):
     """One (N, C, *out) view of ``a`` (N, C, *spatial) per kernel position (row-major over
     the kernel): what that position reads in every window, or where it writes."""
@@ -96,6 +108,11 @@ def max_pool(x, kernel, stride, padding, dilation, ceil_mode):
     if 0 in shape:
         return np.empty(shape, dtype=x.dtype), np.zeros(shape, dtype=argt)
     tiling = _tiling(kernel, stride, dilation, pads)
+    nb = _numba(x, kernel, tiling)
+    if nb is not None:
+        val, arg = np.empty(shape, dtype=x.dtype), np.empty(shape, dtype=argt)
+        nb["max_pool_tiling"](np.ascontiguousarray(x), *kernel, val, arg)
+        return val, arg
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     src = x if tiling else _padded(x, pads, fill)
     cands = _views(src, kernel, stride, dilation, out, tiling)
@@ -142,6 +159,12 @@ def max_pool_backward(g, arg, input_shape, kernel, stride, padding, dilation, ce
     covered = tiling and all(o * k == n for o, k, n in zip(out, kernel, input_shape[2:]))
     # tiling windows that cover the input write every element once: no zeroing needed
     buf = np.empty(padded, dtype=g.dtype) if covered and g.size else np.zeros(padded, g.dtype)
+    nb = _numba(g, kernel, tiling) if g.size else None
+    if nb is not None:
+        dst = buf[(slice(None),) * 2 + tuple(slice(0, o * k) for o, k in zip(out, kernel))]
+        nb["max_pool_tiling_backward"](np.ascontiguousarray(g), np.ascontiguousarray(arg),
+                                       *kernel, dst)
+        return buf
     if g.size:
         gb = _bits(g)
         for k, v in enumerate(_views(buf, kernel, stride, dilation, out, tiling)):

@@ -905,6 +905,20 @@ def _channel_dot(a, b):
     return np.vecdot(a, b).sum(axis=0)
 
 
+def _bn_numba(x):
+    """The numba kernels when they serve this dtype, else None (NumPy)."""
+    if x.dtype not in (np.float32, np.float64):
+        return None
+    from yingshe.ops._numba_kernels import kernels
+    return kernels()
+
+
+def _affine_arrays(x, w, b):
+    C = x.shape[1]
+    return (np.ones(C, x.dtype) if w is None else np.ascontiguousarray(w),
+            np.zeros(C, x.dtype) if b is None else np.ascontiguousarray(b))
+
+
 def _batch_norm_forward(xp, x, wb, eps, affine):
     """``batch_norm``'s forward (see the op)."""
     N, C = x.shape[:2]
@@ -914,6 +928,13 @@ def _batch_norm_forward(xp, x, wb, eps, affine):
         zero = xp.zeros(C, dtype=x.dtype)
         return (xp.empty_like(x), zero, zero.copy(), zero.copy(),
                 1.0 / xp.sqrt(zero + x.dtype.type(eps)))
+    nb = _bn_numba(x)
+    if nb is not None:
+        w, b = _affine_arrays(x, wb[0] if affine[0] else None, wb[-1] if affine[1] else None)
+        y = xp.empty(x3.shape, dtype=x.dtype)
+        mean, var, invstd = (xp.empty(C, dtype=x.dtype) for _ in range(3))
+        nb["bn_forward"](xp.ascontiguousarray(x3), w, b, float(eps), y, mean, var, invstd)
+        return y.reshape(x.shape), mean, var, mean.copy(), invstd
     mean = xp.add.reduce(xp.add.reduce(x3, axis=0), axis=1) / x.dtype.type(n)
     y = xp.subtract(x3, _per_channel(mean))
     var = _channel_dot(y, y) / x.dtype.type(n)
@@ -934,6 +955,16 @@ def _batch_norm_backward(xp, gy, x, mean, invstd, gmean, gvar, w, affine):
     if n == 0:
         zero = xp.zeros(C, dtype=x.dtype)
         return xp.empty_like(x), zero, zero.copy()
+    nb = _bn_numba(x)
+    if nb is not None:
+        wa, _ = _affine_arrays(x, w[0] if affine else None, None)
+        dx = xp.empty(x3.shape, dtype=x.dtype)
+        dw, db = xp.empty(C, dtype=x.dtype), xp.empty(C, dtype=x.dtype)
+        cast = [xp.ascontiguousarray(xp.broadcast_to(v, (C,)), dtype=x.dtype)
+                for v in (mean, invstd, gmean, gvar)]
+        nb["bn_backward"](xp.ascontiguousarray(g3), xp.ascontiguousarray(x3), *cast, wa, dx,
+                          dw, db)
+        return dx.reshape(x.shape), dw, db
     xc = xp.subtract(x3, _per_channel(mean))
     s1 = xp.add.reduce(xp.add.reduce(g3, axis=0), axis=1)
     s2 = _channel_dot(g3, xc)
@@ -957,7 +988,8 @@ class BatchNorm:
     changes in place reaches the VJP).
 
     A few whole-array passes: the mean, ``x - mean`` (into the output's buffer), the
-    variance as a dot product of that with itself, then scale and shift in place."""
+    variance as a dot product of that with itself, then scale and shift in place; with
+    the ``jit`` extra one numba loop per channel (``yingshe.ops._numba_kernels``)."""
 
     def forward(xp, x, *wb, eps, affine):
         with xp.errstate(invalid="ignore", over="ignore"):    # inf in, NaN out, by design
