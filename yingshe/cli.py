@@ -37,8 +37,8 @@ subcommands:
             and TensorFlow, all from the same initial weights; report loss curves,
             train/test metrics, parity of the loss trajectories, time per step,
             memory, and the graph + generated code of one training step
-  bench     the speed table: median ms per training step of the six speed
-            workloads (linreg, logreg, softmax, mlp, cnn, lstm) per engine and
+  bench     the speed table: median ms per training step of the speed
+            workloads ({speed}) per engine and
             batch size
   run       run a program on N processes (MPI ranks): `yingshe run -n 4 train.py`
             wraps the mpirun of the distributed extra (yingshe.distributed)
@@ -423,7 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
     from yingshe import __version__
     from yingshe.compare.report import PARITY_STEPS, short
     from yingshe.testing.tolerances import tol
-    parser = argparse.ArgumentParser(prog="yingshe", description=_DESCRIPTION,
+    from yingshe.compare.workloads import SPEED, TUTORIAL
+    parser = argparse.ArgumentParser(prog="yingshe",
+                                     description=_DESCRIPTION.format(speed=", ".join(SPEED)),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"yingshe {__version__}")
     rtol, atol = tol("trajectory", "float32")
@@ -442,9 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "the command that installs it: pictures (pip install \"yingshe[plot]\"), a "
                     "live progress display (\"yingshe[progress]\"), the real data sets "
                     "(\"yingshe[datasets]\"), the reference engines (PyTorch, TensorFlow)."
-                    "\n\nworkloads: linreg-synthetic, linreg-diabetes, logreg-cancer, "
-                    "softmax-digits (the default, 'tutorial'); linreg, logreg, softmax, mlp, "
-                    "cnn, lstm ('speed'); 'all'")
+                    f"\n\nworkloads: {', '.join(TUTORIAL)} (the default, 'tutorial'); "
+                    f"{', '.join(SPEED)} ('speed'); 'all'")
     pc.add_argument("--workloads", nargs="+", metavar="WORKLOAD",
                     help="workloads (space or comma separated; default: the tutorial's)")
     pc.add_argument("--steps", type=int, default=None,
@@ -466,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "speed workloads per engine and batch size, each engine in its own process "
                     "on one thread. Writes results.json and table.md to --out.")
     pb.add_argument("--workloads", nargs="+", metavar="WORKLOAD",
-                    help="speed workloads (default: linreg logreg softmax mlp cnn lstm)")
+                    help=f"speed workloads (default: {' '.join(SPEED)})")
     pb.add_argument("--batch-sizes", nargs="+", type=int, metavar="B",
                     help="batch sizes to run each workload at (default: its own)")
     pb.add_argument("--steps", type=int, default=30, help="steps per run (default 30)")
