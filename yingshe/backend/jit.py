@@ -191,7 +191,8 @@ def _attr_literal(v) -> str:
 
 
 def elementwise_kernel(scalar: Callable, arrays: tuple[bool, ...], n_out: int,
-                       parallel: bool = False, attrs: dict | None = None):
+                       parallel: bool = False, attrs: dict | None = None,
+                       error_model: str = "numpy"):
     """A compiled one-pass kernel ``k(*inputs, *outputs)`` applying ``scalar`` per element.
 
     Args:
@@ -208,6 +209,10 @@ def elementwise_kernel(scalar: Callable, arrays: tuple[bool, ...], n_out: int,
             branch on ``nesterov`` or ``amsgrad`` costs nothing in the loop). numba
             passes them by keyword but cannot type keyword-only parameters: declare
             them as ordinary parameters after the inputs.
+        error_model: numba's ``error_model``. ``"numpy"`` (the default) gives NumPy's
+            results where Python would raise (``1.0 / 0.0`` is inf, ``0.0 / 0.0`` NaN), which
+            is what a formula must agree with, and lets the loop vectorise (the
+            ``"python"`` model checks every division for zero).
 
     Returns:
         The numba dispatcher (compiled on first call per argument types).
@@ -215,6 +220,8 @@ def elementwise_kernel(scalar: Callable, arrays: tuple[bool, ...], n_out: int,
     nb = numba_module()
     if nb is None:
         raise _missing("a fused kernel was asked for")
+    if error_model not in ("numpy", "python"):
+        raise ValueError(f"error_model must be 'numpy' or 'python', got {error_model!r}")
     mod_name, qual = _import_path(scalar)
     head, _, attr = qual.partition(".")
     ins = [f"a{i}" for i in range(len(arrays))]
@@ -228,9 +235,11 @@ def elementwise_kernel(scalar: Callable, arrays: tuple[bool, ...], n_out: int,
         *("# " + ln for ln in _source_of(scalar).splitlines()),
         "import numba",
         f"from {mod_name} import {head} as _owner",
-        f"_scalar = numba.njit(cache=True, nogil=True)(_owner{'.' + attr if attr else ''})",
+        f"_scalar = numba.njit(cache=True, nogil=True, error_model={error_model!r})"
+        f"(_owner{'.' + attr if attr else ''})",
         "",
-        f"@numba.njit(cache=True, nogil=True, parallel={parallel})",
+        f"@numba.njit(cache=True, nogil=True, parallel={parallel}, "
+        f"error_model={error_model!r})",
         f"def kernel({', '.join(ins + outs)}):",
         f"    for i in {loop}(o0.shape[0]):",
     ]
