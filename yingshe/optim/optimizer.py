@@ -180,14 +180,14 @@ class Optimizer:
         """Static graphs (``yingshe.graph``, TF1 style): gradient nodes of the graph tensor
         ``loss`` and an op applying this optimizer's update to ``var_list`` (default:
         its parameters, which are graph Variables); the same maths as ``step()``. See
-        ``yingshe.graph.optim``."""
-        from yingshe.graph.optim import minimize
+        ``yingshe.optim.graph``."""
+        from yingshe.optim.graph import minimize
         return minimize(self, loss, var_list, name=name)
 
     def apply_gradients(self, grads_and_vars, name=None):
         """Static graphs: an op applying this optimizer's update to each (gradient graph
         tensor, Variable) pair (TF1's ``apply_gradients``)."""
-        from yingshe.graph.optim import apply_gradients
+        from yingshe.optim.graph import apply_gradients
         return apply_gradients(self, grads_and_vars, name=name)
 
     # ---- the step ---------------------------------------------------------------------------
