@@ -33,10 +33,12 @@ Conventions shared by the four ops:
   stores write the same value to the same element.
 
 Backends: with numba (``yingshe.backend.jit.resolve_backend() == "numba"``) the update is
-one pass over memory; the kernel computes each element in float64 and rounds once when
-it stores a float32 result (numba computes Python-float constants and hyper-parameters
-in float64; rounding once is at least as accurate as NumPy's float32 sequence, and the
-two agree to float32 round-off per step, within DESIGN's graph-vs-eager tolerance).
+one pass over memory, computed in the parameter's dtype: the kernel is built with
+``elementwise_kernel(..., dtype=)``, which types the formula's constants and the
+hyper-parameters as float32 for float32 parameters (numba would compute Python-float
+constants in float64, converting each element both ways: 2.6x slower measured), so the
+kernel does NumPy's float32 arithmetic in one pass and agrees with the NumPy passes to
+float32 round-off per step, within DESIGN's graph-vs-eager tolerance.
 Without numba, a NumPy sequence of ``out=`` ufunc calls into per-thread scratch buffers
 (the fewest passes NumPy allows: 12 for Adam against 13 for the op-by-op form). The
 op-by-op maths of ``fused=False`` (``yingshe.optim._kernels``) stays the reference.
@@ -115,13 +117,14 @@ _SPECS: dict[str, _Spec] = {}
 _KERNELS: dict = {}
 
 
-def _kernel(op, n_scalars: int, attrs: dict):
-    key = (op.name, tuple(sorted(attrs.items())))
+def _kernel(op, n_scalars: int, attrs: dict, dtype: str):
+    key = (op.name, dtype, tuple(sorted(attrs.items())))
     k = _KERNELS.get(key)
     if k is None:
         n_arrays = 2 + len(_SPECS[op.name].states)
         k = _KERNELS[key] = jit.elementwise_kernel(
-            op.scalar, (True,) * n_arrays + (False,) * n_scalars, n_arrays - 1, attrs=attrs)
+            op.scalar, (True,) * n_arrays + (False,) * n_scalars, n_arrays - 1, attrs=attrs,
+            dtype=dtype)
     return k
 
 
@@ -149,7 +152,7 @@ def _run(op, p, g, states, scalars, attrs, outs) -> None:
     if jit.resolve_backend() == "numba" and _numba_ok(full, outs):
         flat_in = [np.ascontiguousarray(a).reshape(-1) for a in full]
         flat_out = [o.reshape(-1) for o in outs]
-        _kernel(op, len(scalars), attrs)(*flat_in, *scalars, *flat_out)
+        _kernel(op, len(scalars), attrs, p.dtype.name)(*flat_in, *scalars, *flat_out)
         return
     for src, dst in zip([full[0]] + full[2:], outs):
         if src is not dst:
