@@ -103,17 +103,28 @@ def lstm_cell(z, t, tp, cs, c0):
 
 
 @_jit
+def _add_step(dh, g3, t, bf):
+    for b in range(dh.shape[0]):
+        dhr = dh[b]
+        gor = g3[b, t] if bf else g3[t, b]
+        for j in range(dh.shape[1]):
+            dhr[j] += gor[j]
+
+
+@_jit
 def lstm_backward_step(gates, cs, tcs, t, tp, c0, g3, bf, dh, dc, dz3):
-    # dh, dc: the gradients flowing into step t from the later steps (dh without the
-    # output's own gradient, added here); writes d(pre-activations) into dz3 and leaves
-    # d c_(t-1) in dc; the caller computes d h_(t-1) = dz W_hh
-    B, H = dh.shape
+    # dh, dc: the gradients of o_t tanh(c_t) and c_t from the later steps; dh gets the
+    # output's own gradient g3[t] added here unless g3 is None (an LSTM with projections
+    # adds it before projecting back). Writes d(pre-activations) into dz3 and leaves
+    # d c_(t-1) in dc; the caller computes the previous step's dh = dz W_hh
+    if g3 is not None:
+        _add_step(dh, g3, t, bf)
+    H = dh.shape[1]
     one = F(1.0)
-    for b in range(B):
+    for b in range(dh.shape[0]):
         gr = gates[t, b]
         tcr = tcs[t, b]
         cpr = c0[b] if tp < 0 else cs[tp, b]
-        gor = g3[b, t] if bf else g3[t, b]
         dzr = dz3[b, t] if bf else dz3[t, b]
         dhr = dh[b]
         dcr = dc[b]
@@ -123,7 +134,7 @@ def lstm_backward_step(gates, cs, tcs, t, tp, c0, g3, bf, dh, dc, dz3):
             g = gr[2 * H + j]
             o = gr[3 * H + j]
             tc = tcr[j]
-            dhv = dhr[j] + gor[j]
+            dhv = dhr[j]
             dcv = dcr[j] + dhv * o * (one - tc * tc)
             dzr[j] = dcv * g * i * (one - i)
             dzr[H + j] = dcv * cpr[j] * f * (one - f)
@@ -232,14 +243,16 @@ def _kernels(*arrays):
     return mod
 
 
-def _check_shapes(xg, h0, w, gates: int, bf: bool, c0=None, b=None) -> None:
+def _check_shapes(xg, h0, w, gates: int, bf: bool, c0=None, b=None, w_hr=None) -> None:
     """The kernels index raw memory: a shape that NumPy's steps would reject must not
     reach them (``apply`` re-raises the error through the op's shape rule, which names
     the op and the shapes)."""
-    H = w.shape[1] if w.ndim == 2 else -1
+    H = (w_hr.shape[1] if w_hr is not None and w_hr.ndim == 2 else
+         w.shape[1] if w.ndim == 2 else -1)
+    P = w_hr.shape[0] if w_hr is not None and w_hr.ndim == 2 else H
     B = (xg.shape[0] if bf else xg.shape[1]) if xg.ndim == 3 else -1
-    ok = (xg.ndim == 3 and w.shape == (gates * H, H) and xg.shape[2] == gates * H
-          and h0.shape == (B, H) and (c0 is None or c0.shape == (B, H))
+    ok = (xg.ndim == 3 and w.shape == (gates * H, P) and xg.shape[2] == gates * H
+          and h0.shape == (B, P) and (c0 is None or c0.shape == (B, H))
           and (b is None or b.shape == (gates * H,)))
     if not ok:
         raise ValueError(f"shapes {xg.shape}, {h0.shape}, {w.shape} do not fit")
@@ -351,25 +364,28 @@ def _differentiable_grad(*values) -> bool:
 
 @register_op("lstm_layer", saves="both", num_outputs=6, hidden=3, reads_visible=False)
 class LstmLayer:
-    """One LSTM layer over a whole sequence. Hidden outputs (time-major whatever the
-    layout, for the backward's per-step slices to be contiguous): the gate activations
-    (T, B, 4H) (i, f, g, o), the cell states c_t and tanh(c_t) (T, B, H)."""
+    """One LSTM layer over a whole sequence; with ``w_hr`` (P, H) (PyTorch's
+    ``proj_size``), h_t = W_hr (o_t tanh(c_t)) of size P feeds the recurrence and the
+    output. Hidden outputs (time-major whatever the layout, for the backward's per-step
+    slices to be contiguous): the gate activations (T, B, 4H) (i, f, g, o), the cell
+    states c_t and tanh(c_t) (T, B, H)."""
 
-    def forward(xp, xg, h0, c0, w_hh, *, reverse, batch_first):
+    def forward(xp, xg, h0, c0, w_hh, w_hr=None, *, reverse, batch_first):
         bf = batch_first
         T = xg.shape[1] if bf else xg.shape[0]
-        H = w_hh.shape[1]
+        H = c0.shape[1]
+        P = H if w_hr is None else w_hr.shape[0]
         B = h0.shape[0]
-        out = xp.empty((B, T, H) if bf else (T, B, H), dtype=xg.dtype)
+        out = xp.empty((B, T, P) if bf else (T, B, P), dtype=xg.dtype)
         gates = xp.empty((T, B, 4 * H), dtype=xg.dtype)
         cs = xp.empty((T, B, H), dtype=xg.dtype)
         tcs = xp.empty((T, B, H), dtype=xg.dtype)
-        # BLAS multiplies by a transposed view ~1.4x slower than by a contiguous copy at
-        # these sizes (32x128 @ 128x512): one copy per call pays back on every step.
-        wt = xp.ascontiguousarray(w_hh.T)
+        # h_t before the projection, and the projection's (H, P) transpose
+        raw = None if w_hr is None else xp.empty((B, H), dtype=xg.dtype)
+        wrt = None if w_hr is None else xp.ascontiguousarray(w_hr.T)
         k = _kernels(xg, h0, c0, w_hh)
         if k is not None:   # per step: matmul, kernel, tanh, kernel, tanh, product
-            _check_shapes(xg, h0, w_hh, 4, bf, c0)
+            _check_shapes(xg, h0, w_hh, 4, bf, c0, w_hr=w_hr)
             x3, c0c = xp.ascontiguousarray(xg), xp.ascontiguousarray(c0)
             ws = xp.array(w_hh.T, order="C")   # a copy (never a view of the weight)
             ws[:, :2 * H] *= 0.5               # sigmoid(a) = (1 + tanh(a / 2)) / 2
@@ -383,9 +399,15 @@ class LstmLayer:
                 k.lstm_cell(z, t, _prev(t, T, reverse), cs, c0c)
                 xp.tanh(cs[t], out=tcs[t])
                 h = out[:, t] if bf else out[t]
-                xp.multiply(z[:, 3 * H:], tcs[t], out=h)
+                if raw is None:
+                    xp.multiply(z[:, 3 * H:], tcs[t], out=h)
+                else:
+                    xp.matmul(xp.multiply(z[:, 3 * H:], tcs[t], out=raw), wrt, out=h)
                 c = cs[t]
             return out, xp.array(h), xp.array(c), gates, cs, tcs
+        # BLAS multiplies by a transposed view ~1.4x slower than by a contiguous copy at
+        # these sizes (32x128 @ 128x512): one copy per call pays back on every step.
+        wt = xp.ascontiguousarray(w_hh.T)
         tanh_g = xp.empty((B, H), dtype=xg.dtype)
         ig = xp.empty((B, H), dtype=xg.dtype)
         h, c = h0, c0
@@ -402,54 +424,92 @@ class LstmLayer:
                 xp.multiply(z[:, :H], tanh_g, out=ig)
                 ct += ig
                 xp.tanh(ct, out=tct)
-                xp.multiply(tct, z[:, 3 * H:], out=ht)
+                if raw is None:
+                    xp.multiply(tct, z[:, 3 * H:], out=ht)
+                else:
+                    xp.matmul(xp.multiply(tct, z[:, 3 * H:], out=raw), wrt, out=ht)
                 h, c = ht, ct
         return out, xp.array(h, dtype=xg.dtype), xp.array(c, dtype=xg.dtype), gates, cs, tcs
 
-    def infer(xg, h0, c0, w_hh, *, reverse, batch_first):
-        H = _check("lstm_layer", xg, h0, w_hh, 4, c0=c0)
-        _, seq = _layout(xg, H, batch_first)
+    def infer(xg, h0, c0, w_hh, w_hr=None, *, reverse, batch_first):
+        H, P = _check_lstm(xg, h0, c0, w_hh, w_hr)
+        _, seq = _layout(xg, P, batch_first)
         T = xg.shape[1] if batch_first else xg.shape[0]
         B = h0.shape[0]
-        state = Meta((B, H), xg.dtype)
-        return (Meta(seq, xg.dtype), state, state,
+        return (Meta(seq, xg.dtype), Meta((B, P), xg.dtype), Meta((B, H), xg.dtype),
                 Meta((T, B, None if H is None else 4 * H), xg.dtype),
                 Meta((T, B, H), xg.dtype), Meta((T, B, H), xg.dtype))
 
-    def vjp(g, out, xg, h0, c0, w_hh, *, reverse, batch_first, needs):
-        if _differentiable_grad(xg, h0, c0, w_hh, *g):
-            return _composed_vjp(lstm_reference, (xg, h0, c0, w_hh), needs, list(g[:3]),
-                                 reverse=reverse, batch_first=batch_first)
+    def vjp(g, out, xg, h0, c0, w_hh, w_hr=None, *, reverse, batch_first, needs):
+        extra = () if w_hr is None else (w_hr,)
+        if _differentiable_grad(xg, h0, c0, w_hh, w_hr, *g):
+            return _composed_vjp(lstm_reference, (xg, h0, c0, w_hh) + extra, needs,
+                                 list(g[:3]), reverse=reverse, batch_first=batch_first)
         return apply(LstmLayerBackward, g[0], g[1], g[2], out[3], out[4], out[5], h0, c0,
-                     w_hh, reverse=reverse, batch_first=batch_first)
+                     w_hh, *extra, reverse=reverse, batch_first=batch_first,
+                     proj=w_hr is not None)
 
 
-@register_op("lstm_layer_backward", saves="none", num_outputs=4)
+def _check_lstm(xg, h0, c0, w_hh, w_hr):
+    """The LSTM layer's shape/dtype rule; returns (hidden size H, output size P)."""
+    if w_hr is None:
+        H = _check("lstm_layer", xg, h0, w_hh, 4, c0=c0)
+        return H, H
+    for label, t in (("w_hr", w_hr),):
+        if t.dtype != xg.dtype:
+            raise DTypeError(f"lstm_layer: {label} has dtype {t.dtype}, expected {xg.dtype} "
+                             "(the input's)")
+    if w_hr.ndim != 2:
+        raise ShapeError(f"lstm_layer: expected a 2-d w_hr, got {shape_str(w_hr.shape)}")
+    P, H = w_hr.shape
+    if None not in (H, w_hh.shape[0]) and w_hh.shape[0] != 4 * H or \
+            None not in (P, w_hh.shape[1]) and w_hh.shape[1] != P:
+        raise ShapeError(f"lstm_layer: w_hh of shape {shape_str(w_hh.shape)} is not "
+                         f"(4 * hidden_size, proj_size) = (4 * {H}, {P}) for w_hr of shape "
+                         f"{shape_str(w_hr.shape)}")
+    # the rest as without projections, on a stand-in (4H, H) recurrent weight
+    _check("lstm_layer", xg, Meta((h0.shape[0], H), h0.dtype), Meta((w_hh.shape[0], H),
+                                                                      w_hh.dtype), 4, c0=c0)
+    if None not in (h0.shape[1], P) and h0.shape[1] != P:
+        raise ShapeError(f"lstm_layer: h0 of shape {shape_str(h0.shape)} does not have "
+                         f"proj_size = {P} features")
+    return H, P
+
+
+@register_op("lstm_layer_backward", saves="none", num_outputs=lambda **a: 5 if a["proj"] else 4)
 class LstmLayerBackward:
-    """Backpropagation through time of ``lstm_layer``: gradients of (xg, h0, c0, w_hh)
-    from those of (output, h_n, c_n) and the forward's residuals (time-major gates, c_t,
-    tanh c_t): it never reads the layer's visible outputs, so those may be changed in
-    place before backward, as PyTorch allows."""
+    """Backpropagation through time of ``lstm_layer``: gradients of (xg, h0, c0, w_hh
+    [, w_hr]) from those of (output, h_n, c_n) and the forward's residuals (time-major
+    gates, c_t, tanh c_t): it never reads the layer's visible outputs, so those may be
+    changed in place before backward, as PyTorch allows. ``proj``: whether ``w_hr`` is
+    given (it sets the number of outputs)."""
 
-    def forward(xp, g_out, g_hn, g_cn, gates, cs, tcs, h0, c0, w_hh, *, reverse,
-                batch_first):
+    def forward(xp, g_out, g_hn, g_cn, gates, cs, tcs, h0, c0, w_hh, w_hr=None, *, reverse,
+                batch_first, proj):
         bf = batch_first
-        H = w_hh.shape[1]
+        H = c0.shape[1]
         T, B = gates.shape[:2]
+        P = H if w_hr is None else w_hr.shape[0]
+        if g_out.shape != ((B, T, P) if bf else (T, B, P)):
+            raise ValueError("shape mismatch")
+        dz = xp.empty(((B, T, 4 * H) if bf else (T, B, 4 * H)), dtype=gates.dtype)
+        dh = xp.array(g_hn, dtype=gates.dtype)          # the gradient of h_t (B, P)
+        dc = xp.array(g_cn, dtype=gates.dtype)
+        # with projections: the full gradient of each h_t (for d W_hr), and of o_t tanh(c_t)
+        dhs = None if w_hr is None else xp.empty((T, B, P), dtype=gates.dtype)
+        draw = dh if w_hr is None else xp.empty((B, H), dtype=gates.dtype)
         k = _kernels(gates, g_out, h0, c0, w_hh)
         if k is not None:   # one kernel and one matmul per step, no factor arrays
-            _check_shapes(gates, h0, w_hh, 4, False, c0)
-            if g_out.shape != ((B, T, H) if bf else (T, B, H)):
-                raise ValueError("shape mismatch")
-            dz = xp.empty(((B, T, 4 * H) if bf else (T, B, 4 * H)), dtype=gates.dtype)
-            dh = xp.array(g_hn, dtype=gates.dtype)
-            dc = xp.array(g_cn, dtype=gates.dtype)
+            _check_shapes(gates, h0, w_hh, 4, False, c0, w_hr=w_hr)
             g3, c0c = xp.ascontiguousarray(g_out), xp.ascontiguousarray(c0)
             for t in _order(T, not reverse):
-                k.lstm_backward_step(gates, cs, tcs, t, _prev(t, T, reverse), c0c, g3, bf,
-                                     dh, dc, dz)
+                if dhs is not None:
+                    xp.add(dh, g3[:, t] if bf else g3[t], out=dhs[t])
+                    xp.matmul(dhs[t], w_hr, out=draw)
+                k.lstm_backward_step(gates, cs, tcs, t, _prev(t, T, reverse), c0c,
+                                     g3 if dhs is None else None, bf, draw, dc, dz)
                 xp.matmul(dz[:, t] if bf else dz[t], w_hh, out=dh)
-            return dz, dh, dc, _lstm_weight_grad(xp, dz, gates, tcs, h0, H, reverse, bf)
+            return _lstm_grads(xp, dz, dh, dc, dhs, gates, tcs, h0, w_hr, H, reverse, bf)
         i, f, gg, o = (gates[..., k * H:(k + 1) * H] for k in range(4))
         # Every factor that does not depend on the recurrence, for all steps at once
         # (whole-array calls); the loop below is then six small calls and one matmul.
@@ -470,41 +530,57 @@ class LstmLayerBackward:
         xp.multiply(gg, gg, out=dg)          # i * (1 - g^2)
         xp.subtract(1, dg, out=dg)
         dg *= i
-        dz = xp.empty(((B, T, 4 * H) if bf else (T, B, 4 * H)), dtype=gates.dtype)
         dz4 = dz.reshape(dz.shape[:2] + (4, H))    # a view: dz is contiguous
-        dh = xp.array(g_hn, dtype=gates.dtype)
-        dc = xp.array(g_cn, dtype=gates.dtype)
         tmp = xp.empty((B, H), dtype=gates.dtype)
         for t in _order(T, not reverse):
             dzt, dz4t = (dz[:, t], dz4[:, t]) if bf else (dz[t], dz4[t])
-            dh += g_out[:, t] if bf else g_out[t]
-            xp.multiply(dh, d_o[t], out=dz4t[:, 3])
-            xp.multiply(dh, d_c[t], out=tmp)
+            if dhs is None:
+                dh += g_out[:, t] if bf else g_out[t]
+            else:
+                xp.add(dh, g_out[:, t] if bf else g_out[t], out=dhs[t])
+                xp.matmul(dhs[t], w_hr, out=draw)
+            xp.multiply(draw, d_o[t], out=dz4t[:, 3])
+            xp.multiply(draw, d_c[t], out=tmp)
             dc += tmp
             xp.multiply(dc[:, None, :], d_ifg[t], out=dz4t[:, :3])
             dc *= f[t]
             xp.matmul(dzt, w_hh, out=dh)
-        return dz, dh, dc, _lstm_weight_grad(xp, dz, gates, tcs, h0, H, reverse, bf)
+        return _lstm_grads(xp, dz, dh, dc, dhs, gates, tcs, h0, w_hr, H, reverse, bf)
 
-    def infer(g_out, g_hn, g_cn, gates, cs, tcs, h0, c0, w_hh, *, reverse, batch_first):
-        H = w_hh.shape[1]
+    def infer(g_out, g_hn, g_cn, gates, cs, tcs, h0, c0, w_hh, w_hr=None, *, reverse,
+              batch_first, proj):
+        H = c0.shape[1]
         seq = tuple(g_out.shape)
-        return (Meta(seq[:-1] + (None if H is None else 4 * H,), gates.dtype),
-                Meta(tuple(h0.shape), h0.dtype), Meta(tuple(c0.shape), c0.dtype),
-                Meta(tuple(w_hh.shape), w_hh.dtype))
+        metas = (Meta(seq[:-1] + (None if H is None else 4 * H,), gates.dtype),
+                 Meta(tuple(h0.shape), h0.dtype), Meta(tuple(c0.shape), c0.dtype),
+                 Meta(tuple(w_hh.shape), w_hh.dtype))
+        return metas if w_hr is None else metas + (Meta(tuple(w_hr.shape), w_hr.dtype),)
 
 
-def _lstm_weight_grad(xp, dz, gates, tcs, h0, H, reverse, bf):
-    """d W_hh = sum_t dz_t^T h_{t-1}, one matmul over the sequence. h_t = o_t tanh(c_t) is
-    recomputed (the product the forward wrote) rather than read from the visible output,
-    which the caller may change in place."""
-    hprev = _shifted(gates[..., 3 * H:] * tcs, h0, reverse, False)
+def _lstm_grads(xp, dz, dh, dc, dhs, gates, tcs, h0, w_hr, H, reverse, bf):
+    """(dxg, dh0, dc0, dW_hh[, dW_hr]) once the steps are done: the weight gradients are
+    one matmul each over the whole sequence."""
+    raw = gates[..., 3 * H:] * tcs           # o_t tanh(c_t), (T, B, H)
+    if w_hr is None:
+        return dz, dh, dc, _lstm_weight_grad(xp, dz, raw, h0, H, reverse, bf)
+    T, B = raw.shape[:2]
+    P = w_hr.shape[0]
+    hs = (raw.reshape(-1, H) @ w_hr.T).reshape(T, B, P)      # the projected h_t
+    dw_hr = dhs.reshape(-1, P).T @ raw.reshape(-1, H)
+    return dz, dh, dc, _lstm_weight_grad(xp, dz, hs, h0, H, reverse, bf), dw_hr
+
+
+def _lstm_weight_grad(xp, dz, hs, h0, H, reverse, bf):
+    """d W_hh = sum_t dz_t^T h_{t-1}, one matmul over the sequence. h_t (``hs``,
+    time-major) is recomputed from the residuals (the values the forward wrote) rather
+    than read from the visible output, which the caller may change in place."""
+    hprev = _shifted(hs, h0, reverse, False)
     if bf:
         hprev = hprev.transpose(1, 0, 2)
-    return dz.reshape(-1, 4 * H).T @ hprev.reshape(-1, H)
+    return dz.reshape(-1, 4 * H).T @ hprev.reshape(-1, hs.shape[2])
 
 
-def lstm_reference(m, xg, h0, c0, w_hh, *, reverse=False, batch_first=False, w_hr=None):
+def lstm_reference(m, xg, h0, c0, w_hh, w_hr=None, *, reverse=False, batch_first=False):
     """``lstm_layer`` step by step with the ops of module ``m`` (``yingshe`` or ``torch``;
     None means yingshe): the differentiable form and a reference. With ``w_hr`` (an LSTM
     with projections, ``proj_size``), h_t = W_hr (o_t * tanh(c_t))."""
@@ -524,9 +600,11 @@ def lstm_reference(m, xg, h0, c0, w_hh, *, reverse=False, batch_first=False, w_h
     return m.stack(outs, 1 if batch_first else 0), h, c
 
 
-def lstm_layer(xg, h0, c0, w_hh, reverse=False, batch_first=False):
-    """Run one LSTM layer: returns (output, h_n, c_n) (see the module docstring)."""
-    return apply(LstmLayer, xg, h0, c0, w_hh, reverse=bool(reverse),
+def lstm_layer(xg, h0, c0, w_hh, reverse=False, batch_first=False, w_hr=None):
+    """Run one LSTM layer: returns (output, h_n, c_n) (see the module docstring); with
+    ``w_hr`` (P, H), the projected LSTM of PyTorch's ``proj_size``."""
+    extra = () if w_hr is None else (w_hr,)
+    return apply(LstmLayer, xg, h0, c0, w_hh, *extra, reverse=bool(reverse),
                  batch_first=bool(batch_first))
 
 
