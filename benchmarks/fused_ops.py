@@ -61,45 +61,37 @@ def _backend(name):
     jit.set_default_backend(name)
 
 
+def _fwd_bwd(loss, x, *args):
+    """A call of ``loss(x, *args)`` and its backward (the input's gradient dropped)."""
+    def run():
+        loss(x, *args).backward()
+        x.grad = None
+    return run
+
+
 def bench_loss(torch, rounds, reps):
     import yingshe
     import yingshe.nn.functional as F
+    tF = torch.nn.functional
     rng = np.random.default_rng(0)
     x = rng.standard_normal((256, 10)).astype(np.float32)
     t = rng.integers(0, 10, 256)
     xy, ty = yingshe.tensor(x, requires_grad=True), yingshe.tensor(t)
     xt, tt = torch.tensor(x, requires_grad=True), torch.tensor(t)
-
-    def fused():
-        F.cross_entropy(xy, ty).backward()
-        xy.grad = None
-
-    def composite():
-        F.nll_loss(F.log_softmax(xy, 1), ty).backward()
-        xy.grad = None
-
-    def ref():
-        torch.nn.functional.cross_entropy(xt, tt).backward()
-        xt.grad = None
-
-    report("cross_entropy (256, 10) forward + backward",
-           interleaved({"yingshe fused op": fused, "yingshe log_softmax + nll_loss": composite,
-                        "torch": ref}, rounds, reps))
+    report("cross_entropy (256, 10) forward + backward", interleaved({
+        "yingshe fused op": _fwd_bwd(F.cross_entropy, xy, ty),
+        "yingshe log_softmax + nll_loss": _fwd_bwd(lambda a, b: F.nll_loss(
+            F.log_softmax(a, 1), b), xy, ty),
+        "torch": _fwd_bwd(tF.cross_entropy, xt, tt)}, rounds, reps))
     xb = rng.standard_normal((569, 1)).astype(np.float32)
     yb = (rng.random((569, 1)) > 0.5).astype(np.float32)
-    xby, yby = yingshe.tensor(xb, requires_grad=True), yingshe.tensor(yb)
-    xbt, ybt = torch.tensor(xb, requires_grad=True), torch.tensor(yb)
-
-    def bfused():
-        F.binary_cross_entropy_with_logits(xby, yby).backward()
-        xby.grad = None
-
-    def bref():
-        torch.nn.functional.binary_cross_entropy_with_logits(xbt, ybt).backward()
-        xbt.grad = None
-
-    report("binary_cross_entropy_with_logits (569, 1) forward + backward",
-           interleaved({"yingshe fused op": bfused, "torch": bref}, rounds, reps))
+    report("binary_cross_entropy_with_logits (569, 1) forward + backward", interleaved({
+        "yingshe fused op": _fwd_bwd(F.binary_cross_entropy_with_logits,
+                                     yingshe.tensor(xb, requires_grad=True),
+                                     yingshe.tensor(yb)),
+        "torch": _fwd_bwd(tF.binary_cross_entropy_with_logits,
+                          torch.tensor(xb, requires_grad=True), torch.tensor(yb))},
+        rounds, reps))
 
 
 OPTIMIZERS = [("SGD", dict(lr=0.01, momentum=0.9)), ("Adam", dict(lr=1e-3)),
