@@ -146,7 +146,8 @@ class MSELoss:
 
     def forward(xp, x, t, *, reduction):
         d = x - t
-        sq = xp.multiply(d, d, out=d)  # d is a fresh array: square it in place
+        # d is a fresh array: square it in place (0-d inputs give a NumPy scalar, no out=)
+        sq = xp.multiply(d, d, out=d) if d.ndim else d * d
         if reduction == "none":
             return sq
         if reduction == "sum":
@@ -553,6 +554,18 @@ def _finish_loss(xp, per, reduction, den, out_shape, dtype):
     return xp.asarray(total, dtype=dtype)
 
 
+def _check_weight(opname, weight, c, dtype) -> None:
+    """The class weights a forward is given: one per class, of the input's dtype (PyTorch
+    refuses any other length rather than indexing past it or ignoring the extra classes,
+    and another dtype rather than promoting the loss)."""
+    if weight.ndim != 1 or weight.shape[0] != c:
+        raise ShapeError(f"{opname}: weight should be a 1-d tensor of {c} elements (one "
+                         f"per class), got shape {shape_str(weight.shape)}")
+    if weight.dtype != dtype:
+        raise DTypeError(f"{opname}: expected weight to have dtype {np.dtype(dtype).name}, "
+                         f"got {weight.dtype.name}")
+
+
 # ---- negative log likelihood ----------------------------------------------------------------
 
 @register_op("nll_loss", saves="inputs")
@@ -564,6 +577,8 @@ class NLLLoss:
 
     def forward(xp, logp, target, weight=None, *, ignore_index, reduction, label_smoothing):
         n, c, d = _class_layout(logp.shape)
+        if weight is not None:
+            _check_weight("nll_loss", weight, c, logp.dtype)
         safe, valid = _index_targets(xp, "nll_loss", target, n, c, d, ignore_index)
         lp = logp.reshape(n, c, d)
         tw = _target_weights(xp, safe, valid, weight, logp.dtype)
@@ -674,6 +689,9 @@ class NLLLossBackward:
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
              label_smoothing=0.0):
     """Apply the nll_loss op (``label_smoothing`` serves cross_entropy's derivatives)."""
+    if not input.dtype.is_floating_point:   # the forward would sum integers silently
+        raise DTypeError(f"nll_loss: expected floating-point log-probabilities, got "
+                         f"{input.dtype}")
     if target.dtype.is_floating_point:
         raise DTypeError(f"nll_loss: expected an integer (int64) class-index target, got "
                          f"{target.dtype}")
@@ -717,6 +735,8 @@ class CrossEntropy:
 
     def forward(xp, x, target, weight=None, *, ignore_index, reduction, label_smoothing):
         n, c, d = _class_layout(x.shape)
+        if weight is not None:
+            _check_weight("cross_entropy", weight, c, x.dtype)
         x3 = x.reshape(n, c, d)
         logp = xp.empty((n, c, d), x.dtype)     # C order: gathered through a flat view
         xp.subtract(x3, x3.max(axis=1, keepdims=True), out=logp)

@@ -65,6 +65,7 @@ for _name in dir(_ys):
 del _name, _obj
 
 from yingshe.torch import accelerator, autograd, cuda, backends, nn, optim, utils  # noqa: E402,F401
+from yingshe.torch import distributed, multiprocessing  # noqa: E402,F401
 
 inf = _math.inf
 nan = _math.nan
@@ -104,11 +105,6 @@ def is_floating_point(input) -> bool:
 
 def numel(input) -> int:
     return input.numel()
-
-
-def equal(input, other) -> bool:
-    """``torch.equal``: same shape and the same elements (composed of core ops)."""
-    return tuple(input.shape) == tuple(other.shape) and _builtins.bool((input == other).all())
 
 
 # ---- threads ------------------------------------------------------------------------------
@@ -254,6 +250,7 @@ __all__ += [
     "Size", "device", "equal", "is_tensor", "is_floating_point", "numel", "set_num_threads",
     "get_num_threads", "compile", "save", "load", "inf", "nan", "pi", "e",
     "accelerator", "autograd", "cuda", "backends", "nn", "optim", "utils",
+    "distributed", "multiprocessing",
 ]
 __all__ = sorted(set(__all__))
 
