@@ -313,7 +313,8 @@ class BinaryCrossEntropyWithLogits:
     None. One op on the tape for the whole loss, as PyTorch's."""
 
     def forward(xp, x, t, weight=None, pw=None, *, reduction):
-        sp = xp.abs(x)                       # log(1 + exp(-|x|)), in place
+        sp = xp.abs(x, out=xp.empty(x.shape, x.dtype))   # log(1 + exp(-|x|)), in place
+                                                         # (an array even for a 0-d x)
         xp.negative(sp, out=sp)
         xp.exp(sp, out=sp)
         xp.log1p(sp, out=sp)
