@@ -3,7 +3,8 @@
 The same model code drives both libraries: yingshe's eager API is PyTorch's, so
 this module is also a standing check of that claim. ``yingshe-compiled`` and
 ``torch-compile`` wrap the same training step in ``yingshe.compile`` /
-``torch.compile``.
+``torch.compile``; ``yingshe-compiled`` uses the NumPy backend (one NumPy call per op)
+and ``yingshe-compiled-numba`` the numba backend (fused kernels).
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import numpy as np
 
 from yingshe.compare.tutorial import heldout_metrics
 
-ENGINE_IDS = ("yingshe-eager", "yingshe-compiled", "torch-eager", "torch-compile")
+ENGINE_IDS = ("yingshe-eager", "yingshe-compiled", "torch-eager", "torch-compile",
+              "yingshe-compiled-numba")
+# the compiled engines' backends (yingshe.compile(backend=...))
+BACKENDS = {"yingshe-compiled": "numpy", "yingshe-compiled-numba": "numba"}
 
 
 def _import(engine_id):
@@ -24,6 +28,7 @@ def _import(engine_id):
         m.set_num_threads(int(__import__("os").environ.get("YINGSHE_BENCH_THREADS", "1")))
     else:
         import yingshe as m
+        m.set_num_threads(int(__import__("os").environ.get("YINGSHE_BENCH_THREADS", "1")))
     return m, time.perf_counter() - t0
 
 
@@ -124,8 +129,10 @@ def training_step(m, engine_id, w, arrays):
         opt.step()
         return loss
 
-    if engine_id in ("torch-compile", "yingshe-compiled"):
+    if engine_id == "torch-compile":
         step = m.compile(step)
+    elif engine_id in BACKENDS:
+        step = m.compile(step, backend=BACKENDS[engine_id])
     return model, step
 
 
@@ -150,9 +157,13 @@ def run(engine_id, w, arrays, batches, warmup):
         metric.update(heldout_metrics(w, lambda x: model(m.from_numpy(x)).numpy(), arrays))
     result = {"losses": losses, "times": times, "import_s": import_s, "metric": metric,
               "version": getattr(m, "__version__", "?")}
-    if engine_id == "yingshe-compiled":
+    if engine_id in BACKENDS:
         result["traces"] = step.traces
         result["passes"] = pass_stats(step._last.raw, step._last.program)
+        stats = getattr(step._last.fn, "kernel_stats", None)
+        if stats is not None:
+            result["kernels"] = len(stats.kernels)
+            result["kernel_compile_s"] = stats.compile_s
     return result
 
 
