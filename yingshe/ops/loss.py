@@ -705,12 +705,17 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
 
 def _is_zero_grad(g) -> bool:
     """Whether ``g`` is the engine's stand-in gradient of an output nobody differentiated
-    (a read-only broadcast zero eagerly, a ``zeros_like`` node in a graph)."""
+    (a read-only broadcast zero eagerly; in a graph a ``zeros_like`` node, or the constant
+    of zeros it is when the shape is known)."""
     d = g._data
     if d is not None:
         return not d.flags.writeable and not any(d.strides) and (d.size == 0 or d.flat[0] == 0)
     node = getattr(g, "_gnode", None)
-    return node is not None and getattr(node.op, "name", None) == "zeros_like"
+    if node is None:
+        return False
+    if node.kind == "constant":
+        return node.value is not None and not node.value.any()
+    return getattr(node.op, "name", None) == "zeros_like"
 
 
 def _soft_coefficients(xp, target, weight, label_smoothing, c):
