@@ -137,6 +137,9 @@ def _arrays(spec, p, g, states):
     return full
 
 
+_NAMES = {np.float32: "float32", np.float64: "float64"}
+
+
 def _numba_ok(arrays, outs) -> bool:
     dt = arrays[0].dtype
     if dt not in (np.float32, np.float64):
@@ -152,7 +155,8 @@ def _run(op, p, g, states, scalars, attrs, outs) -> None:
     if jit.resolve_backend() == "numba" and _numba_ok(full, outs):
         flat_in = [np.ascontiguousarray(a).reshape(-1) for a in full]
         flat_out = [o.reshape(-1) for o in outs]
-        _kernel(op, len(scalars), attrs, p.dtype.name)(*flat_in, *scalars, *flat_out)
+        # dtype.name is a Python property in NumPy 2 (microseconds): map the type instead
+        _kernel(op, len(scalars), attrs, _NAMES[p.dtype.type])(*flat_in, *scalars, *flat_out)
         return
     for src, dst in zip([full[0]] + full[2:], outs):
         if src is not dst:
