@@ -224,9 +224,9 @@ def test_broadcasting_target_warns_like_torch(name):
 
 @pytest.mark.parametrize("call,exc,torch_exc,match", [
     (lambda m, F_: F_.cross_entropy(m.tensor([[0.1, 0.2, 0.3]]), m.tensor([3])),
-     IndexError, builtins.IndexError, "target 3 is out of bounds for 3 classes"),
+     IndexError, builtins.IndexError, "Target 3 is out of bounds for 3 classes"),
     (lambda m, F_: F_.nll_loss(m.tensor([[0.1, 0.2, 0.3]]), m.tensor([-1])),
-     IndexError, builtins.IndexError, "target -1"),
+     IndexError, builtins.IndexError, "Target -1"),
     (lambda m, F_: F_.binary_cross_entropy(m.tensor([0.5, 0.5]), m.tensor([1.0])),
      ValueError, ValueError, "different to the input size"),
     (lambda m, F_: F_.binary_cross_entropy_with_logits(m.tensor([0.5, 0.5]), m.tensor([1.0])),
@@ -324,11 +324,18 @@ def test_label_smoothing_with_every_target_ignored_like_torch(reduction, weight)
     np.testing.assert_array_equal(res[0][1], res[1][1])
 
 
-def test_label_smoothing_over_no_classes_is_nan_like_torch():
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_cross_entropy_over_no_classes_like_torch(reduction, smoothing):
+    """Logits of no classes (the target ignored): a sum over nothing, NaN where label
+    smoothing averages over the classes or 'mean' over no counted target, and an empty
+    gradient (was NumPy's "zero-size array to reduction operation" and a ZeroDivisionError)."""
     torch = import_torch()
-    t = torch.nn.functional.cross_entropy(torch.zeros(0, dtype=torch.float64),
-                                          torch.tensor(0), ignore_index=0,
-                                          reduction="none", label_smoothing=0.2)
-    y = F.cross_entropy(yingshe.zeros(0, dtype=yingshe.float64), yingshe.tensor(0),
-                        ignore_index=0, reduction="none", label_smoothing=0.2)
-    assert np.isnan(t.item()) and np.isnan(y.item())
+    res = []
+    for m in (yingshe, torch):
+        x = m.zeros(0, dtype=m.float64, requires_grad=True)
+        out = m.nn.functional.cross_entropy(x, m.tensor(0), ignore_index=0,
+                                            reduction=reduction, label_smoothing=smoothing)
+        res.append((out.detach().numpy(), m.autograd.grad(out, x)[0].numpy()))
+    np.testing.assert_array_equal(res[0][0], res[1][0])
+    assert res[0][1].shape == res[1][1].shape == (0,)
