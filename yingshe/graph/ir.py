@@ -87,6 +87,12 @@ class Node:
         return self.kind in ("assign", "init") or (self.kind == "op" and self.op.stateful)
 
     @property
+    def returns_tuple(self) -> bool:
+        """Whether the op's forward returns a tuple: several outputs, or a variadic op
+        (split, chunk) even when this call made one."""
+        return len(self.metas) > 1 or (self.kind == "op" and self.op.outputs_of is not None)
+
+    @property
     def random(self) -> bool:
         return self.kind == "op" and self.op.random
 

@@ -458,8 +458,8 @@ def _value_operand(value, like: Tensor):
     if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
         return value
     if not isinstance(value, Tensor):
-        value = _wrap(np.asarray(value, dtype=like._data.dtype))
-    if value._data is not None and value._data.dtype != like._data.dtype:
+        value = _wrap(np.asarray(value, dtype=like.dtype.np))
+    if value.dtype is not like.dtype:   # (``like`` may be a graph value: no _data)
         from yingshe.ops.elementwise import to_dtype
         value = to_dtype(value, like.dtype)
     return value
@@ -1105,6 +1105,10 @@ def one_hot(tensor, num_classes=-1):
         raise DTypeError(f"one_hot: is only applicable to index tensor of type int64, got "
                          f"{tensor.dtype}")
     if num_classes == -1:
+        if is_graph_value(tensor) or MODE.tracer is not None:
+            raise UnsupportedError(
+                "one_hot: num_classes=-1 takes the number of classes from the values, which "
+                "a graph or compiled function does not have; pass num_classes")
         if tensor._data.size == 0:
             raise ShapeError("one_hot: can not infer total number of classes from empty tensor")
         num_classes = int(tensor._data.max()) + 1
