@@ -116,3 +116,19 @@ def test_dropout_with_p_zero_is_the_identity_like_torch(inplace):
         assert F.dropout(x, p=0.0, inplace=inplace) is x if m is yingshe else \
             torch.nn.functional.dropout(x, p=0.0, inplace=inplace) is x
         assert m.rand(1).item() == first
+
+
+@pytest.mark.parametrize("th,value", [(-0.5, 9.0), (-1.5, 9.7), (0.9, -2.5), (0.0, 0.0)])
+@pytest.mark.parametrize("dtype", ["int16", "int64", "uint8"])
+def test_threshold_of_an_integer_tensor_keeps_its_dtype_like_torch(th, value, dtype):
+    """The threshold and the value are converted (truncated) to the input's dtype; the
+    result was float32."""
+    from yingshe.testing.reference import torch as import_torch
+    torch = import_torch()
+    a = np.array([0, -1, 1, 3] if dtype != "uint8" else [0, 3, 1, 7], dtype=dtype)
+    if dtype == "uint8":   # (a negative value does not fit: PyTorch refuses it)
+        th, value = abs(th), abs(value)
+    t = torch.nn.functional.threshold(torch.tensor(a), th, value)
+    y = F.threshold(yingshe.tensor(a), th, value)
+    assert y.dtype.name == str(t.dtype).split(".")[-1]
+    np.testing.assert_array_equal(y.numpy(), t.numpy())

@@ -16,7 +16,9 @@ from __future__ import annotations
 import importlib
 import warnings
 
+from yingshe import _dtype
 from yingshe._tensor import Tensor
+from yingshe.errors import DTypeError
 
 # PyTorch's functional names that the registry may provide, by the module providing them.
 _SOURCES = {
@@ -316,8 +318,13 @@ def tanhshrink(input):
 
 @_composed("threshold")
 def threshold(input, threshold: float, value: float, inplace: bool = False):
-    """x where x > threshold, else value."""
+    """x where x > threshold, else value. An integer input keeps its dtype, with the
+    threshold and the value converted to it first (truncated), as in PyTorch."""
     em, x = _em(), _source(input, inplace)
+    if not x.dtype.is_floating_point:
+        if x.dtype is _dtype.bool:
+            raise DTypeError("threshold: not implemented for bool tensors")
+        threshold, value = int(threshold), int(value)
     out = em.where(em.gt(x, threshold), x, value)
     return _in_place(input, out, "threshold_") if inplace else out
 
