@@ -66,7 +66,17 @@ def test_einsum_errors():
         yingshe.einsum("ij,ij->", a, a.float())
     x = _unknown_size_placeholder()
     with pytest.raises(NotImplementedError, match="repeated subscript.*needs its shape"):
-        yingshe.graph.gradients(yingshe.einsum("ii->i", x).sum(), [x])
+        yingshe.graph.gradients(yingshe.einsum("ii,i->i", x, x[0]).sum(), [x])
+
+
+def test_einsum_diagonal_of_an_unknown_size_differentiates_in_a_graph():
+    # one operand summing nothing is diagonal() and permute() views: no shape-sized mask
+    import yingshe.graph as G
+    x = _unknown_size_placeholder()
+    grad, = G.gradients(yingshe.einsum("ii->i", x).sum(), [x])
+    with G.Session() as sess:
+        got, = sess.run([grad], feed_dict={x: np.arange(9.0).reshape(3, 3)})
+    np.testing.assert_array_equal(got, np.eye(3))
 
 
 def _unknown_size_placeholder():
