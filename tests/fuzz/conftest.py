@@ -23,6 +23,7 @@ EXAMPLES = int(os.environ.get("YINGSHE_FUZZ_EXAMPLES", CI_EXAMPLES))
 SURVEY = os.environ.get("YINGSHE_FUZZ_SURVEY") == "1"
 MIN_SHARE = 0.05     # each category in at least 5 % of the draws (none starved)
 _KEEP = 12           # examples kept per (property, outcome)
+_QUIET = ("agree", "both raise", "unsupported (listed)")   # outcomes shown without examples
 
 
 class Tally:
@@ -42,7 +43,7 @@ class Tally:
             self.categories[prop][c] += 1
         if result.outcome == "unsupported (listed)":
             self.names[prop].update(result.detail.split(", "))
-        if result.outcome in bad:
+        if result.outcome not in _QUIET:
             kept = self.examples[(prop, result.outcome)]
             head = result.detail[:120]
             if len(kept) < _KEEP and all(head != k[0][:120] for k in kept):
@@ -85,12 +86,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             w("  listed unsupported names drawn: " + ", ".join(
                 f"{k} ({v})" for k, v in TALLY.names[prop].most_common()))
     for (prop, outcome), kept in sorted(TALLY.examples.items()):
+        full = outcome in (C_BAD if prop == "compiled" else BAD)
         w("")
         w(f"---- {prop}: {outcome} ({TALLY.outcomes[prop][outcome]}), examples:")
         for detail, source in kept:
             w(f"# {detail}")
-            w(source)
-            w("")
+            if full:        # the program, for the outcomes that must not happen
+                w(source)
+                w("")
     for prop, c, share in TALLY.starved():
         w(f"category {c!r} got {share:.1%} of the {prop} draws (under {MIN_SHARE:.0%})")
 

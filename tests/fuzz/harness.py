@@ -24,6 +24,7 @@ from yingshe import errors as yerrors
 from yingshe.testing.tolerances import tol
 
 from .program import FLOAT_DTYPES, Program
+from .torch_quirks import quirk_of
 from .unsupported import UNSUPPORTED
 
 AGREE = "agree"
@@ -37,7 +38,10 @@ LISTED = "unsupported (listed)"
 # gradient with an expanded weight is garbage in torch 2.13): where yingshe differs from
 # PyTorch but equals PyTorch on the same values laid out contiguously, PyTorch is wrong
 T_LAYOUT = "torch wrong on a non-contiguous input"
-OUTCOMES = (AGREE, BOTH_RAISE, WRONG, RAW, Y_RAISES, T_RAISES, LISTED, T_LAYOUT)
+# PyTorch accepting what yingshe refuses by a rule of torch_quirks.py (PyTorch's own paths
+# disagree about the call)
+T_QUIRK = "torch accepts, not sensibly (a quirk rule)"
+OUTCOMES = (AGREE, BOTH_RAISE, WRONG, RAW, Y_RAISES, T_RAISES, LISTED, T_LAYOUT, T_QUIRK)
 BAD = (WRONG, RAW, Y_RAISES)
 
 # compiled vs eager: the same outcomes, with "compiled" for yingshe and "eager" for torch,
@@ -360,12 +364,25 @@ def classify(program: Program) -> Result:
                 return Result(T_LAYOUT, msg)
             return Result(WRONG, msg)
     if y.position < t.position:
+        if y.phase == "forward":
+            quirk = quirk_of(program.steps[y.step].names, y.error, _torch_before(program, y.step))
+            if quirk is not None:
+                return Result(T_QUIRK, f"{quirk.name}: yingshe {_describe(y, program)}")
         return Result(Y_RAISES, f"yingshe {_describe(y, program)}")
     if y.position > t.position:
         return Result(T_RAISES, f"torch {_describe(t, program)}")
     if y.error is not None:
         return Result(BOTH_RAISE, type(y.error).__name__)
     return Result(AGREE)
+
+
+def _torch_before(program: Program, step: int):
+    """PyTorch's current tensor before ``step`` (the quirk rules look at it)."""
+    from yingshe.testing.reference import torch as import_torch
+    torch = import_torch()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return program.body(torch, program.make_inputs(torch), upto=step)
 
 
 def classify_compiled(program: Program) -> Result:

@@ -202,3 +202,17 @@ def test_torch_wrong_on_a_non_contiguous_input_is_told_apart(monkeypatch):
 def test_an_error_of_the_program_text_itself_is_both_raising():
     p = _program("x = x.split(1, 0)[5]")     # a tuple index past the pieces, in both
     assert harness.classify(p).outcome == harness.BOTH_RAISE
+
+
+def test_a_quirk_rule_excuses_only_its_own_case():
+    """PyTorch's einsum promotes float32 x int64 on its broadcast path only: yingshe's
+    refusal there is counted by the quirk rule, not as a refusal of a sensible call."""
+    e = InputSpec((3, 2), "int64", "small", seed=3)
+    p = _program("x = m.einsum('...a,ab->...a', x, e0)", shape=(4, 3), dtype="float32",
+                 extras=(e,))
+    result = harness.classify(p)
+    assert result.outcome == harness.T_QUIRK and "einsum" in result.detail
+    # the same refusal of the same dtypes where PyTorch refuses too: both raise
+    e = InputSpec((3,), "int64", "small", seed=3)
+    p = _program("x = m.einsum('a,a->', x[0], e0)", shape=(4, 3), dtype="float32", extras=(e,))
+    assert harness.classify(p).outcome == harness.BOTH_RAISE
