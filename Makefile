@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: demo test install install-core clean
+.PHONY: demo test corpus install install-core clean
 
 $(VENV)/.core: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -39,6 +39,12 @@ test: $(VENV)/.full
 	@if [ -d tests/tf ]; then \
 	  YINGSHE_REQUIRE_REFERENCE=$${YINGSHE_REQUIRE_REFERENCE:-1} $(PY) -m pytest tests/tf -q -n 2 -p no:cacheprovider; \
 	fi
+
+# Every program of examples/corpus on the real libraries and on yingshe (about an hour on
+# a busy 2-core machine); writes examples/corpus/results.json and its README table.
+corpus: $(VENV)/.full
+	$(PY) examples/corpus/run.py
+	$(PY) examples/corpus/run.py --table
 
 clean:
 	rm -rf $(VENV) build *.egg-info

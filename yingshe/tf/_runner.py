@@ -22,7 +22,6 @@ as a pass.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import os
 import sys
@@ -93,24 +92,9 @@ def run_program(path: str, *, timeout: float = 300.0, python: str | None = None,
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    p = argparse.ArgumentParser(prog="python -m yingshe.tf._runner",
-                                description=__doc__.split("\n\n")[0])
-    p.add_argument("programs", nargs="+")
-    p.add_argument("--timeout", type=float, default=300.0)
-    p.add_argument("--rename", action="store_true", help="print the renamed source and exit")
-    p.add_argument("--verbose", "-v", action="store_true")
-    args = p.parse_args(argv)
-    if args.rename:
-        for prog in args.programs:
-            sys.stdout.write(rename_imports(_base._read_source(prog)))
-        return 0
-    failed = 0
-    for prog in args.programs:
-        rep = run_program(prog, timeout=args.timeout)
-        print(rep.format(args.verbose), flush=True)
-        failed += not rep.ok
-    return 1 if failed else 0
+    return _base.main(argv, run=run_program, rename=rename_imports,
+                      prog="python -m yingshe.tf._runner",
+                      description=__doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

@@ -467,22 +467,27 @@ def check_program(path: str, **kw) -> Report:
     return rep
 
 
-def main(argv=None) -> int:
+def main(argv=None, *, run=None, rename=None, prog="python -m yingshe.torch._runner",
+         description=None) -> int:
+    """The command line of this runner (and, with its ``run``/``rename``, of the
+    TensorFlow one)."""
+    run = run or run_program
+    rename = rename or rename_imports
     argv = sys.argv[1:] if argv is None else list(argv)
-    p = argparse.ArgumentParser(prog="python -m yingshe.torch._runner",
-                                description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog,
+                                description=description or __doc__.split("\n\n")[0])
     p.add_argument("programs", nargs="+")
     p.add_argument("--timeout", type=float, default=300.0)
     p.add_argument("--rename", action="store_true", help="print the renamed source and exit")
     p.add_argument("--verbose", "-v", action="store_true")
     args = p.parse_args(argv)
     if args.rename:
-        for prog in args.programs:
-            sys.stdout.write(rename_imports(_read_source(prog)))
+        for path in args.programs:
+            sys.stdout.write(rename(_read_source(path)))
         return 0
     failed = 0
-    for prog in args.programs:
-        rep = run_program(prog, timeout=args.timeout)
+    for path in args.programs:
+        rep = run(path, timeout=args.timeout)
         print(rep.format(args.verbose), flush=True)
         failed += not rep.ok
     return 1 if failed else 0

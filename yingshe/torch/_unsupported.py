@@ -34,6 +34,11 @@ MODULES = (
     "yingshe.torch.accelerator",
     "yingshe.torch.cuda",
     "yingshe.torch.backends",
+    "yingshe.torchvision",
+    "yingshe.torchvision.datasets",
+    "yingshe.torchvision.transforms",
+    "yingshe.torchvision.transforms.functional",
+    "yingshe.torchvision.utils",
 )
 
 

@@ -2,8 +2,8 @@
 # corpus-path: tensorflow_v2/notebooks/2_BasicModels/linear_regression.ipynb
 # corpus-commit: 6dcbe14649163814e72a22a999f20c5e247ce988
 # corpus-licence: MIT (examples/corpus/LICENSES/aymericdamien_tf_examples.txt)
-# corpus-adapted: notebook: its code cells, in order, joined into one script
 # corpus-fast: yes
+# corpus-adapted: notebook: its code cells, in order, joined into one script
 # corpus-adapted: RESULT lines added at the end: prints the data (exact); prints whether the MSE fell below 0.2 (least squares: 0.077) (random data or weights: the property, not the numbers)
 from __future__ import absolute_import, division, print_function
 

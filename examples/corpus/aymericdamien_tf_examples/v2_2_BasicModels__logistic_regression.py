@@ -2,9 +2,9 @@
 # corpus-path: tensorflow_v2/notebooks/2_BasicModels/logistic_regression.ipynb
 # corpus-commit: 6dcbe14649163814e72a22a999f20c5e247ce988
 # corpus-licence: MIT (examples/corpus/LICENSES/aymericdamien_tf_examples.txt)
+# corpus-fast: yes
 # corpus-adapted: notebook: its code cells, in order, joined into one script
 # corpus-data: keras-mnist
-# corpus-fast: yes
 # corpus-adapted: 200 steps instead of 1000 (time)
 # corpus-adapted: RESULT lines added at the end: prints the test accuracy (its weights start at ones and zeros: deterministic but for the shuffle; accuracy: within 0.02)
 # corpus-adapted: data: keras-mnist built from bundled data instead of the download

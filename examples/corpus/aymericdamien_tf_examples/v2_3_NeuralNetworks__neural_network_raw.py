@@ -4,7 +4,6 @@
 # corpus-licence: MIT (examples/corpus/LICENSES/aymericdamien_tf_examples.txt)
 # corpus-adapted: notebook: its code cells, in order, joined into one script
 # corpus-data: keras-mnist
-# corpus-fast: yes
 # corpus-adapted: 300 steps instead of 3000 (time)
 # corpus-adapted: RESULT lines added at the end: prints whether the test accuracy reaches 0.6 (random initial weights)
 # corpus-adapted: data: keras-mnist built from bundled data instead of the download

@@ -2,7 +2,6 @@
 # corpus-path: nn/dynamic_net.py
 # corpus-commit: 0003fcdc606a79951e53bf8f46f8574fa4739f23
 # corpus-licence: MIT (examples/corpus/LICENSES/jcjohnson_pytorch_examples.txt)
-# corpus-fast: yes
 # corpus-adapted: RESULT lines added at the end: prints whether the loss fell from ~700 to below 20 (the depth is random at every step) (random data or weights: the property, not the numbers); prints the number of parameters (exact)
 import random
 import torch

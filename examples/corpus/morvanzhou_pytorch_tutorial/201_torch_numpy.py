@@ -2,7 +2,6 @@
 # corpus-path: tutorial-contents/201_torch_numpy.py
 # corpus-commit: dbe154a9e56635e51c6b0c2ccea8ae36cfb585a7
 # corpus-licence: MIT (examples/corpus/LICENSES/morvanzhou_pytorch_tutorial.txt)
-# corpus-fast: yes
 # corpus-adapted: RESULT lines added at the end: prints torch.abs of the program's data (exact); prints the matrix product (exact); prints the mean (exact); prints the dtypes' names (text)
 """
 View more, visit my tutorial page: https://mofanpy.com/tutorials/

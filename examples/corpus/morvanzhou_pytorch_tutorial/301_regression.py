@@ -2,7 +2,6 @@
 # corpus-path: tutorial-contents/301_regression.py
 # corpus-commit: dbe154a9e56635e51c6b0c2ccea8ae36cfb585a7
 # corpus-licence: MIT (examples/corpus/LICENSES/morvanzhou_pytorch_tutorial.txt)
-# corpus-fast: yes
 # corpus-adapted: RESULT lines added at the end: prints whether the MSE fell below 0.02 (noise variance 0.0033) (random data or weights: the property, not the numbers)
 """
 View more, visit my tutorial page: https://mofanpy.com/tutorials/

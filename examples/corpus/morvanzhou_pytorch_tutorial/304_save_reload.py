@@ -2,7 +2,6 @@
 # corpus-path: tutorial-contents/304_save_reload.py
 # corpus-commit: dbe154a9e56635e51c6b0c2ccea8ae36cfb585a7
 # corpus-licence: MIT (examples/corpus/LICENSES/morvanzhou_pytorch_tutorial.txt)
-# corpus-fast: yes
 """
 View more, visit my tutorial page: https://mofanpy.com/tutorials/
 My Youtube Channel: https://www.youtube.com/user/MorvanZhou

@@ -3,7 +3,6 @@
 # corpus-commit: 0500d3df5a2a8080ccfccbc00aca0eacc21818db
 # corpus-licence: MIT (examples/corpus/LICENSES/yunjey_pytorch_tutorial.txt)
 # corpus-data: torchvision-mnist ../../data
-# corpus-fast: yes
 # corpus-adapted: RESULT lines added at the end: prints the test accuracy (accuracy: within 0.02)
 # corpus-adapted: data: torchvision-mnist built from bundled data instead of the download
 import torch

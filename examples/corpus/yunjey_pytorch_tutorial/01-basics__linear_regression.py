@@ -2,7 +2,6 @@
 # corpus-path: tutorials/01-basics/linear_regression/main.py
 # corpus-commit: 0500d3df5a2a8080ccfccbc00aca0eacc21818db
 # corpus-licence: MIT (examples/corpus/LICENSES/yunjey_pytorch_tutorial.txt)
-# corpus-fast: yes
 # corpus-adapted: RESULT lines added at the end: prints the data size (exact); prints whether the loss fell below 1.0 (from random weights) (random data or weights: the property, not the numbers)
 import torch
 import torch.nn as nn

@@ -2,8 +2,8 @@
 # corpus-path: tutorials/01-basics/logistic_regression/main.py
 # corpus-commit: 0500d3df5a2a8080ccfccbc00aca0eacc21818db
 # corpus-licence: MIT (examples/corpus/LICENSES/yunjey_pytorch_tutorial.txt)
-# corpus-data: torchvision-mnist ../../data
 # corpus-fast: yes
+# corpus-data: torchvision-mnist ../../data
 # corpus-adapted: RESULT lines added at the end: prints whether the test accuracy reaches 0.5 (random initial weights); prints the test set's size (exact)
 # corpus-adapted: data: torchvision-mnist built from bundled data instead of the download
 import torch

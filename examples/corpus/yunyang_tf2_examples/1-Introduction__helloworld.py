@@ -2,7 +2,6 @@
 # corpus-path: 1-Introduction/helloworld.py
 # corpus-commit: 299fd6689f242d0f647a96b8844e86325e9fcb46
 # corpus-licence: MIT (examples/corpus/LICENSES/yunyang_tf2_examples.txt)
-# corpus-fast: yes
 # corpus-adapted: RESULT lines added at the end: prints the string (text)
 #! /usr/bin/env python
 # coding=utf-8

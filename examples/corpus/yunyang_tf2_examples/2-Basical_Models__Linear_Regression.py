@@ -2,7 +2,6 @@
 # corpus-path: 2-Basical_Models/Linear_Regression.py
 # corpus-commit: 299fd6689f242d0f647a96b8844e86325e9fcb46
 # corpus-licence: MIT (examples/corpus/LICENSES/yunyang_tf2_examples.txt)
-# corpus-fast: yes
 # corpus-adapted: plt.pause(0.01) instead of plt.pause(1) (time; the plot is not compared)
 # corpus-adapted: RESULT lines added at the end: prints whether W and b are within 0.3 of the true 3 and 2 (noise is random) (random data or weights: the property, not the numbers)
 #! /usr/bin/env python

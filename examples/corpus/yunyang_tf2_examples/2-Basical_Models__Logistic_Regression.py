@@ -2,8 +2,8 @@
 # corpus-path: 2-Basical_Models/Logistic_Regression.py
 # corpus-commit: 299fd6689f242d0f647a96b8844e86325e9fcb46
 # corpus-licence: MIT (examples/corpus/LICENSES/yunyang_tf2_examples.txt)
-# corpus-data: keras-mnist
 # corpus-fast: yes
+# corpus-data: keras-mnist
 # corpus-adapted: 3 epochs instead of 6 (time)
 # corpus-adapted: RESULT lines added at the end: prints the first batch's shape (exact); prints whether the last batch's accuracy reaches 0.3 (random initial weights)
 # corpus-adapted: data: keras-mnist built from bundled data instead of the download
