@@ -7,6 +7,7 @@ import numpy as np
 from yingshe import _dtype
 from yingshe._tensor import Tensor, _wrap
 from yingshe.errors import no_out as _no_out
+from yingshe.ops._registry import tensor_method
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "asarray"]
 
@@ -14,10 +15,14 @@ __all__ = ["tensor", "as_tensor", "from_numpy", "asarray"]
 def _to_array(data, dtype) -> np.ndarray:
     if isinstance(data, Tensor):
         arr = data._data
-    elif isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in _flat(data)):
-        arr = np.array(_to_nested_py(data))
     else:
-        arr = np.asarray(data)
+        if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in _flat(data)):
+            data = _to_nested_py(data)
+        try:
+            arr = np.asarray(data)
+        except ValueError as err:   # NumPy refuses ragged nesting with its own message
+            raise ValueError(f"tensor: nested sequences must be rectangular, with the same "
+                             f"length at each depth ({err})") from None
     if dtype is not None:
         return arr.astype(_dtype.as_dtype(dtype).np, copy=False)
     if not isinstance(data, (np.ndarray, np.generic, Tensor)):
@@ -203,6 +208,10 @@ def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None,
     shape = _shape("full", (size,), None)
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
+    if not isinstance(fill_value, (_builtins.bool, _builtins.int, _builtins.float, np.number,
+                                   np.bool_)):
+        raise TypeError(f"full(): argument 'fill_value' must be a number, not "
+                        f"{type(fill_value).__name__}")
     dt = _scalar_dtype(fill_value) if dtype is None else _dtype.as_dtype(dtype)
     return _finish(np.full(shape, fill_value, dtype=dt.np), requires_grad, device)
 
@@ -467,6 +476,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
                    generator=generator)
 
 
+@tensor_method
 def bernoulli(input, p=None, *, generator=None, out=None) -> Tensor:
     """1 with probability ``input`` (elementwise; or the number ``p``), else 0, in the
     input's dtype."""
@@ -482,6 +492,7 @@ def bernoulli(input, p=None, *, generator=None, out=None) -> Tensor:
     return apply(Bernoulli, input, p=None if p is None else float(p), generator=generator)
 
 
+@tensor_method
 def multinomial(input, num_samples, replacement=False, *, generator=None, out=None) -> Tensor:
     """``num_samples`` indices per row drawn from the (unnormalised) probabilities in the
     rows of ``input`` (1-d or 2-d), with or without replacement."""

@@ -20,7 +20,6 @@ Set ``YINGSHE_MALLOC_TUNING=0`` before importing yingshe to leave malloc as it i
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -42,7 +41,9 @@ def tune() -> bool:
             "linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        # the process's own symbols, libc's among them: ctypes.util.find_library("c")
+        # would run `ldconfig -p` in a subprocess, a tenth of a second of every import
+        libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
     except (OSError, AttributeError):   # musl and other libcs have no mallopt
         return False

@@ -10,8 +10,14 @@ from __future__ import annotations
 import math
 
 import numpy as _np
-from numpy import *  # noqa: F401,F403 - this module *is* the xp namespace
-from numpy import lib, linalg, random  # noqa: F401 - not covered by numpy's __all__
+from numpy import lib, linalg, random  # noqa: F401 - submodules that ops and yingshe use
+
+# This module *is* the xp namespace: NumPy's public names, copied once (an attribute
+# lookup on a module costs nothing; a module __getattr__ would cost a call per op).
+# ``from numpy import *`` would also import every lazily loaded submodule NumPy lists
+# (f2py, testing, ma, polynomial, ...: a third of a second), which no op needs.
+globals().update({_k: _v for _k, _v in vars(_np).items()
+                  if _k in _np.__all__ and _k not in globals()})
 
 name = "numpy"
 device = "cpu"
@@ -33,16 +39,22 @@ def index_add(target, axis, index, values):
     return target
 
 
-try:  # SciPy's erf is exact to double precision; it is an optional dependency
-    from scipy.special import erf as _scipy_erf
-except ImportError:  # pragma: no cover - depends on the environment
-    _scipy_erf = None
+_erf_impl = []   # the error function chosen at its first use
 
-_erf_vec = _np.vectorize(math.erf, otypes=[_np.float64])
+
+def _choose_erf():
+    # SciPy's erf is exact to double precision and vectorised; it is optional, and
+    # importing scipy.special takes a third of a second, so only code that uses erf
+    # (GELU, erf) pays for it, once.
+    try:
+        from scipy.special import erf as scipy_erf
+        return scipy_erf
+    except ImportError:  # pragma: no cover - depends on the environment
+        return _np.vectorize(math.erf, otypes=[_np.float64])
 
 
 def erf(x):
     """The error function, to double precision (SciPy if installed, else math.erf)."""
-    if _scipy_erf is not None:
-        return _scipy_erf(x).astype(x.dtype, copy=False)
-    return _erf_vec(x).astype(x.dtype, copy=False)
+    if not _erf_impl:
+        _erf_impl.append(_choose_erf())
+    return _erf_impl[0](x).astype(x.dtype, copy=False)

@@ -11,6 +11,11 @@ An op is registered once, as a class holding three plain functions:
     one gradient per input (or ``None``), written with yingshe ops, so the same
     rule serves eager ``backward()``, symbolic ``gradients()``, tracing and higher
     derivatives.
+``scalar(*inputs, **attrs)`` (optional)
+    the per-element formula of an elementwise forward (plain arithmetic,
+    comparisons, conditional expressions, ``math`` functions; a tuple for several
+    outputs), from which ``yingshe.backend.jit`` builds one-pass numba kernels and
+    the compiler's fusion pass composes fused ones. It must agree with ``forward``.
 
 Python scalars may appear among the inputs (``x * 2``); they reach ``forward``
 unchanged, are passed to ``infer`` as themselves and never receive a gradient.
@@ -54,10 +59,11 @@ class OpDef:
     __slots__ = ("name", "forward", "infer", "vjp", "saves", "num_outputs", "hidden",
                  "random", "stateful", "view", "differentiable", "vjp_takes_needs",
                  "backward_name", "doc", "save_inputs", "save_output", "outputs_of",
-                 "check_outputs")
+                 "check_outputs", "scalar")
 
     def __init__(self, name, forward, infer, vjp, *, saves="both", num_outputs=1, hidden=0,
-                 random=False, stateful=False, view=False, reads_visible=True, doc=None):
+                 random=False, stateful=False, view=False, reads_visible=True, doc=None,
+                 scalar=None):
         if saves not in _SAVES:
             raise ValueError(f"register_op({name!r}): saves must be one of {_SAVES}")
         self.name = name
@@ -82,6 +88,8 @@ class OpDef:
         self.vjp_takes_needs = vjp is not None and "needs" in inspect.signature(vjp).parameters
         self.backward_name = "".join(p.capitalize() for p in name.split("_")) + "Backward"
         self.doc = doc
+        # the per-element formula (see the module docstring), or None
+        self.scalar = scalar
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
@@ -117,9 +125,12 @@ def register_op(name: str, *, saves: str = "both", num_outputs: int = 1, hidden:
         if infer is None:
             raise TypeError(f"op {name!r} has no infer rule")
         vjp = cls.__dict__.get("vjp")
+        scalar = cls.__dict__.get("scalar")
+        if isinstance(scalar, staticmethod):
+            scalar = scalar.__func__
         op = OpDef(name, forward, infer, vjp, saves=saves, num_outputs=num_outputs,
                    hidden=hidden, random=random, stateful=stateful, view=view,
-                   reads_visible=reads_visible, doc=cls.__doc__)
+                   reads_visible=reads_visible, doc=cls.__doc__, scalar=scalar)
         REGISTRY[name] = op
         return op
 

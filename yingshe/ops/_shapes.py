@@ -12,7 +12,7 @@ from yingshe import _dtype
 from yingshe.errors import DTypeError, IndexError, ShapeError
 
 __all__ = ["Meta", "broadcast_shapes", "normalize_dim", "normalize_dims", "reduced_shape",
-           "shape_str", "check_float", "sum_to_axes"]
+           "shape_str", "check_float", "sum_to_axes", "check_index_range"]
 
 Dim = int | None
 Shape = tuple[Dim, ...]
@@ -126,6 +126,19 @@ def sum_to_axes(from_shape: Sequence[int], to_shape: Sequence[int]) -> tuple[tup
             raise ShapeError(f"sum_to_size: cannot reduce {shape_str(from_shape)} to "
                              f"{shape_str(to_shape)}")
     return tuple(axes), lead > 0
+
+
+def check_index_range(opname: str, index, dim: int, size: int, negative: bool = True) -> None:
+    """IndexError naming the first index of the array ``index`` outside ``[0, size)``
+    (``[-size, size)`` with ``negative``, NumPy's wrap-around, where PyTorch allows it)."""
+    if index.size == 0:
+        return
+    lo = -size if negative else 0
+    bad = (index < lo) | (index >= size)
+    if bad.any():
+        v = int(index[bad].reshape(-1)[0])
+        raise IndexError(f"{opname}: index {v} is out of bounds for dimension {dim} with size "
+                         f"{size}")
 
 
 def check_float(opname: str, *metas: Meta) -> None:

@@ -28,7 +28,7 @@ from yingshe.ops._registry import apply, register_op
 from yingshe.ops._shapes import Meta, shape_str
 from yingshe.ops.nn import (PoolScatterAdd, _check_float_pair, _conv_check, _conv_infer,
                             _conv_out, _conv_padding, _conv_transpose_vjp, _conv_vjp,
-                            _pool_args, _pool_geometry, _sum_of_products, _tuple,
+                            check_same_dtype, _pool_args, _pool_geometry, _sum_of_products, _tuple,
                             _unbatched, _weight_grad_vjp)
 
 __all__ = ["conv3d", "conv_transpose3d", "max_pool3d", "avg_pool3d"]
@@ -141,6 +141,7 @@ class Conv3d:
     """3-D cross-correlation (NCDHW); ``padding`` is ((lo, hi),) per spatial dim."""
 
     def forward(xp, x, w, b=None, *, stride, padding, dilation, groups):
+        check_same_dtype("conv3d", "input, weight and bias", x, w, b)
         return _conv3d_forward(xp, x, w, b, stride, padding, dilation, groups)
 
     def infer(x, w, b=None, *, stride, padding, dilation, groups):
@@ -156,6 +157,7 @@ class ConvTranspose3d:
     producing an output of spatial size ``out_dhw``."""
 
     def forward(xp, x, w, b=None, *, stride, padding, dilation, groups, out_dhw):
+        check_same_dtype("conv_transpose3d", "input, weight and bias", x, w, b)
         return _conv_transpose3d_forward(xp, x, w, b, stride, padding, dilation, groups,
                                          out_dhw)
 

@@ -227,21 +227,40 @@ def _radd(self, other):
     return _binary(Add, other, self)
 
 
+def _is_bool(x) -> bool:
+    if isinstance(x, Tensor):
+        return (x._data.dtype if x._data is not None else x._meta.dtype.np) == np.bool_
+    return isinstance(x, (bool, np.bool_))
+
+
+def check_sub_operands(opname: str, a, b) -> None:
+    """PyTorch refuses a bool operand of subtraction (a bool tensor or a Python bool),
+    whatever the other operand, rather than promote it: ``mask - 1`` is usually a
+    mistaken ``~mask``."""
+    if _is_bool(a) or _is_bool(b):
+        raise DTypeError(f"{opname}: subtraction, the `-` operator, with a bool tensor is not "
+                         f"supported; if you are trying to invert a mask, use the `~` or "
+                         f"`logical_not()` operator instead")
+
+
 @tensor_method("__sub__")
 @tensor_method
 def sub(input, other, *, alpha=1, out=None):
     """input - alpha * other."""
     _no_out(out, "sub")
+    check_sub_operands("sub", input, other)
     if alpha != 1:
         other = mul(other, alpha)
     return _binary(Sub, input, other)
 
 
 subtract = sub
+tensor_method("subtract")(sub)
 
 
 @tensor_method("__rsub__")
 def _rsub(self, other):
+    check_sub_operands("sub", other, self)
     return _binary(Sub, other, self)
 
 
@@ -254,6 +273,7 @@ def mul(input, other, *, out=None):
 
 
 multiply = mul
+tensor_method("multiply")(mul)
 
 
 @tensor_method("__rmul__")
@@ -286,6 +306,8 @@ def div(input, other, *, rounding_mode=None, out=None):
 
 
 divide = true_divide = div
+tensor_method("divide")(div)
+tensor_method("true_divide")(div)
 
 
 @tensor_method("__rtruediv__")
@@ -301,6 +323,7 @@ def neg(input, *, out=None):
 
 
 negative = neg
+tensor_method("negative")(neg)
 
 
 @tensor_method("__pos__")

@@ -64,6 +64,8 @@ __all__ = ["isclose", "allclose",
     "bitwise_xor", "bitwise_not",
     # classification
     "isnan", "isinf", "isfinite",
+    # closeness, and the names of issue 14
+    "equal", "hypot", "nan_to_num",
 ]
 
 _LN2 = math.log(2.0)
@@ -1720,3 +1722,107 @@ def allclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,
              equal_nan: bool = False) -> bool:
     """Whether every element of ``input`` is close to ``other`` (``isclose(...).all()``)."""
     return bool(isclose(input, other, rtol, atol, equal_nan).all())
+
+
+@tensor_method
+def equal(input, other) -> bool:
+    """Whether ``input`` and ``other`` have the same shape and the same elements (a Python
+    bool, as ``torch.equal``; NaN equals nothing)."""
+    if tuple(input.shape) != tuple(other.shape):
+        return False
+    return bool(eq(input, other).all())
+
+
+# ---- hypot, nan_to_num (issue 14's missing names; plain registered elementwise ops) ---------
+
+@register_op("hypot", saves="both")
+class Hypot:
+    """sqrt(a^2 + b^2), without the overflow of squaring (NumPy's ``hypot``)."""
+
+    def forward(xp, a, b):
+        return xp.hypot(a, b)
+
+    def infer(a, b):
+        return _float_meta("hypot", elementwise_meta("hypot", a, b))
+
+    def vjp(g, out, a, b, needs):
+        # d hypot = (a da + b db) / hypot; at the origin 0/0 = NaN, as in PyTorch
+        scale = g / out
+        return (scale * a if needs[0] else None), (scale * b if needs[1] else None)
+
+
+@tensor_method
+def hypot(input, other, *, out=None):
+    """The hypotenuse sqrt(input^2 + other^2) elementwise, with broadcasting and type
+    promotion; floating-point only, as in PyTorch."""
+    _no_out(out, "hypot")
+    a, b, dt = promote(input, other)
+    if dt.kind != "f":
+        raise DTypeError(f"hypot: expected floating-point inputs, got "
+                         f"{_dtype.from_numpy_dtype(dt)} (convert them with .float())")
+    return apply(Hypot, a, b)
+
+
+@register_op("nan_to_num", saves="inputs")
+class NanToNum:
+    """NaN, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (None: the
+    largest and the lowest finite value of the dtype); other elements unchanged."""
+
+    def forward(xp, x, *, nan, posinf, neginf):
+        return xp.nan_to_num(x, copy=True, nan=nan, posinf=posinf, neginf=neginf)
+
+    def infer(x, *, nan, posinf, neginf):
+        return x
+
+    def vjp(g, out, x, *, nan, posinf, neginf):
+        # the replaced elements are constants: PyTorch's g * isfinite(x)
+        return masked_grad(g, isfinite(x))
+
+
+def masked_grad(g, keep):
+    """``g * keep`` for a bool mask, as PyTorch computes such gradients (a non-finite
+    ``g`` times 0 is NaN), without NumPy's "invalid value" warning: selections only."""
+    return where(keep, g, where(isfinite(g), 0.0, math.nan))
+
+
+@tensor_method
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
+    """Replace NaN with ``nan`` and infinities with ``posinf``/``neginf`` (by default the
+    dtype's largest and lowest finite values); integer and bool tensors are copied."""
+    _no_out(out, "nan_to_num")
+    return apply(NanToNum, _tensor_arg("nan_to_num", input), nan=float(nan),
+                 posinf=None if posinf is None else float(posinf),
+                 neginf=None if neginf is None else float(neginf))
+
+
+# ---- hardtanh: clamp with PyTorch's gradient at the corners ----------------------------------
+
+@register_op("hardtanh", saves="inputs")
+class Hardtanh:
+    """``clamp(x, min_val, max_val)``, whose gradient is PyTorch's: ``g`` strictly between
+    the bounds (and at NaN), 0 at and beyond them (``clamp`` passes it at the bounds)."""
+
+    def forward(xp, x, *, min_val, max_val):
+        _no_bool("hardtanh", x.dtype.kind)
+        return xp.clip(x, min_val, max_val).astype(x.dtype, copy=False)
+
+    def infer(x, *, min_val, max_val):
+        if x.dtype is _dtype.bool:
+            _no_bool("hardtanh", "b")
+        return Meta(tuple(x.shape), x.dtype)
+
+    def vjp(g, out, x, *, min_val, max_val):
+        return where(logical_or(le(x, min_val), ge(x, max_val)), 0.0, g)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0):
+    """``min(max(x, min_val), max_val)`` (``torch.nn.functional.hardtanh``)."""
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    return apply(Hardtanh, _tensor_arg("hardtanh", input), min_val=float(min_val),
+                 max_val=float(max_val))
+
+
+def relu6(input):
+    """``hardtanh(x, 0, 6)``: its gradient is 0 at 0 and at 6, as in PyTorch."""
+    return hardtanh(input, 0.0, 6.0)

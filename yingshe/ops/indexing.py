@@ -28,9 +28,10 @@ from yingshe.errors import DTypeError, IndexError, ShapeError, UnsupportedError
 from yingshe.ops._inplace import commit, needs_autograd
 from yingshe.ops._registry import apply, is_graph_value, register_op, tensor_method
 from yingshe.ops._shapes import Meta, broadcast_shapes, normalize_dim, shape_str
+from yingshe.ops._shapes import check_index_range as _check_range
 from yingshe.ops.shape import Clone, expand, reshape
 
-__all__ = ["narrow", "index_put", "index_put_", "gather", "scatter", "scatter_add",
+__all__ = ["narrow", "select", "index_put", "index_put_", "gather", "scatter", "scatter_add",
            "index_select", "index_add", "masked_fill", "masked_select", "take_along_dim",
            "tril", "triu", "diagonal", "diag", "one_hot", "pad"]
 
@@ -58,18 +59,6 @@ def _alias(x: Tensor) -> Tensor:
 
 def _oob(value, dim, size) -> IndexError:
     return IndexError(f"index {value} is out of bounds for dimension {dim} with size {size}")
-
-
-def _check_range(opname, index, dim, size, negative=True):
-    """IndexError naming the first bad index (NumPy-style negatives allowed if asked)."""
-    if index.size == 0:
-        return
-    lo = -size if negative else 0
-    bad = (index < lo) | (index >= size)
-    if bad.any():
-        v = int(index[bad].reshape(-1)[0])
-        raise IndexError(f"{opname}: index {v} is out of bounds for dimension {dim} with size "
-                         f"{size}")
 
 
 # ---- basic indexing (a view) --------------------------------------------------------------------
@@ -365,6 +354,23 @@ def narrow(input, dim, start, length):
             raise ShapeError(f"narrow: start ({start}) + length ({length}) exceeds dimension "
                              f"size ({n})")
     return apply(Getitem, input, key=(_FULL,) * d + (("s", start, start + length, None),))
+
+
+@tensor_method
+def select(input, dim, index):
+    """The view ``input[..., index, ...]`` with ``index`` along ``dim`` (that dim removed);
+    a negative index counts from the end."""
+    if input.ndim == 0:
+        raise IndexError("select(): cannot be applied to a 0-dim tensor")
+    d = normalize_dim("select", dim, input.ndim)
+    n = input.shape[d]
+    index = operator.index(index)
+    if n is not None:
+        if not -n <= index < n:
+            raise IndexError(f"select(): index {index} out of range for tensor of size "
+                             f"{shape_str(input.shape)} at dimension {d}")
+        index %= n
+    return apply(Getitem, input, key=(_FULL,) * d + (index,))
 
 
 # ---- index_put and x[key] = v ---------------------------------------------------------------------

@@ -30,6 +30,7 @@ from yingshe._tensor import MODE, Tensor, _wrap
 from yingshe.autograd.function import Function
 from yingshe.ops._inplace import _check_leaf, commit, needs_autograd
 from yingshe.ops._registry import apply, tensor_method
+from yingshe.ops.elementwise import check_sub_operands
 
 __all__: list[str] = []  # methods only (x.add_(y)); nothing is added to the yingshe namespace
 
@@ -110,6 +111,7 @@ def add_(self, other, *, alpha=1):
 @tensor_method
 def sub_(self, other, *, alpha=1):
     """``self -= alpha * other`` in place."""
+    check_sub_operands("sub_", self, other)
     if alpha != 1:
         other = other * alpha
     return _binary_inplace(self, other, "sub_", np.subtract, lambda s, o: _ys().sub(s, o), False)
@@ -321,3 +323,92 @@ def bernoulli_(self, p=0.5, *, generator=None):
             raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
         drawn = apply(Bernoulli, _wrap(np.zeros(self.shape)), p=float(p), generator=generator)
     return _overwrite(self, _wrap(drawn._data.astype(self._data.dtype)), "bernoulli_")
+
+
+# ---- in-place forms of out-of-place functions (PyTorch's x.<name>_) ---------------------------
+
+def _inplace_result(self, opname: str, fn, args, kwargs) -> Tensor:
+    """``fn(self, *args, **kwargs)`` written into ``self``. A result without a gradient
+    (a comparison, a non-differentiable op) overwrites the value and cuts the old
+    history, which then gets a zero gradient (PyTorch's ``EqBackward`` ...); rebasing onto
+    no history would keep the old one and give a wrong gradient."""
+    others = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
+    src = _guard(self, opname, *others)
+    result = fn(src, *args, **kwargs)
+    if (MODE.tracer is None and not result.requires_grad_flag and needs_autograd(self, *others)
+            and self._data.dtype.kind == "f"):
+        return _overwrite(self, _ys().to_dtype(result, self.dtype), opname)
+    return commit(self, result, opname)
+
+
+def _define_inplace(name: str) -> None:
+    """``Tensor.<name>_``: ``yingshe.<name>`` computed out of place, written in place."""
+    opname = name + "_"
+
+    def method(self, *args, **kwargs):
+        return _inplace_result(self, opname, getattr(_ys(), name), args, kwargs)
+
+    method.__name__ = method.__qualname__ = opname
+    method.__doc__ = (f"``{name}`` in place: ``x.{opname}(...)`` writes ``x.{name}(...)`` "
+                      f"into ``x`` (PyTorch's autograd rules for in-place updates).")
+    tensor_method(opname)(method)
+
+
+# elementwise and shape-preserving functions whose in-place form PyTorch has as a method
+for _name in (
+        "abs", "absolute", "ceil", "cos", "erf", "expm1", "fix", "floor", "frac", "log",
+        "log10", "log1p", "log2", "reciprocal", "round", "rsqrt", "sign", "sin", "square",
+        "tan", "trunc", "logical_not", "bitwise_not", "nan_to_num",
+        "relu", "sigmoid", "tanh",                        # the in-place activations
+        "atan2", "arctan2", "bitwise_and", "bitwise_or", "bitwise_xor", "eq", "ne", "lt", "le",
+        "gt", "ge", "not_equal", "less", "less_equal", "greater", "greater_equal",
+        "logical_and", "logical_or", "logical_xor", "floor_divide", "fmod", "remainder",
+        "hypot", "lerp", "addmm", "cumsum", "cumprod", "tril", "triu"):
+    _define_inplace(_name)
+
+# PyTorch's aliases of existing in-place methods
+tensor_method("subtract_")(sub_)
+tensor_method("multiply_")(mul_)
+tensor_method("divide_")(div_)
+tensor_method("true_divide_")(div_)
+tensor_method("negative_")(neg_)
+
+
+@tensor_method
+def float_power_(self, exponent):
+    """``float_power`` in place; the result is float64, so ``self`` must be float64 (as in
+    PyTorch, which refuses to round it into another dtype)."""
+    if self._data is not None and self._data.dtype != np.float64:
+        from yingshe.errors import DTypeError
+        raise DTypeError(f"float_power_: the base given to float_power_ has dtype "
+                         f"{self.dtype} but the operation's result requires dtype float64")
+    return _inplace_result(self, "float_power_", _ys().float_power, (exponent,), {})
+
+
+def _define_restride(name: str) -> None:
+    """``Tensor.<name>_``: the shape change of the view op ``<name>`` made to the tensor
+    itself (same memory and values; the tensor takes the view's history)."""
+    opname = name + "_"
+
+    def method(self, *args, **kwargs):
+        if MODE.tracer is not None or self._data is None:
+            from yingshe.errors import UnsupportedError
+            raise UnsupportedError(f"{opname}: changing a tensor's shape in place is not "
+                                   f"supported in graphs or yingshe.compile; use "
+                                   f"x = x.{name}(...)")
+        if needs_autograd(self):
+            _check_leaf(self, opname)
+        view = getattr(_ys(), name)(self, *args, **kwargs)
+        self._data = view._data
+        if view._node is not None:
+            self._node, self._out_index = view._node, view._out_index
+        return self
+
+    method.__name__ = method.__qualname__ = opname
+    method.__doc__ = f"``x.{opname}(...)`` makes ``x`` itself ``x.{name}(...)`` (a view)."
+    tensor_method(opname)(method)
+
+
+for _name in ("squeeze", "unsqueeze", "t", "transpose", "swapaxes", "swapdims"):
+    _define_restride(_name)
+del _name

@@ -165,6 +165,7 @@ def outer(input, vec2, *, out=None):
 
 
 ger = outer
+tensor_method("ger")(outer)
 
 
 @tensor_method
@@ -354,9 +355,14 @@ class Einsum:
                 first = {c: sk.index(c) for c in uk}
                 h = reshape(h, tuple(h.shape[target.index(c)] if c in target
                                      and first[c] == p else 1 for p, c in enumerate(sk)))
-                h = expand(h, tuple(x.shape))
-                if uk != sk:  # the gradient lives on the diagonal only
-                    h = h * _diagonal_mask(tuple(x.shape), sk, x.dtype.np)
+            # h and x broadcast: a size-1 dim of h (a letter summed within x, repeated in
+            # it, or of size 1 in the other operands) spreads over x's; a dim of x that was
+            # broadcast from size 1 is summed back by the engine (sum_to_size)
+            want = tuple(xd if hd == 1 else hd for hd, xd in zip(h.shape, x.shape))
+            if want != tuple(h.shape):
+                h = expand(h, want)
+            if uk != sk:  # the gradient lives on the diagonal only
+                h = h * _diagonal_mask(tuple(x.shape), sk, x.dtype.np)
             grads.append(h)
         return tuple(grads)
 

@@ -146,7 +146,8 @@ class MSELoss:
 
     def forward(xp, x, t, *, reduction):
         d = x - t
-        sq = xp.multiply(d, d, out=d)  # d is a fresh array: square it in place
+        # d is a fresh array: square it in place (0-d inputs give a NumPy scalar, no out=)
+        sq = xp.multiply(d, d, out=d) if d.ndim else d * d
         if reduction == "none":
             return sq
         if reduction == "sum":
@@ -481,6 +482,14 @@ def _check_targets(xp, target, c, ignore_index):
                              f"(valid targets are 0..{c - 1}, or ignore_index={ignore_index})")
 
 
+def _check_class_weight(shape, c) -> None:
+    """One weight per class (PyTorch refuses any other length rather than indexing past
+    it or ignoring the extra classes); ``c`` or the length may be unknown (None)."""
+    if len(shape) != 1 or (c is not None and shape[0] not in (None, c)):
+        raise ShapeError(f"nll_loss: weight should be a 1-d tensor of {c} elements (one "
+                         f"per class), got shape {shape_str(shape)}")
+
+
 @register_op("nll_loss", saves="inputs")
 class NLLLoss:
     """Negative log likelihood of class-index targets: -w[t] logp[t] per sample, with
@@ -491,6 +500,11 @@ class NLLLoss:
     def forward(xp, logp, target, weight=None, *, ignore_index, reduction, label_smoothing):
         cdim = 0 if logp.ndim == 1 else 1
         _check_targets(xp, target, logp.shape[cdim], ignore_index)
+        if weight is not None:
+            _check_class_weight(weight.shape, logp.shape[cdim])
+            if weight.dtype != logp.dtype:   # PyTorch refuses; NumPy would promote the loss
+                raise DTypeError(f"nll_loss: expected weight to have dtype {logp.dtype}, got "
+                                 f"{weight.dtype}")
         if label_smoothing == 0 and reduction != "none":
             # fast path: gather the target log-probabilities
             valid = target != ignore_index
@@ -538,10 +552,7 @@ def _nll_meta(logp, target, weight, reduction) -> Meta:
         raise ShapeError(f"nll_loss: expected target of shape {shape_str(want)} for input of "
                          f"shape {shape_str(logp.shape)}, got {shape_str(target.shape)}")
     if weight is not None:
-        c = logp.shape[cdim]
-        if weight.ndim != 1 or (c is not None and weight.shape[0] not in (None, c)):
-            raise ShapeError(f"nll_loss: weight should be a 1-d tensor of {c} elements (one "
-                             f"per class), got shape {shape_str(weight.shape)}")
+        _check_class_weight(weight.shape, logp.shape[cdim])
         if weight.dtype is not logp.dtype:
             raise DTypeError(f"nll_loss: expected weight to have dtype {logp.dtype}, got "
                              f"{weight.dtype}")
@@ -577,6 +588,9 @@ class NLLLossBackward:
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
              label_smoothing=0.0):
     """Apply the nll_loss op (``label_smoothing`` serves cross_entropy)."""
+    if not input.dtype.is_floating_point:   # the forward would sum integers silently
+        raise DTypeError(f"nll_loss: expected floating-point log-probabilities, got "
+                         f"{input.dtype}")
     if target.dtype.is_floating_point:
         raise DTypeError(f"nll_loss: expected an integer (int64) class-index target, got "
                          f"{target.dtype}")

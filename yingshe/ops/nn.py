@@ -32,8 +32,8 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 from yingshe import _dtype
 from yingshe._tensor import Tensor, _wrap
 from yingshe.errors import DTypeError, ShapeError
-from yingshe.ops._registry import apply, register_op
-from yingshe.ops._shapes import Meta, broadcast_shapes, shape_str
+from yingshe.ops._registry import apply, meta_of, register_op
+from yingshe.ops._shapes import Meta, broadcast_shapes, check_index_range, shape_str
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d",
            "max_pool2d", "avg_pool1d", "adaptive_avg_pool1d", "dropout", "embedding",
@@ -68,6 +68,16 @@ def _check_float_pair(opname: str, *metas) -> None:
     if any(dt is not dts[0] for dt in dts):
         raise DTypeError(f"{opname}: expected all tensors to have the same dtype, got "
                          + ", ".join(str(d) for d in dts))
+
+
+def check_same_dtype(opname: str, names: str, *arrays) -> None:
+    """The forward-time twin of ``_check_float_pair`` (an eager call runs no ``infer``):
+    PyTorch refuses a float64 input against float32 weights here rather than promote
+    it, as ``linear`` does; ``names`` says what the arrays are, None entries are absent."""
+    dt = arrays[0].dtype
+    if any(a is not None and a.dtype != dt for a in arrays[1:]):
+        got = ", ".join(str(a.dtype) for a in arrays if a is not None)
+        raise DTypeError(f"{opname}: expected {names} to have the same dtype, got {got}")
 
 
 def _const(array, like: Tensor) -> Tensor:
@@ -392,6 +402,7 @@ class Conv2d:
     """2-D cross-correlation (NCHW); ``padding`` is ((top, bottom), (left, right))."""
 
     def forward(xp, x, w, b=None, *, stride, padding, dilation, groups):
+        check_same_dtype("conv2d", "input, weight and bias", x, w, b)
         return _conv2d_forward(xp, x, w, b, stride, padding, dilation, groups)
 
     def infer(x, w, b=None, *, stride, padding, dilation, groups):
@@ -407,6 +418,7 @@ class ConvTranspose2d:
     producing an output of spatial size ``out_hw``."""
 
     def forward(xp, x, w, b=None, *, stride, padding, dilation, groups, out_hw):
+        check_same_dtype("conv_transpose2d", "input, weight and bias", x, w, b)
         return _conv_transpose2d_forward(xp, x, w, b, stride, padding, dilation, groups, out_hw)
 
     def infer(x, w, b=None, *, stride, padding, dilation, groups, out_hw):
@@ -672,12 +684,13 @@ class PoolScatterAdd:
 
     def forward(xp, g, index, *, shape):
         N, C = shape[:2]
-        plane = int(np.prod(shape[2:]))
+        plane = math.prod(shape[2:])
+        k = math.prod(index.shape[2:])   # explicit, not -1: N or C may be 0
         out = xp.zeros((N * C, plane), dtype=g.dtype)
-        idx = index.reshape(N * C, -1)
+        idx = index.reshape(N * C, k)
         rows = xp.arange(N * C).reshape(-1, 1) * plane
         flat = out.reshape(-1)
-        vals = g.reshape(N * C, -1)
+        vals = g.reshape(N * C, k)
         if idx.size:
             xp.add.at(flat, (rows + idx).reshape(-1), vals.reshape(-1))
         return out.reshape(shape)
@@ -698,8 +711,8 @@ class PoolGather:
 
     def forward(xp, x, index):
         N, C = x.shape[:2]
-        flat = x.reshape(N, C, -1)
-        idx = index.reshape(N, C, -1)
+        flat = x.reshape(N, C, math.prod(x.shape[2:]))   # explicit, not -1: N or C may be 0
+        idx = index.reshape(N, C, math.prod(index.shape[2:]))
         return xp.take_along_axis(flat, idx, axis=2).reshape(index.shape)
 
     def infer(x, index):
@@ -850,12 +863,24 @@ def _sizes(output_size, n: int, in_shape, opname):
     return out
 
 
+def check_pooled_dims(opname: str, input, n: int) -> None:
+    """An adaptive pooling window needs input: each of the last ``n`` (pooled) dims must
+    be non-empty (PyTorch's check and message; empty batch or channel dims are fine)."""
+    shape = tuple(input.shape)
+    for d in range(len(shape) - n, len(shape)):
+        if shape[d] == 0:
+            raise ShapeError(f"{opname}(): Expected input to have non-zero size for non-batch "
+                             f"dimensions, but input has sizes {list(shape)} with dimension "
+                             f"{d} being empty")
+
+
 def adaptive_avg_pool2d(input, output_size):
     """Adaptive 2-D average pooling (PyTorch's start/end index formula), computed as
     ``A_h @ x @ A_w^T`` with constant averaging matrices."""
     if input.ndim not in (3, 4):
         raise ShapeError(f"adaptive_avg_pool2d: expected a 3-D or 4-D input, got "
                          f"{shape_str(input.shape)}")
+    check_pooled_dims("adaptive_avg_pool2d", input, 2)
     H, W = input.shape[-2:]
     OH, OW = _sizes(output_size, 2, (H, W), "adaptive_avg_pool2d")
     if (OH, OW) == (1, 1):
@@ -867,8 +892,12 @@ def adaptive_avg_pool2d(input, output_size):
 
 
 def adaptive_avg_pool1d(input, output_size):
-    """Adaptive 1-D average pooling over an NCL input."""
+    """Adaptive 1-D average pooling over an NCL (or unbatched CL) input."""
     from yingshe.ops.linalg import matmul
+    if input.ndim not in (2, 3):
+        raise ShapeError(f"adaptive_avg_pool1d: expected a 2-D or 3-D input, got "
+                         f"{shape_str(input.shape)}")
+    check_pooled_dims("adaptive_avg_pool1d", input, 1)
     L = input.shape[-1]
     (O,) = _sizes(output_size, 1, (L,), "adaptive_avg_pool1d")
     return matmul(input, _const(_adaptive_matrix(L, O, input.dtype.np).T, input))
@@ -938,8 +967,9 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         out_sizes = tuple(int(math.floor(n * s)) for n, s in zip(in_sizes, sf))
         if not recompute_scale_factor:
             scales = list(sf)
-    if any(o <= 0 for o in out_sizes):
-        raise ValueError(f"interpolate: output size {out_sizes} must be positive")
+    if any(n == 0 for n in in_sizes) or any(o <= 0 for o in out_sizes):
+        raise ShapeError(f"interpolate: input and output sizes should be greater than 0, but "
+                         f"got input {in_sizes} and output {out_sizes}")
     lin = "nearest" if mode == "nearest" else "linear"
     dt = input.dtype.np
     out = input
@@ -1002,6 +1032,10 @@ class Embedding:
     """Rows of ``weight`` at integer ``indices``: out shape indices.shape + (dim,)."""
 
     def forward(xp, weight, indices, *, padding_idx):
+        # PyTorch refuses negative indices here (IndexError); NumPy's take would wrap them
+        # (other dtypes fail in take, and the infer rule explains them)
+        if indices.dtype.kind in "iu":
+            check_index_range("embedding", indices, 0, weight.shape[0], negative=False)
         return xp.take(weight, indices, axis=0)
 
     def infer(weight, indices, *, padding_idx):
@@ -1070,6 +1104,9 @@ class NormMoments:
     """Mean and biased variance over ``dim`` (kept as size-1 dims)."""
 
     def forward(xp, x, *, dim):
+        if x.size == 0:   # NaN statistics of nothing, without NumPy's "empty slice" warning
+            shape = tuple(1 if i in dim else d for i, d in enumerate(x.shape))
+            return xp.full(shape, xp.nan, x.dtype), xp.full(shape, xp.nan, x.dtype)
         mean = xp.mean(x, axis=dim, keepdims=True)
         xc = x - mean
         var = xp.mean(xc * xc, axis=dim, keepdims=True)
@@ -1086,7 +1123,8 @@ class NormMoments:
         n = 1
         for d in dim:
             n *= x.shape[d]
-        return (x - out[0]) * (g_var * (2.0 / n)) + g_mean * (1.0 / n)
+        inv_n = 1.0 / n if n else 0.0   # n = 0: x is empty, and so is its gradient
+        return (x - out[0]) * (g_var * (2.0 * inv_n)) + g_mean * inv_n
 
 
 @register_op("norm_apply", saves="both", num_outputs=2, hidden=1, reads_visible=False)
@@ -1095,6 +1133,8 @@ class NormApply:
     inverse standard deviation is a hidden output the VJP reuses."""
 
     def forward(xp, x, mean, var, *wb, eps, affine):
+        check_same_dtype("norm_apply", "the input, statistics, weight and bias", x, mean, var,
+                         *wb)
         invstd = 1.0 / xp.sqrt(var + eps)
         y = (x - mean) * invstd
         i = 0
@@ -1149,6 +1189,11 @@ def _update_running(buf, stat, momentum, opname):
         commit(buf, new, opname)
 
 
+def _known_prod(dims):
+    """The product of ``dims``, or None when one is unknown (a graph placeholder's)."""
+    return None if None in dims else math.prod(dims)
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
     """Batch normalisation over dim 1 (as ``torch.nn.functional.batch_norm``). In training
@@ -1164,16 +1209,23 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if t is not None and tuple(t.shape) != (C,):
             raise ShapeError(f"batch_norm: expected {name} to have shape ({C},) for input "
                              f"{shape_str(input.shape)}, got {shape_str(t.shape)}")
+    # before the running statistics are touched: a refused call changes nothing
+    _check_float_pair("batch_norm", *(meta_of(t) for t in (input, running_mean, running_var,
+                                                           weight, bias) if t is not None))
     w = weight.reshape(bshape) if weight is not None else None
     b = bias.reshape(bshape) if bias is not None else None
     if training:
         dims = (0,) + tuple(range(2, input.ndim))
-        count = input.numel() // max(C, 1)
-        if count <= 1:
+        # values per channel; PyTorch refuses exactly one (an empty batch is fine)
+        count = _known_prod((input.shape[0],) + tuple(input.shape[2:]))
+        if count == 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                              f"training, got input size {shape_str(input.shape)}")
         mean, var = apply(NormMoments, input, dim=dims)
-        if running_mean is not None or running_var is not None:
+        if count is None:   # unknown dims (a graph placeholder): numel() says why it fails
+            count = input.numel() // max(C, 1)
+        # an empty batch has no statistics: the running ones stay as they are (PyTorch)
+        if count and (running_mean is not None or running_var is not None):
             if momentum is None:
                 raise ValueError("batch_norm: momentum=None (cumulative average) is handled by "
                                  "the BatchNorm module; pass the effective momentum")
@@ -1198,6 +1250,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         raise ShapeError(f"instance_norm: expected an input with at least 3 dims, got "
                          f"{shape_str(input.shape)}")
     N, C = input.shape[:2]
+    _check_float_pair("instance_norm", *(meta_of(t) for t in (input, running_mean, running_var,
+                                                              weight, bias) if t is not None))
     bshape = (1, C) + (1,) * (input.ndim - 2)
     w = weight.reshape(bshape) if weight is not None else None
     b = bias.reshape(bshape) if bias is not None else None
@@ -1208,11 +1262,17 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         return _normalize(input, running_mean.reshape(bshape), running_var.reshape(bshape),
                           w, b, eps)
     dims = tuple(range(2, input.ndim))
-    count = input.numel() // max(N * C, 1)
-    if count <= 1:
+    count = _known_prod(input.shape[2:])
+    if count == 1:   # PyTorch refuses exactly one spatial element (0 is fine)
         raise ValueError(f"instance_norm: expected more than 1 spatial element when "
                          f"training, got input size {shape_str(input.shape)}")
     mean, var = apply(NormMoments, input, dim=dims)
+    if count is None:
+        count = input.numel() // max(N * C, 1)
+    if not (count and N):
+        # no statistics to average: the running ones stay as they are (PyTorch makes them
+        # NaN for an empty batch, its mean over no instances; BatchNorm keeps them)
+        running_mean = running_var = None
     if running_mean is not None:
         _update_running(running_mean, mean.reshape(N, C).mean(0), momentum, "instance_norm")
     if running_var is not None:
@@ -1254,7 +1314,9 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
             raise ShapeError(f"group_norm: expected {name} of shape ({C},), got "
                              f"{shape_str(t.shape)}")
     G = num_groups
-    mean, var = apply(NormMoments, input.reshape(N, G, C // G, -1), dim=(2, 3))
+    spatial = _known_prod(input.shape[2:])   # not -1 where known: N or C may be 0
+    grouped = input.reshape(N, G, C // G, -1 if spatial is None else spatial)
+    mean, var = apply(NormMoments, grouped, dim=(2, 3))
     # statistics per group, spread to per channel: the result is then computed in the
     # input's own layout, a fresh array rather than a view (so relu(gn(x), inplace=True)
     # works, as in PyTorch)

@@ -7,8 +7,8 @@ named tuples like ``torch.return_types``; their int64 indices carry no gradient
 and the gradient of the values is scattered back to the selected positions.
 
 Conventions shared with PyTorch:
-- full-reduction ``max()``/``amax``/``amin`` share the gradient evenly among ties;
-  ``max(dim)``/``sort``/``topk``/``median(dim)`` send it to the returned index;
+- full-reduction ``max()``/``amax``/``amin``/``median()`` share the gradient evenly among
+  ties; ``max(dim)``/``sort``/``topk``/``median(dim)`` send it to the returned index;
 - ``prod``'s gradient is exact when the input holds zeros (products of the other
   elements, never ``out / x``);
 - ``logsumexp`` is shift-stable and returns -inf when all inputs are -inf;
@@ -37,7 +37,7 @@ from yingshe.ops.shape import expand, reshape
 
 __all__ = ["sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "all",
            "any", "count_nonzero", "var", "std", "var_mean", "std_mean", "logsumexp", "norm",
-           "cumsum", "cumprod", "sort", "argsort", "topk", "median"]
+           "cumsum", "cumprod", "sort", "argsort", "topk", "median", "nansum", "nanmean"]
 
 
 # ---- named tuples like torch.return_types --------------------------------------------------
@@ -116,7 +116,8 @@ def _flatten_dims(x, dims):
     perm = rest + list(dims)
     y = np.transpose(x, perm)
     lead = y.shape[: len(rest)]
-    return y.reshape(lead + (-1,)), (perm, y.shape)
+    # the merged size explicitly: -1 is ambiguous when a kept dim is 0
+    return y.reshape(lead + (math.prod(y.shape[len(rest):]),)), (perm, y.shape)
 
 
 def _unflatten_dims(y, info):
@@ -165,11 +166,55 @@ class Sum:
 def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """Sum of elements over ``dim`` (all when None); integer/bool inputs sum to int64."""
     _no_out(out, "sum")
-    dims = normalize_dims("sum", dim, input.ndim)
+    return _sum_like(Sum, input, dim, keepdim, dtype)
+
+
+def _sum_like(op, input, dim, keepdim, dtype):
+    """Apply ``sum`` or ``nansum``: integer/bool inputs accumulate in int64 unless
+    ``dtype`` says otherwise."""
+    dims = normalize_dims(op.name, dim, input.ndim)
     dt = _dtype.as_dtype(dtype) if dtype is not None else None
     if dt is None and not input.dtype.is_floating_point:
         dt = _dtype.int64
-    return apply(Sum, input, dim=dims, keepdim=bool(keepdim), dtype=dt)
+    return apply(op, input, dim=dims, keepdim=bool(keepdim), dtype=dt)
+
+
+@register_op("nansum", saves="inputs")
+class Nansum:
+    """Sum over ``dim`` with NaN counted as zero."""
+
+    def forward(xp, x, *, dim, keepdim, dtype):
+        return xp.nansum(x, axis=dim, keepdims=keepdim, dtype=dtype.np if dtype else None)
+
+    infer = Sum.infer
+
+    def vjp(g, out, x, *, dim, keepdim, dtype):
+        if dtype is not None and dtype is not x.dtype:
+            g = g.to(x.dtype)
+        # PyTorch's rule, g times the mask of non-NaN elements (x == x): a non-finite g
+        # (nanmean of an all-NaN slice divides by 0) gives NaN there, as in PyTorch
+        from yingshe.ops.elementwise_math import masked_grad
+        return masked_grad(_unreduce(g, x.shape, dim, keepdim), x == x)
+
+
+@tensor_method
+def nansum(input, dim=None, keepdim=False, *, dtype=None, out=None):
+    """``sum`` with NaN counted as zero (integer/bool inputs sum to int64, as ``sum``)."""
+    _no_out(out, "nansum")
+    return _sum_like(Nansum, input, dim, keepdim, dtype)
+
+
+@tensor_method
+def nanmean(input, dim=None, keepdim=False, *, dtype=None, out=None):
+    """The mean of the non-NaN elements over ``dim`` (NaN where all are NaN); floating
+    point only. ``nansum`` over the count of non-NaN elements, as PyTorch computes it."""
+    _no_out(out, "nanmean")
+    input = _mean_input("nanmean", input, dtype, "nanmean(): expected input to have floating "
+                        "point dtype")
+    dims = normalize_dims("nanmean", dim, input.ndim)
+    count = apply(Sum, input == input, dim=dims, keepdim=bool(keepdim), dtype=input.dtype)
+    total = apply(Nansum, input, dim=dims, keepdim=bool(keepdim), dtype=None)
+    return total / count   # 0 / 0: an all-NaN slice is NaN
 
 
 @register_op("mean", saves="none")
@@ -196,12 +241,18 @@ class Mean:
 def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """Mean over ``dim`` (all when None); the input must be floating point."""
     _no_out(out, "mean")
-    if dtype is not None:
-        input = input.to(dtype)
-    _check_float_input("mean", input, "mean(): could not infer output dtype; input dtype must "
-                       "be floating point")
+    input = _mean_input("mean", input, dtype, "mean(): could not infer output dtype; input "
+                        "dtype must be floating point")
     dims = normalize_dims("mean", dim, input.ndim)
     return apply(Mean, input, dim=dims, keepdim=bool(keepdim))
+
+
+def _mean_input(opname, input, dtype, msg):
+    """The input of a mean: cast to ``dtype`` when given, then floating point only."""
+    if dtype is not None:
+        input = input.to(dtype)
+    _check_float_input(opname, input, msg)
+    return input
 
 
 # ---- gather / scatter along a dim (private; the VJPs of the index-returning ops) ----------
@@ -972,11 +1023,19 @@ def argsort(input, dim=-1, descending=False, stable=False):
     return sort(input, dim, descending, stable).indices
 
 
+def _check_k(shape, k, dim) -> None:
+    size = shape[dim] if len(shape) else 1
+    if k < 0 or (size is not None and k > size):
+        raise ShapeError(f"topk: selected index k out of range (k={k}, dim {dim} of "
+                         f"shape {shape_str(shape)})")
+
+
 @register_op("topk", saves="output", num_outputs=2)
 class Topk:
     """The ``k`` largest (or smallest) elements along ``dim`` and their indices."""
 
     def forward(xp, x, *, k, dim, largest, sorted):
+        _check_k(x.shape, k, dim)   # a negative k would take no elements, silently
         x0, d, was0 = _as_0d_safe(x, dim)
         idx = _argsort_np(xp, x0, d, largest)
         idx = xp.take(idx, xp.arange(k), axis=d).astype(xp.int64)
@@ -986,10 +1045,7 @@ class Topk:
         return vals, idx
 
     def infer(x, *, k, dim, largest, sorted):
-        size = x.shape[dim] if x.ndim else 1
-        if k < 0 or (size is not None and k > size):
-            raise ShapeError(f"topk: selected index k out of range (k={k}, dim {dim} of "
-                             f"shape {shape_str(x.shape)})")
+        _check_k(x.shape, k, dim)
         shape = tuple(k if i == dim else s for i, s in enumerate(x.shape))
         return Meta(shape, x.dtype), Meta(shape, _dtype.int64)
 
@@ -1009,10 +1065,12 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
 
 # ---- median ----------------------------------------------------------------------------------
 
-@register_op("median", saves="output", num_outputs=2)
+@register_op("median", saves="both", num_outputs=2)
 class Median:
     """The lower median along ``dim`` (of the flattened input when ``dim`` is None) and its
-    index; NaN propagates (its first occurrence is returned)."""
+    index; NaN propagates (its first occurrence is returned). The gradient goes to the
+    returned index along ``dim``; without ``dim`` it is shared evenly among the elements
+    equal to the median (PyTorch's rule; NaN matches NaN), and is empty for an empty input."""
 
     def forward(xp, x, *, dim, keepdim):
         if dim is None:
@@ -1044,9 +1102,8 @@ class Median:
 
     def vjp(g, out, x, *, dim, keepdim):
         if dim is None:
-            flat = (builtins.max(math.prod(x.shape), 1),)
-            gx = _scatter_back(reshape(g[0], (1,)), reshape(out[1], (1,)), flat, 0)
-            return reshape(gx, x.shape)
+            w = apply(TieWeights, x, out[0], dim=tuple(range(x.ndim)), keepdim=False)
+            return g[0] * w
         return _scatter_back(g[0], out[1], x.shape, dim, keepdim)
 
 

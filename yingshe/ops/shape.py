@@ -392,6 +392,8 @@ def movedim(input, source, destination):
         raise ShapeError(f"movedim: repeated dim in `source` ({list(src)})")
     if len(set(d)) != len(d):
         raise ShapeError(f"movedim: repeated dim in `destination` ({list(dst)})")
+    if n == 0:   # a 0-d tensor: dims 0 and -1 name its single (virtual) dimension
+        return _permute(input, ())
     order: list = [None] * n
     for a, b in zip(s, d):
         order[b] = a
@@ -537,7 +539,8 @@ class Flip:
     """Reverse the order of elements along ``dims`` (a copy, as in PyTorch)."""
 
     def forward(xp, x, *, dims):
-        return xp.ascontiguousarray(xp.flip(x, dims))
+        # a C-ordered copy (ascontiguousarray would turn a 0-d array into shape (1,))
+        return xp.flip(x, dims).copy()
 
     def infer(x, *, dims):
         return x

@@ -260,13 +260,19 @@ class Optimizer:
                 raise ValueError("loaded state dict contains a parameter group that doesn't "
                                  "match the size of optimizer's group")
         id_map = {}
-        for g, sg in zip(groups, saved_groups):
-            for old, p in zip(sg["params"], g["params"]):
+        where = {}
+        for gi, (g, sg) in enumerate(zip(groups, saved_groups)):
+            names = g.get("param_names")
+            for pi, (old, p) in enumerate(zip(sg["params"], g["params"])):
                 id_map[old] = p
+                where[old] = (f"parameter {names[pi]!r}" if names else f"parameter {pi}") \
+                    + f" of group {gi}"
         state: defaultdict = defaultdict(dict)
         for k, v in state_dict["state"].items():
             if k in id_map:
                 p = id_map[k]
+                for key, val in v.items():
+                    _check_state_shape(p, key, val, where[k])
                 state[p] = {key: _copy_state(p, key, val) for key, val in v.items()}
             else:
                 state[k] = copy.deepcopy(v)
@@ -305,10 +311,31 @@ def _sqrt(x):
     return f() if f is not None else math.sqrt(x)
 
 
+def _check_state_shape(p: Tensor, key: str, value, where: str) -> None:
+    """A per-parameter state tensor (momentum, moments) must have its parameter's shape;
+    0-d entries (``step``) are scalars. Checked when loading, so that a state dict of
+    another model fails here, naming the parameter, rather than as a broadcasting error
+    inside a later ``step()`` (PyTorch defers it to the step)."""
+    arr = value._data if isinstance(value, Tensor) else value
+    if not isinstance(arr, (np.ndarray, bool, int, float, np.generic)):
+        raise TypeError(f"Optimizer.load_state_dict: the state {key!r} of {where} is a "
+                        f"{type(value).__name__}, expected a tensor or a number")
+    if not isinstance(arr, np.ndarray) or arr.ndim == 0 or p._data is None:
+        return
+    if arr.shape != p._data.shape:
+        from yingshe.errors import ShapeError
+        from yingshe.ops._shapes import shape_str
+        raise ShapeError(f"Optimizer.load_state_dict: the state {key!r} of {where} has shape "
+                         f"{shape_str(arr.shape)}, but the parameter has shape "
+                         f"{shape_str(p._data.shape)} (a state dict of another model?)")
+
+
 def _copy_state(p: Tensor, key: str, value):
     if isinstance(value, Tensor):
         arr = value._data
-        if key != "step" and arr.dtype.kind == "f" and p._data is not None:
+        # PyTorch's policy: the state of a floating-point parameter takes its dtype
+        # (an integer moment from elsewhere too), except the step counter
+        if key != "step" and p._data is not None and p._data.dtype.kind == "f":
             arr = arr.astype(p._data.dtype)
         return _wrap(np.array(arr, copy=True))
     if isinstance(value, np.ndarray):

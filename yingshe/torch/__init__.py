@@ -106,11 +106,6 @@ def numel(input) -> int:
     return input.numel()
 
 
-def equal(input, other) -> bool:
-    """``torch.equal``: same shape and the same elements (composed of core ops)."""
-    return tuple(input.shape) == tuple(other.shape) and _builtins.bool((input == other).all())
-
-
 # ---- threads ------------------------------------------------------------------------------
 _num_threads: int | None = None
 _thread_limiter = None

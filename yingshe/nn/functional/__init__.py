@@ -384,6 +384,8 @@ def adaptive_max_pool2d(input, output_size, return_indices: bool = False):
     if input.ndim not in (3, 4):
         raise RuntimeError(f"adaptive_max_pool2d(): Expected 3D or 4D tensor, but got "
                            f"{tuple(input.shape)}")
+    from yingshe.ops.nn import check_pooled_dims
+    check_pooled_dims("adaptive_max_pool2d", input, 2)
     H, W = input.shape[-2], input.shape[-1]
     oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
     oh = H if oh is None else oh
@@ -413,6 +415,23 @@ except ImportError:  # pragma: no cover - while the losses are being written
 for _name, _fn in _adapters.items():  # the adapters win over any plain re-export
     if _name in _ops:
         globals()[_name] = _fn
+
+
+def _inplace_variant(name: str):
+    """PyTorch's ``F.<name>_(input, ...)``: ``F.<name>(input, ..., inplace=True)``."""
+    fn = globals()[name]
+
+    def variant(input, *args, **kwargs):
+        return fn(input, *args, inplace=True, **kwargs)
+
+    variant.__name__ = variant.__qualname__ = name + "_"
+    variant.__doc__ = f"``{name}(input, ..., inplace=True)``: the activation in place."
+    return variant
+
+
+for _name in ("relu", "leaky_relu", "elu", "selu", "celu", "hardtanh", "threshold"):
+    globals()[_name + "_"] = _inplace_variant(_name)
+    _exported.append(_name + "_")
 
 
 class _NotImplementedName(AttributeError):

@@ -61,6 +61,23 @@ def _same_float_dtype(name: str, input, target) -> None:
                          f"{input.dtype} and {target.dtype}")
 
 
+def _promoted(name: str, input, target, to_input: bool = False):
+    """``input`` and ``target`` in one floating dtype, as PyTorch's pointwise losses take
+    them: the promoted dtype of the two (a float32 input against a float64 target gives
+    a float64 loss; an integer or bool target becomes the input's float dtype), or the
+    input's own dtype (``to_input``: huber_loss); the result must be floating point."""
+    from yingshe.ops.elementwise import promote
+    if to_input:
+        if not input.dtype.is_floating_point:
+            raise DTypeError(f"{name}: expected a floating-point input, got {input.dtype}")
+        return input, (target if target.dtype is input.dtype else target.to(input.dtype))
+    a, b, dt = promote(input, target)
+    if dt.kind != "f":
+        raise DTypeError(f"{name}: expected a floating-point input or target, got "
+                         f"{input.dtype} and {target.dtype}")
+    return a, b
+
+
 def _check_weight_size(name, weight, input) -> None:
     if tuple(weight.shape) != tuple(input.shape):
         raise ShapeError(f"{name}: Weights and input must have the same size, got "
@@ -75,7 +92,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     _legacy("mse_loss", size_average, reduce)
     _check_reduction(reduction)
     _warn_size("mse_loss", input, target)
-    _same_float_dtype("mse_loss", input, target)
+    input, target = _promoted("mse_loss", input, target)
     if weight is None:
         return apply(_ops.MSELoss, input, target, reduction=reduction)
     d = input - target
@@ -94,7 +111,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     _legacy("l1_loss", size_average, reduce)
     _check_reduction(reduction)
     _warn_size("l1_loss", input, target)
-    _same_float_dtype("l1_loss", input, target)
+    input, target = _promoted("l1_loss", input, target)
     loss = apply(_ops.SmoothL1Loss, input, target, beta=0.0)
     if weight is not None:
         _check_weight_size("l1_loss", weight, input)
@@ -110,7 +127,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     _legacy("smooth_l1_loss", size_average, reduce)
     _check_reduction(reduction)
     _warn_size("smooth_l1_loss", input, target)
-    _same_float_dtype("smooth_l1_loss", input, target)
+    input, target = _promoted("smooth_l1_loss", input, target)
     if beta < 0:
         raise ValueError(f"smooth_l1_loss does not support negative values for beta, "
                          f"got {beta}")
@@ -122,7 +139,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     the pointwise loss and 'mean' averages the weighted loss (PyTorch)."""
     _check_reduction(reduction)
     _warn_size("huber_loss", input, target)
-    _same_float_dtype("huber_loss", input, target)
+    input, target = _promoted("huber_loss", input, target, to_input=True)
     if not delta > 0:
         raise ValueError(f"huber_loss does not support non-positive values for delta, "
                          f"got {delta}")
@@ -208,7 +225,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if tuple(target.shape) != tuple(input.shape):
         raise ShapeError(f"cross_entropy: a floating-point (probability) target must have "
                          f"the input's shape {tuple(input.shape)}, got {tuple(target.shape)}")
-    _same_float_dtype("cross_entropy", input, target)
+    logp, target = _promoted("cross_entropy", logp, target)
     c = input.shape[cdim]
     if label_smoothing > 0:
         target = target * (1 - label_smoothing) + label_smoothing / c
@@ -246,7 +263,10 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
             "size.'batchmean' divides only by the batch size, and aligns with the KL div math "
             "definition.'mean' will be changed to behave the same as 'batchmean' in the next "
             "major release.", UserWarning, stacklevel=2)
-    _same_float_dtype("kl_div", input, target)
+    if not (input.dtype.is_floating_point and target.dtype.is_floating_point):
+        raise DTypeError(f"kl_div: integral inputs are not supported, got {input.dtype} and "
+                         f"{target.dtype}")
+    input, target = _promoted("kl_div", input, target)
     loss = apply(_ops.KLDiv, input, target, log_target=bool(log_target))
     if reduction == "batchmean":
         total = loss.sum()

@@ -52,6 +52,18 @@ class _NormBase(Module):
             init.ones_(self.running_var)
             init.zeros_(self.num_batches_tracked)
 
+    def _load_from_state_dict(self, state_dict, prefix, strict, missing_keys,
+                              unexpected_keys, error_msgs, assign) -> None:
+        super()._load_from_state_dict(state_dict, prefix, strict, missing_keys,
+                                      unexpected_keys, error_msgs, assign)
+        # PyTorch accepts a state dict without the counter (one saved before BatchNorm had
+        # it, or by code that drops it) even when strict, and keeps the module's own count.
+        # Its versioned state dicts raise instead; yingshe's carry no version, so the
+        # unversioned rule, which is also what a dict read from a file gets, always applies.
+        key = prefix + "num_batches_tracked"
+        if self.track_running_stats and key in missing_keys and key not in state_dict:
+            missing_keys.remove(key)
+
     def reset_parameters(self) -> None:
         self.reset_running_stats()
         if self.affine:

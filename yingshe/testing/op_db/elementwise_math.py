@@ -464,3 +464,65 @@ ERRORS = [
               DTypeError, "lerp: expected dtype float32 for `end` but got dtype float64",
               torch_exc=RuntimeError),
 ]
+
+
+# ---- hypot, nan_to_num (issue 14) --------------------------------------------------------------
+
+CASES += [
+    OpCase("hypot", lambda m, a, b: m.hypot(a, b), gen(normal(3, 4), normal(4)), np.hypot),
+    OpCase("hypot", lambda m, a, b: a.hypot(b), gen(noncontig(3, 2), normal()), np.hypot,
+           name="method-noncontig-0d"),
+    OpCase("hypot", lambda m, a, b: m.hypot(a, b), gen(normal(0, 3), normal(3)), np.hypot,
+           name="empty"),
+    # huge values: squaring would overflow, hypot does not
+    OpCase("hypot", lambda m, a, b: m.hypot(a, b),
+           gen(const(np.array([3e200, -4e30, 1e-300])), const(np.array([4e200, 3e30, 0.0]))),
+           np.hypot, name="no-overflow", dtypes=("float64",), fd=False, second_order=False),
+    OpCase("nan_to_num", lambda m, a: m.nan_to_num(a), gen(normal(3, 4)), np.nan_to_num),
+    OpCase("nan_to_num", lambda m, a: a.nan_to_num(), gen(special()), np.nan_to_num,
+           name="special", fd=False),
+    OpCase("nan_to_num", lambda m, a: m.nan_to_num(a, nan=1.0, posinf=2.0, neginf=-3.0),
+           gen(special()), lambda a: np.nan_to_num(a, nan=1.0, posinf=2.0, neginf=-3.0),
+           name="values", fd=False),
+    OpCase("nan_to_num", lambda m, a: a.nan_to_num(), gen(noncontig(2, 3)), np.nan_to_num,
+           name="noncontig"),
+    OpCase("nan_to_num", lambda m, a: m.nan_to_num(a), gen(ints(-3, 3, 4)), np.nan_to_num,
+           name="int", **INT),
+]
+
+ERRORS += [
+    ErrorCase("hypot", lambda m, a, b: m.hypot(a, b), gen(ints(0, 3, 4), ints(0, 3, 4)),
+              DTypeError, "floating-point", name="int", torch_exc=RuntimeError),
+    ErrorCase("hypot", lambda m, a, b: m.hypot(a, b), gen(normal(3), normal(4)), ShapeError,
+              "broadcast", name="shapes", torch_exc=RuntimeError),
+]
+
+# ---- hardtanh: clamp with PyTorch's zero gradient at the corners ------------------------------
+
+def _F(m):
+    """``torch.nn.functional`` or yingshe's (hardtanh and relu6 live there only)."""
+    if m.__name__ == "yingshe":
+        import yingshe.nn.functional as F
+        return F
+    return m.nn.functional
+
+
+CASES += [
+    OpCase("hardtanh", lambda m, a: _F(m).hardtanh(a), gen(away_from((-1.0, 1.0), 3, 4)),
+           lambda a: np.clip(a, -1.0, 1.0)),
+    OpCase("hardtanh", lambda m, a: _F(m).hardtanh(a, -0.5, 2.0), gen(noncontig(2, 3)),
+           lambda a: np.clip(a, -0.5, 2.0), name="bounds-noncontig", fd=False),
+    # exactly at the corners (and NaN): the gradient is 0 at the bounds, g at NaN; checked
+    # against PyTorch (finite differences straddle the kinks)
+    OpCase("hardtanh", lambda m, a: _F(m).relu6(a),
+           gen(const(np.array([-1.0, 0.0, 3.0, 6.0, 7.0, np.nan]))),
+           lambda a: np.clip(a, 0.0, 6.0), name="relu6-corners", fd=False,
+           second_order=False),
+    OpCase("hardtanh", lambda m, a: _F(m).hardtanh(a), gen(ints(-3, 3, 5)),
+           lambda a: np.clip(a, -1, 1), name="int", **INT),
+]
+
+ERRORS += [
+    ErrorCase("hardtanh", lambda m, a: _F(m).hardtanh(a), gen(const(np.array([True]))),
+              DTypeError, "bool", name="bool", torch_exc=RuntimeError),
+]

@@ -314,3 +314,22 @@ ERRORS = [
     ErrorCase("pad", lambda m, a: m.pad(a, (1, 1, 1)), gen(normal(3, 3)), ShapeError,
               "divisible by 2", name="odd"),
 ]
+
+
+# ---- select (issue 14): a view through getitem -------------------------------------------------
+
+CASES += [
+    OpCase("getitem", lambda m, a: a.select(1, -1), gen(normal(2, 4)), lambda a: a[:, -1],
+           name="select"),
+    OpCase("getitem", lambda m, a: m.select(a, 0, 2), gen(noncontig(3, 2)), lambda a: a[2],
+           name="select-noncontig"),
+    OpCase("getitem", lambda m, a: a.select(0, 0), gen(normal(1)), lambda a: a[0],
+           name="select-to-0d"),
+]
+
+ERRORS += [
+    ErrorCase("getitem", lambda m, a: a.select(0, 3), gen(normal(3, 2)), IndexError,
+              "index 3 out of range", name="select-range", torch_exc=builtins.IndexError),
+    ErrorCase("getitem", lambda m, a: a.select(0, 0), gen(normal()), IndexError,
+              "0-dim", name="select-0d", torch_exc=builtins.IndexError),
+]

@@ -375,3 +375,51 @@ ERRORS = [
     ErrorCase("median", lambda m, a: a.median(0), gen(normal(0, 2)), IndexError,
               "non-zero size", name="empty", torch_exc=builtins.IndexError),
 ]
+
+
+# ---- nansum / nanmean (issue 14) --------------------------------------------------------------
+
+def _with_nans(*shape, frac=0.3):
+    """Normal samples with NaN mixed in (NaN counts as zero; perturbing it changes nothing,
+    so finite differences see the same zero gradient there as the VJP)."""
+    def make(rng):
+        a = rng.standard_normal(shape)
+        a[rng.random(shape) < frac] = np.nan
+        return np.asarray(a)
+    return make
+
+
+def _np_nanmean(a, axis=None, keepdims=False):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.nansum(a, axis, keepdims=keepdims) / (~np.isnan(a)).sum(axis, keepdims=keepdims)
+
+
+CASES += [
+    OpCase("nansum", lambda m, a: a.nansum(), gen(_with_nans(3, 4)), np.nansum),
+    OpCase("nansum", lambda m, a: m.nansum(a, 1, keepdim=True), gen(_with_nans(3, 4)),
+           lambda a: np.nansum(a, 1, keepdims=True), name="dim-keepdim"),
+    OpCase("nansum", lambda m, a: m.nansum(a, (0, 2)), gen(noncontig(2, 3, 4)),
+           lambda a: np.nansum(a, (0, 2)), name="dims-noncontig"),
+    OpCase("nansum", lambda m, a: a.nansum(-1), gen(normal(0, 3)),
+           lambda a: np.nansum(a, -1), name="empty"),
+    OpCase("nansum", lambda m, a: a.nansum(), gen(normal()), np.nansum, name="0d"),
+    OpCase("nansum", lambda m, a: a.nansum(0), gen(ints(-3, 3, 4, 2)),
+           lambda a: a.sum(0), name="int", dtypes=("float64",), fd=False),
+    OpCase("nansum", lambda m, a: m.nanmean(a), gen(_with_nans(3, 4)), _np_nanmean,
+           name="nanmean"),
+    OpCase("nansum", lambda m, a: a.nanmean(0, keepdim=True), gen(_with_nans(4, 3)),
+           lambda a: _np_nanmean(a, 0, True), name="nanmean-dim"),
+    # a column of NaN only: its mean is NaN, its gradient NaN (PyTorch's formula); other
+    # columns are checked against PyTorch, not finite differences
+    OpCase("nansum", lambda m, a: a.nanmean(0),
+           gen(lambda rng: np.array([[1.0, np.nan], [np.nan, np.nan], [2.0, np.nan]])),
+           lambda a: _np_nanmean(a, 0), name="nanmean-all-nan", fd=False,
+           second_order=False),
+]
+
+ERRORS += [
+    ErrorCase("nansum", lambda m, a: a.nanmean(), gen(ints(0, 3, 4)), DTypeError,
+              "floating point", name="nanmean-int", torch_exc=RuntimeError),
+    ErrorCase("nansum", lambda m, a: a.nansum(2), gen(normal(3, 4)), IndexError,
+              "dimension out of range", name="dim", torch_exc=builtins.IndexError),
+]

@@ -10,8 +10,9 @@ run that never stopped would have.
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import pickle
 import queue
+import sys
 import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable, NamedTuple
@@ -108,24 +109,89 @@ def _from_wire(obj):
     return obj
 
 
+class _WorkerError:
+    """An exception raised in a worker, sent to the main process and re-raised there with
+    its original type and the worker's traceback in the message (PyTorch's
+    ``ExceptionWrapper``). The type travels by reference (module and name); a type the
+    main process cannot import, or construct from one message, arrives as RuntimeError."""
+
+    def __init__(self, where: str) -> None:
+        exc_type = sys.exc_info()[0]
+        try:
+            pickle.dumps(exc_type)
+            self.exc_type = exc_type
+        except Exception:  # noqa: BLE001 - a local class: only its name can travel
+            self.exc_type = None
+        self.type_name = exc_type.__name__
+        self.where = where
+        self.text = traceback.format_exc()
+
+    def reraise(self):
+        msg = f"Caught {self.type_name} {self.where}.\nOriginal {self.text}"
+        if self.exc_type is KeyError:
+            msg = _KeyErrorMessage(msg)
+        try:
+            exc = self.exc_type(msg) if self.exc_type is not None else None
+        except Exception:  # noqa: BLE001 - needs other arguments than one message
+            exc = None
+        if not isinstance(exc, BaseException):
+            raise RuntimeError(msg) from None
+        raise exc
+
+
+class _KeyErrorMessage(str):
+    """KeyError prints the repr of its argument; this keeps the traceback readable."""
+
+    def __repr__(self) -> str:
+        return self
+
+
+def _send(result_q, batch_no, payload) -> None:
+    # serialise here rather than in the queue's feeder thread, which would print a
+    # pickling error and drop the batch, leaving the main process waiting forever
+    try:
+        data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - reported to the main process as the batch's error
+        data = pickle.dumps(_WorkerError(f"in DataLoader worker process {_worker_info.id} "
+                                         f"(sending batch {batch_no})"))
+    result_q.put((batch_no, data))
+
+
+def _receive(data: bytes, batch_no: int):
+    """What a worker sent (bytes from our own process: unpickling them is safe)."""
+    try:
+        return pickle.loads(data)
+    except Exception as err:  # noqa: BLE001 - e.g. a class the main process cannot import
+        raise RuntimeError(f"DataLoader: the main process could not read batch {batch_no} "
+                           f"sent by a worker ({type(err).__name__}: {err})") from None
+
+
 def _worker_loop(dataset, fetch, index_q, result_q, worker_id, num_workers, seed, init_fn):
     global _worker_info
     from yingshe import random as yrandom
     yrandom.manual_seed(seed)
     np.random.seed(seed % 2**32)
     _worker_info = WorkerInfo(worker_id, num_workers, seed, dataset)
+    where = f"in DataLoader worker process {worker_id}"
+    init_error = None
     if init_fn is not None:
-        init_fn(worker_id)
+        try:
+            init_fn(worker_id)
+        except Exception:  # noqa: BLE001 - reported as the result of the first batch asked
+            init_error = _WorkerError(where)
     while True:
         item = index_q.get()
         if item is None:
             break
         batch_no, indices = item
-        try:
-            result_q.put((batch_no, _to_wire(fetch(indices)), None))
-        except Exception:  # noqa: BLE001 - re-raised in the main process with this traceback
-            result_q.put((batch_no, None, f"in DataLoader worker {worker_id}:\n"
-                                           + traceback.format_exc()))
+        if init_error is not None:
+            payload, init_error = init_error, None
+        else:
+            try:
+                payload = _to_wire(fetch(indices))
+            except Exception:  # noqa: BLE001 - re-raised in the main process, same type
+                payload = _WorkerError(where)
+        _send(result_q, batch_no, payload)
 
 
 # ---- the loader -----------------------------------------------------------------------------
@@ -276,6 +342,7 @@ class DataLoader:
             yield self.collate_fn(batch)
 
     def _iter_workers(self, batches):
+        import multiprocessing as mp   # here: only worker processes need it
         from yingshe import random as yrandom
         ctx = self.multiprocessing_context
         if ctx is None:
@@ -305,7 +372,7 @@ class DataLoader:
             for expected in range(len(batches)):
                 while expected not in pending:
                     try:
-                        no, data, err = result_q.get(timeout=self.timeout or 5.0)
+                        no, data = result_q.get(timeout=self.timeout or 5.0)
                     except queue.Empty:
                         dead = [p.pid for p in workers if not p.is_alive()]
                         if dead or self.timeout:
@@ -314,14 +381,15 @@ class DataLoader:
                                 if dead else f"DataLoader timed out after {self.timeout} s"
                             ) from None
                         continue
-                    if err is not None:
-                        raise RuntimeError(f"Caught an exception {err}")
-                    pending[no] = data
+                    pending[no] = _receive(data, no)
                 if sent < len(batches):
                     index_qs[sent % self.num_workers].put((sent, batches[sent]))
                     sent += 1
+                data = pending.pop(expected)
+                if isinstance(data, _WorkerError):  # in batch order, as PyTorch raises
+                    data.reraise()
                 self._yielded += 1
-                yield _from_wire(pending.pop(expected))
+                yield _from_wire(data)
             self._end_epoch()
         finally:
             for q in index_qs:

@@ -1,0 +1,243 @@
+"""The ``jit`` extra: kernels compiled by numba, when it is installed.
+
+NumPy runs one pass over memory per operation; a chain of elementwise operations
+(an optimizer update, an LSTM cell's gate maths, a fused tail of a compiled step)
+makes as many passes and temporaries as it has operations. numba compiles one loop
+that does the whole chain per element. This module is the one place that knows
+about numba:
+
+* **the backend policy** — ``"numba"`` or ``"numpy"``; the process-wide default is
+  numba when it is importable (``set_default_backend``), and with
+  ``YINGSHE_REQUIRE_NUMBA=1`` (set by CI) a missing numba is an error instead of a
+  silent NumPy fallback, so CI tests the path it claims to;
+* **kernels from scalar formulas** — an op that declares ``scalar(*xs, **attrs)``,
+  the per-element formula of its forward written with plain arithmetic, comparisons,
+  conditional expressions and ``math`` functions, gets a one-pass kernel from
+  ``elementwise_kernel``; the compiler's fusion pass composes the same formulas;
+* **a disk cache** — numba cannot cache functions made with ``exec``, so generated
+  kernel source is written to a file named by its hash under ``cache_dir()`` and
+  imported from there (``cache=True``): a second process loads machine code instead
+  of recompiling.
+
+numba is imported on first use, never by ``import yingshe``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import os
+import sys
+import tempfile
+import threading
+from typing import Callable
+
+__all__ = ["available", "numba_module", "required", "resolve_backend", "set_default_backend",
+           "get_default_backend", "cache_dir", "load_source", "elementwise_kernel",
+           "BackendUnavailable"]
+
+BACKENDS = ("numba", "numpy")
+
+
+class BackendUnavailable(ImportError):
+    """The numba backend was asked for (or required) but numba cannot be imported."""
+
+
+_lock = threading.RLock()
+_numba: list = []            # [module or None] once probed
+_default: list = [None]      # None: numba when importable
+
+
+def numba_module():
+    """The ``numba`` module, or ``None`` when it is not installed (probed once)."""
+    if not _numba:
+        with _lock:
+            if not _numba:
+                try:
+                    import numba  # noqa: PLC0415 - optional, imported on first use
+                except ImportError:
+                    numba = None
+                _numba.append(numba)
+    return _numba[0]
+
+
+def available() -> bool:
+    """Whether numba can be imported."""
+    return numba_module() is not None
+
+
+def required() -> bool:
+    """``YINGSHE_REQUIRE_NUMBA=1``: a fallback to NumPy is an error (CI sets it)."""
+    return os.environ.get("YINGSHE_REQUIRE_NUMBA") == "1"
+
+
+def _missing(why: str) -> BackendUnavailable:
+    return BackendUnavailable(
+        f"{why}, but numba cannot be imported; install the extra with "
+        f"`pip install \"yingshe[jit]\"` (or choose backend='numpy')")
+
+
+def resolve_backend(name: str | None = None) -> str:
+    """The backend to use for ``name`` (``"numba"``, ``"numpy"`` or ``None`` for the
+    process default). ``"numba"`` without numba raises; the default falls back to
+    ``"numpy"`` unless ``YINGSHE_REQUIRE_NUMBA=1``."""
+    if name is None:
+        name = _default[0]
+    if name == "numpy":
+        return "numpy"
+    if name is not None and name != "numba":
+        raise ValueError(f"unknown backend {name!r}; choose one of {BACKENDS}")
+    if available():
+        return "numba"
+    if name == "numba":
+        raise _missing("backend='numba' was asked for")
+    if required():
+        raise _missing("YINGSHE_REQUIRE_NUMBA=1 is set")
+    return "numpy"
+
+
+def set_default_backend(name: str | None) -> None:
+    """Set the process-wide backend of compiled code and fused kernels: ``"numba"``,
+    ``"numpy"``, or ``None`` (numba when importable)."""
+    if name is not None and name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose one of {BACKENDS}")
+    if name == "numba" and not available():
+        raise _missing("set_default_backend('numba') was called")
+    _default[0] = name
+
+
+def get_default_backend() -> str:
+    """The backend that code asking for the default gets now."""
+    return resolve_backend(None)
+
+
+# ---- the kernel cache ------------------------------------------------------------------------
+
+def cache_dir() -> str:
+    """Where generated kernel source (and numba's cache of it) lives:
+    ``$YINGSHE_CACHE_DIR``, else ``$XDG_CACHE_HOME/yingshe/kernels``, else
+    ``~/.cache/yingshe/kernels``."""
+    root = os.environ.get("YINGSHE_CACHE_DIR")
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                               ".cache")
+        root = os.path.join(base, "yingshe", "kernels")
+    return root
+
+
+_modules: dict[str, object] = {}
+
+
+def load_source(source: str, hint: str = "kernel"):
+    """Import ``source`` as a module from a file named by its hash in ``cache_dir()``.
+
+    The file is written once (atomically: a temporary file renamed into place, so a
+    concurrent process never imports half a file) and then reused by every process,
+    which lets numba's ``cache=True`` find its compiled code next to it.
+    """
+    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
+    name = f"yingshe_{''.join(c if c.isalnum() else '_' for c in hint)}_{digest}"
+    mod = _modules.get(name)
+    if mod is not None:
+        return mod
+    with _lock:
+        mod = _modules.get(name)
+        if mod is not None:
+            return mod
+        folder = cache_dir()
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, name + ".py")
+        if not os.path.exists(path):
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(source)
+                os.replace(tmp, path)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+        _modules[name] = mod
+        return mod
+
+
+# ---- kernels from scalar formulas ------------------------------------------------------------
+
+def _import_path(fn: Callable) -> tuple[str, str]:
+    """(module, dotted attribute path) under which ``fn`` can be imported again."""
+    qual = fn.__qualname__
+    if "<locals>" in qual or "<lambda>" in qual:
+        raise ValueError(f"scalar formula {qual!r} must be a module-level function or a "
+                         "static method of a module-level class (numba imports it by name)")
+    return fn.__module__, qual
+
+
+def _source_of(fn: Callable) -> str:
+    try:
+        return inspect.getsource(fn)
+    except (OSError, TypeError):  # pragma: no cover - built without source
+        return fn.__qualname__
+
+
+def _attr_literal(v) -> str:
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return repr(v)
+    raise TypeError(f"a kernel attribute must be a bool, int, float, str or None, got {v!r}")
+
+
+def elementwise_kernel(scalar: Callable, arrays: tuple[bool, ...], n_out: int,
+                       parallel: bool = False, attrs: dict | None = None):
+    """A compiled one-pass kernel ``k(*inputs, *outputs)`` applying ``scalar`` per element.
+
+    Args:
+        scalar: the per-element formula; it takes one value per input and returns one
+            value, or a tuple of ``n_out`` values.
+        arrays: per input, ``True`` for a 1-D array (indexed per element) and ``False``
+            for a number passed through (a hyper-parameter such as ``lr``).
+        n_out: the number of outputs, each a 1-D array as long as the array inputs
+            (an output may be the same array as an input: updates run in place).
+        parallel: loop with ``numba.prange`` over the cores (worth it above ~10^5
+            elements; the caller decides).
+        attrs: the op's attributes, passed to ``scalar`` as keyword constants written
+            into the kernel's source (so numba compiles one variant per value: a
+            branch on ``nesterov`` or ``amsgrad`` costs nothing in the loop). numba
+            passes them by keyword but cannot type keyword-only parameters: declare
+            them as ordinary parameters after the inputs.
+
+    Returns:
+        The numba dispatcher (compiled on first call per argument types).
+    """
+    nb = numba_module()
+    if nb is None:
+        raise _missing("a fused kernel was asked for")
+    mod_name, qual = _import_path(scalar)
+    head, _, attr = qual.partition(".")
+    ins = [f"a{i}" for i in range(len(arrays))]
+    outs = [f"o{j}" for j in range(n_out)]
+    call = ", ".join([f"{a}[i]" if is_arr else a for a, is_arr in zip(ins, arrays)]
+                     + [f"{k}={_attr_literal(v)}" for k, v in sorted((attrs or {}).items())])
+    loop = "numba.prange" if parallel else "range"
+    lines = [
+        "# generated by yingshe.backend.jit.elementwise_kernel; safe to delete",
+        f"# scalar formula: {mod_name}.{qual}",
+        *("# " + ln for ln in _source_of(scalar).splitlines()),
+        "import numba",
+        f"from {mod_name} import {head} as _owner",
+        f"_scalar = numba.njit(cache=True, nogil=True)(_owner{'.' + attr if attr else ''})",
+        "",
+        f"@numba.njit(cache=True, nogil=True, parallel={parallel})",
+        f"def kernel({', '.join(ins + outs)}):",
+        f"    for i in {loop}(o0.shape[0]):",
+    ]
+    if n_out == 1:
+        lines.append(f"        o0[i] = _scalar({call})")
+    else:
+        lines.append(f"        r = _scalar({call})")
+        lines += [f"        o{j}[i] = r[{j}]" for j in range(n_out)]
+    source = "\n".join(lines) + "\n"
+    return load_source(source, f"ew_{qual}").kernel
