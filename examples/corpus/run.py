@@ -50,6 +50,7 @@ from yingshe.tf import _runner as tf_runner  # noqa: E402
 from yingshe.torch import _runner as torch_runner  # noqa: E402
 
 RESULTS = os.path.join(HERE, "results.json")
+BASELINE = os.path.join(HERE, "baseline.json")
 README = os.path.join(HERE, "README.md")
 WORKDIR = os.path.join("w", "a", "b")
 DEFAULT_TIMEOUT = 600.0
@@ -262,11 +263,17 @@ def _replace_between(path: str, begin: str, end: str, body: str) -> None:
 
 
 def summary_line(records: list[dict]) -> str:
-    """One sentence for the project README: the corpus' rates."""
+    """One sentence for the project README: the corpus' rates, and the baseline's."""
     s = summary(records)
-    return (f"Latest run: of the {s['reference_ran']} programs the real libraries run here "
+    line = (f"Latest run: of the {s['reference_ran']} programs the real libraries run here "
             f"(of {s['programs']}), yingshe runs {s['ran']} ({100 * s['ran_rate']:.0f} %) "
-            f"and matches {s['matched']} ({100 * s['matched_rate']:.0f} %).")
+            f"and matches {s['matched']} ({100 * s['matched_rate']:.0f} %)")
+    if os.path.isfile(BASELINE):
+        with open(BASELINE, encoding="utf-8") as fh:
+            b = json.load(fh)["summary"]
+        line += (f"; before this work (`baseline.json`) it ran {b['ran']} and matched "
+                 f"{b['matched']}")
+    return line + "."
 
 
 def write_table(records: list[dict], readme: str = README, top: str = TOP_README) -> None:

@@ -460,3 +460,31 @@ def test_bidirectional_errors():
             t.keras.layers.Bidirectional(t.keras.layers.LSTM(2), merge_mode="max")
     with pytest.raises(NotImplementedError, match="Dense"):
         ytf.keras.layers.Bidirectional(ytf.keras.layers.Dense(2))
+
+
+# ---- tensors are immutable values; Variable slices assign ------------------------------------
+
+def test_copying_an_eager_tensor_is_the_tensor():
+    import copy
+    for t in (tf, ytf):
+        x = t.constant([1.0, 2.0])
+        assert copy.copy(x) is x and copy.deepcopy(x) is x
+
+
+def test_variable_slice_assign_matches_tensorflow():
+    def run(t):
+        v = t.Variable([[1, 2], [3, 4]])
+        v[0, 0].assign(10)
+        v[1].assign([7, 8])
+        w = t.Variable(t.ones([2, 3]))
+        w[:, 1].assign([5.0, 6.0])
+        with t.GradientTape() as g:
+            y = w[0] * 3.0
+        return v.numpy(), w.numpy(), g.gradient(y, w).numpy(), hasattr(t.constant([1])[0],
+                                                                         "assign")
+    for a, b in zip(run(ytf), run(tf)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for t in (tf, ytf):
+        v = t.Variable([[1, 2], [3, 4]])
+        with pytest.raises(t.errors.InvalidArgumentError):
+            v[0].assign([1, 2, 3])

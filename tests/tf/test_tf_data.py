@@ -318,3 +318,18 @@ def test_keras_fit_dataset_errors():
     m = _model(ytf, np.zeros((2, 3), np.float32), np.zeros(3, np.float32))
     with pytest.raises(ValueError, match="steps"):
         m.fit(ytf.data.Dataset.from_tensor_slices((X, Y % 3)).batch(4).repeat(), verbose=0)
+
+
+def test_constants_tensor_spec_and_newaxis():
+    for name in ("AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY"):
+        assert getattr(ytf.data, name) == getattr(tf.data, name)
+    assert ytf.data.experimental.AUTOTUNE == tf.data.experimental.AUTOTUNE
+    r, y = tf.TensorSpec((None, 3), tf.int32), ytf.TensorSpec((None, 3), ytf.int32)
+    assert _ours_spec(y) == _spec(r)
+    assert y.is_compatible_with(ytf.zeros((5, 3), ytf.int32)) == \
+        r.is_compatible_with(tf.zeros((5, 3), tf.int32)) == True  # noqa: E712
+    assert y.is_compatible_with(ytf.zeros((5, 2), ytf.int32)) == \
+        r.is_compatible_with(tf.zeros((5, 2), tf.int32)) == False  # noqa: E712
+    x = np.arange(6.0).reshape(2, 3)
+    assert ytf.constant(x)[..., ytf.newaxis].shape == tf.constant(x)[..., tf.newaxis].shape
+    assert ytf.newaxis is tf.newaxis is None

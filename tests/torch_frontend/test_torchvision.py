@@ -433,3 +433,22 @@ def test_unsupported_torchvision_names_fail_by_name():
         ytv.transforms.RandomRotation  # noqa: B018
     with pytest.raises(UnsupportedError, match="torchvision.datasets.CIFAR100"):
         ytv.datasets.CIFAR100  # noqa: B018
+
+
+def test_pil_conversions_and_functional_names(tv):
+    img = _pil(18, (5, 4, 3))
+    r, y = _both(tv, lambda lib, m: lib.transforms.PILToTensor()(img))
+    assert y.dtype.name == str(r.dtype).split(".")[1] == "uint8"
+    np.testing.assert_array_equal(_np(y), _np(r))
+    x = _rng(19).random((3, 4, 5)).astype(np.float32)
+    r, y = _both(tv, lambda lib, m: lib.transforms.ToPILImage()(m.from_numpy(x.copy())))
+    assert y.mode == r.mode and y.size == r.size
+    np.testing.assert_array_equal(np.asarray(y), np.asarray(r))
+    for name, args in (("get_image_size", ()), ("get_dimensions", ()),
+                       ("crop", (1, 2, 3, 2)), ("crop", (-1, -2, 4, 5)),
+                       ("hflip", ()), ("vflip", ())):
+        r, y = _both(tv, lambda lib, m: getattr(lib.transforms.functional, name)(img, *args))
+        if isinstance(r, list):
+            assert y == r, name
+        else:
+            np.testing.assert_array_equal(np.asarray(y), np.asarray(r))

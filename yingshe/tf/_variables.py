@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import itertools
+import weakref
 
 import numpy as np
 
@@ -109,6 +110,17 @@ class Variable(_TFTensorMixin, _StateVariable):
         with no_grad():
             return self.assign(yingshe.sub(self, d))
 
+    def __getitem__(self, key):
+        """``v[key]``: the values, as a tensor that can also ``assign`` into that part of
+        the Variable (``v[0, 0].assign(10)``), as in TensorFlow."""
+        out = _TFTensorMixin.__getitem__(self, key)
+        if isinstance(out, _core.EagerTensor) and not _core.GRAPH_MODE[0]:
+            out.__class__ = _VariableSlice
+            # by identity (tensors compare elementwise), forgotten with the tensor
+            _SLICES[id(out)] = (self, _core._unwrap_key(key))
+            weakref.finalize(out, _SLICES.pop, id(out), None)
+        return out
+
     def __repr__(self) -> str:
         return (f"<tf.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}, "
                 f"numpy={_core._np_repr(self._data)}>")
@@ -124,6 +136,27 @@ class Variable(_TFTensorMixin, _StateVariable):
                      name=self.name.rsplit(":", 1)[0])
         memo[id(self)] = v
         return v
+
+
+_SLICES: dict = {}     # id(slice tensor) -> (Variable, key)
+
+
+class _VariableSlice(_core.EagerTensor):
+    """What indexing a ``tf.Variable`` gives: the values, plus ``assign`` into that part."""
+
+    __slots__ = ()
+
+    def assign(self, value, use_locking=None, name=None, read_value=True):
+        var, key = _SLICES[id(self)]
+        v = var._check_value(value, "assign")
+        new = np.array(var._data, copy=True)
+        try:
+            new[key] = np.asarray(v._data)
+        except (ValueError, IndexError) as err:
+            raise errors.InvalidArgumentError(
+                None, None, f"assign to Variable '{var.name}'[{key}]: {err}") from None
+        _StateVariable.assign(var, yingshe.tensor(new))
+        return var
 
 
 class UnconnectedGradients(enum.Enum):
