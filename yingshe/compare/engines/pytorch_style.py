@@ -49,12 +49,20 @@ def build_model(m, w, params):
             model.add_module(name, layer)
     elif w.model == "lenet":
         model = LeNet(m, w.dims["classes"])
+    elif w.model == "cnnbn":
+        model = CNNBN(m, w.dims["channels"], w.dims["classes"])
     elif w.model == "lstm":
         model = LSTMClassifier(m, w.dims["input"], w.dims["hidden"], w.dims["classes"])
     else:  # pragma: no cover
         raise ValueError(w.model)
     sd = {k: m.from_numpy(np.array(v)) for k, v in params.items()}
-    model.load_state_dict(sd)
+    # the workload gives the trainable parameters; buffers (BatchNorm's running
+    # statistics) keep the module's initial values, which are PyTorch's defaults
+    buffers = {k for k, _ in model.named_buffers()}
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    if unexpected or set(missing) - buffers:
+        raise ValueError(f"workload {w.name}: state dict mismatch, missing "
+                         f"{sorted(set(missing) - buffers)}, unexpected {sorted(unexpected)}")
     return model
 
 
@@ -77,6 +85,29 @@ def LeNet(m, classes):
             return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
 
     return _LeNet()
+
+
+def CNNBN(m, channels, classes):
+    """The tutorial CNN with BatchNorm: two (conv 5x5 pad 2, BatchNorm2d, ReLU, max-pool 2)
+    blocks, then one linear layer on the flattened 7x7 maps."""
+    nn, F = m.nn, m.nn.functional
+    c1, c2 = channels
+
+    class _CNNBN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, c1, 5, padding=2)
+            self.bn1 = nn.BatchNorm2d(c1)
+            self.conv2 = nn.Conv2d(c1, c2, 5, padding=2)
+            self.bn2 = nn.BatchNorm2d(c2)
+            self.fc = nn.Linear(c2 * 7 * 7, classes)
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+            x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
+            return self.fc(x.flatten(1))
+
+    return _CNNBN()
 
 
 def LSTMClassifier(m, n_in, hidden, classes):
@@ -150,6 +181,7 @@ def run(engine_id, w, arrays, batches, warmup):
         value = float(loss.item())
         times.append(time.perf_counter() - t0)
         losses.append(value)
+    model.eval()   # BatchNorm: the metric uses the running statistics, as a user would
     with m.no_grad():
         xb = m.from_numpy(x_all)
         out = model(xb)
