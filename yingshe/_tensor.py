@@ -12,6 +12,15 @@ A ``Node`` holds what the backward walk needs: the op, its attributes, an
 and/or outputs, as the op declares with ``saves``). Version counters shared
 between a tensor and its views detect in-place changes to saved values, so a
 stale value raises instead of giving a wrong gradient (as in PyTorch).
+
+A view (the result of a ``view=True`` op: ``x[0]``, ``x.t()``, ``x.view(6)``...)
+shares its base's memory and version counter and records, in ``_view``, how to
+make itself again from its base (the ops and attributes from the base). An
+in-place op through a view rewrites the base's history (``yingshe.ops._inplace``);
+every other view of that base then sees its ``_node`` go stale, and replays
+itself from the base's new history the next time autograd reads it
+(``sync_view``, installed by the ops layer), as PyTorch regenerates a view's
+``grad_fn``.
 """
 
 from __future__ import annotations
@@ -24,11 +33,12 @@ import numpy as np
 from yingshe import _dtype
 from yingshe.errors import format_site
 
-__all__ = ["Tensor", "Node", "MODE", "POST_ACCUMULATE_HOOKS"]
+__all__ = ["Tensor", "Node", "MODE", "View", "POST_ACCUMULATE_HOOKS"]
 
 
 class _Mode(threading.local):
-    """Per-thread switches, changed only through context managers."""
+    """Per-thread switches, changed only through context managers. (``apply`` reads them
+    through ``MODE.__dict__`` with these defaults: keep the two in step.)"""
 
     grad_enabled = True
     anomaly = False
@@ -50,6 +60,8 @@ POST_ACCUMULATE_HOOKS: dict = {}
 class Node:
     """One recorded op on the tape (what PyTorch calls a ``grad_fn``)."""
 
+    # (``yingshe.ops._registry._record``, the hot path, fills these in place: keep the two
+    # in step)
     __slots__ = ("op", "attrs", "edges", "inputs", "saved_versions", "out_data", "out_vcs",
                  "out_versions", "site", "seq", "hooks", "retains", "freed", "ctx",
                  "__weakref__")
@@ -59,12 +71,16 @@ class Node:
         self.op = op
         self.attrs = attrs
         self.edges = edges
+        # the inputs the VJP receives: the values it reads (an op that saves them), else
+        # their metas (``Saved``)
         self.inputs = inputs
         # versions of the saved inputs at record time (None: nothing to check)
         self.saved_versions = saved_versions
         self.out_data = out_data
         self.out_vcs = out_vcs
         self.out_versions = None if out_vcs is None else tuple([vc[0] for vc in out_vcs])
+        # the user's code position (``yingshe.errors.caller_site``): resolved to
+        # ``file:line`` only for an error or a drawing
         self.site = site
         _seq[0] += 1
         self.seq = _seq[0]
@@ -94,6 +110,31 @@ class Node:
         return tuple(out)
 
 
+class View:
+    """How a view tensor is made from its ``base`` (the tensor that owns the memory).
+
+    ``fn`` is the tuple of ``(op, attrs, index)`` steps that replays the view from the
+    base (``index``: which output of a multi-output op, else None). ``kind`` is None,
+    or why PyTorch forbids in-place writes through the view under autograd:
+    ``"multi"`` (it comes from an op returning several views: ``split``, ``unbind``)
+    or ``"no_grad"`` (it was made while grad mode was off). ``node`` is the base's
+    ``_node`` when the view's own history was last derived from it; another one means
+    the base's history was rewritten by an in-place op since: the view's is stale.
+    """
+
+    __slots__ = ("base", "fn", "node", "kind")
+
+    def __init__(self, base, fn, node, kind=None) -> None:
+        self.base = base
+        self.fn = fn
+        self.node = node
+        self.kind = kind
+
+
+# Set by yingshe.ops._registry: re-derive a stale view's history from its base's.
+sync_view = None
+
+
 def _not_float_error(dt) -> RuntimeError:
     return RuntimeError(
         f"only tensors of floating point dtype can require gradients, got {dt}"
@@ -104,7 +145,7 @@ class Tensor:
     """An n-dimensional array with optional gradient tracking (PyTorch semantics)."""
 
     __slots__ = ("_data", "requires_grad_flag", "grad", "_node", "_out_index", "_vc",
-                 "_base", "_retains_grad", "_hooks", "_name", "__weakref__")
+                 "_view", "_retains_grad", "_hooks", "_name", "__weakref__")
 
     # Tensors never compare by value in containers: hashing is by identity.
     __hash__ = object.__hash__
@@ -134,6 +175,9 @@ class Tensor:
     # ---- attributes ---------------------------------------------------------------
     @property
     def requires_grad(self) -> bool:
+        v = self._view
+        if v is not None and v.base._node is not v.node:
+            sync_view(self)
         return self.requires_grad_flag
 
     @requires_grad.setter
@@ -166,11 +210,21 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
-        return self._node is None
+        return self.grad_fn is None
 
     @property
     def grad_fn(self) -> Node | None:
+        v = self._view
+        if v is not None and v.base._node is not v.node:
+            sync_view(self)
         return self._node
+
+    @property
+    def _base(self) -> Tensor | None:
+        """The tensor whose memory this view shares (None if this is not a view), as
+        PyTorch's ``Tensor._base``."""
+        v = self._view
+        return None if v is None else v.base
 
     @property
     def is_cuda(self) -> bool:
@@ -327,18 +381,21 @@ class Tensor:
         return self
 
     def detach(self) -> Tensor:
-        """A new tensor sharing storage, cut from the tape (never requires grad)."""
-        return _wrap(self._data, vc=self._vc, base=(self._base if self._base is not None else self))
+        """A new tensor sharing storage and version counter, cut from the tape (never
+        requires grad). As in PyTorch it is not a view for autograd: an in-place op on
+        it later records on its own, never on this tensor's history."""
+        return _wrap(self._data, vc=self._vc)
 
     def detach_(self) -> Tensor:
-        if self._base is not None and self._base.requires_grad:
-            raise RuntimeError("can't detach_() a view of a tensor that requires grad")
+        if self._view is not None:
+            raise RuntimeError("detach_: can't detach views in-place; use detach() instead")
         self._node = None
         self.requires_grad_flag = False
         return self
 
     def retain_grad(self) -> None:
-        """Keep ``.grad`` for this non-leaf tensor after ``backward()``."""
+        """Keep ``.grad`` for this non-leaf tensor after ``backward()`` (the gradient of
+        its current value: an in-place op moves it to the new history, as in PyTorch)."""
         if not self.requires_grad:
             raise RuntimeError("can't retain_grad on a tensor that does not require grad")
         if self._node is None:
@@ -353,7 +410,7 @@ class Tensor:
     def register_hook(self, hook):
         """Call ``hook(grad)`` when this tensor's gradient is computed; the hook may
         return a replacement gradient. Returns a handle with ``remove()``."""
-        if not self.requires_grad:
+        if not self.requires_grad:  # (this also brings a stale view's history up to date)
             raise RuntimeError("cannot register a hook on a tensor that does not require grad")
         if self._node is None:
             if self._hooks is None:
@@ -490,20 +547,20 @@ def _plain_value(v, integral: bool):
     return v
 
 
-def _init(t, data, requires_grad, node, index, vc, base):
+def _init(t, data, requires_grad, node, index, vc, view):
     t._data = data
     t.requires_grad_flag = requires_grad
     t.grad = None
     t._node = node
     t._out_index = index
     t._vc = vc
-    t._base = base
+    t._view = view
     t._retains_grad = False
     t._hooks = None
     t._name = None
 
 
-def _wrap(data, requires_grad=False, node=None, index=0, vc=None, base=None, cls=Tensor):
+def _wrap(data, requires_grad=False, node=None, index=0, vc=None, view=None, cls=Tensor):
     """Fast construction of a tensor around a backend array (no checks, no copy)."""
     t = _new(cls)
     t._data = data
@@ -512,7 +569,7 @@ def _wrap(data, requires_grad=False, node=None, index=0, vc=None, base=None, cls
     t._node = node
     t._out_index = index
     t._vc = [0] if vc is None else vc
-    t._base = base
+    t._view = view
     t._retains_grad = False
     t._hooks = None
     t._name = None
@@ -545,7 +602,7 @@ def _repr(t: Tensor) -> str:
     dt = t.dtype
     if dt not in (_dtype.get_default_dtype(), _dtype.int64, _dtype.bool):
         extras.append(f"dtype={dt!r}")
-    if t._node is not None:
+    if t.grad_fn is not None:
         extras.append(f"grad_fn=<{t._node.name()}>")
     elif t.requires_grad:
         extras.append("requires_grad=True")
