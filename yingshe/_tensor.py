@@ -154,14 +154,19 @@ class Tensor:
     # Make NumPy defer to our reflected operators (ndarray + Tensor -> Tensor.__radd__).
     __array_priority__ = 1000
 
-    def __init__(self, data: Any = None, requires_grad: bool = False) -> None:
-        # Public construction goes through yingshe.tensor(); this keeps Tensor(x) working
-        # for an existing array or tensor without copying it.
-        if isinstance(data, Tensor):
-            data = data._data
-        arr = np.asarray(data if data is not None else [], dtype=None)
-        if arr.dtype == np.float64 and not isinstance(data, np.ndarray):
-            arr = arr.astype(_dtype.get_default_dtype().np)
+    def __init__(self, *args: Any, requires_grad: bool = False, device: Any = None) -> None:
+        # Public construction goes through yingshe.tensor(). Tensor(array or tensor) wraps
+        # it without copying (the core's own use); the other forms are PyTorch's legacy
+        # constructor (legacy_array): Tensor() empty, Tensor(2, 3) a zero-filled tensor of
+        # that size, Tensor([...]) the data in the default float dtype.
+        if len(args) == 1 and isinstance(args[0], Tensor):
+            arr = args[0]._data
+        elif len(args) == 1 and isinstance(args[0], np.ndarray):
+            arr = args[0]
+        elif len(args) == 1 and args[0] is None:
+            arr = np.zeros((0,), _dtype.get_default_dtype().np)
+        else:
+            arr = legacy_array(args, _dtype.get_default_dtype(), "Tensor", device)
         _dtype.from_numpy_dtype(arr.dtype)
         _init(self, arr, False, None, 0, [0], None)
         if requires_grad:
@@ -471,6 +476,75 @@ class _HookHandle:
 
 
 _new = object.__new__
+
+
+def legacy_array(args: tuple, dt, name: str, device: Any = None) -> np.ndarray:
+    """The array of PyTorch's legacy constructors (``torch.Tensor(...)``,
+    ``torch.FloatTensor(...)``...) of dtype ``dt``: no argument gives an empty tensor;
+    integers or one ``Size`` give a zero-filled tensor of that size (PyTorch leaves it
+    uninitialised); one sequence, NumPy array or same-dtype tensor gives the data. Other
+    arguments raise PyTorch's ``TypeError``."""
+    if device is not None and str(device).split(":")[0] != "cpu":
+        raise RuntimeError(f"{name}: yingshe has no {str(device)!r} device; only 'cpu'")
+    npd = dt.np
+    if not args:
+        return np.zeros((0,), npd)
+    ints = all(isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_))
+               for a in args)
+    if len(args) == 1 and isinstance(args[0], tuple) and type(args[0]).__name__ == "Size":
+        args, ints = tuple(args[0]), True
+    if ints:
+        shape = tuple(int(a) for a in args)
+        if any(d < 0 for d in shape):
+            raise RuntimeError(f"Trying to create tensor with negative dimension "
+                               f"{min(shape)}: {list(shape)}")
+        return np.zeros(shape, npd)
+    if len(args) > 1:
+        got = ", ".join(type(a).__name__ for a in args)
+        raise TypeError(f"{name}(): new() received an invalid combination of arguments - got "
+                        f"({got}); expected (), (int, ...), (Size) or (object data)")
+    data = args[0]
+    if isinstance(data, Tensor):
+        if data._data is None or data._data.dtype != npd:
+            have = "a graph value" if data._data is None else str(data._data.dtype)
+            raise TypeError(f"{name}(): expected a {np.dtype(npd)} tensor, got {have}; "
+                            "use .to(dtype) to convert")
+        return data._data
+    if isinstance(data, (str, bytes)) or not (isinstance(data, np.ndarray)
+                                              or hasattr(data, "__len__")):
+        raise TypeError(f"{name}(): new(): data must be a sequence (got "
+                        f"{type(data).__name__})")
+    try:
+        integral = npd.kind in "iub"
+        src = np.asarray([_plain_value(v, integral) for v in data]
+                         if isinstance(data, (list, tuple)) else data)
+    except ValueError as err:
+        raise ValueError(f"{name}(): the data is not rectangular (a sequence whose items "
+                         f"have different lengths): {err}") from None
+    if src.dtype == object:
+        raise TypeError(f"{name}(): could not convert the data to numbers")
+    if npd.kind in "iu" and src.dtype.kind in "iuf" and src.size:
+        # PyTorch checks each value against the integer type's range (-0.2 does not fit
+        # uint8) before truncating
+        info = np.iinfo(npd)
+        if src.min() < info.min or src.max() > info.max:
+            raise RuntimeError(f"value cannot be converted to type {np.dtype(npd)} without "
+                               "overflow")
+    with np.errstate(invalid="ignore"):
+        return src.astype(npd)
+
+
+def _plain_value(v, integral: bool):
+    """An item of a legacy constructor's data list (a tensor inside counts by value; a
+    float tensor cannot become an integer, as in PyTorch)."""
+    if isinstance(v, Tensor):
+        if integral and v._data.dtype.kind == "f":
+            raise TypeError("only integer tensors of a single element can be converted to "
+                            "an index")
+        return v._data if v._data.ndim else v._data[()]
+    if isinstance(v, (list, tuple)):
+        return [_plain_value(x, integral) for x in v]
+    return v
 
 
 def _init(t, data, requires_grad, node, index, vc, view):

@@ -249,18 +249,22 @@ def apply(op: OpDef, *inputs: Any, **attrs: Any):
     if n_out == 1:
         if type(out) is not _ndarray:
             out = _asarray(out)
-        x0 = inputs[0] if op.view else None
-        if x0 is not None and isinstance(x0, Tensor):
-            view = _view_of(x0, op, attrs, grad)
-            vc = x0._vc
-        else:
-            view = None
-            vc = [0]
         if not record or out.dtype.kind != "f":  # integer/bool outputs have no grad
-            result = _wrap(out, False, None, 0, vc, view)
+            if op.view and isinstance(inputs[0], Tensor):
+                x0 = inputs[0]
+                result = _wrap(out, False, None, 0, x0._vc, _view_of(x0, op, attrs, grad))
+            else:
+                result = _wrap(out)
             if anomaly:
                 _check_finite(op, (out,), None)
             return result
+        if op.view and isinstance(inputs[0], Tensor):
+            x0 = inputs[0]
+            vc = x0._vc
+            view = _view_of(x0, op, attrs, grad)
+        else:
+            vc = [0]
+            view = None
         node = _record(op, inputs, attrs, out, (vc,))
         result = _wrap(out, True, node, 0, vc, view)
         if anomaly:

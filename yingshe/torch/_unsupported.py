@@ -38,6 +38,11 @@ MODULES = (
     "yingshe.torch.multiprocessing",
     "yingshe.torch.nn.parallel",
     "yingshe.torch.utils.data.distributed",
+    "yingshe.torchvision",
+    "yingshe.torchvision.datasets",
+    "yingshe.torchvision.transforms",
+    "yingshe.torchvision.transforms.functional",
+    "yingshe.torchvision.utils",
 )
 
 
