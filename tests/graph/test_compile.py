@@ -301,3 +301,16 @@ def test_a_split_into_one_piece_compiles_and_differentiates(pieces):
     for a, b in zip(got, want):
         assert tuple(a.shape) == tuple(b.shape)
         np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+@pytest.mark.parametrize("f", [lambda x: yingshe.nn.functional.hardsigmoid(x == 1),
+                               lambda x: yingshe.nn.functional.softmin(x.int().sqrt(), 0)],
+                         ids=["from-bool", "from-int"])
+def test_a_float_result_of_a_bool_or_int_value_does_not_require_grad(f):
+    """What is computed from a comparison or an integer cast carries no gradient, eagerly
+    and compiled (the compiled output required grad because its input did)."""
+    x = yingshe.tensor([1.0, 4.0, 9.0], requires_grad=True)
+    want = f(x)
+    got = yingshe.compile(f)(x)
+    assert want.requires_grad is False and got.requires_grad is False
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
