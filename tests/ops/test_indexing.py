@@ -345,3 +345,26 @@ def test_masked_select_of_a_0d_tensor_like_torch(keep):
     np.testing.assert_array_equal(y.detach().numpy(), t.detach().numpy())
     y.sum().backward()
     assert x.grad.item() == (1.0 if keep else 0.0)
+
+
+@pytest.mark.parametrize("index", [[0, 0], []])
+def test_index_select_into_a_0d_tensor_takes_one_index_like_torch(index):
+    torch = import_torch()
+    with pytest.raises(RuntimeError, match="can have only 1 value"):
+        torch.index_select(torch.tensor(1.0), -1, torch.tensor(index, dtype=torch.int64))
+    with pytest.raises(yingshe.ShapeError, match=r"index_select: .*can have only 1 value, got "
+                                                 rf"{len(index)} value"):
+        yingshe.index_select(yingshe.tensor(1.0), -1, yingshe.tensor(index, dtype=yingshe.int64))
+
+
+@pytest.mark.parametrize("dim", [0, -1])
+def test_take_along_dim_of_a_0d_tensor_is_refused_like_torch(dim):
+    torch = import_torch()
+    with pytest.raises(IndexError, match="has no dimensions"):
+        torch.take_along_dim(torch.tensor(1.0), torch.tensor(0), dim=dim)
+    with pytest.raises(YIndexError, match="take_along_dim: .*no dimensions"):
+        yingshe.take_along_dim(yingshe.tensor(1.0), yingshe.tensor(0), dim=dim)
+    # without a dim the input is flattened first, as in PyTorch
+    got = yingshe.take_along_dim(yingshe.tensor(1.0), yingshe.tensor(0))
+    assert got.numpy().tolist() == torch.take_along_dim(torch.tensor(1.0),
+                                                        torch.tensor(0)).numpy().tolist()

@@ -483,3 +483,15 @@ def test_std_gradient_is_zero_where_there_is_no_deviation_like_torch(call):
         grads.append(m.autograd.grad(out, x, m.ones_like(out))[0].numpy())
     assert not np.isnan(grads[0]).any()
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "nansum"])
+def test_sum_and_mean_of_opposite_infinities_are_nan_without_numpy_warnings_like_torch(name):
+    """inf + -inf is NaN, silently, as in PyTorch (NumPy's RuntimeWarning leaked)."""
+    torch = import_torch()
+    a = np.array([[np.inf, -np.inf], [1.0, 3e308]])
+    for dim in (None, 0, 1):
+        args = () if dim is None else (dim,)
+        want = getattr(torch.tensor(a), name)(*args).numpy()
+        got = getattr(yingshe.tensor(a), name)(*args).numpy()   # the fixture makes warnings fail
+        np.testing.assert_array_equal(got, want)

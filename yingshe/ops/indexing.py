@@ -723,9 +723,12 @@ class IndexSelect:
         if len(index.shape) > 1:
             raise ShapeError(f"index_select: index should have 1 or 0 dimensions, got shape "
                              f"{shape_str(index.shape)}")
-        if not x.shape:
-            return Meta((), x.dtype)
         n = index.shape[0] if index.shape else 1
+        if not x.shape:
+            if n != 1:      # (NumPy's reshape error otherwise)
+                raise ShapeError(f"index_select: an index into a 0-d input can have only "
+                                 f"1 value, got {n} value(s)")
+            return Meta((), x.dtype)
         return Meta(tuple(x.shape[:dim]) + (n,) + tuple(x.shape[dim + 1:]), x.dtype)
 
     def vjp(g, out, x, index, *, dim):
@@ -796,6 +799,9 @@ def take_along_dim(input, indices, dim=None):
     indices = _index_arg("take_along_dim", indices)
     if dim is None:
         return gather(reshape(input, (-1,)), 0, reshape(indices, (-1,)))
+    if input.ndim == 0:     # PyTorch's rule: a 0-d input has no dim to take along
+        raise IndexError(f"take_along_dim: dimension specified as {dim} but the input "
+                         f"(shape ()) has no dimensions")
     d = normalize_dim("take_along_dim", dim, input.ndim)
     if indices.ndim != input.ndim:
         raise ShapeError(f"take_along_dim: input and indices should have the same number of "

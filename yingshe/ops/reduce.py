@@ -149,7 +149,8 @@ class Sum:
     """Sum over ``dim`` (a tuple of normalized dims)."""
 
     def forward(xp, x, *, dim, keepdim, dtype):
-        return xp.sum(x, axis=dim, keepdims=keepdim, dtype=dtype.np if dtype else None)
+        with xp.errstate(invalid="ignore", over="ignore"):   # inf + -inf is nan, silently
+            return xp.sum(x, axis=dim, keepdims=keepdim, dtype=dtype.np if dtype else None)
 
     def infer(x, *, dim, keepdim, dtype):
         if dtype is None:
@@ -184,7 +185,8 @@ class Nansum:
     """Sum over ``dim`` with NaN counted as zero."""
 
     def forward(xp, x, *, dim, keepdim, dtype):
-        return xp.nansum(x, axis=dim, keepdims=keepdim, dtype=dtype.np if dtype else None)
+        with xp.errstate(invalid="ignore", over="ignore"):
+            return xp.nansum(x, axis=dim, keepdims=keepdim, dtype=dtype.np if dtype else None)
 
     infer = Sum.infer
 
@@ -225,7 +227,8 @@ class Mean:
         if x.size == 0:  # the mean of nothing is nan, silently, as in PyTorch
             total = xp.sum(x, axis=dim, keepdims=keepdim)
             return xp.full_like(total, xp.nan)
-        return xp.mean(x, axis=dim, keepdims=keepdim)
+        with xp.errstate(invalid="ignore", over="ignore"):
+            return xp.mean(x, axis=dim, keepdims=keepdim)
 
     def infer(x, *, dim, keepdim):
         if not x.dtype.is_floating_point:
