@@ -412,6 +412,8 @@ def _pool_args(opname, kernel_size, stride, padding, dilation, nd=2):
 def _max_pool_infer(opname, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
     if x.ndim != nd + 2:
         raise ShapeError(f"{opname}: expected a {nd + 2}-D input, got {shape_str(x.shape)}")
+    if x.dtype is _dtype.bool:      # as PyTorch, which has no bool max pooling kernel
+        raise DTypeError(f"{opname}: not implemented for bool inputs (convert with .to(...))")
     out, _ = _pool_geometry(opname, x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     return (x.shape[0], x.shape[1], *out)
 
