@@ -290,9 +290,11 @@ def softsign(input):
 
 @_composed("hardswish")
 def hardswish(input, inplace: bool = False):
-    """x * relu6(x + 3) / 6 (gradient x / 3 + 1/2 on [-3, 3], as PyTorch)."""
+    """x * relu6(x + 3) / 6, as x * hardsigmoid(x): the gradient is x / 3 + 1/2 strictly
+    inside (-3, 3), 0 at and below -3, 1 at and above 3 (PyTorch's; clamp's gradient
+    counted the ends)."""
     em, x = _em(), _source(input, inplace)
-    out = x * em.clamp(x + 3, 0.0, 6.0) / 6
+    out = x * em.where(em.le(x, -3), 0.0, em.where(em.ge(x, 3), 1.0, (x + 3) / 6))
     return _in_place(input, out, "hardswish_") if inplace else out
 
 
