@@ -174,13 +174,14 @@ def _masked(cond, g):
 
 
 def _check_int_divisor(b) -> None:
-    """PyTorch raises on an integer division by zero (NumPy would warn and give 0);
-    ``apply`` reports it as a RuntimeError naming the op, the shapes and the user's line."""
+    """PyTorch raises on an integer division by zero (NumPy would warn and give 0): a
+    RuntimeError, as PyTorch's (not Python's ZeroDivisionError), that ``apply`` reports
+    naming the op, the shapes and the user's line."""
     if isinstance(b, np.ndarray):
         if not b.all():
-            raise ZeroDivisionError("ZeroDivisionError: integer division by zero")
+            raise RuntimeError("ZeroDivisionError: integer division by zero")
     elif b == 0:
-        raise ZeroDivisionError("ZeroDivisionError: integer division by zero")
+        raise RuntimeError("ZeroDivisionError: integer division by zero")
 
 
 # ---- powers ----------------------------------------------------------------------------------
