@@ -210,7 +210,10 @@ def compare(y: np.ndarray, t: np.ndarray, kind: str = "reference", ref: np.ndarr
     NaN inputs, yingshe gives NaN value and NaN gradient). ``ref``: a float64 evaluation
     of the same program; a float32 element outside the tolerance is accepted when it is no
     further from ``ref`` than twice PyTorch's own float32 error plus the tolerance
-    (rounding amplified along a chain is the same for both libraries)."""
+    (rounding amplified along a chain is the same for both libraries). That tolerance is
+    DESIGN's "reference" one for every ``kind``: compiled code may round differently from
+    eager (another order of the same sums), and is held to the accuracy asked of any float32
+    result, not to the closeness of two runs of one formula."""
     if y is None or t is None:
         return None if y is None and t is None else "one side has no value"
     if y.shape != t.shape:
@@ -240,7 +243,8 @@ def compare(y: np.ndarray, t: np.ndarray, kind: str = "reference", ref: np.ndarr
             r64 = ref.astype(np.float64)
             err_y = np.abs(y - r64)
             err_t = np.abs(t - r64)
-            bad &= ~(err_y <= 2 * err_t + atol + rtol * np.abs(r64))
+            r_rtol, r_atol = tol("reference", y.dtype)
+            bad &= ~(err_y <= 2 * err_t + r_atol + r_rtol * np.abs(r64))
     if bad.any():
         return f"values differ beyond rtol={rtol}, atol={atol}: " + _first_bad(bad, y, t)
     return None
@@ -421,7 +425,14 @@ def classify_compiled(program: Program) -> Result:
             if msg:
                 return Result(WRONG, f"output {msg}")
         return Result(E_RAISES, f"eager {_describe(e, program)}")
-    msg = compare_runs(c, e, program, "graph")
+    def ref64():    # eager in float64: the float32 rounding rule of compare(), as vs torch
+        if not any(s.dtype == "float32" for s in program.inputs):
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return run(yingshe, program, cast64=True)
+
+    msg = compare_runs(c, e, program, "graph", ref64)
     if msg:
         return Result(WRONG, msg)
     return Result(AGREE)
