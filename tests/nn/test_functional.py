@@ -132,3 +132,18 @@ def test_threshold_of_an_integer_tensor_keeps_its_dtype_like_torch(th, value, dt
     y = F.threshold(yingshe.tensor(a), th, value)
     assert y.dtype.name == str(t.dtype).split(".")[-1]
     np.testing.assert_array_equal(y.numpy(), t.numpy())
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), 2.5])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
+def test_softmax_family_of_a_0d_tensor_like_torch(name, value, torch):
+    """Found by the fuzz suite: a 0-d NaN or infinity gives NaN value and gradient, as in
+    PyTorch (the 0-d case returned 1 / 0 whatever the value)."""
+    out = []
+    for m, fn in ((yingshe, getattr(F, name)), (torch, getattr(torch.nn.functional, name))):
+        x = m.tensor(value, dtype=m.float64, requires_grad=True)
+        y = fn(x, dim=0)
+        y.backward()
+        out.append((y.detach().numpy(), x.grad.numpy()))
+    for a, b in zip(out[0], out[1]):
+        np.testing.assert_array_equal(a, b)

@@ -339,3 +339,23 @@ def test_cross_entropy_over_no_classes_like_torch(reduction, smoothing):
         res.append((out.detach().numpy(), m.autograd.grad(out, x)[0].numpy()))
     np.testing.assert_array_equal(res[0][0], res[1][0])
     assert res[0][1].shape == res[1][1].shape == (0,)
+
+
+@pytest.mark.parametrize("name,kw", [("huber_loss", {"delta": 2.0}),
+                                     ("smooth_l1_loss", {"beta": 0.5})])
+def test_huber_and_smooth_l1_at_huge_and_infinite_differences_like_torch(name, kw):
+    """Found by the fuzz suite: the unused quadratic branch overflowed (and inf - inf
+    was computed) with NumPy's RuntimeWarning leaking; the values are PyTorch's."""
+    torch = import_torch()
+    a = np.array([3e30, -3e30, np.inf, 1.0], dtype=np.float32)
+    b = np.array([0.0, 0.0, np.inf, 0.0], dtype=np.float32)
+    out = []
+    for m, fn in ((yingshe, getattr(F, name)), (torch, getattr(torch.nn.functional, name))):
+        x = m.tensor(a.copy(), requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            y = fn(x, m.tensor(b.copy()), reduction="none", **kw)
+            y.sum().backward()
+        out.append((y.detach().numpy(), x.grad.numpy()))
+    for got, want in zip(out[0], out[1]):
+        np.testing.assert_allclose(got, want, *tol("reference", np.float32))

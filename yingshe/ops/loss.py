@@ -40,8 +40,11 @@ class Softmax:
     """exp(x - max) / sum(exp(x - max)) along ``dim`` (finite for any finite logits)."""
 
     def forward(xp, x, *, dim):
-        if x.ndim == 0 or x.size == 0:
-            return xp.ones_like(x) if x.size else x.copy()
+        if x.ndim == 0:     # exp(x - x): 1, or NaN at a non-finite x, as in PyTorch
+            with xp.errstate(invalid="ignore"):
+                return xp.exp(x - x)
+        if x.size == 0:
+            return x.copy()
         # inf - inf at infinite logits is NaN, a huge spread -inf, as in PyTorch
         with xp.errstate(invalid="ignore", over="ignore"):
             z = x - x.max(axis=dim, keepdims=True)
@@ -63,7 +66,10 @@ class LogSoftmax:
     """x - max - log(sum(exp(x - max))) along ``dim``."""
 
     def forward(xp, x, *, dim):
-        if x.ndim == 0 or x.size == 0:
+        if x.ndim == 0:     # x - x: 0, or NaN at a non-finite x, as in PyTorch
+            with xp.errstate(invalid="ignore"):
+                return x - x
+        if x.size == 0:
             return xp.zeros_like(x)
         # log(0) cannot happen (the max term is 1); inf - inf at infinite logits is NaN
         with xp.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -139,7 +145,8 @@ def _smooth_l1_np(xp, d, beta):
     ad = xp.abs(d)
     if beta == 0:
         return ad
-    return xp.where(ad < beta, (0.5 / beta) * d * d, ad - 0.5 * beta)
+    with xp.errstate(over="ignore", invalid="ignore"):   # d * d of the unused branch overflows
+        return xp.where(ad < beta, (0.5 / beta) * d * d, ad - 0.5 * beta)
 
 
 @register_op("mse_loss", saves="inputs")
@@ -183,7 +190,8 @@ class SmoothL1Loss:
     (d = input - target; beta = 0 gives |d|, the L1 loss)."""
 
     def forward(xp, x, t, *, beta):
-        return _smooth_l1_np(xp, x - t, beta)
+        with xp.errstate(over="ignore", invalid="ignore"):   # inf - inf is NaN, silently
+            return _smooth_l1_np(xp, x - t, beta)
 
     def infer(x, t, *, beta):
         return _pointwise_meta("smooth_l1_loss", x, t)
@@ -198,9 +206,10 @@ class HuberLoss:
     """Pointwise Huber loss: 0.5 d^2 where |d| < delta, else delta (|d| - delta / 2)."""
 
     def forward(xp, x, t, *, delta):
-        d = x - t
-        ad = xp.abs(d)
-        return xp.where(ad < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
+        with xp.errstate(over="ignore", invalid="ignore"):   # (d * d of the unused branch)
+            d = x - t
+            ad = xp.abs(d)
+            return xp.where(ad < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
 
     def infer(x, t, *, delta):
         return _pointwise_meta("huber_loss", x, t)
