@@ -359,3 +359,24 @@ def test_huber_and_smooth_l1_at_huge_and_infinite_differences_like_torch(name, k
         out.append((y.detach().numpy(), x.grad.numpy()))
     for got, want in zip(out[0], out[1]):
         np.testing.assert_allclose(got, want, *tol("reference", np.float32))
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 5), (2, 5, 4)])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_cross_entropy_with_probabilities_differentiates_the_weight_like_torch(
+        shape, reduction, label_smoothing):
+    """Found by the fuzz suite: with class-probability targets PyTorch differentiates the
+    loss in the class weights (with index targets it refuses to); ours gave no gradient."""
+    torch = import_torch()
+    rng = np.random.default_rng(0)
+    a, p, w = rng.standard_normal(shape), rng.random(shape), rng.random(5) + 0.5
+    out = []
+    for m in (yingshe, torch):
+        x, weight = m.tensor(a, requires_grad=True), m.tensor(w, requires_grad=True)
+        y = m.nn.functional.cross_entropy(x, m.tensor(p), weight=weight, reduction=reduction,
+                                          label_smoothing=label_smoothing)
+        y.backward(m.tensor(np.random.default_rng(1).standard_normal(tuple(y.shape))))
+        out.append((y.detach().numpy(), x.grad.numpy(), weight.grad.numpy()))
+    for got, want in zip(out[0], out[1]):
+        np.testing.assert_allclose(got, want, *tol("reference", np.float64))

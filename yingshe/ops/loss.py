@@ -838,7 +838,12 @@ class CrossEntropy:
                                 dim=0 if logp.ndim == 1 else 1)
         if needs[1]:   # probability targets: d loss / d target = -(1 - ls) w_c logp g / den
             dt = _soft_target_grad(g_loss, logp, weight, reduction, label_smoothing)
-        return (dx, dt) + ((None,) if weight is not None else ())
+        dw = None
+        if weight is not None and needs[2] and target.dtype.is_floating_point:
+            # probability targets (PyTorch differentiates these in the weight; index targets
+            # it refuses to): d loss / d w_c = -sum over samples of t'_c logp_c g / den
+            dw = _soft_weight_grad(g_loss, logp, target, reduction, label_smoothing)
+        return (dx, dt) + ((dw,) if weight is not None else ())
 
 
 def _per_sample(g, reduction, ndim):
@@ -855,6 +860,16 @@ def _soft_scale(logp, reduction, label_smoothing, c_factor=True) -> float:
             if i != (0 if logp.ndim == 1 else 1):
                 den *= s
     return -(1 - label_smoothing) / den if den else float("nan")
+
+
+def _soft_weight_grad(g, logp, target, reduction, label_smoothing):
+    from yingshe.ops.reduce import sum as _sum
+    cdim = 0 if logp.ndim == 1 else 1
+    smoothed = target * (1 - label_smoothing) + label_smoothing / logp.shape[cdim]
+    t = logp * smoothed * _per_sample(g, reduction, logp.ndim) * _soft_scale(logp, reduction,
+                                                                             0.0)
+    dims = tuple(i for i in range(logp.ndim) if i != cdim)
+    return _sum(t, dims) if dims else t
 
 
 def _soft_target_grad(g, logp, weight, reduction, label_smoothing):
