@@ -225,3 +225,23 @@ def test_einsum_of_non_finite_operands_warns_nothing_and_matches_torch():
     t = torch.einsum("ab,bc,cd->ad", *(torch.tensor(v) for v in (a, b, b))).numpy()
     np.testing.assert_array_equal(np.isnan(y), np.isnan(t))
     np.testing.assert_array_equal(y[~np.isnan(y)], t[~np.isnan(t)])
+
+
+@pytest.mark.parametrize("call", [lambda m, x, y: m.matmul(x, y),
+                                  lambda m, x, y: m.mm(x, y[:, None]),
+                                  lambda m, x, y: m.matmul(x[None], y)])
+def test_products_of_infinities_and_zeros_are_nan_without_numpy_warnings_like_torch(call):
+    """Found by the fuzz suite: inf * 0 inside a product leaked NumPy's RuntimeWarning."""
+    torch = import_torch()
+    a = np.array([[np.inf, 0.0], [1.0, 2.0]], dtype=np.float32)
+    b = np.array([0.0, np.inf], dtype=np.float32)
+    out = []
+    for m in (yingshe, torch):
+        x, y = m.tensor(a, requires_grad=True), m.tensor(b, requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            z = call(m, x, y)
+            z.sum().backward()
+        out.append((z.detach().numpy(), x.grad.numpy(), y.grad.numpy()))
+    for got, want in zip(out[0], out[1]):
+        np.testing.assert_array_equal(got, want)
