@@ -1,6 +1,8 @@
 """Shape ops: round trips (hypothesis), views and version counters, multi-output split,
 and parity with PyTorch for the joining/splitting family."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -232,3 +234,20 @@ def test_tensor_split_pieces_take_in_place_writes_like_torch(sections, dim):
         res.append((x.detach().numpy(), grad.numpy()))
     np.testing.assert_array_equal(res[0][0], res[1][0])
     np.testing.assert_array_equal(res[0][1], res[1][1])
+
+
+def test_summing_a_broadcast_gradient_of_opposite_infinities_is_nan_without_warnings():
+    """Found by the fuzz suite (a compiled matmul's gradient): sum_to_size, the transpose
+    of a broadcast, leaked NumPy's RuntimeWarning at inf + -inf; the values are PyTorch's."""
+    torch = import_torch()
+    out = []
+    for m in (yingshe, torch):
+        x = m.tensor([1.0, 2.0], requires_grad=True)
+        g = m.tensor([[np.inf, 0.0], [-np.inf, 1.0]])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            (x * m.tensor([[1.0, 2.0], [3.0, 4.0]])).backward(g)
+            s = m.tensor([[np.inf], [-np.inf]]).sum_to_size(1, 1)
+        out.append((x.grad.numpy(), s.numpy()))
+    for got, want in zip(out[0], out[1]):
+        np.testing.assert_array_equal(got, want)

@@ -73,7 +73,8 @@ class SumToSize:
         axes, lead = sum_to_axes(x.shape, shape)
         if not axes:
             return x.reshape(shape) if lead else x
-        return xp.sum(x, axis=axes, keepdims=True).reshape(shape)
+        with xp.errstate(invalid="ignore", over="ignore"):   # inf + -inf is NaN, silently
+            return xp.sum(x, axis=axes, keepdims=True).reshape(shape)
 
     def infer(x, *, shape):
         sum_to_axes(x.shape, shape)
