@@ -61,6 +61,17 @@ QUIRKS = (
           lambda names, err, x: isinstance(err, yingshe.errors.IndexError)
           and "dimension out of range" in str(err).lower()
           and x is not None and x.numel() == 0),
+    Quirk("the softmax family of an empty integer tensor",
+          "torch.softmax(zeros(0, 4, 6, dtype=long), 0) and F.softmin(zeros(1, 0, "
+          "dtype=int8), 0) return empty integer tensors, while torch.softmax(zeros(2, "
+          "dtype=long), 0) raises 'softmax_lastdim_kernel_impl not implemented for Long': "
+          "the dtype check is skipped for empty tensors; yingshe refuses an integer input "
+          "whatever the size (DTypeError)",
+          lambda names, err, x: any(n.split(".")[-1] in ("softmax", "log_softmax", "softmin")
+                                    for n in names)
+          and isinstance(err, yingshe.DTypeError)
+          and "expected a floating-point input" in str(err)
+          and x is not None and x.numel() == 0 and not x.is_floating_point()),
 )
 
 
