@@ -1,0 +1,111 @@
+"""ONNX mappings of the loss ops (their forward; an exported model has no backward)."""
+
+from __future__ import annotations
+
+from yingshe import _dtype
+from yingshe.onnx._export import Call, exports
+
+
+def _diff(c: Call):
+    dt = c.out_dtype()
+    return c.b.op("Sub", [c.val(0, dt), c.val(1, dt)]), dt
+
+
+@exports("mse_loss")
+def mse_loss(c: Call):
+    """Sub, Mul, ReduceMean / ReduceSum"""
+    b = c.b
+    d, _ = _diff(c)
+    sq = b.op("Mul", [d, d])
+    red = c.attrs["reduction"]
+    if red == "none":
+        return sq
+    return b.reduce("ReduceMean" if red == "mean" else "ReduceSum", sq, None, False)
+
+
+@exports("smooth_l1_loss")
+def smooth_l1_loss(c: Call):
+    """Where(|d| < beta, 0.5 d^2 / beta, |d| - beta / 2)"""
+    b = c.b
+    d, dt = _diff(c)
+    ad = b.op("Abs", [d])
+    beta = c.attrs["beta"]
+    if beta == 0:
+        return ad
+    quad = b.op("Div", [b.op("Mul", [b.op("Mul", [d, d]), b.scalar(0.5, dt)]), b.scalar(beta, dt)])
+    lin = b.op("Sub", [ad, b.scalar(beta / 2, dt)])
+    return b.op("Where", [b.op("Less", [ad, b.scalar(beta, dt)]), quad, lin])
+
+
+@exports("huber_loss")
+def huber_loss(c: Call):
+    """Where(|d| < delta, 0.5 d^2, delta (|d| - delta / 2))"""
+    b = c.b
+    d, dt = _diff(c)
+    ad = b.op("Abs", [d])
+    delta = c.attrs["delta"]
+    quad = b.op("Mul", [b.op("Mul", [d, d]), b.scalar(0.5, dt)])
+    lin = b.op("Mul", [b.op("Sub", [ad, b.scalar(delta / 2, dt)]), b.scalar(delta, dt)])
+    return b.op("Where", [b.op("Less", [ad, b.scalar(delta, dt)]), quad, lin])
+
+
+@exports("binary_cross_entropy")
+def binary_cross_entropy(c: Call):
+    """-(t Max(Log x, -100) + (1 - t) Max(Log(1 - x), -100))"""
+    b, dt = c.b, c.out_dtype()
+    x, t = c.val(0, dt), c.val(1, dt)
+    one, floor = b.scalar(1, dt), b.scalar(-100, dt)
+    log_x = b.op("Max", [b.op("Log", [x]), floor])
+    log_1mx = b.op("Max", [b.op("Log", [b.op("Sub", [one, x])]), floor])
+    s = b.op("Add", [b.op("Mul", [t, log_x]), b.op("Mul", [b.op("Sub", [one, t]), log_1mx])])
+    return b.op("Neg", [s])
+
+
+@exports("binary_cross_entropy_with_logits")
+def bce_with_logits(c: Call):
+    """(1 - t) x + (1 + (pw - 1) t) (Relu(-x) + Log(1 + Exp(-|x|)))"""
+    b, dt = c.b, c.out_dtype()
+    x, t = c.val(0, dt), c.val(1, dt)
+    one = b.scalar(1, dt)
+    sp = b.op("Add", [b.op("Relu", [b.op("Neg", [x])]), b.op("Log", [b.op("Add", [
+        one, b.op("Exp", [b.op("Neg", [b.op("Abs", [x])])])])])])
+    if len(c.inputs) > 2 and c.inputs[2] is not None:
+        pw = c.val(2, dt)
+        sp = b.op("Mul", [b.op("Add", [one, b.op("Mul", [b.op("Sub", [pw, one]), t])]), sp])
+    return b.op("Add", [b.op("Mul", [b.op("Sub", [one, t]), x]), sp])
+
+
+@exports("kl_div")
+def kl_div(c: Call):
+    """t (Log t - x) with 0 where t = 0; Exp(t) (t - x) for log targets"""
+    b, dt = c.b, c.out_dtype()
+    x, t = c.val(0, dt), c.val(1, dt)
+    if c.attrs["log_target"]:
+        return b.op("Mul", [b.op("Exp", [t]), b.op("Sub", [t, x])])
+    zero = b.scalar(0, dt)
+    is0 = b.op("Equal", [t, zero])
+    safe = b.op("Where", [is0, b.scalar(1, dt), t])
+    xlogx = b.op("Where", [is0, zero, b.op("Mul", [t, b.op("Log", [safe])])])
+    return b.op("Sub", [xlogx, b.op("Mul", [t, x])])
+
+
+@exports("nll_loss")
+def nll_loss(c: Call):
+    """NegativeLogLikelihoodLoss (label_smoothing must be 0)"""
+    b = c.b
+    if c.attrs["label_smoothing"]:
+        raise c.error("label_smoothing has no ONNX mapping (NegativeLogLikelihoodLoss has none)")
+    logp = c.x(0)
+    target = b.cast(c.x(1), c.dtype(1), _dtype.int64)
+    if c.ndim(0) == 1:        # one sample: (C,) and a 0-d target
+        logp = b.op("Unsqueeze", [logp, b.ints([0])])
+        target = b.op("Unsqueeze", [target, b.ints([0])])
+    ins = [logp, target]
+    if len(c.inputs) > 2 and c.inputs[2] is not None:
+        ins.append(c.x(2))
+    red = c.attrs["reduction"]
+    out = b.op("NegativeLogLikelihoodLoss", ins, reduction=red,
+               ignore_index=int(c.attrs["ignore_index"]))
+    if red == "none" and c.ndim(0) == 1:
+        out = b.op("Squeeze", [out, b.ints([0])])
+    return out
