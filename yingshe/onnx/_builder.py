@@ -102,7 +102,7 @@ class Builder:
         """A named initializer (a weight); returns its (made unique) name."""
         base, name = name, self.fresh(name)
         self.bases[name] = base
-        self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(array),
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(array, order="C"),
                                                                    name))
         return name
 

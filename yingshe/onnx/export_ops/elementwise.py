@@ -54,8 +54,21 @@ for _name, _onnx in (("add", "Add"), ("sub", "Sub"), ("mul", "Mul"), ("div", "Di
 for _name, _onnx in (("neg", "Neg"), ("exp", "Exp"), ("log", "Log"), ("sqrt", "Sqrt"),
                      ("reciprocal", "Reciprocal"), ("sin", "Sin"), ("cos", "Cos"),
                      ("tan", "Tan"), ("tanh", "Tanh"), ("erf", "Erf"), ("sigmoid", "Sigmoid"),
-                     ("abs", "Abs"), ("sign", "Sign")):
+                     ("abs", "Abs")):
     exports(_name)(_unary(_onnx))
+
+
+@exports("sign")
+def sign(c: Call):
+    """Sign (NaN gives 0, as in PyTorch; bool is its own sign)"""
+    dt = c.out_dtype()
+    x = c.x()
+    if dt is _dtype.bool:
+        return x
+    out = c.b.op("Sign", [x])
+    if dt.is_floating_point:
+        out = c.b.op("Where", [c.b.op("IsNaN", [x]), c.b.scalar(0, dt), out])
+    return out
 
 
 @exports("relu")
@@ -69,9 +82,18 @@ def relu(c: Call):
 
 @exports("pow")
 def pow_(c: Call):
-    """Pow"""
-    dt = c.out_dtype()
-    return c.b.op("Pow", [c.val(0, dt), c.val(1, dt)])
+    """Pow (integers to negative powers: 1, -1 or 0, as the eager op)"""
+    b, dt = c.b, c.out_dtype()
+    x, y = c.val(0, dt), c.val(1, dt)
+    if dt.is_floating_point or dt is _dtype.bool or not c.is_tensor(1):
+        return b.op("Pow", [x, y])
+    one, zero = b.scalar(1, dt), b.scalar(0, dt)
+    out = b.op("Pow", [x, b.op("Max", [y, zero])])
+    odd = b.op("Not", [b.op("Equal", [b.op("Mod", [y, b.scalar(2, dt)], fmod=0), zero])])
+    at_neg = b.op("Where", [b.op("Equal", [x, one]), one, b.op("Where", [
+        b.op("Equal", [x, b.scalar(-1, dt)]),
+        b.op("Where", [odd, b.scalar(-1, dt), one]), zero])])
+    return b.op("Where", [b.op("Less", [y, zero]), at_neg, out])
 
 
 def _log_base(base: float):
@@ -442,3 +464,22 @@ def cast(c: Call):
 def clone(c: Call):
     """(no node: the input's value)"""
     return c.x()
+
+
+# ---- the graph-only helper ops (yingshe.graph.ir.GRAPH_OPS) -----------------------------------
+
+@exports("stop_gradient")
+def stop_gradient(c: Call):
+    """(no node: the input's value)"""
+    return c.x()
+
+
+def _fill(value: int):
+    def emit(c: Call):
+        return c.b.op("Expand", [c.b.scalar(value, c.attrs["dtype"]), c.b.shape(c.x())])
+    emit.__doc__ = "Expand of a constant to the input's shape"
+    return emit
+
+
+exports("ones_like")(_fill(1))
+exports("zeros_like")(_fill(0))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from yingshe import _dtype
+from yingshe.onnx._common import to_onnx_dtype
 from yingshe.onnx._export import Call, exports
 
 
@@ -91,10 +94,12 @@ def kl_div(c: Call):
 
 @exports("nll_loss")
 def nll_loss(c: Call):
-    """NegativeLogLikelihoodLoss (label_smoothing must be 0)"""
+    """NegativeLogLikelihoodLoss; with label_smoothing also ReduceSum of the weighted
+    log-probabilities and the mean's weight total"""
     b = c.b
-    if c.attrs["label_smoothing"]:
-        raise c.error("label_smoothing has no ONNX mapping (NegativeLogLikelihoodLoss has none)")
+    eps = c.attrs["label_smoothing"]
+    if eps:
+        return _smoothed_nll(c, eps)
     logp = c.x(0)
     target = b.cast(c.x(1), c.dtype(1), _dtype.int64)
     if c.ndim(0) == 1:        # one sample: (C,) and a 0-d target
@@ -109,3 +114,42 @@ def nll_loss(c: Call):
     if red == "none" and c.ndim(0) == 1:
         out = b.op("Squeeze", [out, b.ints([0])])
     return out
+
+
+def _smoothed_nll(c: Call, eps: float):
+    """(1 - eps) NLL + eps / C * (-sum_c w_c logp_c) on non-ignored targets; 'mean'
+    divides by the summed weights of the targets (as the eager op)."""
+    b, dt = c.b, c.out_dtype()
+    logp, target = c.x(0), b.cast(c.x(1), c.dtype(1), _dtype.int64)
+    nd = c.ndim(0)
+    cdim = 0 if nd == 1 else 1
+    C = c.dims(0)[cdim]
+    if not isinstance(C, int):
+        raise c.error("label_smoothing needs a fixed number of classes")
+    if nd == 1:
+        logp = b.op("Unsqueeze", [logp, b.ints([0])])
+        target = b.op("Unsqueeze", [target, b.ints([0])])
+    has_w = len(c.inputs) > 2 and c.inputs[2] is not None
+    ins = [logp, target] + ([c.x(2)] if has_w else [])
+    ignore = int(c.attrs["ignore_index"])
+    nll = b.op("NegativeLogLikelihoodLoss", ins, reduction="none", ignore_index=ignore)
+    valid = b.op("Not", [b.op("Equal", [target, b.const(np.asarray(ignore, np.int64))])])
+    valid_f = b.op("Cast", [valid], to=to_onnx_dtype(dt))
+    weighted = logp
+    if has_w:
+        shape = [C] + [1] * (max(nd, 2) - 2)
+        weighted = b.op("Mul", [logp, b.op("Reshape", [c.x(2), b.ints(shape)])])
+    smooth = b.op("Neg", [b.reduce("ReduceSum", weighted, (1,), False)])
+    per = b.op("Add", [b.op("Mul", [nll, b.scalar(1 - eps, dt)]), b.op("Mul", [
+        b.op("Mul", [smooth, valid_f]), b.scalar(eps / C, dt)])])
+    red = c.attrs["reduction"]
+    if red == "none":
+        return b.op("Squeeze", [per, b.ints([0])]) if nd == 1 else per
+    total = b.reduce("ReduceSum", per, None, False)
+    if red == "sum":
+        return total
+    tw = valid_f
+    if has_w:
+        safe = b.op("Where", [valid, target, b.const(np.asarray(0, np.int64))])
+        tw = b.op("Mul", [b.op("Gather", [c.x(2), safe], axis=0), valid_f])
+    return b.op("Div", [total, b.reduce("ReduceSum", tw, None, False)])

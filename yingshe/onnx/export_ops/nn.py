@@ -44,9 +44,23 @@ def linear(c: Call):
 
 @exports("einsum")
 def einsum(c: Call):
-    """Einsum"""
-    return c.b.op("Einsum", [c.x(i) for i in range(len(c.inputs))],
-                  equation=c.attrs["equation"])
+    """Einsum (operands whose size-1 dims broadcast are Expanded first)"""
+    eq = c.attrs["equation"]
+    subs = eq.split("->")[0].split(",")
+    sizes: dict = {}
+    for i, t in enumerate(subs):
+        for letter, d in zip(t, c.dims(i)):
+            if d != 1:
+                sizes.setdefault(letter, d)
+    ins = []
+    for i, t in enumerate(subs):
+        x = c.x(i)
+        dims = c.dims(i)
+        want = [sizes.get(letter, 1) if d == 1 else d for letter, d in zip(t, dims)]
+        if list(want) != list(dims):   # ONNX broadcasts only the ellipsis' dims
+            x = c.b.op("Expand", [x, c.b.shape_tensor(want)])
+        ins.append(x)
+    return c.b.op("Einsum", ins, equation=eq)
 
 
 # ---- convolution ---------------------------------------------------------------------------------
@@ -291,9 +305,8 @@ def attention_softmax(c: Call):
 
 @exports("dropout")
 def dropout(c: Call):
-    """Dropout (an identity in inference: exported models do not drop)"""
-    ratio = c.b.scalar(c.attrs["p"], c.out_dtype())
-    return c.b.op("Dropout", [c.x(), ratio]), None
+    """(no node: an exported model is an inference model, where dropout is the identity)"""
+    return c.x(), None
 
 
 @exports("embedding")

@@ -28,7 +28,23 @@ def _reduce(onnx_op: str, *, cast_input: bool = True):
 
 
 exports("sum")(_reduce("ReduceSum"))
-exports("mean")(_reduce("ReduceMean"))
+
+
+@exports("mean")
+def mean(c: Call):
+    """ReduceMean (NaN for the mean of nothing, as the eager op)"""
+    axes, keep = _axes(c), c.attrs["keepdim"]
+    n, _ = _count(c, axes, c.out_dtype())
+    if n == 0:
+        return _nan_like(c, 0)
+    return c.b.reduce("ReduceMean", c.x(), axes, keep)
+
+
+def _nan_like(c: Call, j: int) -> str:
+    """NaN of output ``j``'s (static) shape."""
+    return c.b.const(np.full(c.out_dims(j), np.nan, c.out_dtype(j).np))
+
+
 exports("prod")(_reduce("ReduceProd"))
 exports("amax")(_reduce("ReduceMax"))
 exports("amin")(_reduce("ReduceMin"))
@@ -235,6 +251,8 @@ def median(c: Call):
         keep, n = c.attrs["keepdim"], c.dims(0)[dim]
     if not isinstance(n, int):
         raise c.error("the size of the reduced dimension must be fixed")
+    if n == 0:
+        return _nan_like(c, 0), b.const(np.zeros(c.out_dims(1), np.int64))
     k = (n - 1) // 2
     vals, idx = b.op("TopK", [x, b.ints([k + 1])], outputs=2, axis=dim, largest=0, sorted=1)
     pick = b.ints([k]) if keep else b.const(np.asarray(k, np.int64))
