@@ -18,6 +18,7 @@ nodes back to yingshe ops and returns an ``nn.Module``. Both need the ``onnx`` p
 from yingshe.onnx._common import (DEFAULT_OPSET, MIN_OPSET, OnnxExportError,  # noqa: F401
                                   OnnxImportError, UnsupportedOnnxOp)
 from yingshe.onnx._export import export, export_graph  # noqa: F401
+from yingshe.onnx._load import OnnxModule, UnsupportedOnnxImport, load  # noqa: F401
 
-__all__ = ["export", "export_graph", "MIN_OPSET", "DEFAULT_OPSET",
-           "OnnxExportError", "OnnxImportError", "UnsupportedOnnxOp"]
+__all__ = ["export", "export_graph", "load", "OnnxModule", "MIN_OPSET", "DEFAULT_OPSET",
+           "OnnxExportError", "OnnxImportError", "UnsupportedOnnxOp", "UnsupportedOnnxImport"]
