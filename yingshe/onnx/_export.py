@@ -550,6 +550,15 @@ def export(model_or_fn, args, path, *, kwargs=None, input_names=None, output_nam
                              f"{sorted(sizes)} in the example inputs")
     dyn = None
     if symbols:
+        small = {d for d, pairs in symbols.items() if base.inputs[pairs[0][0]].shape[pairs[0][1]] < 2}
+        if small:
+            # a dynamic size of 0 or 1 takes other paths (broadcasting, squeezing): the graph
+            # is traced at size 2 instead (a trace needs shapes, not data)
+            shapes = [list(s.shape) for s in base.inputs]
+            for d in small:
+                for i, a in symbols[d]:
+                    shapes[i][a] = 2
+            base = _trace.trace(model_or_fn, args, kwargs, shapes)
         dyn = _trace.Dynamic(base, symbols,
                              lambda shapes: _trace.trace(model_or_fn, args, kwargs, shapes))
     b = Builder(onnx, opset)

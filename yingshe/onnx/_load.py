@@ -19,10 +19,8 @@ values at each call, so a reshape's target is a number even under ``yingshe.comp
 
 from __future__ import annotations
 
-import keyword
 import math
 import os
-import re
 
 import numpy as np
 
@@ -212,45 +210,38 @@ class Ctx:
         return k < len(self.node.outputs) and self.node.outputs[k] in self.used
 
 
-def _ident(name: str) -> str:
-    s = re.sub(r"\W", "_", name)
-    if not s or s[0].isdigit() or keyword.iskeyword(s):
-        s = "p_" + s
-    return s
+def _free(module, name: str) -> bool:
+    return not (name in module._parameters or name in module._buffers
+                or name in module._modules or hasattr(module, name))
 
 
-def _place(module, name: str, value, params: bool) -> str:
-    """Register ``value`` on ``module`` at a path made from the ONNX name (dots make
-    submodules, as in PyTorch's state dicts); returns the state_dict key."""
+def _place(module, name: str, value) -> str:
+    """Register parameter ``value`` at the path its ONNX name gives (dots make submodules,
+    as in PyTorch's state dicts: ``fc1.weight``); returns its ``state_dict`` key. A name
+    that clashes with an attribute, or has an empty part, is registered flat with '.'
+    replaced by '_'."""
     parts = name.split(".")
-    ok = all(p and re.fullmatch(r"[A-Za-z_]\w*", p) and not keyword.iskeyword(p)
-             for p in parts)
-    target = module
-    if ok and len(parts) > 1:
+    target, path = module, []
+    if all(parts):
         for p in parts[:-1]:
             sub = target._modules.get(p)
             if sub is None:
-                if p in target.__dict__ or p in target._parameters or p in target._buffers \
-                        or hasattr(type(target), p):
-                    ok = False
+                if not _free(target, p):
+                    target, path = module, None
                     break
                 sub = Module()
                 target.add_module(p, sub)
             target = sub
-    leaf = parts[-1] if ok else _ident(name)
-    if not ok:
-        target = module
+            path.append(p)
+    else:
+        path = None
+    leaf = parts[-1] if path is not None else name.replace(".", "_") or "_"
     base, k = leaf, 0
-    while leaf in target._parameters or leaf in target._buffers or leaf in target._modules \
-            or hasattr(type(target), leaf) or leaf in target.__dict__:
+    while not _free(target, leaf):
         k += 1
         leaf = f"{base}_{k}"
-    if params:
-        target.register_parameter(leaf, value)
-    else:
-        target.register_buffer(leaf, value)
-    prefix = ".".join(parts[:-1]) + "." if ok and len(parts) > 1 else ""
-    return prefix + leaf
+    target.register_parameter(leaf, value)
+    return ".".join((path or []) + [leaf])
 
 
 class OnnxModule(Module):
@@ -270,7 +261,7 @@ class OnnxModule(Module):
         self._weights = {}
         for name, arr in spec.float_inits.items():
             p = Parameter(_as_tensor(arr))
-            self.initializer_names[name] = _place(self, name, p, True)
+            self.initializer_names[name] = _place(self, name, p)
             self._weights[name] = p
 
     def forward(self, *args, **kwargs):

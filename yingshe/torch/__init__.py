@@ -65,6 +65,7 @@ for _name in dir(_ys):
 del _name, _obj
 
 from yingshe.torch import accelerator, autograd, cuda, backends, nn, optim, utils  # noqa: E402,F401
+from yingshe.torch import onnx  # noqa: E402,F401 - torch.onnx.export (imports onnx lazily)
 
 inf = _math.inf
 nan = _math.nan
@@ -250,6 +251,7 @@ __all__ += [
     "get_num_threads", "compile", "save", "load", "inf", "nan", "pi", "e",
     "accelerator", "autograd", "cuda", "backends", "nn", "optim", "utils",
 ]
+__all__ += ["onnx"]
 __all__ = sorted(set(__all__))
 
 del _io

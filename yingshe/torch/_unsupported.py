@@ -34,6 +34,7 @@ MODULES = (
     "yingshe.torch.accelerator",
     "yingshe.torch.cuda",
     "yingshe.torch.backends",
+    "yingshe.torch.onnx",
 )
 
 

@@ -356,8 +356,11 @@ def _recurrent(c: Call, onnx_op: str, gates: int, order, w_hh: int, b_hh_index=N
     X, W, W_static, bias, w_name = _projection(c, gates, H, dt)
     bf, rev = c.attrs["batch_first"], c.attrs["reverse"]
     ctx = c._ctx
-    Wd = _reorder(c, W, W_static, order, H, dt, w_name)
-    R = _reorder(c, c.x(w_hh), c.static(w_hh), order, H, dt, c.hint(w_hh, "weight_hh"))
+    # the weights in ONNX's layout get names of their own (not the parameters': a state
+    # dict loaded by name must never meet a reordered array)
+    tag = {"LSTM": "_iofc", "GRU": "_zrh", "RNN": "_onnx"}[onnx_op]
+    Wd = _reorder(c, W, W_static, order, H, dt, w_name + tag)
+    R = _reorder(c, c.x(w_hh), c.static(w_hh), order, H, dt, c.hint(w_hh, "weight_hh") + tag)
     # B: [input bias (the projection's), recurrent bias (GRU's b_hh)] in ONNX gate order
     wb = np.zeros(gates * H, dt.np) if bias is None else \
         ctx.static.get((bias._gnode.id, bias._out_index))
@@ -368,7 +371,7 @@ def _recurrent(c: Call, onnx_op: str, gates: int, order, w_hh: int, b_hh_index=N
             if bias is not None else "bias"
         B = b.initializer(np.concatenate([np.concatenate([wb[g * H:(g + 1) * H] for g in order]),
                                     np.concatenate([rb[g * H:(g + 1) * H] for g in order])]
-                                   )[None].astype(dt.np), bias_name)
+                                   )[None].astype(dt.np), bias_name + tag)
     else:
         wb_name = ctx.name(bias) if bias is not None else b.const(np.zeros(gates * H, dt.np))
         rb_name = c.x(b_hh_index) if rb is None else b.const(rb)
