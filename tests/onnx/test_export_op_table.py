@@ -96,3 +96,64 @@ def test_every_registered_op_exports_or_is_refused_with_a_reason():
     assert not missing, f"ops with neither an ONNX mapping nor a reason: {missing}"
     both = sorted(set(EXPORTERS) & set(REFUSED))
     assert not both, f"ops both mapped and refused: {both}"
+
+
+# ---- the same records with a dynamic axis 0 and a second size ------------------------------------
+
+# Records whose inputs cannot change axis 0 together: the sweep below marks axis 0 of
+# every input of the first input's size as one dynamic axis, and these records tie that
+# size to a fixed one (an unbatched conv's channels, a reshape or expand target, an
+# einsum diagonal, split sections, an LSTM whose sequence and batch are both 1 ...).
+NOT_BATCHED = {
+    "conv2d-unbatched", "conv3d-unbatched", "conv_transpose2d-basic", "gather-take_along_dim",
+    "masked_fill-bcast-input", "matmul-addmm", "linear-1d-noncontig", "einsum-trace",
+    "einsum-diagonal-times-vector", "einsum-two-diagonals", "reshape", "reshape-noncontig",
+    "expand", "expand-as-empty", "split-sections", "lstm_layer-one-step", "cat-legacy-empty",
+}
+# Mappings that need the size of the dynamic axis when exporting: refused with an
+# OnnxExportError naming the op (export them with fixed sizes)
+NEEDS_FIXED_SIZE = {
+    "index_put", "index_put-accumulate", "index_put-two-indices", "diagonal",
+    "diagonal-offset-dims", "diagonal-diag-2d", "median", "median-even-keepdim-noncontig",
+    "median-empty",
+    "roll", "roll-multi", "roll-flat", "split-tensor_split", "split-one-output-used",
+}
+
+
+def _batched(case) -> bool:
+    if case.id in DATA_DEPENDENT or case.id in KNOWN or case.op in REFUSED \
+            or case.id in NOT_BATCHED:
+        return False
+    arrays = [a for a in _inputs(case) if isinstance(a, np.ndarray)]
+    return bool(arrays) and arrays[0].ndim > 0
+
+
+DYN_CASES = [c for c in CASES if _batched(c)]
+
+
+@pytest.mark.parametrize("case", DYN_CASES, ids=[c.id for c in DYN_CASES])
+def test_op_table_record_with_a_dynamic_axis_runs_at_a_second_size(case):
+    arrays = _inputs(case)
+    fn, tensors = _fn(case, arrays)
+    n0 = tensors[0].shape[0]
+    dyn = [k for k, t in enumerate(tensors) if t.ndim and t.shape[0] == n0]
+    names = [f"x{i}" for i in range(len(tensors))]
+    axes = {names[k]: {0: "n"} for k in dyn}
+    buf = io.BytesIO()
+    if case.id in NEEDS_FIXED_SIZE:
+        with pytest.raises(yingshe.onnx.OnnxExportError, match=f"{case.op}.*(dynamic|fixed)"):
+            yingshe.onnx.export(fn, tuple(tensors), buf, input_names=names, dynamic_axes=axes)
+        assert buf.getvalue() == b""
+        return
+    yingshe.onnx.export(fn, tuple(tensors), buf, input_names=names, dynamic_axes=axes,
+                        opset_version=OPSET.get(case.id))
+    # a second size: axis 0 doubled (the values reversed, so the new rows differ)
+    second = [yingshe.tensor(np.concatenate([t.numpy(), t.numpy()[::-1]]))
+              if k in dyn else t for k, t in enumerate(tensors)]
+    want = flat(fn(*second))
+    if case.op == "dropout":
+        want = [second[0].numpy()]
+    got = ort_run(buf.getvalue(), {n: t.numpy() for n, t in zip(names, second)})
+    assert len(got) == len(want)
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert_close(g, w, f"{case.id} output {k} at axis-0 size {2 * n0}")

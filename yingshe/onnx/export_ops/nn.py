@@ -309,7 +309,7 @@ def dropout(c: Call):
     return c.x(), None
 
 
-@exports("embedding")
+@exports("embedding", dynamic=("padding_idx",))   # padding_idx matters for gradients only
 def embedding(c: Call):
     """Gather"""
     idx = c.b.cast(c.x(1), c.dtype(1), _dtype.int64)

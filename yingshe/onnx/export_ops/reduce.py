@@ -34,9 +34,11 @@ exports("sum")(_reduce("ReduceSum"))
 def mean(c: Call):
     """ReduceMean (NaN for the mean of nothing, as the eager op)"""
     axes, keep = _axes(c), c.attrs["keepdim"]
-    n, _ = _count(c, axes, c.out_dtype())
+    n, count = _count(c, axes, c.out_dtype())
     if n == 0:
         return _nan_like(c, 0)
+    if n is None:    # a dynamic count: sum / count is NaN for nothing, as the eager mean
+        return c.b.op("Div", [c.b.reduce("ReduceSum", c.x(), axes, keep), count])
     return c.b.reduce("ReduceMean", c.x(), axes, keep)
 
 
