@@ -27,6 +27,7 @@ from yingshe._tensor import MODE, Tensor, _wrap
 from yingshe.errors import format_site
 from yingshe.graph.ir import Symbol
 from yingshe.graph.passes import prune
+from yingshe.graph.trace import Tracer, _replace_leaves, _tensor_leaves
 from yingshe.onnx._builder import Dim
 from yingshe.onnx._common import OnnxExportError
 
@@ -34,26 +35,9 @@ __all__ = ["Traced", "trace", "Dynamic", "flatten_args"]
 
 
 def flatten_args(obj, out: list) -> None:
-    """The tensors of nested lists/tuples/dicts, in order (dict keys sorted)."""
-    if isinstance(obj, Tensor):
-        out.append(obj)
-    elif isinstance(obj, (list, tuple)):
-        for e in obj:
-            flatten_args(e, out)
-    elif isinstance(obj, dict):
-        for k in sorted(obj, key=str):
-            flatten_args(obj[k], out)
-
-
-def _replace(obj, it):
-    if isinstance(obj, Tensor):
-        return next(it)
-    if isinstance(obj, (list, tuple)):
-        vals = [_replace(e, it) for e in obj]
-        return type(obj)(*vals) if hasattr(obj, "_fields") else type(obj)(vals)
-    if isinstance(obj, dict):
-        return type(obj)((k, _replace(v, it)) for k, v in obj.items())
-    return obj
+    """The tensors of nested lists/tuples/dicts, in order (dict keys sorted): the order
+    ``yingshe.compile`` gives its placeholders, shared with it."""
+    _tensor_leaves(obj, out)
 
 
 def _outputs(obj, out: list, path: str) -> None:
@@ -87,7 +71,6 @@ def trace(model, args: tuple, kwargs: dict, shapes=None) -> Traced:
     """Trace ``model(*args, **kwargs)`` in inference mode; ``shapes`` (one per tensor
     argument) replaces the arguments' shapes (no data is needed to trace)."""
     from yingshe.autograd import no_grad
-    from yingshe.graph.trace import Tracer
     from yingshe.nn import Module
 
     leaves: list = []
@@ -100,7 +83,7 @@ def trace(model, args: tuple, kwargs: dict, shapes=None) -> Traced:
             t = _wrap(np.broadcast_to(np.zeros((), t._data.dtype), tuple(shapes[i])))
         phs.append(tracer.placeholder(t, f"input{i}"))
     it = iter(phs)
-    sargs, skwargs = _replace((list(args), dict(kwargs)), it)
+    sargs, skwargs = _replace_leaves((list(args), dict(kwargs)), it)
     modules = list(model.modules()) if isinstance(model, Module) else []
     modes = [m.training for m in modules]
     prev = MODE.tracer

@@ -658,14 +658,19 @@ _CONV_ATTRS = {"auto_pad": "s", "dilations": "ints", "group": "i", "kernel_shape
                "pads": "ints", "strides": "ints"}
 
 
-@imports("Conv", _CONV_ATTRS)
-def conv(ctx, x, w, b=None):
+def _conv_setup(ctx, x, w, transposed: bool):
+    """(x, w, spatial dims, kernel, strides, dilations, pads) of a Conv/ConvTranspose."""
     x, w = T(x), T(w)
-    nd = _spatial(ctx, x, "Conv")
+    nd = _spatial(ctx, x, ctx.node.op)
     k = list(w.shape[2:])
     s = ctx.attrs.get("strides", [1] * nd)
     d = ctx.attrs.get("dilations", [1] * nd)
-    pads = _pads(ctx, nd, x, k, s, d)
+    return x, w, nd, k, s, d, _pads(ctx, nd, x, k, s, d, transposed=transposed)
+
+
+@imports("Conv", _CONV_ATTRS)
+def conv(ctx, x, w, b=None):
+    x, w, nd, k, s, d, pads = _conv_setup(ctx, x, w, False)
     if nd == 1:
         x, w = _as_2d(x, 1), _as_2d(w, 1)
         s, d, pads = [1] + s, [1] + d, ((0, 0),) + pads
@@ -678,13 +683,8 @@ def conv(ctx, x, w, b=None):
 
 @imports("ConvTranspose", {**_CONV_ATTRS, "output_padding": "ints", "output_shape": "ints"})
 def conv_transpose(ctx, x, w, b=None):
-    x, w = T(x), T(w)
-    nd = _spatial(ctx, x, "ConvTranspose")
-    k = list(w.shape[2:])
-    s = ctx.attrs.get("strides", [1] * nd)
-    d = ctx.attrs.get("dilations", [1] * nd)
+    x, w, nd, k, s, d, pads = _conv_setup(ctx, x, w, True)
     op_ = ctx.attrs.get("output_padding", [0] * nd)
-    pads = _pads(ctx, nd, x, k, s, d, transposed=True)
     full = [(x.shape[2 + i] - 1) * s[i] + (k[i] - 1) * d[i] + 1 + op_[i] for i in range(nd)]
     if "output_shape" in ctx.attrs:
         want = ctx.attrs.get("output_shape")[-nd:]

@@ -26,30 +26,29 @@ def mse_loss(c: Call):
     return b.reduce("ReduceMean" if red == "mean" else "ReduceSum", sq, None, False)
 
 
-@exports("smooth_l1_loss")
-def smooth_l1_loss(c: Call):
-    """Where(|d| < beta, 0.5 d^2 / beta, |d| - beta / 2)"""
+def _smooth_l1(c: Call, beta: float):
     b = c.b
     d, dt = _diff(c)
     ad = b.op("Abs", [d])
-    beta = c.attrs["beta"]
     if beta == 0:
-        return ad
+        return ad, dt
     quad = b.op("Div", [b.op("Mul", [b.op("Mul", [d, d]), b.scalar(0.5, dt)]), b.scalar(beta, dt)])
     lin = b.op("Sub", [ad, b.scalar(beta / 2, dt)])
-    return b.op("Where", [b.op("Less", [ad, b.scalar(beta, dt)]), quad, lin])
+    return b.op("Where", [b.op("Less", [ad, b.scalar(beta, dt)]), quad, lin]), dt
+
+
+@exports("smooth_l1_loss")
+def smooth_l1_loss(c: Call):
+    """Where(|d| < beta, 0.5 d^2 / beta, |d| - beta / 2)"""
+    return _smooth_l1(c, c.attrs["beta"])[0]
 
 
 @exports("huber_loss")
 def huber_loss(c: Call):
-    """Where(|d| < delta, 0.5 d^2, delta (|d| - delta / 2))"""
-    b = c.b
-    d, dt = _diff(c)
-    ad = b.op("Abs", [d])
+    """delta * smooth L1 with beta = delta: Where(|d| < delta, 0.5 d^2, delta (|d| - delta / 2))"""
     delta = c.attrs["delta"]
-    quad = b.op("Mul", [b.op("Mul", [d, d]), b.scalar(0.5, dt)])
-    lin = b.op("Mul", [b.op("Sub", [ad, b.scalar(delta / 2, dt)]), b.scalar(delta, dt)])
-    return b.op("Where", [b.op("Less", [ad, b.scalar(delta, dt)]), quad, lin])
+    out, dt = _smooth_l1(c, delta)
+    return c.b.op("Mul", [out, c.b.scalar(delta, dt)])
 
 
 @exports("binary_cross_entropy")
