@@ -258,3 +258,15 @@ def test_import_yingshe_imports_neither_onnx_nor_yingshe_onnx():
     out = _python("import sys, yingshe, yingshe.torch; "
                   "print('onnx' in sys.modules, 'yingshe.onnx' in sys.modules)")
     assert out.split() == ["False", "False"]
+
+
+def test_the_readme_onnx_example_runs(tmp_path, monkeypatch):
+    import re
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S)
+                 if "yingshe.onnx.export" in b)
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(block, "README.md", "exec"), scope)  # noqa: S102 - our own README
+    assert tuple(scope["back"](yingshe.randn(32, 1, 28, 28)).shape) == (32, 10)
+    assert os.listdir(tmp_path) == ["net.onnx"]
