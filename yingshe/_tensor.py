@@ -24,7 +24,7 @@ import numpy as np
 from yingshe import _dtype
 from yingshe.errors import format_site
 
-__all__ = ["Tensor", "Node", "MODE"]
+__all__ = ["Tensor", "Node", "MODE", "POST_ACCUMULATE_HOOKS"]
 
 
 class _Mode(threading.local):
@@ -40,6 +40,11 @@ class _Mode(threading.local):
 MODE = _Mode()
 
 _seq = [0]  # creation order of tape nodes (a later node's backward runs first)
+
+# id(leaf tensor) -> (weakref to it, [hook(tensor), ...]): register_post_accumulate_grad_hook.
+# A registry rather than a slot keeps every Tensor as small as it was; the tape walk looks
+# here only when it is not empty.
+POST_ACCUMULATE_HOOKS: dict = {}
 
 
 class Node:
@@ -356,6 +361,29 @@ class Tensor:
             hooks = node.hooks.setdefault(self._out_index, [])
         hooks.append(hook)
         return _HookHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` once per ``backward()``, after this leaf's ``.grad`` has
+        received every gradient of that pass (as PyTorch's hook of the same name; not
+        called by ``autograd.grad``, which accumulates nothing). Inside a
+        ``yingshe.compile`` trace ``.grad`` is a graph value, and a hook may replace it
+        (``DistributedDataParallel`` all-reduces it there). Returns a handle with
+        ``remove()``."""
+        if self._node is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
+                               "tensors")
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require "
+                               "gradient")
+        entry = POST_ACCUMULATE_HOOKS.get(id(self))
+        if entry is None:
+            import weakref
+            key = id(self)
+            # the registry holds the tensor weakly: dropping the tensor drops its hooks
+            entry = POST_ACCUMULATE_HOOKS[key] = (
+                weakref.ref(self, lambda _, key=key: POST_ACCUMULATE_HOOKS.pop(key, None)), [])
+        entry[1].append(hook)
+        return _HookHandle(entry[1], hook)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) into each leaf's ``.grad`` (see ``yingshe.autograd``)."""

@@ -2,6 +2,7 @@
 
     yingshe compare [--workloads ...] [--engines ...|all] [--steps N] [--out DIR] [--device cpu]
     yingshe bench   [--workloads ...] [--engines ...] [--batch-sizes 32 128 ...] [--steps N]
+    yingshe run -n N script.py [args ...]
 
 ``compare`` trains the tutorial's models on every installed engine (each in its own
 process, from the same initial weights), shows a live progress display and a table,
@@ -36,6 +37,8 @@ subcommands:
   bench     the speed table: median ms per training step of the six speed
             workloads (linreg, logreg, softmax, mlp, cnn, lstm) per engine and
             batch size
+  run       run a program on N processes (MPI ranks): `yingshe run -n 4 train.py`
+            wraps the mpirun of the distributed extra (yingshe.distributed)
 
 Run `yingshe <subcommand> --help` for the options."""
 
@@ -318,6 +321,37 @@ def cmd_bench(args) -> int:
 
 # ---- entry point ----------------------------------------------------------------------------
 
+_RUN_VALUED = ("-n", "--nprocs", "--hostfile", "--mpirun-args")
+
+
+def _split_run(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``run``'s own options, and the program with its arguments (from the script or
+    ``-m module`` on, untouched: ``yingshe run -n 2 -m pkg --help`` passes ``--help`` on)."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            return argv[:i], argv[i + 1:]
+        if a in _RUN_VALUED:
+            i += 2
+        elif a in ("-h", "--help") or any(a.startswith(o + "=") for o in _RUN_VALUED) or \
+                (a.startswith("-n") and a[2:].isdigit()):
+            i += 1
+        else:
+            return argv[:i], argv[i:]
+    return argv, []
+
+
+def cmd_run(args) -> int:
+    from yingshe.distributed.launch import run
+    target = list(args.target)
+    if not target:
+        raise SystemExit("yingshe run: name a script to run (yingshe run -n N script.py "
+                         "[args...]) or a module (-m module)")
+    extra = shlex.split(args.mpirun_args) if args.mpirun_args else []
+    return run(args.nprocs, target, hostfile=args.hostfile, mpirun_args=extra)
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engines", nargs="+", metavar="ENGINE",
                    help="engine ids (space or comma separated); 'all' adds the opt-in ones "
@@ -337,7 +371,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yingshe", description=_DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", metavar="{compare,bench}")
+    sub = parser.add_subparsers(dest="command", metavar="{compare,bench,run}")
     pc = sub.add_parser(
         "compare", help="the tutorial's models on every engine, with a report",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -378,13 +412,39 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("--out", default=None, help="output directory (default runs/bench-<timestamp>)")
     _common(pb)
     pb.set_defaults(func=cmd_bench)
+    pr = sub.add_parser(
+        "run", help="run a program on N processes (MPI ranks)",
+        usage="yingshe run -n N [--hostfile FILE] [--mpirun-args ARGS] "
+              "(script.py | -m module) [args ...]",
+        description="Start N ranks of a Python program under the mpirun of the distributed "
+                    "extra (pip install \"yingshe[distributed]\"), adding "
+                    "--allow-run-as-root when run as root and --oversubscribe when N exceeds "
+                    "the cores. In the program, yingshe.distributed.init_process_group() "
+                    "(or yingshe.torch.distributed's) forms the group. An exception or an "
+                    "error exit on one rank ends every rank with a message naming it; the "
+                    "exit code is the job's.")
+    pr.add_argument("-n", "--nprocs", type=int, required=True, metavar="N",
+                    help="number of ranks")
+    pr.add_argument("--hostfile", default=None,
+                    help="an Open MPI hostfile (one 'host slots=K' line per machine)")
+    pr.add_argument("--mpirun-args", default=None, metavar="ARGS",
+                    help="more mpirun options, one quoted string (e.g. \"-x PYTHONPATH\")")
+    pr.add_argument("target", nargs="*", metavar="script.py | -m module",
+                    help="the program and its arguments (-m module runs a module, as "
+                         "python -m)")
+    pr.set_defaults(func=cmd_run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    if argv[:1] == ["run"]:
+        own, program = _split_run(argv[1:])
+        args = parser.parse_args(["run"] + own)
+        args.target = program
+    else:
+        args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2

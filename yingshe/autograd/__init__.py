@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from yingshe._tensor import MODE, Node, Tensor, _wrap
+from yingshe._tensor import MODE, POST_ACCUMULATE_HOOKS, Node, Tensor, _wrap
 from yingshe.errors import DTypeError, ShapeError, format_site
 from yingshe.ops._shapes import shape_str, sum_to_axes
 
@@ -399,6 +399,11 @@ def _run(outputs, root_grads, retain_graph: bool, create_graph: bool,
     for g in root_grads:
         handed_out.add(_base_id(g._data))
 
+    # post-accumulate-grad hooks run once per leaf, after its last incoming edge
+    pending = _post_hook_pending(seen, leaf_roots) if (
+        POST_ACCUMULATE_HOOKS and capture is None) else None
+    delivered: set[int] = set()
+
     def deliver_leaf(t: Tensor, g: Tensor) -> None:
         if capture is not None:
             key = id(t)
@@ -414,9 +419,14 @@ def _run(outputs, root_grads, retain_graph: bool, create_graph: bool,
                 if r is not None:
                     g = r
         _accumulate(t, g, create_graph, handed_out)
+        if pending is not None:
+            delivered.add(id(t))
 
     for t, g in leaf_roots:
         deliver_leaf(t, g)
+    if pending:
+        for t, _ in leaf_roots:
+            _post_hook_arrived(t, pending, delivered)
 
     heap = [(-n.seq, id(n), n) for n in buffers if deps.get(n, 0) == 0
             and (useful is None or n in useful)]
@@ -513,10 +523,57 @@ def _run(outputs, root_grads, retain_graph: bool, create_graph: bool,
                         heapq.heappush(heap, (-m.seq, id(m), m))
                 elif g is not None:
                     deliver_leaf(e, g)
+            if pending:
+                for e in edges:
+                    if e is not None and not isinstance(e, tuple):
+                        _post_hook_arrived(e, pending, delivered)
     finally:
         errstate.__exit__(None, None, None)
         MODE.grad_enabled = prev_mode
         MODE.anomaly = anomaly
+
+
+def _post_hook_pending(nodes, leaf_roots) -> dict:
+    """{id(leaf with post-accumulate hooks): edges into it from the nodes this walk runs}."""
+    pending: dict[int, int] = {}
+    hooked = POST_ACCUMULATE_HOOKS
+    for n in nodes:
+        for e in n.edges:
+            if e is not None and not isinstance(e, tuple) and id(e) in hooked:
+                pending[id(e)] = pending.get(id(e), 0) + 1
+    for t, _ in leaf_roots:
+        if id(t) in hooked:
+            pending[id(t)] = pending.get(id(t), 0) + 1
+    return pending
+
+
+def _post_hook_arrived(t: Tensor, pending: dict, delivered: set) -> None:
+    """One edge into ``t`` is done; after the last one, run its hooks on the final
+    ``.grad`` (when this walk gave it a gradient)."""
+    key = id(t)
+    left = pending.get(key)
+    if left is None:
+        return
+    if left > 1:
+        pending[key] = left - 1
+        return
+    del pending[key]
+    entry = POST_ACCUMULATE_HOOKS.get(key)
+    if key in delivered and entry is not None:
+        for hook in list(entry[1]):
+            hook(t)
+
+
+def run_post_accumulate_hooks(tensors) -> None:
+    """Run the post-accumulate-grad hooks of ``tensors`` (for a backward that is not the
+    tape walk: ``yingshe.compile``'s traced ``backward()``)."""
+    if not POST_ACCUMULATE_HOOKS:
+        return
+    for t in tensors:
+        entry = POST_ACCUMULATE_HOOKS.get(id(t))
+        if entry is not None:
+            for hook in list(entry[1]):
+                hook(t)
 
 
 def _accumulate(t: Tensor, g: Tensor, create_graph: bool, handed_out: set) -> None:

@@ -363,6 +363,10 @@ class Tracer:
                 node = self.graph.add_node("read", None, (), {}, (meta,), name="grad/read",
                                            var=_GradSlot(t))
                 t.grad = node.outputs[0] + g
+        # post-accumulate-grad hooks see the traced .grad and may replace it (DDP's
+        # all-reduces become nodes of the program, before the optimizer reads .grad)
+        from yingshe.autograd import run_post_accumulate_hooks
+        run_post_accumulate_hooks([t for t, g in zip(targets, grads) if g is not None])
 
     # ---- optimizer hooks ------------------------------------------------------------------
     def optimizer_groups(self, opt) -> list:

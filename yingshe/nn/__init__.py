@@ -31,3 +31,4 @@ try:
     from yingshe.nn import utils  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
+from yingshe.nn import parallel  # noqa: F401,E402

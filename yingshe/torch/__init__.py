@@ -65,6 +65,7 @@ for _name in dir(_ys):
 del _name, _obj
 
 from yingshe.torch import accelerator, autograd, cuda, backends, nn, optim, utils  # noqa: E402,F401
+from yingshe.torch import distributed, multiprocessing  # noqa: E402,F401
 from yingshe.torch import onnx  # noqa: E402,F401 - torch.onnx.export (imports onnx lazily)
 
 inf = _math.inf
@@ -250,6 +251,7 @@ __all__ += [
     "Size", "device", "equal", "is_tensor", "is_floating_point", "numel", "set_num_threads",
     "get_num_threads", "compile", "save", "load", "inf", "nan", "pi", "e",
     "accelerator", "autograd", "cuda", "backends", "nn", "optim", "utils",
+    "distributed", "multiprocessing",
 ]
 __all__ += ["onnx"]
 __all__ = sorted(set(__all__))

@@ -34,6 +34,10 @@ MODULES = (
     "yingshe.torch.accelerator",
     "yingshe.torch.cuda",
     "yingshe.torch.backends",
+    "yingshe.torch.distributed",
+    "yingshe.torch.multiprocessing",
+    "yingshe.torch.nn.parallel",
+    "yingshe.torch.utils.data.distributed",
     "yingshe.torch.onnx",
 )
 

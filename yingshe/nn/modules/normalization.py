@@ -20,8 +20,8 @@ from yingshe.nn import init
 from yingshe.nn.modules._common import affine_parameters, factory_dtype
 from yingshe.nn.modules.module import Module
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
-           "InstanceNorm3d", "LayerNorm", "GroupNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "InstanceNorm1d",
+           "InstanceNorm2d", "InstanceNorm3d", "LayerNorm", "GroupNorm"]
 
 
 class _NormBase(Module):
@@ -83,6 +83,21 @@ class _NormBase(Module):
 class _BatchNorm(_NormBase):
     def forward(self, input):
         self._check_input_dim(input)
+        factor = self._count_batch()
+        if self.training:
+            bn_training = True
+        else:
+            bn_training = self.running_mean is None and self.running_var is None
+        use_stats = not self.training or self.track_running_stats
+        return F.batch_norm(
+            input,
+            self.running_mean if use_stats else None,
+            self.running_var if use_stats else None,
+            self.weight, self.bias, bn_training, factor, self.eps,
+        )
+
+    def _count_batch(self) -> float:
+        """Count a training batch in ``num_batches_tracked``; the running-average factor."""
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             nbt = self.num_batches_tracked
@@ -102,17 +117,7 @@ class _BatchNorm(_NormBase):
                 factor = 1.0 / float(nbt._data)
             else:
                 factor = self.momentum
-        if self.training:
-            bn_training = True
-        else:
-            bn_training = self.running_mean is None and self.running_var is None
-        use_stats = not self.training or self.track_running_stats
-        return F.batch_norm(
-            input,
-            self.running_mean if use_stats else None,
-            self.running_var if use_stats else None,
-            self.weight, self.bias, bn_training, factor, self.eps,
-        )
+        return factor
 
 
 class BatchNorm1d(_BatchNorm):
@@ -137,6 +142,90 @@ class BatchNorm3d(_BatchNorm):
     def _check_input_dim(self, input) -> None:
         if input.ndim != 5:
             raise ValueError(f"expected 5D input (got {input.ndim}D input)")
+
+
+class SyncBatchNorm(_BatchNorm):
+    """Batch normalisation whose training statistics cover the whole distributed batch:
+    the mean and variance over every rank of ``process_group`` (PyTorch's class).
+
+    In training mode with a process group of more than one rank, the per-channel sums
+    (and the element counts, which may differ between ranks) are all-reduced, then the
+    squared deviations from the global mean (two passes, as ``batch_norm``); the
+    gradient flows back through the same all-reduces, so each rank's input gradient is
+    that of the global batch. Otherwise (eval mode, no group, one rank) it is
+    ``BatchNorm``. Accepts any input of at least 2 dims.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, process_group=None,
+                 device=None, dtype=None, *, bias: bool = True) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
+                         dtype, bias=bias)
+        self.process_group = process_group
+
+    def _check_input_dim(self, input) -> None:
+        if input.ndim < 2:
+            raise ValueError(f"expected at least 2D input (got {input.ndim}D input)")
+
+    def forward(self, input):
+        self._check_input_dim(input)
+        bn_training = self.training or (self.running_mean is None and
+                                        self.running_var is None)
+        group = None
+        if bn_training and self.training:
+            from yingshe import distributed as dist
+            if dist.is_initialized():
+                group = dist._group_of(self.process_group, "SyncBatchNorm")
+                if group is not None and group.size == 1:
+                    group = None
+        if group is None:
+            return super().forward(input)
+        factor = self._count_batch()
+        from yingshe.distributed import functional as dfn
+        from yingshe.ops.nn import _normalize, _update_running
+        from yingshe.ops.shape import cat
+        C = input.shape[1]
+        dims = (0,) + tuple(range(2, input.ndim))
+        bshape = (1, C) + (1,) * (input.ndim - 2)
+        local = input.numel() // max(C, 1)
+        count = Tensor(np.array([local], dtype=input.dtype.np))
+        sums = dfn.all_reduce(cat([input.sum(dims), count]), group=group)
+        total = sums[C:]
+        mean = sums[:C] / total
+        xc = input - mean.reshape(bshape)
+        var = dfn.all_reduce((xc * xc).sum(dims), group=group) / total
+        if self.track_running_stats:
+            if MODE.tracer is None and float(total._data[0]) <= 1:
+                raise ValueError(f"SyncBatchNorm: expected more than 1 value per channel "
+                                 f"over the ranks when training, got input size "
+                                 f"{tuple(input.shape)} on this rank")
+            _update_running(self.running_mean, mean, factor, "SyncBatchNorm")
+            _update_running(self.running_var, var * (total / (total - 1)), factor,
+                            "SyncBatchNorm")
+        w = self.weight.reshape(bshape) if self.weight is not None else None
+        b = self.bias.reshape(bshape) if self.bias is not None else None
+        return _normalize(input, mean.reshape(bshape), var.reshape(bshape), w, b, self.eps)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module, process_group=None) -> Module:
+        """``module`` with every ``BatchNorm*d`` replaced by a ``SyncBatchNorm`` holding the
+        same parameters, buffers and mode (PyTorch's function of the same name)."""
+        out = module
+        if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
+            out = cls(module.num_features, module.eps, module.momentum, module.affine,
+                      module.track_running_stats, process_group,
+                      bias=module.bias is not None or not module.affine)
+            if module.affine:
+                with no_grad():
+                    out.weight = module.weight
+                    out.bias = module.bias
+            out.running_mean = module.running_mean
+            out.running_var = module.running_var
+            out.num_batches_tracked = module.num_batches_tracked
+            out.training = module.training
+        for name, child in module.named_children():
+            out.add_module(name, cls.convert_sync_batchnorm(child, process_group))
+        return out
 
 
 class _InstanceNorm(_NormBase):

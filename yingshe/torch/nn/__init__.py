@@ -22,6 +22,8 @@ __all__ = _reexport(globals(), _core, _names)
 from yingshe.torch.nn import functional, init, utils  # noqa: E402
 
 __all__ += ["functional", "init", "utils"]
+from yingshe.torch.nn import parallel  # noqa: E402
+__all__ += ["parallel"]
 __all__ = sorted(set(__all__))
 del _names
 __getattr__ = unsupported_getattr(__name__)

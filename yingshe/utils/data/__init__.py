@@ -8,8 +8,9 @@ from yingshe.utils.data.sampler import (  # noqa: F401
     WeightedRandomSampler,
 )
 from yingshe.utils.data.dataloader import DataLoader, default_collate, get_worker_info  # noqa
+from yingshe.utils.data.distributed import DistributedSampler  # noqa: F401
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset",
            "random_split", "Sampler", "SequentialSampler", "RandomSampler",
            "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler", "DataLoader",
-           "default_collate", "get_worker_info"]
+           "default_collate", "get_worker_info", "DistributedSampler"]
