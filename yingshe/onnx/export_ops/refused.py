@@ -19,3 +19,6 @@ refuse("a random op: ONNX's random ops cannot reproduce yingshe's generator, so 
        "bernoulli", "multinomial", "normal", "randint", "randperm", "uniform")
 refuse("no ONNX op computes a cumulative product", "cumprod")
 refuse("ONNX has no binary search op", "searchsorted")
+refuse("a collective of yingshe.distributed: an ONNX model runs in one process, with no "
+       "process group to communicate with", "dist.all_gather", "dist.all_reduce",
+       "dist.broadcast", "dist.reduce_scatter")
