@@ -270,3 +270,36 @@ def test_the_readme_onnx_example_runs(tmp_path, monkeypatch):
     exec(compile(block, "README.md", "exec"), scope)  # noqa: S102 - our own README
     assert tuple(scope["back"](yingshe.randn(32, 1, 28, 28)).shape) == (32, 10)
     assert os.listdir(tmp_path) == ["net.onnx"]
+
+
+TF1_PROGRAM = '''
+import io, sys
+import numpy as np
+import yingshe.tf as tf
+import yingshe.onnx
+v1 = tf.compat.v1
+v1.disable_eager_execution()
+x = v1.placeholder(tf.float32, [None, 3], name="x")
+W = tf.Variable(np.arange(6, dtype=np.float32).reshape(3, 2) / 6, name="W")
+y = tf.nn.softmax(tf.matmul(x, W) - 1.0)
+with v1.Session() as s:
+    s.run(v1.global_variables_initializer())
+    buf = io.BytesIO()
+    yingshe.onnx.export_graph([y], [x], buf, output_names=["probs"])
+    d = np.arange(12, dtype=np.float32).reshape(4, 3)
+    np.save(sys.argv[1] + "/want.npy", s.run(y, {x: d}))
+    np.save(sys.argv[1] + "/x.npy", d)
+open(sys.argv[1] + "/m.onnx", "wb").write(buf.getvalue())
+assert "tensorflow" not in sys.modules
+'''
+
+
+def test_export_graph_of_a_yingshe_tf_compat_v1_session(tmp_path):
+    # in its own process: disable_eager_execution() is global to the front-end
+    out = subprocess.run([sys.executable, "-c", TF1_PROGRAM, str(tmp_path)],
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT),
+                         cwd=ROOT, timeout=600)   # a hang guard: the program takes seconds
+    assert out.returncode == 0, out.stderr
+    x = np.load(tmp_path / "x.npy")
+    got = ort_run((tmp_path / "m.onnx").read_bytes(), {"x": x})[0]
+    assert_close(got, np.load(tmp_path / "want.npy"), "tf.compat.v1 graph")
