@@ -114,9 +114,6 @@ class Call:
         x = self.node.inputs[i]
         return self._ctx.dims(x, self._ctx.env.get(key_of(x)))
 
-    def out_dims(self, j: int = 0) -> tuple:
-        return self._ctx.out_dims(self.node, j)
-
     def static(self, i: int):
         """The value of tensor input ``i`` when it is a weight or constant, else None."""
         x = self.node.inputs[i]
@@ -171,14 +168,6 @@ class _Context:
             name = self.name(sym)
         return tuple(Dim.of(name, a, value=d) if d is None or d < 0 or a in dyn_axes else d
                      for a, d in enumerate(sym.shape))
-
-    def out_dims(self, node, j) -> tuple:
-        dyn_axes = self.dyn.axes.get((node.id, j), ()) if self.dyn is not None else ()
-        shape = node.metas[j].shape
-        if dyn_axes or any(d is None or d < 0 for d in shape):
-            return tuple(Dim(tensor=None, value=d) if d is None or d < 0 or a in dyn_axes
-                         else d for a, d in enumerate(shape))
-        return tuple(shape)
 
     # ---- values -----------------------------------------------------------------------
     def name(self, sym: Symbol) -> str:
@@ -416,6 +405,10 @@ def _finish(onnx, b: Builder, ctx: _Context, inputs, in_names, in_dims, outputs,
                               ir_version=helper.find_min_ir_version_for(ops))
     from yingshe import __version__
     model.producer_version = __version__
+    if model.ByteSize() >= 2 ** 31:
+        raise OnnxExportError(f"yingshe.onnx.export: the model is {model.ByteSize()} bytes, "
+                              "more than protobuf's 2 GiB limit (weights in external data "
+                              "files are not written yet); nothing was written")
     try:
         onnx.checker.check_model(model, full_check=True)
     except Exception as err:  # noqa: BLE001 - a mapping bug must not become a file
@@ -612,8 +605,9 @@ def export_graph(outputs, inputs, path, *, input_names=None, output_names=None,
 
     Example:
         >>> x = G.placeholder(yingshe.float32, [None, 4], name="x")
-        >>> y = G.placeholder ...
-        >>> yingshe.onnx.export_graph([logits], [x], "graph.onnx")
+        >>> W = G.Variable(yingshe.randn(4, 3), name="W")
+        >>> probs = yingshe.softmax(x @ W, 1)
+        >>> _ = yingshe.onnx.export_graph([probs], [x], "graph.onnx")   # input "x": (?, 4)
     """
     onnx = onnx_module()
     _import_tables()

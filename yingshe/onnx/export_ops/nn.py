@@ -161,7 +161,9 @@ def _avg_pool(divisor):
                                  strides=list(s), pads=pads, count_include_pad=1),
                             b.scalar(area, c.out_dtype())])
         dims = c.dims(0)
-        div = divisor(dims, k, s, c.attrs["padding"], c.out_dims()[2:], include, override,
+        out = [(len(range(-p0, n + p1 - kk + 1, ss)))
+               for n, kk, ss, p0, p1 in zip(dims[2:], k, s, pads[:nd], pads[nd:])]
+        div = divisor(dims, k, s, c.attrs["padding"], out, include, override,
                       c.out_dtype().np)
         return b.op("Div", [sums, b.const(np.asarray(div))])
     emit.__doc__ = "AveragePool (PyTorch's divisor where it differs from ONNX's)"

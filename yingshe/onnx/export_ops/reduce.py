@@ -36,15 +36,15 @@ def mean(c: Call):
     axes, keep = _axes(c), c.attrs["keepdim"]
     n, count = _count(c, axes, c.out_dtype())
     if n == 0:
-        return _nan_like(c, 0)
+        return _nan_of(c, c.b.reduce("ReduceSum", c.x(), axes, keep))
     if n is None:    # a dynamic count: sum / count is NaN for nothing, as the eager mean
         return c.b.op("Div", [c.b.reduce("ReduceSum", c.x(), axes, keep), count])
     return c.b.reduce("ReduceMean", c.x(), axes, keep)
 
 
-def _nan_like(c: Call, j: int) -> str:
-    """NaN of output ``j``'s (static) shape."""
-    return c.b.const(np.full(c.out_dims(j), np.nan, c.out_dtype(j).np))
+def _nan_of(c: Call, zeros: str) -> str:
+    """NaN in the shape of ``zeros``, a sum over nothing (the statistics of no elements)."""
+    return c.b.op("Mul", [zeros, c.b.scalar(np.nan, c.out_dtype())])
 
 
 exports("prod")(_reduce("ReduceProd"))
@@ -254,7 +254,8 @@ def median(c: Call):
     if not isinstance(n, int):
         raise c.error("the size of the reduced dimension must be fixed")
     if n == 0:
-        return _nan_like(c, 0), b.const(np.zeros(c.out_dims(1), np.int64))
+        zeros = b.reduce("ReduceSum", x, (dim,), keep)
+        return _nan_of(c, zeros), b.op("Cast", [zeros], to=to_onnx_dtype(_dtype.int64))
     k = (n - 1) // 2
     vals, idx = b.op("TopK", [x, b.ints([k + 1])], outputs=2, axis=dim, largest=0, sorted=1)
     pick = b.ints([k]) if keep else b.const(np.asarray(k, np.int64))
