@@ -99,7 +99,7 @@ def test_every_registered_op_exports_or_is_refused_with_a_reason():
     assert not both, f"ops both mapped and refused: {both}"
 
 
-# ---- the same records with a dynamic axis 0 and a second size ------------------------------------
+# ---- the same records with a dynamic axis 0 and a second size -----------------------------------
 
 # Records whose inputs cannot change axis 0 together: the sweep below marks axis 0 of
 # every input of the first input's size as one dynamic axis, and these records tie that

@@ -56,7 +56,7 @@ def _mlp_bytes():
                                dynamic_axes={"x": {0: "b"}})
 
 
-# ---- the module ------------------------------------------------------------------------------------
+# ---- the module ---------------------------------------------------------------------------------
 
 def test_loaded_model_is_a_module_with_the_weights_as_named_parameters(tmp_path):
     model, data = _mlp_bytes()
@@ -141,7 +141,7 @@ def test_a_graph_of_shape_arithmetic_runs_eagerly_and_compiled():
         assert_close(yingshe.compile(back)(x).numpy(), want, "compiled")
 
 
-# ---- refusals --------------------------------------------------------------------------------------
+# ---- refusals -----------------------------------------------------------------------------------
 
 def test_unsupported_ops_and_domains_are_refused_by_name():
     nodes = [helper.make_node("NonMaxSuppression", ["x", "x"], ["y"]),
@@ -173,7 +173,7 @@ def test_unsupported_attribute_values_are_refused_by_name():
         yingshe.onnx.load(_bytes(m))
 
 
-# ---- malformed and hostile files -----------------------------------------------------------------
+# ---- malformed and hostile files ----------------------------------------------------------------
 
 def test_truncated_files_are_refused_at_every_length():
     _, data = _mlp_bytes()

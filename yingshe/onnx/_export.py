@@ -68,7 +68,7 @@ def refuse(reason: str, *names: str) -> None:
         REFUSED[n] = reason
 
 
-# ---- what a mapping sees -------------------------------------------------------------------------
+# ---- what a mapping sees ------------------------------------------------------------------------
 
 class Call:
     """One node being exported: ``inputs`` are the node's inputs (graph tensors, whose
@@ -142,7 +142,7 @@ class Call:
         return OnnxExportError(f"yingshe.onnx.export: {self.opname}{where}: {msg}")
 
 
-# ---- the graph -> ONNX pass ----------------------------------------------------------------------
+# ---- the graph -> ONNX pass ---------------------------------------------------------------------
 
 _FOLD_LIMIT = 1 << 16   # elements: a folded value larger than its inputs stays computed
 
@@ -283,7 +283,7 @@ class _Context:
                 self.env[key_of(s)] = name
 
 
-# ---- names and signatures ------------------------------------------------------------------------
+# ---- names and signatures -----------------------------------------------------------------------
 
 def _check_opset(opset_version) -> int:
     top = max_opset()
@@ -543,7 +543,8 @@ def export(model_or_fn, args, path, *, kwargs=None, input_names=None, output_nam
                              f"{sorted(sizes)} in the example inputs")
     dyn = None
     if symbols:
-        small = {d for d, pairs in symbols.items() if base.inputs[pairs[0][0]].shape[pairs[0][1]] < 2}
+        small = {d for d, pairs in symbols.items()
+                 if base.inputs[pairs[0][0]].shape[pairs[0][1]] < 2}
         if small:
             # a dynamic size of 0 or 1 takes other paths (broadcasting, squeezing): the graph
             # is traced at size 2 instead (a trace needs shapes, not data)
@@ -583,7 +584,7 @@ def export(model_or_fn, args, path, *, kwargs=None, input_names=None, output_nam
                    out_dims, opset, name, path)
 
 
-# ---- export of a TF1-style graph -----------------------------------------------------------------
+# ---- export of a TF1-style graph ----------------------------------------------------------------
 
 def export_graph(outputs, inputs, path, *, input_names=None, output_names=None,
                  dynamic_axes=None, opset_version=None):

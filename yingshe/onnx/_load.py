@@ -24,7 +24,6 @@ import os
 
 import numpy as np
 
-from yingshe import _dtype
 from yingshe._tensor import MODE, Tensor
 from yingshe.nn import Module, Parameter
 from yingshe.onnx._common import (MIN_OPSET, OnnxImportError, UnsupportedOnnxOp,
@@ -64,7 +63,7 @@ def imports(op_type: str, attrs: dict | None = None, outputs: int = 1):
     return deco
 
 
-# ---- reading tensors -----------------------------------------------------------------------------
+# ---- reading tensors ----------------------------------------------------------------------------
 
 _TYPED_FIELD = {1: "float_data", 11: "double_data", 7: "int64_data", 6: "int32_data",
                 5: "int32_data", 3: "int32_data", 2: "int32_data", 9: "int32_data",
@@ -136,7 +135,7 @@ def tensor_array(t, what: str, folder=None) -> np.ndarray:
     return np.asarray(field).astype(dt.np).reshape(dims)
 
 
-# ---- attributes --------------------------------------------------------------------------------------
+# ---- attributes ---------------------------------------------------------------------------------
 
 class Attrs:
     """A node's attributes, checked against its importer's declared types at load."""
@@ -184,7 +183,7 @@ def _attrs(node, spec: dict, where: str, folder) -> Attrs:
     return Attrs(out, where)
 
 
-# ---- the model ------------------------------------------------------------------------------------
+# ---- the model ----------------------------------------------------------------------------------
 
 class _Node:
     __slots__ = ("op", "name", "inputs", "outputs", "attrs", "imp", "where")
@@ -414,7 +413,7 @@ class UnsupportedOnnxImport(OnnxImportError, UnsupportedOnnxOp):
     """An ONNX op (or op domain) that yingshe does not run, refused by name."""
 
 
-# ---- running --------------------------------------------------------------------------------------
+# ---- running ------------------------------------------------------------------------------------
 
 def _is_static(v) -> bool:
     return v is None or isinstance(v, np.ndarray)
@@ -482,7 +481,7 @@ def _static_call(node, ctx, vals):
     return tuple(o.numpy() if isinstance(o, Tensor) else o for o in outs)
 
 
-# ---- the entry point -------------------------------------------------------------------------------
+# ---- the entry point ----------------------------------------------------------------------------
 
 def load(path):
     """Read an ONNX model and return it as an ``nn.Module`` running on yingshe ops.

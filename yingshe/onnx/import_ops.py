@@ -24,7 +24,7 @@ from yingshe.onnx._load import MAX_ELEMENTS, Ctx, imports
 from yingshe.ops import apply
 from yingshe.ops._registry import REGISTRY
 
-# ---- helpers ---------------------------------------------------------------------------------------
+# ---- helpers ------------------------------------------------------------------------------------
 
 
 def T(v) -> Tensor:
@@ -84,7 +84,7 @@ def _dt(ctx: Ctx, code: int):
     return from_onnx_dtype(code, ctx.node.where)
 
 
-# ---- elementwise -----------------------------------------------------------------------------------
+# ---- elementwise --------------------------------------------------------------------------------
 
 def _binary(fn):
     def run(ctx, a, b):
@@ -434,7 +434,7 @@ def constant(ctx):
     return np.asarray(a.get("value_ints"), np.int64)
 
 
-# ---- indexing ---------------------------------------------------------------------------------------
+# ---- indexing -----------------------------------------------------------------------------------
 
 def _nonneg(idx: Tensor, n: int) -> Tensor:
     return yingshe.where(idx < 0, idx + n, idx)
@@ -529,7 +529,7 @@ def pad(ctx, x, pads, value=None, axes=None):
                  value=float(v) if mode == "constant" else 0.0)
 
 
-# ---- reductions ---------------------------------------------------------------------------------------
+# ---- reductions ---------------------------------------------------------------------------------
 
 def _reduce(fn_name: str):
     def run(ctx, x, axes=None):
@@ -599,7 +599,7 @@ def einsum(ctx, *xs):
     return yingshe.einsum(ctx.attrs.get("equation"), *[T(x) for x in xs])
 
 
-# ---- linear algebra and layers ----------------------------------------------------------------------
+# ---- linear algebra and layers ------------------------------------------------------------------
 
 @imports("MatMul")
 def matmul(ctx, a, b):
@@ -868,7 +868,7 @@ def nll_loss(ctx, x, target, weight=None):
                       reduction=ctx.attrs.get("reduction", "mean"))
 
 
-# ---- recurrent layers ------------------------------------------------------------------------------
+# ---- recurrent layers ---------------------------------------------------------------------------
 
 _RNN_ATTRS = {"activations": "strings", "activation_alpha": "floats",
               "activation_beta": "floats", "clip": "f", "direction": "s", "hidden_size": "i",

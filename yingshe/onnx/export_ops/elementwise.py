@@ -178,7 +178,7 @@ def hypot(c: Call):
     return b.op("Where", [inf, b.scalar(np.inf, dt), out])
 
 
-# ---- activations ---------------------------------------------------------------------------------
+# ---- activations --------------------------------------------------------------------------------
 
 @exports("leaky_relu")
 def leaky_relu(c: Call):
@@ -249,7 +249,7 @@ def clamp(c: Call):
     return out
 
 
-# ---- rounding ------------------------------------------------------------------------------------
+# ---- rounding -----------------------------------------------------------------------------------
 
 def _rounding(onnx_op: str):
     def emit(c: Call):
@@ -346,7 +346,7 @@ def fmod(c: Call):
     return c.b.op("Mod", [c.val(0, dt), c.val(1, dt)], fmod=1)
 
 
-# ---- selection -----------------------------------------------------------------------------------
+# ---- selection ----------------------------------------------------------------------------------
 
 @exports("where")
 def where(c: Call):
@@ -380,7 +380,7 @@ def nan_to_num(c: Call):
     return b.op("Where", [b.op("IsInf", [x], detect_positive=0), b.scalar(neg, dt), out])
 
 
-# ---- comparisons, logic, bits --------------------------------------------------------------------
+# ---- comparisons, logic, bits -------------------------------------------------------------------
 
 def _compare(onnx_op: str, negate: bool = False):
     def emit(c: Call):

@@ -18,7 +18,7 @@ from yingshe.graph.ir import Symbol
 from yingshe.onnx._builder import Dim
 from yingshe.onnx._export import Call, exports
 
-# ---- linear algebra ------------------------------------------------------------------------------
+# ---- linear algebra -----------------------------------------------------------------------------
 
 
 @exports("matmul")
@@ -63,7 +63,7 @@ def einsum(c: Call):
     return c.b.op("Einsum", ins, equation=eq)
 
 
-# ---- convolution ---------------------------------------------------------------------------------
+# ---- convolution --------------------------------------------------------------------------------
 
 def _conv_pads(padding) -> list:
     return [p[0] for p in padding] + [p[1] for p in padding]
@@ -108,7 +108,7 @@ exports("conv_transpose2d")(_conv_transpose("out_hw"))
 exports("conv_transpose3d")(_conv_transpose("out_dhw"))
 
 
-# ---- pooling ---------------------------------------------------------------------------------------
+# ---- pooling ------------------------------------------------------------------------------------
 
 def _geometry(c: Call, dilation):
     """(pads begin + end, ceil_mode, exact): the end pads take the windows that PyTorch's
@@ -184,7 +184,7 @@ exports("avg_pool2d")(_avg_pool(_divisor2))
 exports("avg_pool3d")(_avg_pool(_divisor3))
 
 
-# ---- normalisation ---------------------------------------------------------------------------------
+# ---- normalisation ------------------------------------------------------------------------------
 
 @exports("norm_moments")
 def norm_moments(c: Call):
@@ -281,7 +281,7 @@ def norm_apply(c: Call):
     return y, None
 
 
-# ---- softmax, dropout, embedding ---------------------------------------------------------------------
+# ---- softmax, dropout, embedding ----------------------------------------------------------------
 
 def _softmax(onnx_op: str):
     def emit(c: Call):
@@ -318,7 +318,7 @@ def embedding(c: Call):
     return c.b.op("Gather", [c.x(0), idx], axis=0)
 
 
-# ---- recurrent layers --------------------------------------------------------------------------------
+# ---- recurrent layers ---------------------------------------------------------------------------
 
 _LSTM_ORDER = (0, 3, 1, 2)   # PyTorch i, f, g, o -> ONNX i, o, f, c
 _GRU_ORDER = (1, 0, 2)       # PyTorch r, z, n -> ONNX z, r, h
@@ -335,8 +335,9 @@ def _reorder(c: Call, value, static, order, H: int, dt, name: str = "const") -> 
 
 
 def _projection(c: Call, gates: int, H: int, dt):
-    """(X, W, W's value or None, bias symbol or None) of the recurrence's input projection: the ``linear`` node's
-    input, weight and bias when it is one, else the projected input with an identity W."""
+    """(X, W, W's value or None, bias symbol or None, W's name) of the recurrence's input
+    projection: the ``linear`` node's input, weight and bias when it is one, else the
+    projected input with an identity W."""
     lin = _producer(c, 0)
     if lin is not None and lin.kind == "op" and lin.op.name == "linear":
         x, w = lin.inputs[0], lin.inputs[1]

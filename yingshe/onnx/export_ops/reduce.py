@@ -177,7 +177,7 @@ def cumsum(c: Call):
                 reverse=int(bool(c.attrs["reverse"])))
 
 
-# ---- arg-extremes, max/min along a dim -----------------------------------------------------------
+# ---- arg-extremes, max/min along a dim ----------------------------------------------------------
 
 def _arg(onnx_op: str):
     def emit(c: Call):
@@ -214,7 +214,7 @@ exports("max_dim")(_extreme_dim("ReduceMax", "ArgMax"))
 exports("min_dim")(_extreme_dim("ReduceMin", "ArgMin"))
 
 
-# ---- sorting -------------------------------------------------------------------------------------
+# ---- sorting ------------------------------------------------------------------------------------
 
 def _topk(c: Call, x: str, k, dim: int, largest: bool):
     b = c.b

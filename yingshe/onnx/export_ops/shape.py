@@ -156,7 +156,7 @@ def split(c: Call):
     return outs
 
 
-# ---- basic indexing ------------------------------------------------------------------------------
+# ---- basic indexing -----------------------------------------------------------------------------
 
 def basic_index(c: Call, x: str, key) -> str:
     """``x[key]`` for a basic key: Slice, then Squeeze (integers) and Unsqueeze (None)."""
@@ -200,7 +200,7 @@ def getitem(c: Call):
     return out if out != c.x() else c.b.op("Identity", [out])
 
 
-# ---- advanced indexing ---------------------------------------------------------------------------
+# ---- advanced indexing --------------------------------------------------------------------------
 
 def _nonneg(b, idx: str, size) -> str:
     """Index values made non-negative (idx + size where idx < 0)."""
