@@ -34,24 +34,25 @@ def T(v) -> Tensor:
     return _wrap(np.array(v, copy=True))
 
 
-def ints(ctx: Ctx, v, what: str) -> list:
-    """A constant integer input as Python ints."""
-    if v is None:
-        return None
+def values(ctx: Ctx, v, what: str) -> np.ndarray:
+    """A constant input (a constant, or a weight's current value) as a NumPy array."""
     if isinstance(v, Tensor):
         if v._data is None or v._symbolic_read:
             raise ctx.error(f"{what} is computed from the data; yingshe needs it constant (a "
                             "tensor shape cannot depend on tensor values)")
         v = v._data
-    return [int(x) for x in np.asarray(v).reshape(-1)]
+    return np.asarray(v)
+
+
+def ints(ctx: Ctx, v, what: str) -> list:
+    """A constant integer input as Python ints."""
+    if v is None:
+        return None
+    return [int(x) for x in values(ctx, v, what).reshape(-1)]
 
 
 def scalar(ctx: Ctx, v, what: str):
-    if isinstance(v, Tensor):
-        if v._data is None or v._symbolic_read:
-            raise ctx.error(f"{what} is computed from the data; yingshe needs it constant")
-        v = v._data
-    a = np.asarray(v)
+    a = values(ctx, v, what)
     if a.size != 1:
         raise ctx.error(f"{what} must hold one value, got shape {a.shape}")
     return a.reshape(()).item()
@@ -814,6 +815,75 @@ def _global(fn):
 
 imports("GlobalAveragePool")(_global(yingshe.mean))
 imports("GlobalMaxPool")(_global(yingshe.amax))
+
+
+_RESIZE_ATTRS = {"mode": "s", "coordinate_transformation_mode": "s", "nearest_mode": "s",
+                 "cubic_coeff_a": "f", "exclude_outside": "i", "extrapolation_value": "f",
+                 "antialias": "i", "axes": "ints", "keep_aspect_ratio_policy": "s"}
+
+
+def _source_coords(ctx, n_in: int, n_out: int, scale: float) -> np.ndarray:
+    """ONNX's coordinate transformation: the input position of each output position."""
+    x = np.arange(n_out, dtype=np.float64)
+    mode = ctx.attrs.get("coordinate_transformation_mode", "half_pixel")
+    if mode == "half_pixel":
+        return (x + 0.5) / scale - 0.5
+    if mode == "pytorch_half_pixel":
+        return (x + 0.5) / scale - 0.5 if n_out > 1 else np.zeros(n_out)
+    if mode == "align_corners":
+        return x * (n_in - 1) / (n_out - 1) if n_out > 1 else np.zeros(n_out)
+    if mode == "asymmetric":
+        return x / scale
+    raise ctx.error(f"coordinate_transformation_mode={mode!r} is not supported (half_pixel, "
+                    "pytorch_half_pixel, align_corners, asymmetric)")
+
+
+@imports("Resize", _RESIZE_ATTRS)
+def resize(ctx, x, roi=None, scales=None, sizes=None):
+    a = ctx.attrs
+    for name, ok in (("exclude_outside", 0), ("antialias", 0)):
+        if a.get(name, 0) != ok:
+            raise ctx.error(f"{name}={a.get(name)} is not supported")
+    if a.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+        raise ctx.error("keep_aspect_ratio_policy other than 'stretch' is not supported")
+    mode = a.get("mode", "nearest")
+    if mode not in ("nearest", "linear"):
+        raise ctx.error(f"mode={mode!r} is not supported (nearest, linear)")
+    x = T(x)
+    axes = [_axis(ctx, v, x.ndim) for v in a.get("axes", range(x.ndim))]
+    sc = values(ctx, scales, "scales").reshape(-1).tolist() if scales is not None else None
+    sc = sc or None     # an empty scales input means sizes are given
+    sz = ints(ctx, sizes, "sizes") if sizes is not None else None
+    if (sc is None) == (sz is None):
+        raise ctx.error("exactly one of scales and sizes must be given")
+    out = x
+    for k, d in enumerate(axes):
+        n_in = x.shape[d]
+        n_out = sz[k] if sz is not None else int(math.floor(n_in * sc[k]))
+        scale = n_out / n_in if sz is not None else sc[k]
+        if n_out == n_in and scale == 1.0:
+            continue
+        _check_size(ctx, [n_out, n_in], "Resize")
+        src = _source_coords(ctx, n_in, n_out, scale)
+        if mode == "nearest":
+            nm = a.get("nearest_mode", "round_prefer_floor")
+            pick = {"round_prefer_floor": lambda v: np.ceil(v - 0.5),
+                    "round_prefer_ceil": lambda v: np.floor(v + 0.5),
+                    "floor": np.floor, "ceil": np.ceil}.get(nm)
+            if pick is None:
+                raise ctx.error(f"nearest_mode={nm!r} is not supported")
+            idx = np.clip(pick(src), 0, n_in - 1).astype(np.int64)
+            out = yingshe.index_select(out, d, T(idx))
+        else:
+            src = np.clip(src, 0, n_in - 1)
+            i0 = np.floor(src).astype(np.int64)
+            i1 = np.minimum(i0 + 1, n_in - 1)
+            w = np.zeros((n_out, n_in), np.float64)
+            np.add.at(w, (np.arange(n_out), i0), 1 - (src - i0))
+            np.add.at(w, (np.arange(n_out), i1), src - i0)
+            moved = yingshe.movedim(out, d, -1)
+            out = yingshe.movedim(yingshe.matmul(moved, T(w.T.astype(x.dtype.np))), -1, d)
+    return out
 
 
 def _norm(x, axes, scale, bias, eps):
