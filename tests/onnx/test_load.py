@@ -297,3 +297,26 @@ def test_external_data_inside_the_folder_loads_and_outside_is_refused(tmp_path):
     with open(_external_model(inner, "w.bin"), "rb") as fh:
         with pytest.raises(Err, match="no folder"):
             yingshe.onnx.load(fh.read())
+
+
+@pytest.mark.parametrize("mode,coord,nearest", [
+    ("nearest", "asymmetric", "floor"), ("nearest", "half_pixel", "round_prefer_floor"),
+    ("nearest", "align_corners", "round_prefer_ceil"), ("nearest", "asymmetric", "ceil"),
+    ("linear", "half_pixel", None), ("linear", "pytorch_half_pixel", None),
+    ("linear", "align_corners", None), ("linear", "asymmetric", None)])
+@pytest.mark.parametrize("by", ["scales", "sizes"])
+def test_resize_matches_onnxruntime(mode, coord, nearest, by):
+    attrs = {"mode": mode, "coordinate_transformation_mode": coord}
+    if nearest:
+        attrs["nearest_mode"] = nearest
+    if by == "scales":
+        extra = [onnx.numpy_helper.from_array(np.asarray([1, 1, 2.5, 0.5], np.float32), "s")]
+        ins = ["x", "", "s"]
+    else:
+        extra = [onnx.numpy_helper.from_array(np.asarray([2, 3, 7, 2], np.int64), "s")]
+        ins = ["x", "", "", "s"]
+    m = _model([helper.make_node("Resize", ins, ["y"], **attrs)], [_vi("x", [2, 3, 4, 5])],
+               [_vi("y", None)], extra)
+    x = yingshe.randn(2, 3, 4, 5)
+    want = ort_run(m, {"x": x.numpy()})[0]
+    assert_close(yingshe.onnx.load(_bytes(m))(x).detach().numpy(), want, "Resize")
