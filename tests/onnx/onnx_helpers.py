@@ -39,7 +39,7 @@ def flat(out) -> list:
             for v in o.values():
                 walk(v)
         else:
-            res.append(np.asarray(o.numpy()))
+            res.append(np.asarray(o.detach().numpy()))
     walk(out)
     return res
 

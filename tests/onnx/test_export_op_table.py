@@ -1,6 +1,7 @@
 """Every record of the op table, exported and run in onnxruntime: equal to yingshe eager
-at the float32 cross-library tolerance (float64 for records without float32). Ops that
-do not export must be refused by name (``UnsupportedOnnxOp``), never written."""
+at the float32 cross-library tolerance (float64 for records without float32), and equal
+again when the file is loaded back into yingshe. Ops that do not export must be refused
+by name (``UnsupportedOnnxOp``), never written."""
 
 import io
 import re
@@ -88,6 +89,11 @@ def test_op_table_record_exports_and_matches_onnxruntime(case):
     assert len(got) == len(want)
     for k, (g, w) in enumerate(zip(got, want)):
         assert_close(g, w, f"{case.id} output {k}")
+    # and back: yingshe runs every ONNX op its export writes
+    with yingshe.no_grad():
+        back = flat(yingshe.onnx.load(buf.getvalue())(*tensors))
+    for k, (g, w) in enumerate(zip(back, want)):
+        assert_close(g, w, f"{case.id} output {k}, loaded back")
 
 
 def test_every_registered_op_exports_or_is_refused_with_a_reason():
@@ -158,3 +164,7 @@ def test_op_table_record_with_a_dynamic_axis_runs_at_a_second_size(case):
     assert len(got) == len(want)
     for k, (g, w) in enumerate(zip(got, want)):
         assert_close(g, w, f"{case.id} output {k} at axis-0 size {2 * n0}")
+    with yingshe.no_grad():
+        back = flat(yingshe.onnx.load(buf.getvalue())(*second))
+    for k, (g, w) in enumerate(zip(back, want)):
+        assert_close(g, w, f"{case.id} output {k} at axis-0 size {2 * n0}, loaded back")

@@ -11,8 +11,8 @@ run (named). ``IMPORTERS`` maps each supported ONNX op to one small function wri
 with yingshe ops (``docs/onnx_supported.md`` lists them).
 
 Floating-point initializers become the module's parameters (trainable, in its
-``state_dict`` under their ONNX names: ``fc1.weight`` is ``module.fc1.weight``); other
-initializers and ``Constant`` nodes are constants. Values computed only from constants
+``state_dict`` under their ONNX names: ``fc1.weight`` is ``module.fc1.weight``); 0-d and
+integer initializers and ``Constant`` nodes are constants. Values computed only from constants
 and shapes (``Shape`` -> ``Gather`` -> ``Concat`` -> ``Reshape``) are computed with NumPy
 values at each call, so a reshape's target is a number even under ``yingshe.compile``.
 """
@@ -313,7 +313,7 @@ def _check_model(model, folder) -> _Spec:
             raise OnnxImportError(f"{what}: empty or repeated name")
         arr = tensor_array(t, what, folder)
         defined.add(t.name)
-        if arr.dtype.kind == "f":
+        if arr.dtype.kind == "f" and arr.ndim:   # a weight; a 0-d one is a constant
             float_inits[t.name] = arr
         else:
             consts[t.name] = arr

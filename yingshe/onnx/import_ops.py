@@ -541,8 +541,20 @@ def _reduce(fn_name: str):
             if ctx.attrs.get("noop_with_empty_axes", 0):
                 return x
             a = tuple(range(x.ndim))
+        if fn_name in _EMPTY and any(x.shape[d] == 0 for d in a):
+            # ONNX reduces nothing to the reduction's identity (yingshe, as PyTorch, refuses)
+            shape = [1 if d in a else n for d, n in enumerate(x.shape) if keep or d not in a]
+            return np.full(shape, _EMPTY[fn_name](x.dtype.np), x.dtype.np)
         return _REDUCERS[fn_name](x, a, keep)
     return run
+
+
+def _extreme_of(dt, sign):
+    return sign * np.inf if dt.kind == "f" else (np.iinfo(dt).max if sign > 0 else
+                                                 np.iinfo(dt).min)
+
+
+_EMPTY = {"ReduceMin": lambda dt: _extreme_of(dt, 1), "ReduceMax": lambda dt: _extreme_of(dt, -1)}
 
 
 _REDUCERS = {
