@@ -94,6 +94,32 @@ def test_a_second_batch_size_runs_where_the_example_size_was_traced_into_the_cod
         assert_close(ort_run(data, {"x": x.numpy()})[0], eager(model, (x,))[0], f"batch {n}")
 
 
+def test_positions_from_arange_of_a_dynamic_length_become_a_range():
+    class Positional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pos = nn.Embedding(64, 8)
+            self.fc = nn.Linear(8, 8)
+
+        def forward(self, x):
+            t = yingshe.arange(x.shape[1])                     # a constant while tracing
+            scale = yingshe.arange(x.shape[1], dtype=yingshe.float32).reshape(1, -1, 1)
+            return (self.fc(x) + self.pos(t)) * scale / 10
+
+    yingshe.manual_seed(0)
+    model = Positional()
+    data = export_bytes(model, yingshe.randn(2, 5, 8), input_names=["x"],
+                        dynamic_axes={"x": {0: "b", 1: "t"}})
+    assert "Range" in {n.op_type for n in onnx.load_from_string(data).graph.node}
+    back = yingshe.onnx.load(data)
+    for shape in ((2, 5, 8), (3, 9, 8)):
+        x = yingshe.randn(*shape)
+        want = eager(model, (x,))[0]
+        assert_close(ort_run(data, {"x": x.numpy()})[0], want, f"onnxruntime at {shape}")
+        with yingshe.no_grad():
+            assert_close(back(x).numpy(), want, f"loaded at {shape}")
+
+
 def test_an_example_batch_of_one_exports_a_dynamic_batch():
     # torch.onnx.export(model, torch.randn(1, ...), dynamic_axes=...) is the common call;
     # size 1 broadcasts, so the graph is traced at another size

@@ -199,6 +199,16 @@ class _Context:
     def _constant(self, node) -> None:
         k = key_of(node.outputs[0])
         fill = self.dyn.fills.get(node.id) if self.dyn is not None else None
+        span = self.dyn.ranges.get(node.id) if self.dyn is not None else None
+        if span is not None:
+            b, dt = self.b, node.value.dtype
+            start, step, n = span
+            n = b.op("Squeeze", [b.dim_tensor(self.resolve(n)), b.ints([0])])
+            s0, st = b.const(np.asarray(start, dt)), b.const(np.asarray(step, dt))
+            limit = b.op("Add", [s0, b.op("Mul", [b.op("Cast", [n], to=to_onnx_dtype(
+                _dtype.from_numpy_dtype(dt))), st])])
+            self.env[k] = b.op("Range", [s0, limit, st])
+            return
         if fill is None:
             self.static[k] = node.value
             self.hint[k] = self.names.get(node.id, "const")

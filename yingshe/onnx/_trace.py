@@ -12,7 +12,8 @@ once with all of them tripled. The graphs must have the same structure; an integ
 attribute, a scalar input or a constant's shape that changes is solved as ``c * size +
 e`` (one size) or ``c * size1 * size2 ...`` (several), checked on the tripled trace, and
 becomes a ``Dim`` that the ONNX graph computes at run time from its inputs' shapes.
-A constant whose shape changes must be filled with one value (it becomes an ``Expand``).
+A constant whose shape changes must be filled with one value (it becomes an ``Expand``)
+or be an arithmetic progression such as ``arange(size)`` (a ``Range``).
 Anything else that changes (a float computed from a size, a different op) is an
 ``OnnxExportError`` naming the op and the user's line.
 """
@@ -144,6 +145,7 @@ class Dynamic:
     attributes with ``Dim``-valued leaves (factors name graph inputs by index, resolved
     by the exporter); ``scalars[(node id, input position)]``: a ``Dim`` scalar input;
     ``fills[node id]``: (fill value, dims) of a constant whose shape is dynamic;
+    ``ranges[node id]``: (start, step, length) of a dynamic-length arithmetic progression;
     ``axes[(node id, output)]``: the axes of an output whose size changes."""
 
     def __init__(self, base: Traced, symbols: dict, trace_fn) -> None:
@@ -151,6 +153,7 @@ class Dynamic:
         self.attrs: dict = {}
         self.scalars: dict = {}
         self.fills: dict = {}
+        self.ranges: dict = {}
         self.axes: dict = {}
         self.out_dims: dict = {}
         names = list(symbols)
@@ -310,6 +313,14 @@ class Dynamic:
         if all(n.value.shape == v0.shape and np.array_equal(n.value, v0, equal_nan=True)
                for n in others):
             return
+        step = _progression(v0)
+        if step is not None and all(_progression(n.value) == step and n.value[0] == v0[0]
+                                    for n in others):
+            # arange(size) and friends (positions): a Range of the dynamic length
+            n = self._leaf(len(v0), [len(n.value) for n in others[:-1]], len(others[-1].value),
+                           n0, "constant length")
+            self.ranges[n0.id] = (v0[0], step, n)
+            return
         flat = v0.reshape(-1)
         if v0.size == 0 or not all(
                 n.value.size and (n.value == flat[0]).all() for n in others + [n0]) or \
@@ -319,6 +330,15 @@ class Dynamic:
         dims = self._leaf(tuple(v0.shape), [tuple(n.value.shape) for n in others[:-1]],
                           tuple(others[-1].value.shape), n0, "constant shape")
         self.fills[n0.id] = (flat[0], dims)
+
+
+def _progression(v: np.ndarray):
+    """The step of a 1-d arithmetic progression of at least 2 values, else None."""
+    if v.ndim != 1 or v.size < 2 or v.dtype.kind not in "iuf":
+        return None
+    d = np.diff(v)
+    step = d[0]
+    return step.item() if step != 0 and np.all(d == step) else None
 
 
 def _has_dim(x) -> bool:
