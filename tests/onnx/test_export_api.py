@@ -228,6 +228,17 @@ def test_a_size_used_in_a_way_onnx_cannot_compute_is_refused_by_op_and_line():
                             dynamic_axes={"x": {0: "b"}})
 
 
+def test_python_control_flow_on_a_value_is_refused_with_the_line():
+    def f(x):
+        if x.sum() > 0:          # needs the value: ONNX has no Python
+            return x
+        return -x
+    line = inspect.getsourcelines(f)[1] + 1
+    with pytest.raises(yingshe.onnx.OnnxExportError,
+                       match=f"reads a tensor's value in Python .*test_export_api.py:{line}"):
+        yingshe.onnx.export(f, yingshe.randn(3), None)
+
+
 def test_modules_are_traced_in_eval_mode_and_their_modes_restored():
     yingshe.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.9), nn.BatchNorm1d(4))

@@ -28,7 +28,7 @@ from yingshe._tensor import MODE, Tensor, _wrap
 from yingshe.errors import format_site
 from yingshe.graph.ir import Symbol
 from yingshe.graph.passes import prune
-from yingshe.graph.trace import Tracer, _replace_leaves, _tensor_leaves
+from yingshe.graph.trace import TraceError, Tracer, _replace_leaves, _tensor_leaves
 from yingshe.onnx._builder import Dim
 from yingshe.onnx._common import OnnxExportError
 
@@ -98,6 +98,12 @@ def trace(model, args: tuple, kwargs: dict, shapes=None) -> Traced:
                 flat: list = []
                 _outputs(result, flat, "output")
                 outs = [tracer.sym(t) for t in flat]
+            except TraceError as err:
+                where = str(err).split(" inside ")[0]
+                raise OnnxExportError(
+                    f"yingshe.onnx.export: the model reads a tensor's value in Python "
+                    f"({where}); an ONNX graph cannot: express it with tensor ops "
+                    "(yingshe.where for a branch)") from None
             finally:
                 MODE.tracer = prev
     finally:
