@@ -217,6 +217,16 @@ def test_a_huge_declared_size_is_refused_before_any_allocation():
     back = yingshe.onnx.load(_bytes(m))
     with pytest.raises(Err, match="ConstantOfShape.*refused"):
         back(yingshe.ones(1))
+    big = onnx.numpy_helper.from_array(np.asarray([0, 1 << 40, 0, 0], np.int64), "pads")
+    m = _model([helper.make_node("Pad", ["x", "pads"], ["y"])], [_vi("x", [1, 1])],
+               [_vi("y", None)], [big])
+    with pytest.raises(Err, match="Pad.*refused"):
+        yingshe.onnx.load(_bytes(m))(yingshe.ones(1, 1))
+    shape = onnx.numpy_helper.from_array(np.asarray([2.0, -1.0], np.float32), "shape")
+    m = _model([helper.make_node("Reshape", ["x", "shape"], ["y"])], [_vi("x", [2, 2])],
+               [_vi("y", None)], [shape])
+    with pytest.raises(Err, match="the target shape must be an integer tensor, got float32"):
+        yingshe.onnx.load(_bytes(m))(yingshe.ones(2, 2))
 
 
 def test_wrong_types_are_refused():

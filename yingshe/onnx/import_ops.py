@@ -48,7 +48,10 @@ def ints(ctx: Ctx, v, what: str) -> list:
     """A constant integer input as Python ints."""
     if v is None:
         return None
-    return [int(x) for x in values(ctx, v, what).reshape(-1)]
+    a = values(ctx, v, what)
+    if a.dtype.kind not in "iu":
+        raise ctx.error(f"{what} must be an integer tensor, got {a.dtype}")
+    return [int(x) for x in a.reshape(-1)]
 
 
 def scalar(ctx: Ctx, v, what: str):
@@ -500,6 +503,7 @@ def trilu(ctx, x, k=None):
 def one_hot(ctx, idx, depth, values):
     n = int(scalar(ctx, depth, "depth"))
     idx = T(idx).to(yingshe.int64)
+    _check_size(ctx, list(idx.shape) + [n], "OneHot")
     idx = yingshe.where(idx < 0, idx + n, idx)
     hot = yingshe.one_hot(idx, n)
     v = T(values)
@@ -517,10 +521,13 @@ def pad(ctx, x, pads, value=None, axes=None):
     p = ints(ctx, pads, "pads")
     ax = ints(ctx, axes, "axes") if axes is not None else list(range(x.ndim))
     ax = [_axis(ctx, a, x.ndim) for a in ax]
+    if len(p) != 2 * len(ax):
+        raise ctx.error(f"pads has {len(p)} values for {len(ax)} axes")
     begin, end = p[:len(ax)], p[len(ax):]
     full = [(0, 0)] * x.ndim
     for a, b0, e0 in zip(ax, begin, end):
         full[a] = (b0, e0)
+    _check_size(ctx, [max(n + b0 + e0, 0) for n, (b0, e0) in zip(x.shape, full)], "Pad")
     mode = {"constant": "constant", "reflect": "reflect", "edge": "replicate",
             "wrap": "circular"}.get(ctx.attrs.get("mode", "constant"))
     if mode is None:
@@ -709,6 +716,8 @@ def conv_transpose(ctx, x, w, b=None):
             pads.append((total // 2, total - total // 2))   # ONNX's default: SAME_UPPER-like
         pads = tuple(pads)
     out = [full[i] - pads[i][0] - pads[i][1] for i in range(nd)]
+    _check_size(ctx, [x.shape[0], w.shape[1] * ctx.attrs.get("group", 1)] + out,
+                "ConvTranspose")
     if nd == 1:
         x, w = _as_2d(x, 1), _as_2d(w, 1)
         s, d, pads, out = [1] + s, [1] + d, ((0, 0),) + pads, [1] + out
