@@ -159,7 +159,7 @@ def test_an_op_without_mapping_is_named_with_the_users_line_and_nothing_is_writt
     with pytest.raises(yingshe.onnx.UnsupportedOnnxOp) as info:
         yingshe.onnx.export(f, yingshe.randn(3), path)
     msg = str(info.value)
-    assert "'cumprod'" in msg and f"test_export_api.py:{line}" in msg
+    assert "'cumprod'" in msg and f"test_onnx_export_api.py:{line}" in msg
     assert "cumulative product" in msg
     assert isinstance(info.value, NotImplementedError)
     assert not path.exists() and os.listdir(tmp_path) == []
@@ -217,7 +217,7 @@ def test_argument_errors_are_clear():
 def test_a_size_used_in_a_way_onnx_cannot_compute_is_refused_by_op_and_line():
     def f(x):
         return x.reshape(x.shape[0] // 2, -1)   # half the batch: not an integer multiple
-    with pytest.raises(yingshe.onnx.OnnxExportError, match="reshape.*test_export_api.py"):
+    with pytest.raises(yingshe.onnx.OnnxExportError, match="reshape.*test_onnx_export_api.py"):
         yingshe.onnx.export(f, yingshe.randn(4, 3), None, input_names=["x"],
                             dynamic_axes={"x": {0: "b"}})
 
@@ -235,7 +235,7 @@ def test_python_control_flow_on_a_value_is_refused_with_the_line():
         return -x
     line = inspect.getsourcelines(f)[1] + 1
     with pytest.raises(yingshe.onnx.OnnxExportError,
-                       match=f"reads a tensor's value in Python .*test_export_api.py:{line}"):
+                       match=f"reads a tensor's value in Python .*test_onnx_export_api.py:{line}"):
         yingshe.onnx.export(f, yingshe.randn(3), None)
 
 
