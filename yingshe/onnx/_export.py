@@ -97,6 +97,16 @@ class Call:
             raise self.error(f"input {i} is not a tensor")
         return self._ctx.name(self.node.inputs[i])
 
+    # the same for any graph tensor (a producer's inputs, for the mappings that fuse)
+    def name_of(self, sym: Symbol) -> str:
+        return self._ctx.name(sym)
+
+    def static_of(self, sym: Symbol):
+        return self._ctx.static.get(key_of(sym))
+
+    def hint_of(self, sym: Symbol, default: str = "const") -> str:
+        return self._ctx.hint.get(key_of(sym), default)
+
     def dtype(self, i: int = 0) -> _dtype.dtype:
         x = self.node.inputs[i]
         if isinstance(x, Symbol):
@@ -117,12 +127,12 @@ class Call:
     def static(self, i: int):
         """The value of tensor input ``i`` when it is a weight or constant, else None."""
         x = self.node.inputs[i]
-        return self._ctx.static.get(key_of(x)) if isinstance(x, Symbol) else None
+        return self.static_of(x) if isinstance(x, Symbol) else None
 
     def hint(self, i: int, default: str = "const") -> str:
         """A name for a value derived from tensor input ``i`` (its weight's name)."""
         x = self.node.inputs[i]
-        return self._ctx.hint.get(key_of(x), default) if isinstance(x, Symbol) else default
+        return self.hint_of(x, default) if isinstance(x, Symbol) else default
 
     def val(self, i: int, dt: _dtype.dtype) -> str:
         """Input ``i`` (a tensor, a Python number or a run-time size) as dtype ``dt``."""

@@ -343,11 +343,9 @@ def _projection(c: Call, gates: int, H: int, dt):
         x, w = lin.inputs[0], lin.inputs[1]
         bias = lin.inputs[2] if len(lin.inputs) > 2 else None
         if bias is None or (isinstance(bias, Symbol) and len(bias.shape) == 1):
-            ctx = c._ctx
-            k = (w._gnode.id, w._out_index)
-            static = ctx.static.get(k)
-            return (ctx.name(x), ctx.name(w) if static is None else None, static, bias,
-                    ctx.hint.get(k, "weight_ih"))
+            static = c.static_of(w)
+            return (c.name_of(x), c.name_of(w) if static is None else None, static, bias,
+                    c.hint_of(w, "weight_ih"))
     return c.x(0), None, np.eye(gates * H, dtype=dt.np), None, "identity"
 
 
@@ -358,25 +356,21 @@ def _recurrent(c: Call, onnx_op: str, gates: int, order, w_hh: int, b_hh_index=N
     H = c.dims(w_hh)[1]
     X, W, W_static, bias, w_name = _projection(c, gates, H, dt)
     bf, rev = c.attrs["batch_first"], c.attrs["reverse"]
-    ctx = c._ctx
     # the weights in ONNX's layout get names of their own (not the parameters': a state
     # dict loaded by name must never meet a reordered array)
     tag = {"LSTM": "_iofc", "GRU": "_zrh", "RNN": "_onnx"}[onnx_op]
     Wd = _reorder(c, W, W_static, order, H, dt, w_name + tag)
     R = _reorder(c, c.x(w_hh), c.static(w_hh), order, H, dt, c.hint(w_hh, "weight_hh") + tag)
     # B: [input bias (the projection's), recurrent bias (GRU's b_hh)] in ONNX gate order
-    wb = np.zeros(gates * H, dt.np) if bias is None else \
-        ctx.static.get((bias._gnode.id, bias._out_index))
+    wb = np.zeros(gates * H, dt.np) if bias is None else c.static_of(bias)
     rb = c.static(b_hh_index) if b_hh_index is not None and len(c.inputs) > b_hh_index \
         and c.inputs[b_hh_index] is not None else np.zeros(gates * H, dt.np)
     if wb is not None and rb is not None:
-        bias_name = ctx.hint.get((bias._gnode.id, bias._out_index), "bias") \
-            if bias is not None else "bias"
-        B = b.initializer(np.concatenate([np.concatenate([wb[g * H:(g + 1) * H] for g in order]),
-                                    np.concatenate([rb[g * H:(g + 1) * H] for g in order])]
-                                   )[None].astype(dt.np), bias_name + tag)
+        bias_name = c.hint_of(bias, "bias") if bias is not None else "bias"
+        gated = [np.concatenate([v[g * H:(g + 1) * H] for g in order]) for v in (wb, rb)]
+        B = b.initializer(np.concatenate(gated)[None].astype(dt.np), bias_name + tag)
     else:
-        wb_name = ctx.name(bias) if bias is not None else b.const(np.zeros(gates * H, dt.np))
+        wb_name = c.name_of(bias) if bias is not None else b.const(np.zeros(gates * H, dt.np))
         rb_name = c.x(b_hh_index) if rb is None else b.const(rb)
         B = b.op("Concat", [_reorder(c, wb_name, None, order, H, dt),
                             _reorder(c, rb_name, None, order, H, dt)], axis=1)
