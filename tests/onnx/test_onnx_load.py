@@ -262,6 +262,14 @@ def test_cycles_undefined_values_and_redefinitions_are_refused():
         yingshe.onnx.load(_bytes(m))
 
 
+def test_an_error_while_running_names_the_onnx_node():
+    m = _model([helper.make_node("MatMul", ["x", "w"], ["y"], name="proj")],
+               [_vi("x", [2, 3]), _vi("w", [4, 5])], [_vi("y", None)])
+    back = yingshe.onnx.load(_bytes(m))
+    with pytest.raises(yingshe.ShapeError, match=r"in ONNX node 'proj' \(MatMul\): matmul"):
+        back(yingshe.randn(2, 3), yingshe.randn(4, 5))
+
+
 def test_nodes_out_of_order_are_sorted():
     m = _model([helper.make_node("Neg", ["a"], ["y"]), helper.make_node("Relu", ["x"], ["a"])],
                [_vi("x", [3])], [_vi("y", [3])])

@@ -19,6 +19,7 @@ values at each call, so a reshape's target is a number even under ``yingshe.comp
 
 from __future__ import annotations
 
+import collections
 import math
 import os
 
@@ -393,10 +394,10 @@ def _order(nodes, defined: set) -> list:
         for x in set(n.inputs):
             if x in producer:
                 users.setdefault(x, []).append(n)
-    ready = [n for n in nodes if waiting[id(n)] == 0]
+    ready = collections.deque(n for n in nodes if waiting[id(n)] == 0)
     out = []
     while ready:
-        n = ready.pop(0)
+        n = ready.popleft()
         out.append(n)
         for o in n.outputs:
             for u in users.get(o, ()):
@@ -453,10 +454,18 @@ def _run(spec: _Spec, weights: dict, args, kwargs):
     for node in spec.nodes:
         vals = [env[x] if x else None for x in node.inputs]
         ctx = Ctx(node, spec.opset, spec.used)
-        if vals and all(_is_static(v) for v in vals):
-            outs = _static_call(node, ctx, vals)
-        else:
-            outs = node.imp.fn(ctx, *vals)
+        try:
+            if vals and all(_is_static(v) for v in vals):
+                outs = _static_call(node, ctx, vals)
+            else:
+                outs = node.imp.fn(ctx, *vals)
+        except OnnxImportError:
+            raise
+        except Exception as err:  # noqa: BLE001 - re-raised as it is, naming the ONNX node
+            if err.args and isinstance(err.args[0], str):
+                err.args = (f"in ONNX node {node.name!r} ({node.op}): {err.args[0]}",) + \
+                    err.args[1:]
+            raise
         outs = outs if isinstance(outs, tuple) else (outs,)
         for name, v in zip(node.outputs, outs):
             if name:
