@@ -39,6 +39,7 @@ from yingshe import optim  # noqa: F401,E402
 from yingshe import nn  # noqa: F401,E402
 from yingshe import graph  # noqa: F401,E402  (registers the symbolic dispatch)
 from yingshe.graph.trace import compile  # noqa: F401,E402,A001
+from yingshe.backend.threads import get_num_threads, set_num_threads  # noqa: F401,E402
 
 _install_methods(Tensor)
 

@@ -229,8 +229,8 @@ def test_batch_variants_resolve_in_any_process():
 
 # ---- the yingshe-graph engine vs PyTorch (in process) -----------------------------------------
 
-@pytest.mark.parametrize("workload", ["linreg", "logreg", "softmax", "mlp", "linreg-synthetic",
-                                      "logreg-cancer"])
+@pytest.mark.parametrize("workload", ["linreg", "logreg", "softmax", "mlp", "cnn", "cnnbn",
+                                      "linreg-synthetic", "logreg-cancer"])
 def test_graph_engine_follows_pytorch(workload):
     from yingshe.testing.reference import torch as import_torch
     import_torch()
@@ -247,14 +247,14 @@ def test_graph_engine_follows_pytorch(workload):
         assert g["metric"][k] == pytest.approx(v, rel=1e-4, abs=1e-6), k
 
 
-def test_graph_engine_declines_cnn_and_lstm_cleanly():
+def test_graph_engine_declines_lstm_cleanly():
     from yingshe.compare import workloads as W
     from yingshe.compare.engines import yingshe_graph
     from yingshe.compare.harness import supported
-    assert not supported("yingshe-graph", "cnn") and not supported("yingshe-graph", "lstm")
-    assert supported("yingshe-graph", "mlp") and supported("yingshe-eager", "cnn")
+    assert not supported("yingshe-graph", "lstm")
+    assert all(supported("yingshe-graph", w) for w in ("mlp", "cnn", "cnnbn"))
     with pytest.raises(NotImplementedError, match="not supported by the yingshe-graph"):
-        yingshe_graph.run("yingshe-graph", W.WORKLOADS["cnn"], {}, [], 0)
+        yingshe_graph.run("yingshe-graph", W.WORKLOADS["lstm"], {}, [], 0)
 
 
 # ---- report pieces ------------------------------------------------------------------------------

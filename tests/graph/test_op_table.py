@@ -1,11 +1,15 @@
 """Every op of the op table in a graph: forward and gradients() equal eager results,
-through the interpreter and the generated code (DESIGN: graph vs eager tolerances)."""
+through the interpreter and the generated code (DESIGN: graph vs eager tolerances),
+under both backends: NumPy (one call per op) and numba (the fusion pass, its fused
+programs run by the interpreter, which executes a fused node member by member, and by
+the generated code, which runs each fusion group as one numba kernel)."""
 
 import numpy as np
 import pytest
 
 import yingshe
 import yingshe.graph as G
+from yingshe.backend import jit
 from yingshe.testing.op_db import ALL_CASES
 from yingshe.testing.tolerances import tol
 
@@ -44,25 +48,38 @@ def _eager(case, arrays, diff):
     return xs, outs
 
 
-def _run_both(fetches, feeds):
+def _run_both(fetches, feeds, backend):
     res = []
     for executor in ("interpreter", "codegen"):
-        with G.Session(executor=executor) as s:
+        with G.Session(executor=executor, backend=backend) as s:
             res.append(s.run(fetches, feeds))
     return res
 
 
+def require_numba():
+    """Skip without numba, except where CI requires it (``YINGSHE_REQUIRE_NUMBA=1``)."""
+    if not jit.available():
+        if jit.required():
+            pytest.fail("YINGSHE_REQUIRE_NUMBA=1 but numba cannot be imported")
+        pytest.skip("numba is not installed (the jit extra)")
+
+
 def _close(got, want, what):
-    rtol, atol = tol("graph", "float64")
     got = np.asarray(got)
     want = np.asarray(want)
+    # the inputs are float64; an output of another dtype (an integer op's float32 result)
+    # is compared at its own dtype's tolerance
+    rtol, atol = tol("graph", "float32" if want.dtype == np.float32 else "float64")
     assert got.shape == want.shape, f"{what}: shape {got.shape} != eager {want.shape}"
     assert got.dtype == want.dtype, f"{what}: dtype {got.dtype} != eager {want.dtype}"
     np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=what)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
 @pytest.mark.parametrize("case", PARAMS)
-def test_graph_matches_eager(case):
+def test_graph_matches_eager(case, backend):
+    if backend == "numba":
+        require_numba()
     G.reset_default_graph()
     arrays = _inputs(case)
     diff = [i for i in case.diff_inputs(arrays)]
@@ -80,7 +97,7 @@ def test_graph_matches_eager(case):
     outs = _flat(case.call(yingshe, *sym_in))
     assert len(outs) == len(eager_out)
     feeds = dict(phs)
-    for got in _run_both(outs, feeds):
+    for got in _run_both(outs, feeds, backend):
         for k, (g, e) in enumerate(zip(got, eager_out)):
             _close(g, e.detach().numpy(), f"{case.id} output {k}")
 
@@ -97,7 +114,7 @@ def test_graph_matches_eager(case):
     grads = G.gradients([o for o, _ in float_outs], [sym_in[i] for i in diff],
                         grad_ys=[G.constant(c) for c in cots])
     fetch = [g for g in grads if g is not None]
-    for got in _run_both(fetch, feeds):
+    for got in _run_both(fetch, feeds, backend):
         it = iter(got)
         for i, g, w in zip(diff, grads, want):
             if w is None:

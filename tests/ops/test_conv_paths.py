@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import yingshe as Y
-from yingshe.ops import nn as ynn
+from yingshe.ops import _pool
 from yingshe.ops._registry import apply
 from yingshe.ops.elementwise_math import ThresholdBackward
 from yingshe.testing.reference import torch as import_torch
@@ -139,21 +139,6 @@ def test_conv2d_non_finite_values_match_torch(where, value):
         np.testing.assert_allclose(a, r, rtol=RTOL, atol=ATOL, equal_nan=True, err_msg=name)
 
 
-def test_wide_and_exact_columns_agree():
-    """The two column layouts of one stride-1 convolution hold the same windows."""
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((2, 3, 7, 9))
-    for k, pads, dil in [((3, 3), ((1, 1), (1, 1)), (1, 1)), ((2, 4), ((0, 2), (3, 1)), (2, 1)),
-                         ((1, 1), ((0, 0), (0, 0)), (1, 1))]:
-        OH = ynn._conv_out(7, k[0], 1, pads[0], dil[0])
-        OW = ynn._conv_out(9, k[1], 1, pads[1], dil[1])
-        wide, R = ynn._im2col(np, x, k, (1, 1), pads, dil, (OH, OW))
-        exact, R2 = ynn._im2col(np, x, k, (1, 1), pads, dil, (OH, OW), exact=True)
-        assert R2 == OW and exact.shape[-1] == OH * OW
-        np.testing.assert_array_equal(ynn._rows(wide, OH, OW, R),
-                                      exact.reshape(exact.shape[:2] + (OH, OW)))
-
-
 def test_compiled_lenet_step_matches_eager():
     """A compiled LeNet-style step (conv, relu, pool twice; backward) equals the eager one,
     loss and gradients (the graph runs the same kernels through infer'd shapes)."""
@@ -213,20 +198,29 @@ def test_max_pool2d_fast_and_window_paths_match_torch(n, c, h, w, kernel, overla
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.int64])
-def test_max_pool2d_reshape_path_equals_window_path(dtype):
-    """The reshape path against the sliding windows of the same geometry (forced by a
-    window view), on ties, -0.0 and remainder rows/columns that are dropped."""
+def test_max_pool_reshape_path_equals_window_path(dtype, monkeypatch):
+    """Tiling windows (a reshape of the input) against the strided window views of the
+    same geometry (forced), on ties, -0.0, NaN and remainder rows/columns that are in no
+    window: values, window positions, and both backward kernels."""
     rng = np.random.default_rng(3)
     x = rng.integers(-1, 2, (3, 2, 9, 7)).astype(dtype)
     if dtype == np.float32:
         x[x == 0] = -0.0
-    OH, OW = 4, 3
-    fast = ynn._max_pool_windows(np, x, (2, 2), (2, 2), (1, 1), ((0, 0), (0, 0)), OH, OW)
-    win = ynn._windows(x, (2, 2), (2, 2), (1, 1), (OH, OW))
-    ref_val = win.reshape(3, 2, 4, OH, OW).max(axis=2)
-    ref_arg = np.argmax(win.reshape(3, 2, 4, OH, OW) == ref_val[:, :, None], axis=2)
-    np.testing.assert_array_equal(fast[0], ref_val)
-    np.testing.assert_array_equal(fast[1], ref_arg)
+        x[0, 0, 2:4, 2:4] = np.nan
+        x[1, 1, 0, 1] = np.nan
+    geom = ((2, 2), (2, 2), (0, 0), (1, 1), False)
+    g = rng.standard_normal((3, 2, 4, 3)).astype(np.float32)
+    h = rng.standard_normal(x.shape).astype(np.float32)
+
+    def run():
+        val, arg = _pool.max_pool(x, *geom)
+        return (val, arg, _pool.max_pool_backward(g, arg, x.shape, *geom),
+                _pool.max_pool_gather(h, arg, *geom))
+
+    fast = run()
+    monkeypatch.setattr(_pool, "_tiling", lambda *a: False)
+    for a, b in zip(fast, run()):
+        np.testing.assert_array_equal(a, b)
 
 
 # ---- ReLU's gradient -----------------------------------------------------------------------------

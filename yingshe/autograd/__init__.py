@@ -634,7 +634,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     outs = _as_tuple(outputs)
     ins = _as_tuple(inputs)
     if any(isinstance(o, Tensor) and o._data is None for o in outs):
-        return _graph_grad(outs, ins, grad_outputs, allow_unused, materialize_grads)
+        return symbolic_grad(outs, ins, grad_outputs, allow_unused, materialize_grads)
     for t in ins:
         if not isinstance(t, Tensor) or not t.requires_grad_flag:
             raise RuntimeError("one of the differentiated tensors does not require grad")
@@ -663,26 +663,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     return tuple(result)
 
 
-def _graph_grad(outs, ins, grad_outputs, allow_unused, materialize_grads):
-    """``grad`` of graph values (a TF1-style graph, or inside ``yingshe.compile``): the
-    gradient as graph nodes (``yingshe.graph.gradients``), which are differentiable
-    again, so ``create_graph`` needs nothing more; unused inputs as ``grad`` treats them."""
-    from yingshe.graph import gradients
-    from yingshe.graph.gradients import zeros_like
-    grad_ys = None if grad_outputs is None else list(_as_tuple(grad_outputs))
-    got = gradients(list(outs), list(ins), grad_ys=grad_ys)
-    result = []
-    for t, g in zip(ins, got):
-        if g is None:
-            if materialize_grads:
-                g = zeros_like(t)
-            elif not allow_unused:
-                raise RuntimeError(
-                    f"one of the differentiated tensors (shape {shape_str(t.shape)}) appears "
-                    "not to have been used in the graph; set allow_unused=True if this is "
-                    "the desired behavior")
-        result.append(g)
-    return tuple(result)
+# Set by yingshe.graph when it is imported: ``grad`` of graph values (a TF1-style graph,
+# or inside ``yingshe.compile``), built as graph nodes. The tape knows no graph (DESIGN's
+# layers), as ``ops`` knows no graph but ``symbolic_apply``.
+symbolic_grad = None
 
 
 from yingshe.autograd.function import Function, FunctionCtx, once_differentiable  # noqa: E402

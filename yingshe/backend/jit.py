@@ -54,6 +54,12 @@ def numba_module():
     if not _numba:
         with _lock:
             if not _numba:
+                # numba's prange runs on OpenMP; GNU OpenMP's idle threads spin, and when
+                # another process holds a core a spinning thread starves the working one
+                # (measured here: an MLP step with prange kernels at two threads went from
+                # 48 ms to 160-190 ms while the machine was busy). Passive waiting, unless
+                # the user chose otherwise; read when numba loads the OpenMP runtime.
+                os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
                 try:
                     import numba  # noqa: PLC0415 - optional, imported on first use
                 except ImportError:

@@ -143,7 +143,9 @@ def graph_lesson(workload: str = "linreg-synthetic") -> dict:
     shapes = {(X._gnode.id, 0): x.shape, (Y._gnode.id, 0): y.shape}
     raw, _ = lowered([loss, train_op], [X, Y], shapes)
     program = optimize(raw)
-    with g.as_default(), G.Session(graph=g) as sess:
+    # the NumPy backend's program: the one the drawing and the counts above describe
+    # (one line per node; the numba backend would fuse the update into a kernel)
+    with g.as_default(), G.Session(graph=g, backend="numpy") as sess:
         sess.run(G.global_variables_initializer())
         explain = sess.explain([loss, train_op], {X: x, Y: y})
     source = explain.split("generated source:\n", 1)[-1]

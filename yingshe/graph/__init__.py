@@ -31,8 +31,11 @@ from yingshe.graph.viz import to_dot, to_mermaid  # noqa: F401
 from yingshe.graph import train  # noqa: F401
 
 from yingshe.ops import _registry as _reg
+from yingshe import autograd as _autograd
+from yingshe.graph.gradients import autograd_grad as _autograd_grad
 
 _reg.symbolic_apply = symbolic_apply
+_autograd.symbolic_grad = _autograd_grad
 
 Operation = Node
 Tensor = Symbol

@@ -19,10 +19,12 @@ import numpy as np
 
 from yingshe import _dtype
 from yingshe.autograd import _fit_to_input
+from yingshe._tensor import Tensor
 from yingshe.errors import ShapeError
 from yingshe.graph import build
 from yingshe.graph.ir import ONES_LIKE, ZEROS_LIKE, GraphError, Node, Symbol
 from yingshe.ops._registry import Saved
+from yingshe.ops._shapes import shape_str
 from yingshe.state import Variable
 
 __all__ = ["gradients"]
@@ -315,3 +317,29 @@ def _call_vjp(node: Node, grads: list, needs: tuple):
 
 
 _ = _dtype
+
+
+def autograd_grad(outs, ins, grad_outputs, allow_unused, materialize_grads):
+    """``yingshe.autograd.grad`` of graph values (installed as ``autograd.symbolic_grad``
+    when ``yingshe.graph`` is imported): the gradient as graph nodes, which are
+    differentiable again, so ``create_graph`` needs nothing more; unused inputs as
+    ``grad`` treats them."""
+    if grad_outputs is None:
+        grad_ys = None
+    elif isinstance(grad_outputs, Tensor):
+        grad_ys = [grad_outputs]
+    else:
+        grad_ys = list(grad_outputs)
+    got = gradients(list(outs), list(ins), grad_ys=grad_ys)
+    result = []
+    for t, g in zip(ins, got):
+        if g is None:
+            if materialize_grads:
+                g = zeros_like(t)
+            elif not allow_unused:
+                raise RuntimeError(
+                    f"one of the differentiated tensors (shape {shape_str(t.shape)}) appears "
+                    "not to have been used in the graph; set allow_unused=True if this is "
+                    "the desired behavior")
+        result.append(g)
+    return tuple(result)

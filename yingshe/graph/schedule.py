@@ -9,11 +9,18 @@ from yingshe.graph.ir import Symbol
 
 __all__ = ["last_uses", "reads_to_copy", "writes_into_variables", "INTO"]
 
-# Elementwise ops whose forward is this one NumPy ufunc (errors silenced as the op's own
-# forward does): such a node can write its result straight into a Variable's buffer.
-INTO = {"add": ("add", None), "sub": ("subtract", None), "mul": ("multiply", None),
-        "div": ("true_divide", {"divide": "ignore", "invalid": "ignore"}),
-        "neg": ("negative", None), "sqrt": ("sqrt", {"invalid": "ignore"})}
+def _into_table() -> dict:
+    """Elementwise ops whose forward is one NumPy ufunc (errors silenced as the op's own
+    forward does), from the op table: such a node can write its result straight into a
+    Variable's buffer (``out=``)."""
+    import numpy as np
+
+    from yingshe.ops.elementwise import UFUNCS
+    return {op: (ufunc, dict(errors) or None) for op, (ufunc, errors) in UFUNCS.items()
+            if isinstance(getattr(np, ufunc, None), np.ufunc)}
+
+
+INTO = _into_table()
 
 
 def last_uses(program) -> dict[int, list[tuple]]:
@@ -149,3 +156,98 @@ def reads_to_copy(program, writes: dict[int, int] | None = None) -> frozenset:
         if later and (later[0] < end or later[0] == end and later[0] not in writers):
             need.add(r)
     return frozenset(nodes[r].id for r in need)
+
+
+# ---- inter-op parallelism ------------------------------------------------------------------
+
+# Ops that are one BLAS call (or a few) per run: what is worth a thread of its own, and
+# what runs BLAS in the first place.
+GEMMS = ("matmul", "linear", "bmm", "addmm", "conv1d", "conv2d", "conv3d",
+         "conv2d_weight_grad", "conv3d_weight_grad", "conv_transpose2d", "conv_transpose3d")
+
+# Work (multiply-adds) below which handing an op to another thread costs more than it
+# saves (a hand-off is ~10-30 us; 2^21 multiply-adds are ~0.2 ms on one core).
+CONCURRENT_MIN = 1 << 21
+
+
+def gemm_work(node) -> int:
+    """Multiply-adds of a GEMM-like op node (0 for anything else or unknown shapes)."""
+    if node.kind != "op" or node.op.name not in GEMMS:
+        return 0
+    out = 1
+    for d in node.metas[0].shape:
+        if d is None:
+            return 0
+        out *= d
+    x = node.inputs[0]
+    if not isinstance(x, Symbol) or not x.shape or x.shape[-1] is None:
+        return 0
+    k = x.shape[-1]
+    if node.op.name.startswith("conv"):
+        w = node.inputs[1]
+        if isinstance(w, Symbol) and all(d is not None for d in w.shape):
+            k = 1
+            for d in w.shape[1:]:
+                k *= d
+    return out * k
+
+
+def concurrent_pairs(program, skip=frozenset()) -> dict[int, tuple[int, tuple]]:
+    """{index a: (index b, views)}: two GEMM-like op nodes to run concurrently at ``a``'s
+    place, ``views`` the indices of view ops between them that ``b`` reads (recomputed
+    inline where ``b`` runs: a transpose before a weight gradient's matmul).
+
+    ``b`` comes later, does not depend on ``a``, and every other input of ``b`` (and of
+    its views) already exists at ``a`` (so moving ``b`` up to ``a`` changes no value: ops
+    are pure, and a Variable's read keeps the value it had when it was read — the
+    schedule copies it if an assign comes before its last use). Neither is stateful or
+    random, and neither writes into a Variable (``skip``: ``writes_into_variables``'s
+    ops). Stateful nodes therefore keep their program order and their thread."""
+    nodes = program.nodes
+    index = {n.id: i for i, n in enumerate(nodes)}
+    heavy = [i for i, n in enumerate(nodes)
+             if i not in skip and not n.stateful and not n.random
+             and gemm_work(n) >= CONCURRENT_MIN]
+    if len(heavy) < 2:
+        return {}
+    anc = [0] * len(nodes)
+    producers: list[list[int]] = []
+    for i, n in enumerate(nodes):
+        ps = [index[x._gnode.id] for x in n.inputs
+              if isinstance(x, Symbol) and x._gnode.id in index]
+        ps += [index[c.id] for c in n.control if c.id in index]
+        producers.append(ps)
+        a = 0
+        for p in ps:
+            a |= anc[p] | (1 << p)
+        anc[i] = a
+
+    def movable(i: int, a: int, views: list) -> bool:
+        for p in producers[i]:
+            if p < a:
+                continue
+            n = nodes[p]
+            if p == a or n.kind != "op" or not n.op.view or n.stateful or n.random \
+                    or len(n.metas) != 1 or not movable(p, a, views):
+                return False
+            views.append(p)
+        return True
+
+    pairs: dict[int, tuple[int, tuple]] = {}
+    taken: set[int] = set()
+    for k, a in enumerate(heavy):
+        if a in taken:
+            continue
+        for b in heavy[k + 1:]:
+            views: list = []
+            if b in taken or anc[b] >> a & 1 or not movable(b, a, views):
+                continue
+            pairs[a] = (b, tuple(sorted(set(views))))
+            taken.update((a, b))
+            break
+    return pairs
+
+
+def blas_heavy(program) -> bool:
+    """Whether the program runs GEMMs large enough for BLAS's thread count to matter."""
+    return any(gemm_work(n) >= CONCURRENT_MIN for n in program.nodes)

@@ -27,7 +27,7 @@ def get_default_session():
 
 
 class _Plan:
-    __slots__ = ("program", "fn", "raw", "feed_keys")
+    __slots__ = ("program", "fn", "raw", "feed_keys", "backend")
 
 
 def _flatten(fetches, out: list, graph=None):
@@ -53,12 +53,25 @@ def _where(node: Node) -> str:
     return f" (defined at {format_site(node.site)})" if node.site else ""
 
 
+def _config_backend(config):
+    """The backend a Session's ``config`` asks for: a mapping's ``"backend"`` or an
+    object's ``backend`` attribute (None: the process default)."""
+    if config is None:
+        return None
+    if isinstance(config, dict):
+        return config.get("backend")
+    return getattr(config, "backend", None)
+
+
 class Session:
     """Runs graphs. ``optimize``: run the compiler passes; ``executor``: "codegen"
-    (default) or "interpreter"; ``check``: ``verify`` the program after each pass."""
+    (default) or "interpreter"; ``check``: ``verify`` the program after each pass;
+    ``backend`` (or ``config={"backend": ...}``): "numba" (fused kernels), "numpy", or
+    None for the process default (``yingshe.backend.jit``: numba when importable)."""
 
     def __init__(self, graph: Graph | None = None, *, optimize: bool = True,
-                 executor: str = "codegen", check: bool = True, config=None) -> None:
+                 executor: str = "codegen", check: bool = True, config=None,
+                 backend: str | None = None) -> None:
         from yingshe.graph.build import get_default_graph
         if executor not in ("codegen", "interpreter"):
             raise ValueError(f"Session: executor must be 'codegen' or 'interpreter', "
@@ -67,6 +80,10 @@ class Session:
         self.optimize = optimize
         self.executor = executor
         self.check = check
+        self.backend = backend if backend is not None else _config_backend(config)
+        if self.backend is not None:
+            from yingshe.backend import jit
+            jit.resolve_backend(self.backend)   # an unknown name fails here, not at run
         self._cache: dict = {}
         self._closed = False
 
@@ -183,23 +200,33 @@ class Session:
     def _compile(self, flat, feed_syms, shapes) -> _Plan:
         from yingshe.graph.codegen import generate
         from yingshe.graph.interpreter import run_program
-        from yingshe.graph.passes import optimize
-        raw, keys = lowered(flat, feed_syms, shapes)
-        program = raw
-        if self.optimize:
-            program = optimize(program, check=self.check)
+        program, raw, keys, backend = self._program(flat, feed_syms, shapes)
         plan = _Plan()
         plan.program = program
         plan.raw = raw
         plan.feed_keys = keys
+        plan.backend = backend
         if self.executor == "codegen":
-            plan.fn = generate(program)
+            plan.fn = generate(program, backend=backend)
         else:
             plan.fn = lambda vals, _p=program: run_program(_p, vals)
         return plan
 
+    def _program(self, flat, feed_syms, shapes):
+        """(optimized program, raw program, feed keys, backend) for these fetches/feeds."""
+        from yingshe.backend import jit
+        from yingshe.graph.passes import optimize, pipeline
+        backend = jit.resolve_backend(self.backend) if self.optimize else "numpy"
+        # fusion needs the concrete shapes of this run's feeds (a None batch dimension)
+        raw, keys = lowered(flat, feed_syms, shapes, concrete=backend == "numba")
+        program = raw
+        if self.optimize:
+            program = optimize(program, passes=pipeline(backend), check=self.check)
+        return program, raw, keys, backend
+
     def explain(self, fetches, feed_dict=None, file=None) -> str:
-        """The optimized program and its generated source for these fetches and feeds."""
+        """The optimized program and its generated source for these fetches and feeds
+        (with the numba backend, each fusion group and its kernel's source)."""
         flat: list = []
         _flatten(fetches, flat, self.graph)
         feeds = {}
@@ -207,39 +234,51 @@ class Session:
             s = self._feed_key(k)
             feeds[(s._gnode.id, s._out_index)] = (s, self._feed_value(s, v))
         from yingshe.graph.codegen import generate
-        from yingshe.graph.passes import optimize
-        raw, _ = lowered(flat, [s for s, _ in feeds.values()],
-                         {k: v.shape for k, (_, v) in feeds.items()})
-        program = optimize(raw, check=self.check) if self.optimize else raw
-        text = explain_program(raw, program, generate(program).source)
+        program, raw, _, backend = self._program(
+            flat, [s for s, _ in feeds.values()], {k: v.shape for k, (_, v) in feeds.items()})
+        text = explain_program(raw, program, generate(program, backend=backend))
         if file is not None:
             print(text, file=file)
         return text
 
 
-def lowered(flat, feed_syms, shapes):
+def lowered(flat, feed_syms, shapes, concrete: bool = False):
     """Prune to the fetches and expand deferred gradients for these feed shapes;
-    returns the program and the feed key of each of its feeds."""
+    returns the program and the feed key of each of its feeds. ``concrete``: also
+    re-infer every node for these shapes when some dimension is unknown (``None``)."""
     from yingshe.graph.passes import key_of, prune
     from yingshe.graph.passes.lower import has_deferred, lower
     program = prune(flat, feed_syms)
-    if has_deferred(program):
+    if has_deferred(program) or (concrete and any(
+            d is None for n in program.nodes for m in n.metas for d in m.shape)):
         return lower(program, shapes)
     return program, [key_of(s) for s in program.feeds]
 
 
-def explain_program(raw, program, source: str) -> str:
+def explain_program(raw, program, fn) -> str:
+    """What the compiler made of ``raw``: the passes' counts, the nodes, each fusion
+    group and its kernel (numba), and the generated source of ``fn``."""
+    from yingshe.graph.passes import describe_stats
     lines = [f"program: {len(raw.nodes)} nodes before the passes, {len(program.nodes)} after"]
-    for k, v in program.stats.items():
-        lines.append(f"  {k}: {v} {'ops folded' if k == 'fold' else 'nodes removed'}")
+    if program.stats:
+        lines.append(f"  passes: {describe_stats(program.stats) or 'nothing changed'}")
     lines.append("nodes:")
     for n in program.nodes:
         ins = ", ".join(x.name if isinstance(x, Symbol) else repr(x) for x in n.inputs)
         metas = ", ".join(f"{shape_str(m.shape)} {m.dtype.name}" for m in n.metas)
         site = f"  @ {format_site(n.site)}" if n.site else ""
         lines.append(f"  {n.name} = {n.type}({ins}) -> {metas}{site}")
+    stats = getattr(fn, "kernel_stats", None)
+    if stats is not None:
+        lines.append(f"fusion groups: {len(stats.kernels)} numba kernels, "
+                     f"{stats.library_calls} library calls; kernels compiled (or loaded "
+                     f"from the cache) in {stats.compile_s:.3f} s")
+        for name, group, source in stats.kernels:
+            ops = ", ".join(f"{m.name} ({m.op.name})" for m in group.members)
+            lines.append(f"  {name}: {shape_str(group.shape)}: {ops}")
+            lines += ["    " + ln for ln in source.splitlines()]
     lines.append("generated source:")
-    lines.append(source)
+    lines.append(fn.source)
     return "\n".join(lines)
 
 

@@ -57,6 +57,7 @@ whose tensors are replaced, call ``compiled.reset()``.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import math
 import operator
@@ -85,17 +86,70 @@ class _StateNotReady(Exception):
 
 # ---- hyper-parameters as runtime inputs ------------------------------------------------------
 
+_OPS = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/",
+        operator.pow: "**", operator.eq: "==", operator.ne: "!=", operator.lt: "<",
+        operator.le: "<=", operator.gt: ">", operator.ge: ">="}
+
+
+class Src:
+    """How generated code computes a runtime value: a Python expression ``code`` over the
+    objects in ``env`` (names unique to those objects), e.g. ``float(_g1['lr'])``.
+    ``leaves`` are the reads of runtime state inside it (a group's value, a step counter),
+    which generated code evaluates once per call however many expressions use them."""
+
+    __slots__ = ("code", "env", "leaves")
+
+    def __init__(self, code: str, env: dict | None = None, leaves: tuple = ()) -> None:
+        self.code = code
+        self.env = env or {}
+        self.leaves = leaves
+
+    @staticmethod
+    def of(obj, prefix: str, code: str, leaf: bool = False) -> "Src":
+        """``code`` with ``{}`` standing for ``obj`` (bound under a name unique to it);
+        ``leaf``: a read of runtime state."""
+        name = f"_{prefix}{id(obj)}"
+        code = code.format(name)
+        return Src(code, {name: obj}, (code,) if leaf else ())
+
+    def wrap(self, template: str, env: dict | None = None) -> "Src":
+        """``template`` with ``{}`` standing for this expression."""
+        return Src(template.format(self.code), {**self.env, **(env or {})}, self.leaves)
+
+    @staticmethod
+    def value(v) -> "Src":
+        if isinstance(v, HyperFloat):
+            return v.src
+        if v is None or isinstance(v, bool) or (isinstance(v, (int, float))
+                                                 and math.isfinite(v)):
+            return Src(repr(v))
+        return Src.of(v, "v", "{}")
+
+    def combine(self, other: "Src", op) -> "Src":
+        return Src(f"({self.code} {_OPS[op]} {other.code})", {**self.env, **other.env},
+                   tuple(dict.fromkeys(self.leaves + other.leaves)))
+
+
 class HyperFloat(float):
     """A float (its value at trace time) that remembers how to recompute itself at each
-    call (``fn``). Arithmetic with numbers gives another ``HyperFloat``; comparisons give
-    plain bools and are recorded as guards of the trace."""
+    call: ``fn()``, or the expression ``src`` that generated code evaluates inline.
+    Arithmetic with numbers gives another ``HyperFloat``; comparisons give plain bools
+    and are recorded as guards of the trace."""
 
-    __slots__ = ("fn",)
+    __slots__ = ("fn", "_src")
 
-    def __new__(cls, value, fn):
+    def __new__(cls, value, fn, src: Src | None = None):
         obj = float.__new__(cls, value)
         obj.fn = fn
+        obj._src = src
         return obj
+
+    @property
+    def src(self) -> Src:
+        """The expression generated code evaluates (a call of ``fn`` if none was given)."""
+        if self._src is None:
+            return Src.of(self.fn, "f", "{}()")
+        return self._src
 
     def _bin(self, other, op, reverse=False):
         if isinstance(other, bool) or not isinstance(other, (int, float)):
@@ -105,7 +159,7 @@ class HyperFloat(float):
         fb = b.fn if isinstance(b, HyperFloat) else (lambda v=b: v)
         value = op(float(a) if isinstance(a, HyperFloat) else a,
                    float(b) if isinstance(b, HyperFloat) else b)
-        return HyperFloat(value, lambda: op(fa(), fb()))
+        return HyperFloat(value, lambda: op(fa(), fb()), Src.value(a).combine(Src.value(b), op))
 
     def __add__(self, o): return self._bin(o, operator.add)  # noqa: E704
     def __radd__(self, o): return self._bin(o, operator.add, True)  # noqa: E704
@@ -120,7 +174,7 @@ class HyperFloat(float):
 
     def __neg__(self):
         f = self.fn
-        return HyperFloat(-float(self), lambda: -f())
+        return HyperFloat(-float(self), lambda: -f(), self.src.wrap("(-{})"))
 
     def __pos__(self):
         return self
@@ -128,7 +182,8 @@ class HyperFloat(float):
     def sqrt(self):
         """``math.sqrt`` that stays a runtime input (``math.sqrt`` itself would not)."""
         f = self.fn
-        return HyperFloat(math.sqrt(float(self)), lambda: math.sqrt(f()))
+        return HyperFloat(math.sqrt(float(self)), lambda: math.sqrt(f()),
+                          self.src.wrap("_sqrt({})", {"_sqrt": math.sqrt}))
 
     def _cmp(self, other, op):
         result = op(float(self), float(other) if isinstance(other, HyperFloat) else other)
@@ -136,7 +191,8 @@ class HyperFloat(float):
         if isinstance(tracer, Tracer) and result is not NotImplemented:
             fa = self.fn
             fb = other.fn if isinstance(other, HyperFloat) else (lambda v=other: v)
-            tracer.guards.append((lambda: op(fa(), fb()), result))
+            tracer.guards.append(Guard(lambda: op(fa(), fb()), result,
+                                       self.src.combine(Src.value(other), op)))
         return result
 
     def __eq__(self, o): return self._cmp(o, operator.eq)  # noqa: E704
@@ -151,15 +207,36 @@ class HyperFloat(float):
         return self._cmp(0.0, operator.ne)
 
 
+class Guard:
+    """A condition of a trace: ``fn()`` (or the expression ``src``) must equal ``want``
+    for a call to reuse the program; otherwise the call re-traces."""
+
+    __slots__ = ("fn", "want", "src")
+
+    def __init__(self, fn, want, src: Src | None = None) -> None:
+        self.fn = fn
+        self.want = want
+        self.src = src
+
+    def ok(self) -> bool:
+        try:
+            return self.fn() == self.want
+        except Exception:  # noqa: BLE001 - a guard that cannot be evaluated fails
+            return False
+
+
 def hyper_sqrt(x):
     """``math.sqrt`` that keeps a ``HyperFloat`` a runtime input (used by optimizers)."""
     return x.sqrt() if isinstance(x, HyperFloat) else math.sqrt(x)
 
 
-def _group_getter(group, key, index=None):
+def _group_value(group, key, index=None) -> HyperFloat:
+    """The number ``group[key]`` (or ``group[key][index]``) as a runtime input."""
     if index is None:
-        return lambda: float(group[key])
-    return lambda: float(group[key][index])
+        return HyperFloat(group[key], lambda: float(group[key]),
+                          Src.of(group, "g", "float({}[%r])" % (key,), leaf=True))
+    return HyperFloat(group[key][index], lambda: float(group[key][index]),
+                      Src.of(group, "g", "float({}[%r][%d])" % (key, index), leaf=True))
 
 
 def _fresh(x):
@@ -222,7 +299,7 @@ class Tracer:
         self.state_ids = set(state_ids)        # ids to read by identity (from a re-trace)
         self.assigned: dict[int, Tensor] = {}
         self.assigns: list[Node] = []
-        self.feeds: list = []                  # (placeholder symbol, how to get its value)
+        self.feeds: list = []                  # (placeholder symbol, its HyperFloat)
         self.hyper_syms: dict[int, Symbol] = {}
         self.guards: list = []
         self.grad_snapshot: dict[int, tuple] = {}  # id -> (tensor, .grad before the trace)
@@ -285,12 +362,12 @@ class Tracer:
             if s is None:
                 meta = Meta((), _dtype.float64)
                 node = self.graph.add_node("placeholder", None, (),
-                                           {"shape": (), "dtype": _dtype.float64}, (meta,),
-                                           name="hyper")
+                                           {"shape": (), "dtype": _dtype.float64,
+                                            "hyper": True}, (meta,), name="hyper")
                 s = node.outputs[0]
                 self.hyper_syms[id(x)] = s
                 self.keep.append(x)
-                self.feeds.append((s, x.fn))
+                self.feeds.append((s, x))
             return s
         if isinstance(x, (list, tuple)) and any(isinstance(e, (Tensor, HyperFloat)) for e in x):
             return type(x)(self.sym(e) for e in x)
@@ -301,7 +378,8 @@ class Tracer:
         for k, v in attrs.items():
             if isinstance(v, HyperFloat):  # a static attribute: guard its value
                 f = v.fn
-                self.guards.append((lambda f=f, v=float(v): f() == v, True))
+                self.guards.append(Guard(lambda f=f, v=float(v): f() == v, True,
+                                         v.src.combine(Src.value(float(v)), operator.eq)))
         out = add_fresh(self.graph, op, [self.sym(x) for x in inputs], attrs,
                         grad=build._building_grad[0])
         if not MODE.grad_enabled:   # copies: the caller may rebind the symbols it gets
@@ -350,15 +428,18 @@ class Tracer:
             if old is None:
                 self._snapshot_grad(t)
                 if self.grad_snapshot[id(t)][1] is None and id(t) not in self.grad_reset:
-                    self.guards.append((lambda t=t: t.grad is None, True))
+                    self.guards.append(Guard(lambda t=t: t.grad is None, True,
+                                             Src.of(t, "t", "({}.grad is None)")))
                 t.grad = _fresh(g)
             elif isinstance(old, Symbol):
                 t.grad = old + g
             else:
                 self._snapshot_grad(t)
-                self.guards.append((lambda t=t: t.grad is None, False))
-                self.guards.append((lambda t=t, s=old.shape: tuple(t.grad.shape) if t.grad
-                                    is not None else None, tuple(old.shape)))
+                self.guards.append(Guard(lambda t=t: t.grad is None, False,
+                                         Src.of(t, "t", "({}.grad is None)")))
+                self.guards.append(Guard(lambda t=t: tuple(t.grad.shape) if t.grad
+                                         is not None else None, tuple(old.shape),
+                                         Src.of(t, "t", "{}.grad._data.shape")))
                 meta = Meta(tuple(old._data.shape), _dtype.from_numpy_dtype(old._data.dtype))
                 node = self.graph.add_node("read", None, (), {}, (meta,), name="grad/read",
                                            var=_GradSlot(t))
@@ -391,11 +472,10 @@ class Tracer:
                 if isinstance(v, bool) or key == "params":
                     continue
                 if isinstance(v, (int, float)):
-                    g[key] = HyperFloat(v, _group_getter(group, key))
+                    g[key] = _group_value(group, key)
                 elif isinstance(v, tuple) and v and all(
                         isinstance(e, (int, float)) and not isinstance(e, bool) for e in v):
-                    g[key] = tuple(HyperFloat(e, _group_getter(group, key, i))
-                                   for i, e in enumerate(v))
+                    g[key] = tuple(_group_value(group, key, i) for i in range(len(v)))
             out.append(g)
         return out
 
@@ -405,7 +485,8 @@ class Tracer:
         if id(step_t) in self.assigned:
             raise TraceError("yingshe.compile: a step counter updated twice in one call")
         self.state_ids.add(id(step_t))
-        return HyperFloat(float(step_t._data) + 1.0, lambda: float(step_t._data) + 1.0)
+        return HyperFloat(float(step_t._data) + 1.0, lambda: float(step_t._data) + 1.0,
+                          Src.of(step_t, "s", "(float({}._data) + 1.0)", leaf=True))
 
     def note_grad_reset(self, p) -> None:
         self._snapshot_grad(p)
@@ -439,7 +520,8 @@ def _flatten_out(obj, out: list, tracer: Tracer):
 
 class _Entry:
     __slots__ = ("fn", "program", "raw", "feed_keys", "n_args", "extra", "n_out", "rebuild",
-                 "grads", "guards", "feed_fns", "protected", "backward")
+                 "grads", "guards", "feed_fns", "feed_srcs", "protected", "backward", "single",
+                 "call")
 
 
 def _signature(args, kwargs):
@@ -483,30 +565,188 @@ def _replace_leaves(obj, it):
     return obj
 
 
+_MISS = object()
+_SIMPLE = (bool, int, float, str, type(None))
+
+
+def _owned_src(o: str, arrays: list[str]) -> str:
+    """Source making ``o`` an array the caller may own (``_owned``, inlined)."""
+    same = "".join(f" or {o} is {a}" for a in arrays)
+    return (f"    if {o}.base is not None or not {o}.flags.writeable{same}:\n"
+            f"        {o} = {o}.copy()")
+
+
+def fast_call(entry, args, kwargs, grad_mode: bool, run):
+    """Generate ``call(args, kwargs)`` for ``entry``: the whole per-call path of a
+    compiled function in one function, or None when the arguments are nested (lists or
+    dicts of tensors take the general path).
+
+    It checks, in one pass and in this order, what decides that the entry serves the
+    call: the number of arguments, no active trace, grad mode, each tensor's class,
+    shape, dtype and ``requires_grad``, each other argument's value, then the trace's
+    guards (hyper-parameter comparisons, ``.grad`` presence, parameters' requires_grad);
+    any mismatch returns ``_MISS`` (the caller takes the general path). It then reads
+    the hyper-parameters inline (``float(group['lr'])``), calls the program with
+    positional feeds and binds outputs and ``.grad`` directly."""
+    names = sorted(kwargs)
+    values = list(args) + [kwargs[k] for k in names]
+    if any(isinstance(v, (list, tuple, dict)) and not _is_static(v) for v in values):
+        return None
+    env = {"MISS": _MISS, "MODE": MODE, "wrap": _wrap, "run": run, "entry": entry}
+    ln = [f"def call(args, kwargs):",
+          f"    if len(args) != {len(args)} or MODE.tracer is not None or "
+          f"MODE.grad_enabled is not {bool(grad_mode)}:",
+          "        return MISS"]
+    if names:
+        ln += [f"    if len(kwargs) != {len(names)}:", "        return MISS"]
+        ln += ["    try:"]
+        ln += [f"        a{len(args) + j} = kwargs[{k!r}]" for j, k in enumerate(names)]
+        ln += ["    except KeyError:", "        return MISS"]
+    else:
+        ln += ["    if kwargs:", "        return MISS"]
+    if args:
+        ln.append(f"    {', '.join(f'a{i}' for i in range(len(args)))}, = args")
+    arrays = []
+    conds = []
+    for i, v in enumerate(values):
+        a = f"a{i}"
+        if isinstance(v, Tensor):
+            env[f"C{i}"] = v.__class__
+            env[f"DT{i}"] = v._data.dtype
+            conds.append(f"{a}.__class__ is not C{i}")
+            arrays.append(f"d{i}")
+        elif _is_static(v):
+            env[f"T{i}"], env[f"V{i}"] = type(v), v
+            conds.append(f"{a}.__class__ is not T{i} or {a} != V{i}")
+        else:
+            env[f"V{i}"] = v
+            conds.append(f"{a} is not V{i}")
+    if conds:
+        ln += [f"    if {' or '.join(conds)}:", "        return MISS"]
+    tconds = []
+    for i, v in enumerate(values):
+        if isinstance(v, Tensor):
+            ln.append(f"    d{i} = a{i}._data")
+            tconds.append(f"d{i}.shape != {tuple(v._data.shape)!r} or "
+                          f"(d{i}.dtype is not DT{i} and d{i}.dtype != DT{i}) or "
+                          f"a{i}.requires_grad_flag is not {bool(v.requires_grad_flag)}")
+    if tconds:
+        ln += ["    if (" + "\n            or ".join(tconds) + "):", "        return MISS"]
+    # the runtime values: guards and hyper-parameter feeds, every read of runtime state
+    # (a group's lr, a step counter) once, every distinct expression once
+    gsrcs = [g.src if g.src is not None else Src.of(g.fn, "f", "{}()") for g in entry.guards]
+    fsrcs = [entry.feed_srcs[i] for i in entry.feed_keys]
+    used = gsrcs + [f for f in fsrcs if f is not None]
+    leaves = list(dict.fromkeys(leaf for src in used for leaf in src.leaves))
+    for src in used:
+        env.update(src.env)
+
+    def local(code: str) -> str:
+        for j, leaf in enumerate(leaves):
+            code = code.replace(leaf, f"h{j}")
+        return code
+
+    exprs = {}       # distinct feed expression -> its local
+    feeds = []
+    tensors = [f"d{i}" for i, v in enumerate(values) if isinstance(v, Tensor)]
+    for i, src in zip(entry.feed_keys, fsrcs):
+        if src is None:
+            feeds.append(tensors[i])
+        else:
+            code = local(src.code)
+            feeds.append(code if code.isidentifier() else
+                         exprs.setdefault(code, f"e{len(exprs)}"))
+    gconds = {}   # one check per distinct condition (optimizers repeat theirs per parameter)
+    for g, src in zip(entry.guards, gsrcs):
+        code = local(src.code)
+        for e, name in sorted(exprs.items(), key=lambda kv: -len(kv[0])):
+            code = code.replace(e, name)
+        if g.want is True or g.want is False:
+            gconds[f"{code} is not {g.want}"] = None
+        else:
+            want = Src.value(g.want)
+            env.update(want.env)
+            gconds[f"{code} != {want.code}"] = None
+    if leaves or exprs or gconds:
+        ln.append("    try:")
+        ln += [f"        h{j} = {leaf}" for j, leaf in enumerate(leaves)]
+        ln += [f"        {name} = {e}" for e, name in exprs.items()]
+        if gconds:
+            ln += ["        if (" + "\n                or ".join(gconds) + "):",
+                   "            return MISS"]
+        ln += ["    except Exception:", "        return MISS"]
+    if entry.backward is not None:   # outputs with a history: the general run
+        ln.append("    return run(entry, args, kwargs)")
+        return _compile_call(ln, env)
+    env["BODY"] = entry.fn.body
+    ln.append(f"    outs = BODY({', '.join(feeds)})")
+    for j in range(entry.n_out):
+        ln.append(f"    o{j} = outs[{j}]")
+        ln.append(_owned_src(f"o{j}", arrays))
+    for k, (t, i) in enumerate(entry.grads):
+        env[f"P{k}"] = t
+        if i is None:
+            ln.append(f"    P{k}.grad = None")
+        else:
+            ln.append(f"    g{k} = outs[{i}]")
+            ln.append(_owned_src(f"g{k}", []))
+            ln.append(f"    P{k}.grad = wrap(g{k})")
+    res = ", ".join(f"wrap(o{j})" for j in range(entry.n_out))
+    if entry.single:
+        ln.append(f"    return {res}")
+    else:
+        env["rebuild"] = entry.rebuild
+        ln.append(f"    return rebuild([{res}])")
+    return _compile_call(ln, env)
+
+
+def _is_static(v) -> bool:
+    """A value the signature compares by value (a number, a string, None, or a tuple of
+    them)."""
+    if isinstance(v, tuple):
+        return all(_is_static(e) for e in v)
+    return isinstance(v, _SIMPLE)
+
+
+def _compile_call(lines: list, env: dict):
+    source = "\n".join(lines) + "\n"
+    exec(builtins.compile(source, "<yingshe.compile call path>", "exec"), env)  # noqa: S102
+    call = env["call"]
+    call.source = source
+    return call
+
+
 class CompiledFunction:
     """What ``yingshe.compile(fn)`` returns: call it like ``fn``.
 
     ``traces`` counts the traces made; ``eager_calls`` the calls that ran eagerly
     (fallback, or to create optimizer state); ``explain()`` prints the last program."""
 
-    def __init__(self, fn, fallback=None, optimize: bool = True, check: bool = False) -> None:
+    def __init__(self, fn, fallback=None, optimize: bool = True, check: bool = False,
+                 backend: str | None = None) -> None:
         if fallback not in (None, "eager"):
             raise ValueError(f"yingshe.compile: fallback must be None or 'eager', got "
                              f"{fallback!r}")
+        if backend is not None:
+            from yingshe.backend import jit
+            jit.resolve_backend(backend)   # an unknown name or a missing numba fails here
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.fallback = fallback
         self.optimize = optimize
         self.check = check
+        self.backend = backend     # None: the process default at each trace
         self._cache: dict = {}
         self._eager_sigs: set = set()
         self._warned = False
         self.traces = 0
         self.eager_calls = 0
         self._last = None
+        self._fast = None   # the call path of the entry used last (``fast_call``)
 
     def reset(self) -> None:
         """Forget every compiled program (the next call re-traces)."""
+        self._fast = None
         self._cache.clear()
         self._eager_sigs.clear()
 
@@ -520,6 +760,15 @@ class CompiledFunction:
         return self.fn(*args, **kwargs)
 
     def __call__(self, *args, **kwargs):
+        fast = self._fast
+        if fast is not None:   # the last entry's generated call path (see ``fast_call``)
+            out = fast(args, kwargs)
+            if out is not _MISS:
+                return out
+        return self._call(args, kwargs)
+
+    def _call(self, args, kwargs):
+        """The general path: signature, cache lookup, guards, trace on a miss."""
         if MODE.tracer is not None:  # compiled inside a trace: inline
             return self.fn(*args, **kwargs)
         # grad mode is part of the signature: a program traced under no_grad must not serve
@@ -530,7 +779,8 @@ class CompiledFunction:
         entries = self._cache.get(sig)
         if entries:
             for entry in entries:
-                if all(_guard_ok(g, want) for g, want in entry.guards):
+                if all(g.ok() for g in entry.guards):
+                    self._fast = entry.call
                     return self._run(entry, args, kwargs)
         try:
             entry = self._trace(args, kwargs)
@@ -542,10 +792,12 @@ class CompiledFunction:
             if not self._warned:
                 self._warned = True
                 warnings.warn(f"yingshe.compile: {getattr(self.fn, '__qualname__', self.fn)} "
-                              f"runs eagerly (fallback=\"eager\"): {err}", stacklevel=2)
+                              f"runs eagerly (fallback=\"eager\"): {err}", stacklevel=3)
             self._eager_sigs.add(sig)
             return self._eager(args, kwargs)
+        entry.call = fast_call(entry, args, kwargs, MODE.grad_enabled, self._run)
         self._cache.setdefault(sig, []).append(entry)
+        self._fast = entry.call
         return self._run(entry, args, kwargs)
 
     # ---- tracing ----------------------------------------------------------------------------
@@ -567,9 +819,14 @@ class CompiledFunction:
             state_ids |= late
         raise TraceError("yingshe.compile: could not settle which tensors are state")
 
+    def resolved_backend(self) -> str:
+        """The backend the next trace compiles for (``"numba"`` or ``"numpy"``)."""
+        from yingshe.backend import jit
+        return jit.resolve_backend(self.backend) if self.optimize else "numpy"
+
     def _trace_once(self, tracer: Tracer, args, kwargs):
         from yingshe.graph.codegen import generate
-        from yingshe.graph.passes import key_of, optimize
+        from yingshe.graph.passes import key_of, optimize, pipeline
         from yingshe.graph.session import lowered
         leaves: list = []
         _tensor_leaves((args, kwargs), leaves)
@@ -582,6 +839,7 @@ class CompiledFunction:
             result = self.fn(*sargs, **skwargs)
             flat: list = []
             rebuild = _flatten_out(result, flat, tracer)
+            single = isinstance(result, Tensor) and len(flat) == 1
         finally:
             MODE.tracer = prev
         diff_args: list = []   # (eager tensor, its symbol): inputs of the eager backward
@@ -609,7 +867,8 @@ class CompiledFunction:
                 grads.append((t, None))
         fetches = flat + tracer.assigns
         feed_syms = phs + [s for s, _ in tracer.feeds]
-        feed_fns = [None] * len(phs) + [f for _, f in tracer.feeds]
+        feed_fns = [None] * len(phs) + [h.fn for _, h in tracer.feeds]
+        feed_srcs = [None] * len(phs) + [h.src for _, h in tracer.feeds]
         entry = _Entry()
         entry.backward = None
         if diff_args:
@@ -620,27 +879,36 @@ class CompiledFunction:
                 fetches = fetches + plan.saved
         shapes = {key_of(s): tuple(s.shape) for s in feed_syms}
         raw, keys = lowered(fetches, feed_syms, shapes)
-        program = optimize(raw, check=self.check) if self.optimize else raw
+        backend = self.resolved_backend()
+        program = optimize(raw, passes=pipeline(backend), check=self.check) \
+            if self.optimize else raw
         entry.fn = generate(program, "compiled_" + "".join(
-            c if c.isalnum() else "_" for c in getattr(self.fn, "__name__", "fn")))
+            c if c.isalnum() else "_" for c in getattr(self.fn, "__name__", "fn")),
+            backend=backend)
         entry.program = program
         entry.raw = raw
         pos = {(s._gnode.id, 0): i for i, s in enumerate(feed_syms)}
         entry.feed_keys = [pos[k] for k in keys]
         entry.feed_fns = feed_fns
+        entry.feed_srcs = feed_srcs
         entry.n_out = n_out
         entry.rebuild = rebuild
+        entry.single = single
         entry.grads = grads
-        entry.guards = list(tracer.guards)
+        # (fn, want) pairs appended by other layers (DDP's sync flags) become Guards
+        entry.guards = [g if isinstance(g, Guard) else Guard(*g) for g in tracer.guards]
         # freezing or unfreezing a parameter changes which gradients the program computes
-        entry.guards += [(lambda t=t: t.requires_grad_flag, t.requires_grad_flag)
+        entry.guards += [Guard(lambda t=t: t.requires_grad_flag, t.requires_grad_flag,
+                               Src.of(t, "t", "{}.requires_grad_flag"))
                          for t in tracer.captured.values()]
         entry.protected = None
         self._last = entry
         return entry
 
     # ---- running ------------------------------------------------------------------------------
-    def _run(self, entry: _Entry, args, kwargs):
+    @staticmethod
+    def feed_values(entry: _Entry, args, kwargs) -> tuple[list, list]:
+        """(tensor leaves of the arguments, the program's feed values for this call)."""
         leaves: list = []
         _tensor_leaves((args, kwargs), leaves)
         fns = entry.feed_fns
@@ -648,6 +916,10 @@ class CompiledFunction:
         for i in entry.feed_keys:
             f = fns[i]
             values.append(leaves[i]._data if f is None else f())
+        return leaves, values
+
+    def _run(self, entry: _Entry, args, kwargs):
+        leaves, values = self.feed_values(entry, args, kwargs)
         if entry.backward is not None:
             return entry.rebuild(entry.backward.call(leaves, values))
         outs = entry.fn(values)
@@ -664,7 +936,7 @@ class CompiledFunction:
         from yingshe.graph.session import explain_program
         if self._last is None:
             raise RuntimeError("explain(): nothing has been compiled yet (call the function)")
-        text = explain_program(self._last.raw, self._last.program, self._last.fn.source)
+        text = explain_program(self._last.raw, self._last.program, self._last.fn)
         if file is not None:
             print(text, file=file)
         return text
@@ -686,7 +958,7 @@ class _BackwardPlan:
     def __init__(self, owner, tracer: Tracer, outputs: list, fwd_fetches: list, phs: list,
                  diff_args: list) -> None:
         from yingshe.graph.gradients import gradients
-        from yingshe.graph.passes import key_of, optimize, prune
+        from yingshe.graph.passes import key_of, optimize, pipeline, prune
         from yingshe.graph.codegen import generate
         from yingshe.graph.session import lowered
         self.inputs = [t for t, _ in diff_args]
@@ -739,13 +1011,15 @@ class _BackwardPlan:
         self.saved = list(saved.values())
         feeds = gys + phs + hyper + self.saved
         self.n_gys, self.n_phs = len(gys), len(phs)
-        self.hyper_fns = [f for _, f in tracer.feeds]
+        self.hyper_fns = [h.fn for _, h in tracer.feeds]
         self.n_saved = len(self.saved)
         raw, keys = lowered(fetch, feeds, {key_of(s): tuple(s.shape) for s in feeds})
-        program = optimize(raw, check=owner.check) if owner.optimize else raw
+        backend = owner.resolved_backend()
+        program = optimize(raw, passes=pipeline(backend), check=owner.check) \
+            if owner.optimize else raw
         pos = {key_of(s): i for i, s in enumerate(feeds)}
         self.feed_keys = [pos[k] for k in keys]
-        self.fn = generate(program, "compiled_backward")
+        self.fn = generate(program, "compiled_backward", backend=backend)
         self.program, self.raw = program, raw
         self.entry = None
 
@@ -817,17 +1091,15 @@ def _owned(a, inputs=()):
     return a
 
 
-def _guard_ok(fn, want) -> bool:
-    try:
-        return fn() == want
-    except Exception:  # noqa: BLE001 - a guard that cannot be evaluated fails
-        return False
-
-
 def compile(fn=None, *, fallback=None, **options):
     """Trace ``fn`` into a graph on its first call per input signature, compile it and
     cache it (see the module docstring). Usable as ``@compile``, ``@compile(...)`` or
-    ``compile(fn, fallback="eager")``."""
+    ``compile(fn, fallback="eager")``.
+
+    Options: ``backend`` ("numba": elementwise groups fused into numba kernels; "numpy":
+    one NumPy call per op; None, the default: the process default of
+    ``yingshe.backend.jit``, numba when it is importable), ``optimize`` (run the passes),
+    ``check`` (verify the program after each pass)."""
     if fn is None:
         return lambda f: CompiledFunction(f, fallback=fallback, **options)
     return CompiledFunction(fn, fallback=fallback, **options)

@@ -13,11 +13,68 @@ import numpy as np
 from yingshe import _dtype
 from yingshe._tensor import Tensor, _wrap
 from yingshe.errors import DTypeError, no_out as _no_out
-from yingshe.ops._registry import apply, register_op, tensor_method
+from yingshe.ops._registry import OpDef, apply, register_op, tensor_method
 from yingshe.ops._shapes import Meta, broadcast_shapes
 
 __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "neg",
            "negative", "to_dtype"]
+
+
+# ---- the elementwise op table ------------------------------------------------------------------
+#
+# An elementwise op is declared once, as one row: its name, its NumPy forward (the name of
+# one NumPy function and the floating-point errors it silences, or a ``forward`` of its
+# own), its scalar formula (``scalar``: the per-element maths, from which numba kernels
+# and the compiler's fused kernels are made), its dtype rule (``infer``) and its VJP.
+# ``elementwise_op`` turns the row into a registered op; JAX's ``standard_unop`` plus one
+# ``defjvp`` line is the model. ``UFUNCS`` records the forwards that are one NumPy call,
+# so generated code calls NumPy there directly instead of going through ``forward``.
+
+UFUNCS: dict[str, tuple[str, tuple]] = {}
+
+
+def ufunc_forward(name: str, ufunc: str, errstate: dict | None = None):
+    """The ``forward`` of an op that is the NumPy function ``ufunc`` applied to its
+    inputs, silencing the floating-point ``errstate`` categories (``{"divide": "ignore"}``)
+    that the op produces by design (log(0) = -inf)."""
+    if errstate:
+        silenced = dict(errstate)
+
+        def forward(xp, *xs):
+            with xp.errstate(**silenced):
+                return getattr(xp, ufunc)(*xs)
+    else:
+        def forward(xp, *xs):
+            return getattr(xp, ufunc)(*xs)
+    forward.__name__ = forward.__qualname__ = f"{name}_forward"
+    forward.__doc__ = f"``xp.{ufunc}`` of the inputs."
+    return forward
+
+
+def elementwise_op(name: str, *, ufunc: str | None = None, errstate: dict | None = None,
+                   infer=None, saves: str = "both", **flags):
+    """Class decorator: register one row of the elementwise op table.
+
+    The class holds ``scalar`` (the per-element formula, a plain function of the inputs
+    then the attributes), ``vjp`` and, when ``ufunc`` is not given, ``forward``;
+    ``infer`` may be given here (a shared dtype rule) instead of in the class. The
+    decorated name is bound to the ``OpDef``, as with ``register_op``.
+    """
+    def deco(cls) -> OpDef:
+        if ufunc is not None:
+            if "forward" in cls.__dict__:
+                raise TypeError(f"elementwise op {name!r}: give a ufunc or a forward, not both")
+            cls.forward = ufunc_forward(name, ufunc, errstate)
+        if infer is not None:
+            cls.infer = infer
+        if "scalar" not in cls.__dict__:
+            raise TypeError(f"elementwise op {name!r} has no scalar formula")
+        op = register_op(name, saves=saves, **flags)(cls)
+        if ufunc is not None:
+            UFUNCS[name] = (ufunc, tuple(sorted((errstate or {}).items())))
+        return op
+
+    return deco
 
 
 # ---- promotion helpers -----------------------------------------------------------------------
@@ -134,55 +191,53 @@ cast = Cast
 
 # ---- arithmetic ------------------------------------------------------------------------------
 
-@register_op("add", saves="none")
+def _same_meta(name: str):
+    def infer(*args):
+        return elementwise_meta(name, *args)
+    infer.__name__ = f"{name}_infer"
+    return infer
+
+
+@elementwise_op("add", ufunc="add", infer=_same_meta("add"), saves="none")
 class Add:
     """a + b with broadcasting."""
 
-    def forward(xp, a, b):
-        return xp.add(a, b)
-
-    def infer(a, b):
-        return elementwise_meta("add", a, b)
+    def scalar(a, b):
+        return a + b
 
     def vjp(g, out, a, b):
         return g, g
 
 
-@register_op("sub", saves="none")
+@elementwise_op("sub", ufunc="subtract", infer=_same_meta("sub"), saves="none")
 class Sub:
     """a - b with broadcasting."""
 
-    def forward(xp, a, b):
-        return xp.subtract(a, b)
-
-    def infer(a, b):
-        return elementwise_meta("sub", a, b)
+    def scalar(a, b):
+        return a - b
 
     def vjp(g, out, a, b, needs):
         return g, (neg(g) if needs[1] else None)
 
 
-@register_op("mul", saves="other")
+@elementwise_op("mul", ufunc="multiply", infer=_same_meta("mul"), saves="other")
 class Mul:
     """a * b with broadcasting."""
 
-    def forward(xp, a, b):
-        return xp.multiply(a, b)
-
-    def infer(a, b):
-        return elementwise_meta("mul", a, b)
+    def scalar(a, b):
+        return a * b
 
     def vjp(g, out, a, b, needs):
         return (g * b if needs[0] else None), (g * a if needs[1] else None)
 
 
-@register_op("div", saves="both")
+@elementwise_op("div", ufunc="true_divide", errstate={"divide": "ignore", "invalid": "ignore"},
+                saves="both")
 class Div:
     """a / b (true division) with broadcasting."""
 
-    def forward(xp, a, b):
-        with xp.errstate(divide="ignore", invalid="ignore"):
-            return xp.true_divide(a, b)
+    def scalar(a, b):
+        return a / b
 
     def infer(a, b):
         m = elementwise_meta("div", a, b)
@@ -196,12 +251,12 @@ class Div:
         return ga, gb
 
 
-@register_op("neg", saves="none")
+@elementwise_op("neg", ufunc="negative", saves="none")
 class Neg:
     """-x."""
 
-    def forward(xp, x):
-        return xp.negative(x)
+    def scalar(x):
+        return -x
 
     def infer(x):
         if x.dtype is _dtype.bool:

@@ -39,6 +39,7 @@ from yingshe.ops.elementwise import (
     _cast_to,
     _no_out,
     elementwise_meta,
+    elementwise_op,
     neg,
     promote,
     to_dtype,
@@ -428,6 +429,9 @@ class Abs:
         _no_bool("abs", x.dtype.kind)
         return xp.abs(x)
 
+    def scalar(x):
+        return math.fabs(x)  # the module's own ``abs`` shadows the builtin
+
     def infer(x):
         if x.dtype is _dtype.bool:
             _no_bool("abs", "b")
@@ -449,158 +453,194 @@ absolute = abs
 tensor_method("absolute")(abs)
 
 
-@register_op("exp", saves="output")
+# The floating-point unary ops, one table row each: name, NumPy function and the errors it
+# silences by design, what the VJP reads, the scalar formula and the VJP. Integer and bool
+# inputs compute in the default float dtype (``torch.exp(int_tensor)`` is float32).
+
+def _float_unary_op(name: str, ufunc: str, errstate: dict | None = None, *, saves: str):
+    """``elementwise_op`` for a floating-point unary op (``_float_meta`` is its dtype rule)."""
+    def infer(x):
+        return _float_meta(name, x)
+    infer.__name__ = f"{name}_infer"
+    return elementwise_op(name, ufunc=ufunc, errstate=errstate, infer=infer, saves=saves)
+
+
+def _float_unary_function(op, doc: str):
+    """The public function ``name(input, *, out=None)`` of a floating-point unary op (also
+    a Tensor method)."""
+    name = op.name
+
+    def fn(input, *, out=None):
+        _no_out(out, name)
+        return _float_unary(op, input)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    fn.__module__ = __name__
+    return tensor_method(fn)
+
+
+_OVER = {"over": "ignore"}
+_INVALID = {"invalid": "ignore"}
+_LOG_DOMAIN = {"divide": "ignore", "invalid": "ignore"}
+
+
+@_float_unary_op("exp", "exp", _OVER, saves="output")
 class Exp:
     """e ** x."""
 
-    def forward(xp, x):
-        with xp.errstate(over="ignore"):
-            return xp.exp(x)
-
-    def infer(x):
-        return _float_meta("exp", x)
+    def scalar(x):
+        return math.exp(x)
 
     def vjp(g, out, x):
         return g * out
 
 
-@tensor_method
-def exp(input, *, out=None):
-    """e ** input (integer inputs give the default float dtype)."""
-    _no_out(out, "exp")
-    return _float_unary(Exp, input)
-
-
-@register_op("log", saves="inputs")
+@_float_unary_op("log", "log", _LOG_DOMAIN, saves="inputs")
 class Log:
     """Natural logarithm; log(0) = -inf and log(x < 0) = nan, without warnings."""
 
-    def forward(xp, x):
-        with xp.errstate(divide="ignore", invalid="ignore"):
-            return xp.log(x)
-
-    def infer(x):
-        return _float_meta("log", x)
+    def scalar(x):
+        return math.log(x)
 
     def vjp(g, out, x):
         return g / x
 
 
-@tensor_method
-def log(input, *, out=None):
-    """Natural logarithm."""
-    _no_out(out, "log")
-    return _float_unary(Log, input)
-
-
-@register_op("log2", saves="inputs")
+@_float_unary_op("log2", "log2", _LOG_DOMAIN, saves="inputs")
 class Log2:
     """Base-2 logarithm."""
 
-    def forward(xp, x):
-        with xp.errstate(divide="ignore", invalid="ignore"):
-            return xp.log2(x)
-
-    def infer(x):
-        return _float_meta("log2", x)
+    def scalar(x):
+        return math.log2(x)
 
     def vjp(g, out, x):
         return g / (x * _LN2)
 
 
-@tensor_method
-def log2(input, *, out=None):
-    """Base-2 logarithm."""
-    _no_out(out, "log2")
-    return _float_unary(Log2, input)
-
-
-@register_op("log10", saves="inputs")
+@_float_unary_op("log10", "log10", _LOG_DOMAIN, saves="inputs")
 class Log10:
     """Base-10 logarithm."""
 
-    def forward(xp, x):
-        with xp.errstate(divide="ignore", invalid="ignore"):
-            return xp.log10(x)
-
-    def infer(x):
-        return _float_meta("log10", x)
+    def scalar(x):
+        return math.log10(x)
 
     def vjp(g, out, x):
         return g / (x * _LN10)
 
 
-@tensor_method
-def log10(input, *, out=None):
-    """Base-10 logarithm."""
-    _no_out(out, "log10")
-    return _float_unary(Log10, input)
-
-
-@register_op("log1p", saves="inputs")
+@_float_unary_op("log1p", "log1p", _LOG_DOMAIN, saves="inputs")
 class Log1p:
     """log(1 + x), accurate for small |x|."""
 
-    def forward(xp, x):
-        with xp.errstate(divide="ignore", invalid="ignore"):
-            return xp.log1p(x)
-
-    def infer(x):
-        return _float_meta("log1p", x)
+    def scalar(x):
+        return math.log1p(x)
 
     def vjp(g, out, x):
         return g / (x + 1)
 
 
-@tensor_method
-def log1p(input, *, out=None):
-    """log(1 + input), accurate for small values."""
-    _no_out(out, "log1p")
-    return _float_unary(Log1p, input)
-
-
-@register_op("expm1", saves="output")
+@_float_unary_op("expm1", "expm1", _OVER, saves="output")
 class Expm1:
     """exp(x) - 1, accurate for small |x|."""
 
-    def forward(xp, x):
-        with xp.errstate(over="ignore"):
-            return xp.expm1(x)
-
-    def infer(x):
-        return _float_meta("expm1", x)
+    def scalar(x):
+        return math.expm1(x)
 
     def vjp(g, out, x):
         return g * (out + 1)
 
 
-@tensor_method
-def expm1(input, *, out=None):
-    """exp(input) - 1, accurate for small values."""
-    _no_out(out, "expm1")
-    return _float_unary(Expm1, input)
-
-
-@register_op("sqrt", saves="output")
+@_float_unary_op("sqrt", "sqrt", _INVALID, saves="output")
 class Sqrt:
     """Square root (nan for negative inputs, without warnings)."""
 
-    def forward(xp, x):
-        with xp.errstate(invalid="ignore"):
-            return xp.sqrt(x)
-
-    def infer(x):
-        return _float_meta("sqrt", x)
+    def scalar(x):
+        return math.sqrt(x)
 
     def vjp(g, out, x):
         return g / (out * 2)
 
 
-@tensor_method
-def sqrt(input, *, out=None):
-    """Square root."""
-    _no_out(out, "sqrt")
-    return _float_unary(Sqrt, input)
+@_float_unary_op("reciprocal", "reciprocal", {"divide": "ignore"}, saves="output")
+class Reciprocal:
+    """1 / x (1/0 = inf without warnings)."""
+
+    def scalar(x):
+        return 1.0 / x
+
+    def vjp(g, out, x):
+        return neg(g * (out * out))
+
+
+@_float_unary_op("sin", "sin", _INVALID, saves="inputs")
+class Sin:
+    """Sine."""
+
+    def scalar(x):
+        return math.sin(x)
+
+    def vjp(g, out, x):
+        return g * cos(x)
+
+
+@_float_unary_op("cos", "cos", _INVALID, saves="inputs")
+class Cos:
+    """Cosine."""
+
+    def scalar(x):
+        return math.cos(x)
+
+    def vjp(g, out, x):
+        return neg(g * sin(x))
+
+
+@_float_unary_op("tan", "tan", _INVALID, saves="output")
+class Tan:
+    """Tangent; d tan = 1 + tan**2."""
+
+    def scalar(x):
+        return math.tan(x)
+
+    def vjp(g, out, x):
+        return g * (out * out + 1)
+
+
+@_float_unary_op("tanh", "tanh", saves="output")
+class Tanh:
+    """Hyperbolic tangent; d tanh = 1 - tanh**2."""
+
+    def scalar(x):
+        return math.tanh(x)
+
+    def vjp(g, out, x):
+        return g * (1 - out * out)
+
+
+@_float_unary_op("erf", "erf", saves="inputs")
+class Erf:
+    """The error function (the backend's double-precision ``erf``)."""
+
+    def scalar(x):
+        return math.erf(x)
+
+    def vjp(g, out, x):
+        return g * (exp(neg(x * x)) * _TWO_OVER_SQRT_PI)
+
+
+exp = _float_unary_function(Exp, "e ** input (integer inputs give the default float dtype).")
+log = _float_unary_function(Log, "Natural logarithm.")
+log2 = _float_unary_function(Log2, "Base-2 logarithm.")
+log10 = _float_unary_function(Log10, "Base-10 logarithm.")
+log1p = _float_unary_function(Log1p, "log(1 + input), accurate for small values.")
+expm1 = _float_unary_function(Expm1, "exp(input) - 1, accurate for small values.")
+sqrt = _float_unary_function(Sqrt, "Square root.")
+reciprocal = _float_unary_function(
+    Reciprocal, "1 / input (integer inputs give the default float dtype).")
+sin = _float_unary_function(Sin, "Sine (radians).")
+cos = _float_unary_function(Cos, "Cosine (radians).")
+tan = _float_unary_function(Tan, "Tangent (radians).")
+tanh = _float_unary_function(Tanh, "Hyperbolic tangent.")
+erf = _float_unary_function(Erf, "The error function 2/sqrt(pi) * integral_0^x exp(-t**2) dt.")
 
 
 @register_op("rsqrt", saves="output")
@@ -611,6 +651,9 @@ class Rsqrt:
         with xp.errstate(divide="ignore", invalid="ignore"):
             return xp.reciprocal(xp.sqrt(x))
 
+    def scalar(x):
+        return 1.0 / math.sqrt(x)
+
     def infer(x):
         return _float_meta("rsqrt", x)
 
@@ -618,11 +661,7 @@ class Rsqrt:
         return g * (out * out * out) * -0.5
 
 
-@tensor_method
-def rsqrt(input, *, out=None):
-    """1 / sqrt(input)."""
-    _no_out(out, "rsqrt")
-    return _float_unary(Rsqrt, input)
+rsqrt = _float_unary_function(Rsqrt, "1 / sqrt(input).")
 
 
 @register_op("square", saves="inputs")
@@ -632,6 +671,9 @@ class Square:
     def forward(xp, x):
         with xp.errstate(over="ignore"):
             return xp.multiply(x, x)
+
+    def scalar(x):
+        return x * x
 
     def infer(x):
         if x.dtype is _dtype.bool:
@@ -652,142 +694,15 @@ def square(input, *, out=None):
     return apply(Square, x)
 
 
-@register_op("reciprocal", saves="output")
-class Reciprocal:
-    """1 / x (1/0 = inf without warnings)."""
-
-    def forward(xp, x):
-        with xp.errstate(divide="ignore"):
-            return xp.reciprocal(x)
-
-    def infer(x):
-        return _float_meta("reciprocal", x)
-
-    def vjp(g, out, x):
-        return neg(g * (out * out))
-
-
-@tensor_method
-def reciprocal(input, *, out=None):
-    """1 / input (integer inputs give the default float dtype)."""
-    _no_out(out, "reciprocal")
-    return _float_unary(Reciprocal, input)
-
-
-@register_op("sin", saves="inputs")
-class Sin:
-    """Sine."""
-
-    def forward(xp, x):
-        with xp.errstate(invalid="ignore"):
-            return xp.sin(x)
-
-    def infer(x):
-        return _float_meta("sin", x)
-
-    def vjp(g, out, x):
-        return g * cos(x)
-
-
-@tensor_method
-def sin(input, *, out=None):
-    """Sine (radians)."""
-    _no_out(out, "sin")
-    return _float_unary(Sin, input)
-
-
-@register_op("cos", saves="inputs")
-class Cos:
-    """Cosine."""
-
-    def forward(xp, x):
-        with xp.errstate(invalid="ignore"):
-            return xp.cos(x)
-
-    def infer(x):
-        return _float_meta("cos", x)
-
-    def vjp(g, out, x):
-        return neg(g * sin(x))
-
-
-@tensor_method
-def cos(input, *, out=None):
-    """Cosine (radians)."""
-    _no_out(out, "cos")
-    return _float_unary(Cos, input)
-
-
-@register_op("tan", saves="output")
-class Tan:
-    """Tangent; d tan = 1 + tan**2."""
-
-    def forward(xp, x):
-        with xp.errstate(invalid="ignore"):
-            return xp.tan(x)
-
-    def infer(x):
-        return _float_meta("tan", x)
-
-    def vjp(g, out, x):
-        return g * (out * out + 1)
-
-
-@tensor_method
-def tan(input, *, out=None):
-    """Tangent (radians)."""
-    _no_out(out, "tan")
-    return _float_unary(Tan, input)
-
-
-@register_op("tanh", saves="output")
-class Tanh:
-    """Hyperbolic tangent; d tanh = 1 - tanh**2."""
-
-    def forward(xp, x):
-        return xp.tanh(x)
-
-    def infer(x):
-        return _float_meta("tanh", x)
-
-    def vjp(g, out, x):
-        return g * (1 - out * out)
-
-
-@tensor_method
-def tanh(input, *, out=None):
-    """Hyperbolic tangent."""
-    _no_out(out, "tanh")
-    return _float_unary(Tanh, input)
-
-
-@register_op("erf", saves="inputs")
-class Erf:
-    """The error function (the backend's double-precision ``erf``)."""
-
-    def forward(xp, x):
-        return xp.erf(x)
-
-    def infer(x):
-        return _float_meta("erf", x)
-
-    def vjp(g, out, x):
-        return g * (exp(neg(x * x)) * _TWO_OVER_SQRT_PI)
-
-
-@tensor_method
-def erf(input, *, out=None):
-    """The error function 2/sqrt(pi) * integral_0^x exp(-t**2) dt."""
-    _no_out(out, "erf")
-    return _float_unary(Erf, input)
-
-
 @register_op("atan2", saves="inputs")
 class Atan2:
     """atan(a / b) in the quadrant of (b, a)."""
 
     def forward(xp, a, b):
         return xp.arctan2(a, b)
+
+    def scalar(a, b):
+        return math.atan2(a, b)
 
     def infer(a, b):
         m = elementwise_meta("atan2", a, b)
@@ -828,6 +743,11 @@ class Sigmoid:
             e = xp.exp(-xp.abs(x))
             return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
+    def scalar(x):
+        # the forward's two branches, each exact where the other would overflow
+        e = math.exp(-math.fabs(x))
+        return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
+
     def infer(x):
         return _float_meta("sigmoid", x)
 
@@ -849,6 +769,9 @@ class Relu:
     def forward(xp, x):
         _no_bool("relu", x.dtype.kind)
         return xp.maximum(x, xp.zeros((), x.dtype))
+
+    def scalar(x):
+        return 0.0 if x <= 0 else x  # nan stays nan
 
     def infer(x):
         if x.dtype is _dtype.bool:
@@ -879,6 +802,9 @@ class ThresholdBackward:
             return res
         return xp.where(xp.less_equal(out, 0), xp.zeros((), g.dtype), g)
 
+    def scalar(g, out):
+        return 0.0 if out <= 0 else g  # 0 even where g is inf or nan, as the bit mask
+
     def infer(g, out):
         if not g.dtype.is_floating_point:
             raise DTypeError(f"threshold_backward: expected a floating-point gradient, got "
@@ -907,6 +833,9 @@ class LeakyRelu:
     def forward(xp, x, *, negative_slope):
         return xp.where(x > 0, x, x * negative_slope).astype(x.dtype, copy=False)
 
+    def scalar(x, negative_slope):
+        return x if x > 0 else x * negative_slope
+
     def infer(x, *, negative_slope):
         return _float_meta("leaky_relu", x)
 
@@ -929,6 +858,9 @@ class Elu:
         with xp.errstate(under="ignore"):
             neg_part = xp.expm1(xp.minimum(x, 0)) * alpha
         return xp.where(x > 0, x, neg_part).astype(x.dtype, copy=False)
+
+    def scalar(x, alpha):
+        return x if x > 0 else math.expm1(min(x, 0.0)) * alpha
 
     def infer(x, *, alpha):
         return _float_meta("elu", x)
@@ -961,6 +893,12 @@ class Softplus:
             soft = (xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))) / beta
         return xp.where(bx > threshold, x, soft).astype(x.dtype, copy=False)
 
+    def scalar(x, beta, threshold):
+        bx = x * beta
+        if bx > threshold:
+            return x
+        return (max(bx, 0.0) + math.log1p(math.exp(-math.fabs(bx)))) / beta
+
     def infer(x, *, beta, threshold):
         return _float_meta("softplus", x)
 
@@ -982,6 +920,10 @@ class Silu:
 
     def forward(xp, x):
         return x * Sigmoid.forward(xp, x)
+
+    def scalar(x):
+        e = math.exp(-math.fabs(x))
+        return x * (1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e))
 
     def infer(x):
         return _float_meta("silu", x)
@@ -1267,6 +1209,9 @@ class Where:
     def forward(xp, cond, a, b):
         return xp.where(cond, a, b)
 
+    def scalar(cond, a, b):
+        return a if cond else b
+
     def infer(cond, a, b):
         if isinstance(cond, Meta) and cond.dtype is not _dtype.bool:
             raise DTypeError(f"where: expected condition to be a boolean tensor, but got a "
@@ -1332,12 +1277,12 @@ class _MaxMin:
         return ga, gb
 
 
-@register_op("maximum", saves="inputs")
+@elementwise_op("maximum", ufunc="maximum", saves="inputs")
 class Maximum:
     """Elementwise max (nan if either is nan)."""
 
-    def forward(xp, a, b):
-        return xp.maximum(a, b)
+    def scalar(a, b):
+        return a if a >= b or a != a else b  # nan if either is nan
 
     def infer(a, b):
         return elementwise_meta("maximum", a, b)
@@ -1346,12 +1291,12 @@ class Maximum:
         return _MaxMin.grads(g, a, b, needs, lt)
 
 
-@register_op("minimum", saves="inputs")
+@elementwise_op("minimum", ufunc="minimum", saves="inputs")
 class Minimum:
     """Elementwise min (nan if either is nan)."""
 
-    def forward(xp, a, b):
-        return xp.minimum(a, b)
+    def scalar(a, b):
+        return a if a <= b or a != a else b
 
     def infer(a, b):
         return elementwise_meta("minimum", a, b)
@@ -1415,25 +1360,48 @@ def lerp(input, end, weight, *, out=None):
 
 # ---- comparisons (bool results, not differentiable) -------------------------------------------
 
-def _comparison(name: str, ufunc: str):
+def _comparison(name: str, ufunc: str, scalar):
     class Compare:
-        def forward(xp, a, b):
-            return getattr(xp, ufunc)(a, b)
-
         def infer(a, b):
             elementwise_meta(name, a, b)  # broadcasting and promotion must be valid
             return _bool_meta(name, a, b)
 
+    Compare.scalar = scalar
     Compare.__doc__ = f"a {ufunc.replace('_', ' ')} b elementwise (bool; no gradient)."
-    return register_op(name, saves="none")(Compare)
+    return elementwise_op(name, ufunc=ufunc, saves="none")(Compare)
 
 
-Eq = _comparison("eq", "equal")
-Ne = _comparison("ne", "not_equal")
-Lt = _comparison("lt", "less")
-Le = _comparison("le", "less_equal")
-Gt = _comparison("gt", "greater")
-Ge = _comparison("ge", "greater_equal")
+# scalar formulas of the comparisons (module level: numba imports them by name)
+def _eq(a, b):
+    return a == b
+
+
+def _ne(a, b):
+    return a != b
+
+
+def _lt(a, b):
+    return a < b
+
+
+def _le(a, b):
+    return a <= b
+
+
+def _gt(a, b):
+    return a > b
+
+
+def _ge(a, b):
+    return a >= b
+
+
+Eq = _comparison("eq", "equal", _eq)
+Ne = _comparison("ne", "not_equal", _ne)
+Lt = _comparison("lt", "less", _lt)
+Le = _comparison("le", "less_equal", _le)
+Gt = _comparison("gt", "greater", _gt)
+Ge = _comparison("ge", "greater_equal", _ge)
 
 
 def _is_operand(x) -> bool:

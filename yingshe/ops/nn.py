@@ -4,17 +4,19 @@ interpolation and attention (NCHW layout, PyTorch's functional names and signatu
 Every registered op here is closed under differentiation, so second derivatives work:
 
 * ``conv2d`` (input grad: ``conv_transpose2d``; weight grad: ``conv2d_weight_grad``),
-  ``conv_transpose2d`` and ``conv2d_weight_grad`` are each other's VJPs. Forward and
-  weight grad are im2col (one strided view, one copy, columns ``(N, C*kh*kw, L)``) + one
-  ``matmul`` batched over samples, whose output is already NCHW; the input grad is a
-  matmul to columns + col2im (one slice-add per kernel position, never a loop over
-  pixels). Stride 1 uses "wide" columns (see ``_im2col``): each kernel position is one
-  long contiguous run of the flattened padded plane, for the copy and for col2im.
-* pooling: ``max_pool2d`` <-> ``pool_scatter_add``/``pool_gather``;
-  ``avg_pool2d`` <-> ``avg_pool2d_backward`` (a linear map and its adjoint).
-* normalisation (batch/layer/group/instance norm) is ``norm_moments`` (mean and biased
-  variance) followed by ``norm_apply`` ((x - mean) * rsqrt(var + eps) * w + b); the
-  autograd composition of the two gives the full normalisation gradient.
+  ``conv_transpose2d`` and ``conv2d_weight_grad`` are each other's VJPs. Their kernels
+  (shared with the 3-D ops) are in ``yingshe.ops._conv``: im2col in cache-sized chunks
+  of samples with one GEMM per chunk, "wide" columns at stride 1, and the transposed
+  convolution's col2im as one strided sum.
+* pooling (kernels in ``yingshe.ops._pool``, shared with 3-D): ``max_pool2d`` keeps the
+  window position of each maximum as a hidden output; its VJP ``max_pool_backward`` and
+  that op's VJP ``max_pool_gather`` are a linear map and its adjoint (one masked pass per
+  kernel position); ``avg_pool2d`` <-> ``avg_pool2d_backward`` likewise.
+* batch normalisation in training is one op, ``batch_norm`` (statistics, normalisation,
+  scale and shift in a few whole-array passes), whose VJP is ``batch_norm_backward``
+  (likewise); layer/group/instance norm and evaluation-mode batch norm are
+  ``norm_moments`` (mean and biased variance) followed by ``norm_apply`` ((x - mean) *
+  rsqrt(var + eps) * w + b), whose autograd composition gives the gradient.
 * ``adaptive_avg_pool2d`` and ``interpolate`` are separable linear maps: two matmuls with
   constant pooling/interpolation matrices built from PyTorch's index formulas.
 
@@ -27,12 +29,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from yingshe import _dtype
-from yingshe._tensor import Tensor, _wrap
+from yingshe._tensor import MODE, Tensor, _wrap
 from yingshe.errors import DTypeError, ShapeError
-from yingshe.ops._registry import apply, meta_of, register_op
+from yingshe.ops import _conv, _pool
+from yingshe.ops._registry import apply, is_graph_value, meta_of, register_op
 from yingshe.ops._shapes import Meta, broadcast_shapes, check_index_range, shape_str
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d",
@@ -85,200 +87,9 @@ def _const(array, like: Tensor) -> Tensor:
     return _wrap(np.asarray(array, dtype=like.dtype.np))
 
 
-# ---- convolution kernels (NumPy) -----------------------------------------------------------------
+# ---- convolution ---------------------------------------------------------------------------------
 
-def _pad_hw(xp, x, pads, value=0.0):
-    """Pad the last two dims of an NCHW array by ((top, bottom), (left, right))."""
-    (pt, pb), (pl, pr) = pads
-    if not (pt or pb or pl or pr):
-        return x
-    if pb < 0 or pr < 0:   # a negative bottom/right padding crops (conv_transpose's VJP)
-        x = x[:, :, :x.shape[2] + min(pb, 0), :x.shape[3] + min(pr, 0)]
-        pb, pr = max(pb, 0), max(pr, 0)
-    N, C, H, W = x.shape
-    out = xp.full((N, C, H + pt + pb, W + pl + pr), value, dtype=x.dtype)
-    out[:, :, pt:pt + H, pl:pl + W] = x
-    return out
-
-
-def _windows(x, kernel, stride, dilation, out_hw):
-    """A read-only view (N, C, kh, kw, OH, OW) of the windows of a padded NCHW array."""
-    kh, kw = kernel
-    (sh, sw), (dh, dw) = stride, dilation
-    OH, OW = out_hw
-    v = sliding_window_view(x, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
-    v = v[:, :, :(OH - 1) * sh + 1:sh, :(OW - 1) * sw + 1:sw, ::dh, ::dw]
-    return v.transpose(0, 1, 4, 5, 2, 3)
-
-
-def _im2col(xp, x, kernel, stride, pads, dilation, out_hw, exact=False):
-    """Columns ``(N, C*kh*kw, L)`` (C-contiguous) of an NCHW input and their row pitch
-    ``R``: column ``oh * R + ow`` of sample n is the window of output (oh, ow), rows
-    ordered (c, i, j) like the weight's (Cg, kh, kw).
-
-    Stride 1 ("wide" columns, ``R`` = the padded width, ``L = (OH - 1) * R + OW``): the
-    windows of one kernel position are one contiguous run of the flattened padded plane,
-    so the copy moves kh*kw long runs per plane instead of OH*kh*kw rows of OW. Columns
-    with ``ow >= OW`` wrap around into the next row: consumers drop them (outputs) or
-    meet them with zeros (``_widen``d gradients), which is exact while the input is
-    finite (0 * inf would be NaN): ``exact`` (or another stride) copies the windows as
-    they are, ``R = OW``, ``L = OH * OW``."""
-    N, C = x.shape[:2]
-    OH, OW = out_hw
-    kh, kw = kernel
-    if stride == (1, 1) and not exact:
-        xpad = xp.ascontiguousarray(_pad_hw(xp, x, pads))
-        Hp, Wp = xpad.shape[2:]
-        L = (OH - 1) * Wp + OW
-        e = xpad.itemsize
-        v = as_strided(xpad, (N, C, kh, kw, L),
-                       (C * Hp * Wp * e, Hp * Wp * e, dilation[0] * Wp * e, dilation[1] * e, e))
-        return xp.ascontiguousarray(v).reshape(N, C * kh * kw, L), Wp
-    win = _windows(_pad_hw(xp, x, pads), kernel, stride, dilation, out_hw)
-    return xp.ascontiguousarray(win).reshape(N, C * kh * kw, OH * OW), OW
-
-
-def _rows(a, OH, OW, R):
-    """The valid ``(..., OH, OW)`` view of ``(..., L)`` columns with row pitch ``R``."""
-    if R == OW:
-        return a.reshape(a.shape[:-1] + (OH, OW))
-    e = a.strides[-1]
-    return as_strided(a, a.shape[:-1] + (OH, OW), a.strides[:-1] + (R * e, e))
-
-
-def _widen(xp, g, R):
-    """``(N, C, OH, OW)`` -> ``(N, C, L)`` columns of row pitch ``R`` (zero padding)."""
-    N, C, OH, OW = g.shape
-    if R == OW:
-        return g.reshape(N, C, OH * OW)
-    buf = xp.zeros((N, C, OH * R), dtype=g.dtype)
-    buf.reshape(N, C, OH, R)[..., :OW] = g
-    return buf[..., :(OH - 1) * R + OW]
-
-
-def _all_finite(xp, a) -> bool:
-    return bool(xp.isfinite(a).all())
-
-
-def _col2im(xp, cols, out_hw, stride, pads, dilation, channel_major=False):
-    """The adjoint of ``_windows``: cols (N, C, kh, kw, IH, IW) (any strides) summed into
-    an (N, C, H, W) array, one strided slice per kernel position. With
-    ``channel_major`` the cols are (C, kh, kw, N, IH, IW) (a matmul's output as it
-    comes): the sums then run over a (C, N, H, W) buffer whose slices the cols match
-    (~20% faster than adding transposed views), transposed once at the end."""
-    if channel_major:
-        C, kh, kw, N, IH, IW = cols.shape
-    else:
-        N, C, kh, kw, IH, IW = cols.shape
-    H, W = out_hw
-    (sh, sw), (dh, dw) = stride, dilation
-    (pt, _), (pl, _) = pads
-    Hb = max((kh - 1) * dh + (IH - 1) * sh + 1, pt + H)
-    Wb = max((kw - 1) * dw + (IW - 1) * sw + 1, pl + W)
-    buf = xp.zeros((C, N, Hb, Wb) if channel_major else (N, C, Hb, Wb), dtype=cols.dtype)
-    if IH > 0 and IW > 0:
-        for i in range(kh):
-            for j in range(kw):
-                buf[:, :, i * dh:i * dh + (IH - 1) * sh + 1:sh,
-                    j * dw:j * dw + (IW - 1) * sw + 1:sw] += (
-                        cols[:, i, j] if channel_major else cols[:, :, i, j])
-    out = buf[:, :, pt:pt + H, pl:pl + W]
-    return xp.ascontiguousarray(out.transpose(1, 0, 2, 3) if channel_major else out)
-
-
-def _conv_out(n, k, s, p, d):
-    return (n + p[0] + p[1] - d * (k - 1) - 1) // s + 1
-
-
-def _conv2d_forward(xp, x, w, b, stride, padding, dilation, groups):
-    N, C, H, W = x.shape
-    O, Cg, kh, kw = w.shape
-    OH = _conv_out(H, kh, stride[0], padding[0], dilation[0])
-    OW = _conv_out(W, kw, stride[1], padding[1], dilation[1])
-    cols, R = _im2col(xp, x, (kh, kw), stride, padding, dilation, (OH, OW))
-    L = cols.shape[-1]
-    if groups == 1:
-        out = xp.matmul(w.reshape(O, Cg * kh * kw), cols)       # (N, O, L)
-    else:
-        out = xp.matmul(w.reshape(groups, O // groups, Cg * kh * kw),
-                        cols.reshape(N, groups, Cg * kh * kw, L)).reshape(N, O, L)
-    if R == OW:            # the matmul's output is already (N, O, OH, OW)
-        out = out.reshape(N, O, OH, OW)
-        if b is not None:
-            out += b.reshape(1, O, 1, 1)
-        return out
-    res = xp.empty((N, O, OH, OW), dtype=x.dtype)
-    if b is not None:
-        xp.add(_rows(out, OH, OW, R), b.reshape(1, O, 1, 1), out=res)
-    else:
-        xp.copyto(res, _rows(out, OH, OW, R))
-    return res
-
-
-def _conv_transpose2d_forward(xp, x, w, b, stride, padding, dilation, groups, out_hw):
-    """x (N, Cin, IH, IW), w (Cin, Cout/G, kh, kw) -> (N, Cout, H, W): one matmul to
-    columns, then col2im. Stride 1 with a finite weight: x widened to the row pitch of
-    the padded output, so each kernel position adds one long contiguous run per plane
-    (the wrap-around columns carry exact zeros)."""
-    N, Cin, IH, IW = x.shape
-    _, Cog, kh, kw = w.shape
-    G = groups
-    if stride != (1, 1) or not _all_finite(xp, w):
-        xg = xp.ascontiguousarray(x.reshape(N, G, Cin // G, IH * IW).transpose(1, 2, 0, 3))
-        xg = xg.reshape(G, Cin // G, N * IH * IW)
-        wg = w.reshape(G, Cin // G, Cog * kh * kw).transpose(0, 2, 1)
-        cols = xp.matmul(wg, xg)                                # (G, Cog*kh*kw, N*L)
-        cols = cols.reshape(G * Cog, kh, kw, N, IH, IW)
-        out = _col2im(xp, cols, out_hw, stride, padding, dilation, channel_major=True)
-    else:
-        H, W = out_hw
-        (dh, dw), ((pt, _), (pl, _)) = dilation, padding
-        Hb = max((kh - 1) * dh + IH, pt + H)
-        Wb = max((kw - 1) * dw + IW, pl + W)
-        xw = _widen(xp, x, Wb)                                  # (N, Cin, L)
-        L = xw.shape[-1]
-        if G == 1:
-            cols = xp.matmul(w.reshape(Cin, Cog * kh * kw).T, xw)   # (N, Cog*kh*kw, L)
-        else:
-            wg = w.reshape(G, Cin // G, Cog * kh * kw).transpose(0, 2, 1)
-            cols = xp.matmul(wg, xw.reshape(N, G, Cin // G, L))
-        cols = cols.reshape(N, G * Cog, kh, kw, L)
-        buf = xp.zeros((N, G * Cog, Hb * Wb), dtype=cols.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                s = i * dh * Wb + j * dw
-                buf[:, :, s:s + L] += cols[:, :, i, j]
-        out = buf.reshape(N, G * Cog, Hb, Wb)
-        if (Hb, Wb) != (H, W):
-            out = xp.ascontiguousarray(out[:, :, pt:pt + H, pl:pl + W])
-    if b is not None:
-        out += b.reshape(1, -1, 1, 1)
-    return out
-
-
-def _conv2d_weight_grad(xp, x, g, wshape, stride, padding, dilation, groups):
-    O, Cg, kh, kw = wshape
-    N, _, OH, OW = g.shape
-    cols, R = _im2col(xp, x, (kh, kw), stride, padding, dilation, (OH, OW),
-                      exact=stride == (1, 1) and not _all_finite(xp, x))
-    gw = _widen(xp, g, R)                                       # (N, O, L), zero padded
-    G, K, L = groups, Cg * kh * kw, cols.shape[-1]
-    cols = cols.reshape(N, G, K, L)
-    gt = gw.reshape(N, G, O // G, L).swapaxes(-1, -2)          # (N, G, L, Og)
-    acc = _sum_of_products(xp, cols, gt, (G, K, O // G))         # sum_n cols[n] @ g[n]^T
-    return xp.ascontiguousarray(acc.transpose(0, 2, 1)).reshape(wshape)
-
-
-def _sum_of_products(xp, a, b, shape):
-    """``sum_n a[n] @ b[n]`` of two stacks of (batched) matrices, of ``shape``: batched
-    over chunks of samples, so the per-sample products never take more than ~2M elements
-    at once (the convolutions' weight gradients)."""
-    step = max(1, (1 << 21) // max(1, math.prod(shape)))
-    acc = None
-    for n0 in range(0, a.shape[0], step):
-        part = xp.matmul(a[n0:n0 + step], b[n0:n0 + step]).sum(0)
-        acc = part if acc is None else acc + part
-    return xp.zeros(shape, dtype=b.dtype) if acc is None else acc
+_conv_out = _conv.out_size
 
 
 def _conv_check(opname, x, w, b, groups, transposed=False, nd=2):
@@ -338,8 +149,13 @@ def _conv_infer(opname, x, w, b, stride, padding, dilation, groups):
 
 
 def _bias_grad(g):
+    """sum of g over every dim but 1: over the samples first (whole contiguous planes
+    added), then over each channel's positions (contiguous rows), about twice as fast as
+    one reduction over the strided dims."""
     from yingshe.ops.reduce import sum as _sum
-    return _sum(g, (0,) + tuple(range(2, g.ndim)))
+    if g.ndim > 2:
+        return _sum(_sum(g, (0,)), tuple(range(1, g.ndim - 1)))
+    return _sum(g, (0,))
 
 
 # The VJPs of an N-d trio (conv, its input-adjoint conv_transpose, its weight gradient),
@@ -403,7 +219,7 @@ class Conv2d:
 
     def forward(xp, x, w, b=None, *, stride, padding, dilation, groups):
         check_same_dtype("conv2d", "input, weight and bias", x, w, b)
-        return _conv2d_forward(xp, x, w, b, stride, padding, dilation, groups)
+        return _conv.forward(x, w, b, stride, padding, dilation, groups)
 
     def infer(x, w, b=None, *, stride, padding, dilation, groups):
         return _conv_infer("conv2d", x, w, b, stride, padding, dilation, groups)
@@ -419,7 +235,7 @@ class ConvTranspose2d:
 
     def forward(xp, x, w, b=None, *, stride, padding, dilation, groups, out_hw):
         check_same_dtype("conv_transpose2d", "input, weight and bias", x, w, b)
-        return _conv_transpose2d_forward(xp, x, w, b, stride, padding, dilation, groups, out_hw)
+        return _conv.transpose(x, w, b, stride, padding, dilation, groups, out_hw)
 
     def infer(x, w, b=None, *, stride, padding, dilation, groups, out_hw):
         O = _conv_check("conv_transpose2d", x, w, b, groups, transposed=True)
@@ -436,7 +252,7 @@ class Conv2dWeightGrad:
     (bilinear; its own VJP is a ``conv_transpose2d`` and a ``conv2d``)."""
 
     def forward(xp, x, g, *, weight_shape, stride, padding, dilation, groups):
-        return _conv2d_weight_grad(xp, x, g, weight_shape, stride, padding, dilation, groups)
+        return _conv.weight_grad(x, g, weight_shape, stride, padding, dilation, groups)
 
     def infer(x, g, *, weight_shape, stride, padding, dilation, groups):
         _check_float_pair("conv2d_weight_grad", x, g)
@@ -554,18 +370,10 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 # ---- pooling -------------------------------------------------------------------------------------
 
-def _pool_out(n, k, s, p, d, ceil_mode):
-    """PyTorch's pooling_output_shape."""
-    num = n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)
-    o = num // s + 1
-    if ceil_mode and (o - 1) * s >= n + p:
-        o -= 1
-    return o
-
-
 def _pool_geometry(opname, shape, kernel, stride, padding, dilation, ceil_mode):
     """Output sizes and the (lo, hi) paddings that make every window in range (ceil_mode
-    windows may run past the padded input), for len(kernel) spatial dims."""
+    windows may run past the padded input), for len(kernel) spatial dims; the checks
+    name the sizes."""
     out, pads = [], []
     for i in range(len(kernel)):
         n, k, s, p, d = shape[2 + i], kernel[i], stride[i], padding[i], dilation[i]
@@ -576,7 +384,7 @@ def _pool_geometry(opname, shape, kernel, stride, padding, dilation, ceil_mode):
             out.append(None)
             pads.append(None)
             continue
-        o = _pool_out(n, k, s, p, d, ceil_mode)
+        o = _pool.pool_out_size(n, k, s, p, d, ceil_mode)
         if o <= 0:
             raise ShapeError(f"{opname}: given input size {shape_str(shape)}, the calculated "
                              f"output size {o} is too small (kernel {kernel}, stride {stride}, "
@@ -601,125 +409,101 @@ def _pool_args(opname, kernel_size, stride, padding, dilation, nd=2):
     return k, s, p, d
 
 
-def _max_pool_windows(xp, x, kernel_size, stride, dilation, pads, OH, OW):
-    """Max and its window position (i * kw + j) over every window: the first maximum
-    wins; where a window holds NaNs the value is NaN and the position the last NaN's
-    (PyTorch's CPU rule). Whole-array maximum/compare per kernel position (masked stores
-    and ``where`` with a random mask are several times slower): the position of the first
-    maximum is the number of leading candidates that differ from it. Non-overlapping
-    windows (kernel == stride, no padding or dilation) are a reshape of the input."""
-    kh, kw = kernel_size
-    if (tuple(stride) == (kh, kw) and tuple(dilation) == (1, 1)
-            and not any(pads[0] + pads[1])):
-        N, C = x.shape[:2]
-        v = x[:, :, :OH * kh, :OW * kw].reshape(N, C, OH, kh, OW, kw)
-        cands = [v[:, :, :, i, :, j] for i in range(kh) for j in range(kw)]
-    else:
-        fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
-        win = _windows(_pad_hw(xp, x, pads, fill), kernel_size, stride, dilation, (OH, OW))
-        cands = [win[:, :, i, j] for i in range(kh) for j in range(kw)]
-    val = cands[0].copy()
-    for c in cands[1:]:
-        xp.maximum(val, c, out=val)        # NaN propagates
-    pos = xp.int8 if len(cands) < 128 else xp.int64
-    if len(cands) == 1:
-        arg = xp.zeros(val.shape, dtype=pos)
-    else:
-        miss = xp.not_equal(cands[0], val)             # still no maximum among 0..k
-        arg = miss.astype(pos)
-        for c in cands[1:-1]:
-            xp.logical_and(miss, xp.not_equal(c, val), out=miss)
-            arg += miss
-    if x.dtype.kind == "f":
-        nan = xp.isnan(val)
-        if nan.any():
-            for k, c in enumerate(cands):      # walking forward: the last NaN wins
-                arg = xp.where(nan & xp.isnan(c), pos(k), arg)
-    return val, arg
+def _max_pool_infer(opname, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
+    if x.ndim != nd + 2:
+        raise ShapeError(f"{opname}: expected a {nd + 2}-D input, got {shape_str(x.shape)}")
+    out, _ = _pool_geometry(opname, x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    return (x.shape[0], x.shape[1], *out)
 
 
-@register_op("max_pool2d", saves="output", num_outputs=2)
-class MaxPool2d:
-    """Max over windows; outputs (values, flat indices into each input plane)."""
-
-    def forward(xp, x, *, kernel_size, stride, padding, dilation, ceil_mode):
-        N, C, H, W = x.shape
-        (OH, OW), pads = _pool_geometry("max_pool2d", x.shape, kernel_size, stride, padding,
-                                        dilation, ceil_mode)
-        kh, kw = kernel_size
-        val, arg = _max_pool_windows(xp, x, kernel_size, stride, dilation, pads, OH, OW)
-        # flat index in the input plane = window origin + the kernel position's offset
-        # (i * dh * W + j * dw for position i * kw + j: arithmetic, not a table gather,
-        # which costs several times more)
-        origin = ((xp.arange(OH).reshape(OH, 1) * stride[0] - padding[0]) * W
-                  + xp.arange(OW) * stride[1] - padding[1])
-        idx = arg.astype(xp.int64)
-        if kw > 1:
-            i, idx = xp.divmod(idx, kw)
-            if dilation[1] != 1:
-                idx *= dilation[1]
-            i *= dilation[0] * W
-            idx += i
-        else:
-            idx *= dilation[0] * W
-        idx += origin
-        return val, idx
-
-    def infer(x, *, kernel_size, stride, padding, dilation, ceil_mode):
-        if x.ndim != 4:
-            raise ShapeError(f"max_pool2d: expected a 4-D input, got {shape_str(x.shape)}")
-        out, _ = _pool_geometry("max_pool2d", x.shape, kernel_size, stride, padding,
-                                dilation, ceil_mode)
-        shape = (x.shape[0], x.shape[1], *out)
-        return Meta(shape, x.dtype), Meta(shape, _dtype.int64)
-
-    def vjp(g, out, x, *, kernel_size, stride, padding, dilation, ceil_mode):
-        return apply(PoolScatterAdd, g[0], out[1], shape=tuple(x.shape))
+def _arg_meta(shape, kernel_size):
+    return Meta(shape, _dtype.from_numpy_dtype(_pool._arg_dtype(kernel_size)))
 
 
-@register_op("pool_scatter_add", saves="inputs")
-class PoolScatterAdd:
-    """out (shape ``shape``, NC + plane) with ``g[n, c, k]`` added at plane position
-    ``index[n, c, k]`` (duplicates accumulate): the max-pooling gradient."""
+def _register_max_pool(nd: int):
+    """The ``max_pool{nd}d`` op and its ``_with_indices`` twin (2-D here, 3-D in
+    ``conv3d.py``): the same kernel; the twin also returns PyTorch's indices."""
+    name = f"max_pool{nd}d"
 
-    def forward(xp, g, index, *, shape):
-        N, C = shape[:2]
-        plane = math.prod(shape[2:])
-        k = math.prod(index.shape[2:])   # explicit, not -1: N or C may be 0
-        out = xp.zeros((N * C, plane), dtype=g.dtype)
-        idx = index.reshape(N * C, k)
-        rows = xp.arange(N * C).reshape(-1, 1) * plane
-        flat = out.reshape(-1)
-        vals = g.reshape(N * C, k)
-        if idx.size:
-            xp.add.at(flat, (rows + idx).reshape(-1), vals.reshape(-1))
-        return out.reshape(shape)
+    def outputs(x, kernel_size, stride, padding, dilation, ceil_mode):
+        shape = _max_pool_infer(name, nd, x, kernel_size, stride, padding, dilation, ceil_mode)
+        return Meta(shape, x.dtype), shape
 
-    def infer(g, index, *, shape):
-        if tuple(g.shape) != tuple(index.shape):
-            raise ShapeError(f"pool_scatter_add: values {shape_str(g.shape)} and indices "
-                             f"{shape_str(index.shape)} differ in shape")
-        return Meta(tuple(shape), g.dtype)
+    @register_op(name, saves="output", num_outputs=2, hidden=1, reads_visible=False)
+    class MaxPool:
+        """Max over windows; the window position of each maximum (``yingshe.ops._pool``)
+        is a hidden output that the VJP reads (so the values may be changed in place).
+        The first maximum wins; a window holding NaNs gives NaN (PyTorch's CPU rule)."""
 
-    def vjp(h, out, g, index, *, shape):
-        return apply(PoolGather, h, index), None
+        def forward(xp, x, *, kernel_size, stride, padding, dilation, ceil_mode):
+            return _pool.max_pool(x, kernel_size, stride, padding, dilation, ceil_mode)
+
+        def infer(x, *, kernel_size, **attrs):
+            val, shape = outputs(x, kernel_size, **attrs)
+            return val, _arg_meta(shape, kernel_size)
+
+        def vjp(g, out, x, **attrs):
+            return apply(MaxPoolBackward, g[0], out[1], input_shape=tuple(x.shape), **attrs)
+
+    @register_op(name + "_with_indices", saves="output", num_outputs=3, hidden=1,
+                 reads_visible=False)
+    class MaxPoolWithIndices:
+        """``max_pool`` and PyTorch's indices: flat positions in each input plane or
+        volume (a window holding NaNs gives its last NaN's)."""
+
+        def forward(xp, x, *, kernel_size, stride, padding, dilation, ceil_mode):
+            val, arg = _pool.max_pool(x, kernel_size, stride, padding, dilation, ceil_mode)
+            idx = _pool.flat_indices(arg, x.shape, kernel_size, stride, padding, dilation)
+            return val, idx, arg
+
+        def infer(x, *, kernel_size, **attrs):
+            val, shape = outputs(x, kernel_size, **attrs)
+            return val, Meta(shape, _dtype.int64), _arg_meta(shape, kernel_size)
+
+        def vjp(g, out, x, **attrs):
+            return apply(MaxPoolBackward, g[0], out[2], input_shape=tuple(x.shape), **attrs)
+
+    return MaxPool, MaxPoolWithIndices
 
 
-@register_op("pool_gather", saves="inputs")
-class PoolGather:
-    """``out[n, c, k] = x[n, c].flat[index[n, c, k]]`` (the adjoint of pool_scatter_add)."""
+@register_op("max_pool_backward", saves="inputs")
+class MaxPoolBackward:
+    """The max pooling gradient (any number of spatial dims): each output gradient lands
+    on its window's maximum, given as the window position ``arg``; overlapping windows
+    accumulate. Linear in ``g``; its VJP is ``max_pool_gather``."""
 
-    def forward(xp, x, index):
-        N, C = x.shape[:2]
-        flat = x.reshape(N, C, math.prod(x.shape[2:]))   # explicit, not -1: N or C may be 0
-        idx = index.reshape(N, C, math.prod(index.shape[2:]))
-        return xp.take_along_axis(flat, idx, axis=2).reshape(index.shape)
+    def forward(xp, g, arg, *, input_shape, kernel_size, stride, padding, dilation,
+                ceil_mode):
+        return _pool.max_pool_backward(g, arg, input_shape, kernel_size, stride, padding,
+                                       dilation, ceil_mode)
 
-    def infer(x, index):
-        return Meta(tuple(index.shape), x.dtype)
+    def infer(g, arg, *, input_shape, **attrs):
+        if tuple(g.shape) != tuple(arg.shape):
+            raise ShapeError(f"max_pool_backward: gradient {shape_str(g.shape)} and window "
+                             f"positions {shape_str(arg.shape)} differ in shape")
+        return Meta(tuple(input_shape), g.dtype)
 
-    def vjp(h, out, x, index):
-        return apply(PoolScatterAdd, h, index, shape=tuple(x.shape)), None
+    def vjp(h, out, g, arg, *, input_shape, **attrs):
+        return apply(MaxPoolGather, h, arg, **attrs), None
+
+
+@register_op("max_pool_gather", saves="inputs")
+class MaxPoolGather:
+    """Each output reads ``h`` (input-shaped) at its window's maximum: the adjoint of
+    ``max_pool_backward``."""
+
+    def forward(xp, h, arg, *, kernel_size, stride, padding, dilation, ceil_mode):
+        return _pool.max_pool_gather(h, arg, kernel_size, stride, padding, dilation,
+                                     ceil_mode)
+
+    def infer(h, arg, **attrs):
+        return Meta(tuple(arg.shape), h.dtype)
+
+    def vjp(k, out, h, arg, **attrs):
+        return apply(MaxPoolBackward, k, arg, input_shape=tuple(h.shape), **attrs), None
+
+
+MaxPool2d, MaxPool2dWithIndices = _register_max_pool(2)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -728,11 +512,14 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     in each input plane)."""
     x, squeeze = _unbatched(input, 4, "max_pool2d")
     k, s, p, d = _pool_args("max_pool2d", kernel_size, stride, padding, dilation)
-    val, idx = apply(MaxPool2d, x, kernel_size=k, stride=s, padding=p, dilation=d,
-                     ceil_mode=bool(ceil_mode))
+    attrs = dict(kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=bool(ceil_mode))
+    if not return_indices:
+        val = apply(MaxPool2d, x, **attrs)[0]
+        return val.squeeze(0) if squeeze else val
+    val, idx = apply(MaxPool2dWithIndices, x, **attrs)
     if squeeze:
         val, idx = val.squeeze(0), idx.squeeze(0)
-    return (val, idx) if return_indices else val
+    return val, idx
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -749,40 +536,14 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return (val, idx) if return_indices else val
 
 
-def _avg_divisor(shape, kernel, stride, padding, out, count_include_pad, divisor_override,
-                 dtype):
-    if divisor_override:
-        return np.asarray(divisor_override, dtype=dtype)
-    sizes = []
-    for i in range(2):
-        n, k, s, p = shape[2 + i], kernel[i], stride[i], padding[i]
-        start = np.arange(out[i]) * s - p
-        end = np.minimum(start + k, n + p)
-        size = end - start
-        if not count_include_pad:
-            size = np.minimum(end, n) - np.maximum(start, 0)
-        sizes.append(size)
-    return np.multiply.outer(sizes[0], sizes[1]).astype(dtype)
-
-
 @register_op("avg_pool2d", saves="none")
 class AvgPool2d:
     """Average over windows (PyTorch's divisor rules for padding and ceil_mode)."""
 
     def forward(xp, x, *, kernel_size, stride, padding, ceil_mode, count_include_pad,
                 divisor_override):
-        (OH, OW), pads = _pool_geometry("avg_pool2d", x.shape, kernel_size, stride, padding,
-                                        (1, 1), ceil_mode)
-        win = _windows(_pad_hw(xp, x, pads), kernel_size, stride, (1, 1), (OH, OW))
-        acc = win[:, :, 0, 0].copy()
-        for i in range(kernel_size[0]):
-            for j in range(kernel_size[1]):
-                if i or j:
-                    acc += win[:, :, i, j]
-        div = _avg_divisor(x.shape, kernel_size, stride, padding, (OH, OW), count_include_pad,
-                           divisor_override, x.dtype)
-        acc /= div
-        return acc
+        return _pool.avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                              divisor_override)
 
     def infer(x, *, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override):
@@ -804,14 +565,8 @@ class AvgPool2dBackward:
 
     def forward(xp, g, *, input_shape, kernel_size, stride, padding, ceil_mode,
                 count_include_pad, divisor_override):
-        out, pads = _pool_geometry("avg_pool2d", input_shape, kernel_size, stride, padding,
-                                   (1, 1), ceil_mode)
-        div = _avg_divisor(input_shape, kernel_size, stride, padding, out, count_include_pad,
-                           divisor_override, g.dtype)
-        gd = g / div
-        kh, kw = kernel_size
-        cols = xp.broadcast_to(gd[:, :, None, None], gd.shape[:2] + (kh, kw) + gd.shape[2:])
-        return _col2im(xp, cols, tuple(input_shape[2:]), stride, pads, (1, 1))
+        return _pool.avg_pool_backward(g, input_shape, kernel_size, stride, padding, ceil_mode,
+                                       count_include_pad, divisor_override)
 
     def infer(g, *, input_shape, **attrs):
         return Meta(tuple(input_shape), g.dtype)
@@ -1174,6 +929,249 @@ class NormApply:
         return tuple(grads)
 
 
+def _channels(x):
+    """An (N, C, ...) array as (N, C, L), a view where the layout allows."""
+    return x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:]))
+
+
+def _per_channel(v):
+    return v.reshape(1, -1, 1)
+
+
+def _channel_dot(a, b):
+    """sum over samples and positions of a * b, per channel (N, C, L) -> (C,): a dot
+    product per row (SIMD partial sums), then a sum over samples; no temporary."""
+    return np.vecdot(a, b).sum(axis=0)
+
+
+def _bn_numba(x):
+    """The numba kernels when they serve this dtype, else None (NumPy)."""
+    if x.dtype not in (np.float32, np.float64):
+        return None
+    from yingshe.ops._numba_kernels import kernels
+    return kernels()
+
+
+def _affine_arrays(x, w, b):
+    C = x.shape[1]
+    return (np.ones(C, x.dtype) if w is None else np.ascontiguousarray(w),
+            np.zeros(C, x.dtype) if b is None else np.ascontiguousarray(b))
+
+
+def _batch_norm_forward(xp, x, wb, eps, affine):
+    """``batch_norm``'s forward (see the op)."""
+    N, C = x.shape[:2]
+    x3 = _channels(x)
+    n = N * x3.shape[2]
+    if n == 0:   # an empty batch has no statistics: zeros (batch_norm updates nothing)
+        zero = xp.zeros(C, dtype=x.dtype)
+        return (xp.empty_like(x), zero, zero.copy(), zero.copy(),
+                1.0 / xp.sqrt(zero + x.dtype.type(eps)))
+    nb = _bn_numba(x)
+    if nb is not None:
+        w, b = _affine_arrays(x, wb[0] if affine[0] else None, wb[-1] if affine[1] else None)
+        y = xp.empty(x3.shape, dtype=x.dtype)
+        mean, var, invstd = (xp.empty(C, dtype=x.dtype) for _ in range(3))
+        nb["bn_forward"](xp.ascontiguousarray(x3), w, b, float(eps), y, mean, var, invstd)
+        return y.reshape(x.shape), mean, var, mean.copy(), invstd
+    mean = xp.add.reduce(xp.add.reduce(x3, axis=0), axis=1) / x.dtype.type(n)
+    y = xp.subtract(x3, _per_channel(mean))
+    var = _channel_dot(y, y) / x.dtype.type(n)
+    invstd = 1.0 / xp.sqrt(var + x.dtype.type(eps))
+    scale = invstd * wb[0] if affine[0] else invstd
+    xp.multiply(y, _per_channel(scale), out=y)
+    if affine[1]:
+        xp.add(y, _per_channel(wb[-1]), out=y)
+    return y.reshape(x.shape), mean, var, mean.copy(), invstd
+
+
+def _batch_norm_backward(xp, gy, x, mean, invstd, gmean, gvar, w, affine):
+    """``batch_norm_backward``'s forward (see the op)."""
+    N, C = x.shape[:2]
+    g3, x3 = _channels(gy), _channels(x)
+    n = N * x3.shape[2]
+    dt = x.dtype.type
+    if n == 0:
+        zero = xp.zeros(C, dtype=x.dtype)
+        return xp.empty_like(x), zero, zero.copy()
+    nb = _bn_numba(x)
+    if nb is not None:
+        wa, _ = _affine_arrays(x, w[0] if affine else None, None)
+        dx = xp.empty(x3.shape, dtype=x.dtype)
+        dw, db = xp.empty(C, dtype=x.dtype), xp.empty(C, dtype=x.dtype)
+        cast = [xp.ascontiguousarray(xp.broadcast_to(v, (C,)), dtype=x.dtype)
+                for v in (mean, invstd, gmean, gvar)]
+        nb["bn_backward"](xp.ascontiguousarray(g3), xp.ascontiguousarray(x3), *cast, wa, dx,
+                          dw, db)
+        return dx.reshape(x.shape), dw, db
+    xc = xp.subtract(x3, _per_channel(mean))
+    s1 = xp.add.reduce(xp.add.reduce(g3, axis=0), axis=1)
+    s2 = _channel_dot(g3, xc)
+    a = invstd * w[0] if affine else invstd
+    coef_xc = (dt(2) * gvar - a * invstd * invstd * s2) / dt(n)
+    coef_1 = (gmean - a * s1) / dt(n)
+    xp.multiply(xc, _per_channel(coef_xc), out=xc)
+    xp.add(xc, _per_channel(coef_1), out=xc)
+    dx = xp.multiply(g3, _per_channel(a))
+    xp.add(dx, xc, out=dx)
+    return dx.reshape(x.shape), invstd * s2, s1
+
+
+@register_op("batch_norm", saves="both", num_outputs=5, hidden=2, reads_visible=False)
+class BatchNorm:
+    """Batch normalisation with the batch's statistics (training mode): per channel
+    (dim 1), the mean and biased variance over every other dim, then ``(x - mean) /
+    sqrt(var + eps) [* w] [+ b]``. Outputs ``(y, mean, var)`` (the statistics (C,), for
+    the running averages) and, hidden, the mean and inverse standard deviation the VJP
+    reads (PyTorch's ``save_mean``/``save_invstd``; separate arrays, so nothing a user
+    changes in place reaches the VJP).
+
+    A few whole-array passes: the mean, ``x - mean`` (into the output's buffer), the
+    variance as a dot product of that with itself, then scale and shift in place; with
+    the ``jit`` extra one numba loop per channel (``yingshe.ops._numba_kernels``)."""
+
+    def forward(xp, x, *wb, eps, affine):
+        with xp.errstate(invalid="ignore", over="ignore"):    # inf in, NaN out, by design
+            return _batch_norm_forward(xp, x, wb, eps, affine)
+
+    def infer(x, *wb, eps, affine):
+        _check_float_pair("batch_norm", x, *wb)
+        if x.ndim < 2:
+            raise ShapeError(f"batch_norm: expected an input with at least 2 dims, got "
+                             f"{shape_str(x.shape)}")
+        C = x.shape[1]
+        for m in wb:
+            if m.ndim != 1 or (C is not None and m.shape[0] is not None and m.shape[0] != C):
+                raise ShapeError(f"batch_norm: expected weight and bias of shape "
+                                 f"{shape_str((C,))}, got {shape_str(m.shape)}")
+        stat = Meta((C,), x.dtype)
+        return Meta(tuple(x.shape), x.dtype), stat, stat, stat, stat
+
+    def vjp(g, out, x, *wb, eps, affine, needs):
+        gy, gmean, gvar, gsaved_mean, gsaved_invstd = g
+        _, _, _, mean, invstd = out
+        # the visible var and the hidden invstd are both functions of the batch variance;
+        # the hidden mean is the mean: fold their gradients into (gmean, gvar)
+        gmean = gmean + gsaved_mean
+        gvar = gvar + gsaved_invstd * (invstd * invstd * invstd * -0.5)
+        w = wb[0] if affine[0] else None
+        dx, dw, db = apply(BatchNormBackward, gy, x, mean, invstd, gmean, gvar,
+                           *([w] if w is not None else []), affine=affine[0])
+        grads = [dx if needs[0] else None]
+        if affine[0]:
+            grads.append(dw if needs[1] else None)
+        if affine[1]:
+            grads.append(db if needs[-1] else None)
+        return tuple(grads)
+
+
+@register_op("batch_norm_backward", saves="inputs", num_outputs=3)
+class BatchNormBackward:
+    """The VJP of ``batch_norm`` in a few whole-array passes: ``(dx, sum(gy * xhat),
+    sum(gy))`` (the last two are the weight's and bias's gradients) from the output's
+    gradient ``gy``, the input, the saved mean and inverse std ``s`` and the gradients of
+    the mean and variance outputs (zero unless they feed a loss). Per channel, with
+    ``xc = x - mean``, ``S1 = sum(gy)``, ``S2 = sum(gy * xc)``, ``a = w * s`` and n
+    values per channel:
+
+        dx = a * gy + (2 * gvar - a * s**2 * S2) / n * xc + (gmean - a * S1) / n
+
+    Its own VJP (for second derivatives) is written out below with yingshe's ops."""
+
+    def forward(xp, gy, x, mean, invstd, gmean, gvar, *w, affine):
+        with xp.errstate(invalid="ignore", over="ignore"):    # inf in, NaN out, by design
+            return _batch_norm_backward(xp, gy, x, mean, invstd, gmean, gvar, w, affine)
+
+    def infer(gy, x, mean, invstd, gmean, gvar, *w, affine):
+        _check_float_pair("batch_norm_backward", gy, x, mean, invstd, *w)
+        if tuple(gy.shape) != tuple(x.shape):
+            raise ShapeError(f"batch_norm_backward: gradient {shape_str(gy.shape)} and input "
+                             f"{shape_str(x.shape)} differ in shape")
+        stat = Meta((x.shape[1],), x.dtype)
+        return Meta(tuple(x.shape), x.dtype), stat, stat
+
+    def vjp(h, out, gy, x, mean, invstd, gmean, gvar, *w, affine, needs):
+        # L = <H, dx> + hw * dw + hb * db, with the per-channel sums S1 = sum(gy),
+        # S2 = sum(gy * xc), T1 = sum(H), T2 = sum(H * xc), T3 = sum(H * gy); every
+        # coefficient below is per channel. A cotangent that is None is zero.
+        from yingshe.ops.reduce import sum as _sum
+        hx, hw, hb = h
+        nd = x.ndim
+        dims = (0,) + tuple(range(2, nd))
+        n = 1
+        for d in dims:
+            n *= x.shape[d]
+        inv_n = 1.0 / max(n, 1)
+
+        def bc(v):    # (C,) -> (1, C, 1, ...)
+            return v.reshape((1, -1) + (1,) * (nd - 2))
+
+        def csum(v):
+            return _sum(v, dims)
+
+        s = invstd
+        wt = w[0] if affine else None
+        a = s * wt if affine else s
+        xc = x - bc(mean)
+        s1, s2 = csum(gy), csum(gy * xc)
+        # dL/dS2 and dL/dS1
+        l_s2 = l_s1 = None
+        if hx is not None:
+            t1, t2 = csum(hx), csum(hx * xc)
+            l_s2 = a * s * s * t2 * -inv_n
+            l_s1 = a * t1 * -inv_n
+        if hw is not None:
+            l_s2 = hw * s if l_s2 is None else l_s2 + hw * s
+        if hb is not None:
+            l_s1 = hb if l_s1 is None else l_s1 + hb
+        grads = [None] * (6 + len(w))
+        if needs[0]:
+            terms = [hx * bc(a)] if hx is not None else []
+            if l_s2 is not None:
+                terms.append(xc * bc(l_s2))
+            if l_s1 is not None:
+                terms.append(bc(l_s1))
+            grads[0] = _sum_terms(terms, gy)
+        if needs[1] or needs[2]:
+            terms = [hx * bc((gvar * 2.0 - a * s * s * s2) * inv_n)] if hx is not None else []
+            if l_s2 is not None:
+                terms.append(gy * bc(l_s2))
+            l_xc = _sum_terms(terms, x)
+            if needs[1]:
+                grads[1] = l_xc
+            if needs[2]:
+                grads[2] = -csum(l_xc)
+        w_ = wt if affine else 1.0
+        if hx is not None:
+            t3 = csum(hx * gy)
+            # s enters through a = w s, a s^2 = w s^3 and a = w s again in the constant
+            ds = w_ * t3 - w_ * s * s * s2 * t2 * (3.0 * inv_n) - w_ * s1 * t1 * inv_n
+            da = t3 - s * s * s2 * t2 * inv_n - s1 * t1 * inv_n     # dL/da
+            if needs[4]:
+                grads[4] = t1 * inv_n
+            if needs[5]:
+                grads[5] = t2 * (2.0 * inv_n)
+        else:
+            ds = da = None
+        if needs[3]:
+            parts = [p for p in (ds, hw * s2 if hw is not None else None) if p is not None]
+            grads[3] = _sum_terms(parts, s)
+        if affine and needs[6]:
+            grads[6] = s * da if da is not None else _sum_terms([], wt)
+        return tuple(grads)
+
+
+def _sum_terms(terms, like):
+    """The sum of a list of tensors, or zeros like ``like`` for an empty list."""
+    if not terms:
+        from yingshe.ops.elementwise import mul
+        return mul(like, 0.0)
+    out = terms[0]
+    for t in terms[1:]:
+        out = out + t
+    return out
+
+
 def _normalize(x, mean, var, weight, bias, eps):
     wb = tuple(t for t in (weight, bias) if t is not None)
     return apply(NormApply, x, mean, var, *wb, eps=float(eps),
@@ -1203,7 +1201,6 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         raise ShapeError(f"batch_norm: expected an input with at least 2 dims, got "
                          f"{shape_str(input.shape)}")
     C = input.shape[1]
-    bshape = (1, C) + (1,) * (input.ndim - 2)
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (C,):
@@ -1212,32 +1209,39 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     # before the running statistics are touched: a refused call changes nothing
     _check_float_pair("batch_norm", *(meta_of(t) for t in (input, running_mean, running_var,
                                                            weight, bias) if t is not None))
-    w = weight.reshape(bshape) if weight is not None else None
-    b = bias.reshape(bshape) if bias is not None else None
     if training:
-        dims = (0,) + tuple(range(2, input.ndim))
-        # values per channel; PyTorch refuses exactly one (an empty batch is fine)
+        # values per channel; PyTorch refuses exactly one (an empty batch is fine, and
+        # leaves the running statistics as they are)
         count = _known_prod((input.shape[0],) + tuple(input.shape[2:]))
         if count == 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                              f"training, got input size {shape_str(input.shape)}")
-        mean, var = apply(NormMoments, input, dim=dims)
-        if count is None:   # unknown dims (a graph placeholder): numel() says why it fails
-            count = input.numel() // max(C, 1)
-        # an empty batch has no statistics: the running ones stay as they are (PyTorch)
-        if count and (running_mean is not None or running_var is not None):
+        wb = tuple(t for t in (weight, bias) if t is not None)
+        y, mean, var = apply(BatchNorm, input, *wb, eps=float(eps),
+                             affine=(weight is not None, bias is not None))
+        if count != 0 and (running_mean is not None or running_var is not None):
             if momentum is None:
                 raise ValueError("batch_norm: momentum=None (cumulative average) is handled by "
                                  "the BatchNorm module; pass the effective momentum")
+            if MODE.tracer is None and any(is_graph_value(t) for t in
+                                           (input, running_mean, running_var)):
+                raise NotImplementedError(
+                    "batch_norm: updating running_mean/running_var in place is not supported "
+                    "while building a yingshe.graph graph; pass running statistics of None "
+                    "and update them with assign ops (TF1's tf.nn.moments + assign), or "
+                    "trace the eager code with yingshe.compile")
             if running_mean is not None:
-                _update_running(running_mean, mean.reshape(C), momentum, "batch_norm")
+                _update_running(running_mean, mean, momentum, "batch_norm")
             if running_var is not None:
-                _update_running(running_var, var.reshape(C) * (count / (count - 1)),
-                                momentum, "batch_norm")
-        return _normalize(input, mean, var, w, b, eps)
+                _update_running(running_var, var * (count / (count - 1)), momentum,
+                                "batch_norm")
+        return y
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: running_mean and running_var must be defined in "
                          "evaluation mode")
+    bshape = (1, C) + (1,) * (input.ndim - 2)
+    w = weight.reshape(bshape) if weight is not None else None
+    b = bias.reshape(bshape) if bias is not None else None
     return _normalize(input, running_mean.reshape(bshape), running_var.reshape(bshape), w, b,
                       eps)
 

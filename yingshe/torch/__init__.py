@@ -36,6 +36,7 @@ import warnings as _warnings
 
 import yingshe as _ys
 from yingshe._device import device as _core_device
+from yingshe.backend import threads as _core_threads
 from yingshe.torch import _out
 from yingshe.torch._errors import UnsupportedError, unsupported_getattr  # noqa: F401
 
@@ -109,36 +110,19 @@ def numel(input) -> int:
 
 
 # ---- threads ------------------------------------------------------------------------------
-_num_threads: int | None = None
-_thread_limiter = None
-
 
 def set_num_threads(int) -> None:  # noqa: A002 - PyTorch's parameter name
-    """Limit the threads of the BLAS/OpenMP pools that NumPy uses (via ``threadpoolctl``
-    when it is installed; otherwise the number is only recorded)."""
-    global _num_threads, _thread_limiter
-    n = _builtins.int(int)
-    if n < 1:
-        raise RuntimeError(f"set_num_threads expects a positive integer, got {n}")
-    _num_threads = n
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl is optional
-        return
-    _thread_limiter = threadpool_limits(limits=n)
+    """``torch.set_num_threads``: yingshe's thread policy (``yingshe.set_num_threads``:
+    BLAS in eager code, the inter-op pool and numba in compiled code)."""
+    n = int if isinstance(int, _builtins.int) and not isinstance(int, _builtins.bool) else None
+    if n is None or n < 1:
+        raise RuntimeError(f"set_num_threads expects a positive integer, got {int}")
+    _core_threads.set_num_threads(n)
 
 
 def get_num_threads() -> int:
-    if _num_threads is not None:
-        return _num_threads
-    try:
-        from threadpoolctl import threadpool_info
-        counts = [p.get("num_threads") for p in threadpool_info() if p.get("num_threads")]
-        if counts:
-            return _builtins.max(counts)
-    except ImportError:  # pragma: no cover
-        pass
-    return _os.cpu_count() or 1
+    """``torch.get_num_threads``: ``yingshe.get_num_threads()``."""
+    return _core_threads.get_num_threads()
 
 
 # ---- compile --------------------------------------------------------------------------------

@@ -24,6 +24,9 @@ from yingshe.utils.data import DistributedSampler  # noqa: E402
 CHECKS, check = registry()
 F = nn.functional
 RTOL, ATOL = tol("reference", np.float32)   # the reductions sum in another order
+# running statistics are averages over the whole trajectory of batch statistics, each
+# from parameters that already differ by float32 roundoff: DESIGN's trajectory tolerance
+BUF_RTOL, BUF_ATOL = tol("trajectory", np.float32)
 
 
 def rank() -> int:
@@ -131,7 +134,7 @@ def syncbn_cnn_equals_batchnorm_on_the_global_batch():
         cnn_bn, (1, 8, 8), 5, sgd, salt=2, convert=nn.SyncBatchNorm.convert_sync_batchnorm)
     assert sum(isinstance(m, nn.SyncBatchNorm) for m in mine.modules()) == 2
     for (name, a), b in zip(ref.named_buffers(), mine.buffers()):
-        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=RTOL, atol=ATOL,
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=BUF_RTOL, atol=BUF_ATOL,
                                    err_msg=f"buffer {name}")
     # eval mode uses the (synchronised) running statistics: the same outputs everywhere
     x = yingshe.tensor(np.random.default_rng(9).standard_normal((3, 1, 8, 8)).astype(np.float32))

@@ -17,11 +17,14 @@ ENGINES = {
     "yingshe-graph": ("yingshe.compare.engines.yingshe_graph", None, True),
     "yingshe-compiled": ("yingshe.compare.engines.pytorch_style", None, True),
     "jax-jit": ("yingshe.compare.engines.jax_engine", "jax[cpu]", False),
+    # the compiler's reference and its numba backend (benchmarks/speed.py runs both)
+    "numpy-handwritten": ("yingshe.compare.engines.numpy_handwritten", None, False),
+    "yingshe-compiled-numba": ("yingshe.compare.engines.pytorch_style", "yingshe[jit]", False),
 }
 
 # the module each engine needs importable (for the "skipped: not installed" report)
 REQUIRES = {
     "torch-eager": "torch", "torch-compile": "torch",
     "tensorflow-eager": "tensorflow", "tensorflow-function": "tensorflow",
-    "tensorflow-xla": "tensorflow", "jax-jit": "jax",
+    "tensorflow-xla": "tensorflow", "jax-jit": "jax", "yingshe-compiled-numba": "numba",
 }

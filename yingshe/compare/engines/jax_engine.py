@@ -24,6 +24,7 @@ from yingshe.compare.tutorial import heldout_metrics
 ENGINE_IDS = ("jax-jit",)
 
 _B1, _B2, _EPS, _MOMENTUM = 0.9, 0.999, 1e-8, 0.9   # PyTorch's Adam / the workloads' momentum
+_BN_EPS, _BN_MOMENTUM = 1e-5, 0.1                     # PyTorch's BatchNorm2d defaults
 
 
 def _xla_flags(threads: int) -> str:
@@ -54,7 +55,40 @@ def _linear(x, p, name):
     return x @ p[f"{name}.weight"].T + p[f"{name}.bias"]
 
 
-def forward(jax, w, p, x):
+def _conv(jax, x, p, name, pad):
+    y = jax.lax.conv_general_dilated(x, p[f"{name}.weight"], window_strides=(1, 1),
+                                     padding=((pad, pad), (pad, pad)),
+                                     dimension_numbers=("NCHW", "OIHW", "NCHW"))
+    return y + p[f"{name}.bias"][None, :, None, None]
+
+
+def _max_pool2(jax, x):
+    return jax.lax.reduce_window(x, -jax.numpy.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2),
+                                 "VALID")
+
+
+def _batch_norm(jax, x, p, name, running, stats):
+    """PyTorch's BatchNorm2d: with ``running`` (eval mode) its running statistics; without,
+    the batch's (biased variance), whose mean and unbiased variance go into ``stats``
+    for the running update (returned as the loss's auxiliary output, not differentiated)."""
+    jnp = jax.numpy
+    if running is not None:
+        mean, var = running[f"{name}.running_mean"], running[f"{name}.running_var"]
+    else:
+        mean = jnp.mean(x, axis=(0, 2, 3))
+        var = jnp.mean(jnp.square(x - mean[None, :, None, None]), axis=(0, 2, 3))
+        if stats is not None:
+            n = x.size // x.shape[1]
+            stats[f"{name}.running_mean"] = mean
+            stats[f"{name}.running_var"] = var * (n / (n - 1))
+    scale = jax.lax.rsqrt(var + _BN_EPS) * p[f"{name}.weight"]
+    return ((x - mean[None, :, None, None]) * scale[None, :, None, None]
+            + p[f"{name}.bias"][None, :, None, None])
+
+
+def forward(jax, w, p, x, running=None, stats=None):
+    """The model's output. BatchNorm (``cnnbn``) runs in training mode unless ``running``
+    (the running statistics) is given; ``stats`` collects the batch statistics."""
     jnp, lax = jax.numpy, jax.lax
     if w.model == "linear":
         return _linear(x, p, "fc")
@@ -66,22 +100,17 @@ def forward(jax, w, p, x):
                 x = jax.nn.relu(x)
         return x
     if w.model == "lenet":
-        def conv(x, name, pad):
-            y = lax.conv_general_dilated(x, p[f"{name}.weight"], window_strides=(1, 1),
-                                         padding=((pad, pad), (pad, pad)),
-                                         dimension_numbers=("NCHW", "OIHW", "NCHW"))
-            return y + p[f"{name}.bias"][None, :, None, None]
-
-        def max_pool2(x):
-            return lax.reduce_window(x, -jnp.inf, lax.max, (1, 1, 2, 2), (1, 1, 2, 2),
-                                     "VALID")
-
-        x = max_pool2(jax.nn.relu(conv(x, "conv1", 2)))
-        x = max_pool2(jax.nn.relu(conv(x, "conv2", 0)))
+        x = _max_pool2(jax, jax.nn.relu(_conv(jax, x, p, "conv1", 2)))
+        x = _max_pool2(jax, jax.nn.relu(_conv(jax, x, p, "conv2", 0)))
         x = x.reshape(x.shape[0], -1)                      # NCHW flatten, as PyTorch's
         x = jax.nn.relu(_linear(x, p, "fc1"))
         x = jax.nn.relu(_linear(x, p, "fc2"))
         return _linear(x, p, "fc3")
+    if w.model == "cnnbn":
+        for i in (1, 2):
+            x = _batch_norm(jax, _conv(jax, x, p, f"conv{i}", 2), p, f"bn{i}", running, stats)
+            x = _max_pool2(jax, jax.nn.relu(x))
+        return _linear(x.reshape(x.shape[0], -1), p, "fc")
     if w.model == "lstm":
         hdim = w.dims["hidden"]
         batch = x.shape[0]
@@ -120,14 +149,25 @@ def loss_of(jax, w, out, y):
 # ---- optimizers: PyTorch's update rules as pure functions ----------------------------------
 
 def init_state(jax, w, params):
+    """The optimizer's state, plus ``running`` (BatchNorm's running statistics at
+    PyTorch's initial values) for a model with BatchNorm."""
     jnp = jax.numpy
     if w.optimizer == "sgd":
-        return {}
-    if w.optimizer == "momentum":
-        return {"buf": {k: jnp.zeros_like(v) for k, v in params.items()}}
-    return {"t": jnp.zeros((), jnp.int32),
-            "m": {k: jnp.zeros_like(v) for k, v in params.items()},
-            "v": {k: jnp.zeros_like(v) for k, v in params.items()}}
+        state = {}
+    elif w.optimizer == "momentum":
+        state = {"buf": {k: jnp.zeros_like(v) for k, v in params.items()}}
+    else:
+        state = {"t": jnp.zeros((), jnp.int32),
+                 "m": {k: jnp.zeros_like(v) for k, v in params.items()},
+                 "v": {k: jnp.zeros_like(v) for k, v in params.items()}}
+    bn = [k[:-len(".weight")] for k in params if k.startswith("bn") and k.endswith(".weight")]
+    if bn:
+        state["running"] = {}
+        for name in bn:
+            c = params[f"{name}.weight"].shape
+            state["running"][f"{name}.running_mean"] = jnp.zeros(c, jnp.float32)
+            state["running"][f"{name}.running_var"] = jnp.ones(c, jnp.float32)
+    return state
 
 
 def update(jax, w, params, grads, state):
@@ -157,12 +197,18 @@ def make_step(jax, w):
     """The jitted training step ``(params, state, x, y) -> (params, state, loss)``; the
     old parameters and optimizer state are donated (updated in place, as PyTorch's are)."""
     def objective(params, x, y):
-        return loss_of(jax, w, forward(jax, w, params, x), y)
+        stats = {}
+        return loss_of(jax, w, forward(jax, w, params, x, stats=stats), y), stats
 
     def step(params, state, x, y):
-        loss, grads = jax.value_and_grad(objective)(params, x, y)
-        params, state = update(jax, w, params, grads, state)
-        return params, state, loss
+        (loss, stats), grads = jax.value_and_grad(objective, has_aux=True)(params, x, y)
+        opt_state = {k: v for k, v in state.items() if k != "running"}
+        params, opt_state = update(jax, w, params, grads, opt_state)
+        if "running" in state:     # BatchNorm2d's update: (1 - momentum) r + momentum stat
+            opt_state = {**opt_state, "running": {
+                k: (1.0 - _BN_MOMENTUM) * r + _BN_MOMENTUM * stats[k]
+                for k, r in state["running"].items()}}
+        return params, opt_state, loss
 
     return jax.jit(step, donate_argnums=(0, 1))
 
@@ -190,7 +236,8 @@ def run(engine_id, w, arrays, batches, warmup):
         value = float(loss)
         times.append(time.perf_counter() - t0)
         losses.append(value)
-    predict = jax.jit(lambda p, x: forward(jax, w, p, x))
+    running = state.get("running")       # eval mode: BatchNorm's running statistics
+    predict = jax.jit(lambda p, x: forward(jax, w, p, x, running=running))
     out = np.asarray(predict(params, jnp.asarray(x_all)))
     from yingshe.compare.engines.pytorch_style import _metric
     metric = _metric(w, out, arrays["y"])

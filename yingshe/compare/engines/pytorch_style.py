@@ -3,7 +3,8 @@
 The same model code drives both libraries: yingshe's eager API is PyTorch's, so
 this module is also a standing check of that claim. ``yingshe-compiled`` and
 ``torch-compile`` wrap the same training step in ``yingshe.compile`` /
-``torch.compile``.
+``torch.compile``; ``yingshe-compiled`` uses the NumPy backend (one NumPy call per op)
+and ``yingshe-compiled-numba`` the numba backend (fused kernels).
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import numpy as np
 
 from yingshe.compare.tutorial import heldout_metrics
 
-ENGINE_IDS = ("yingshe-eager", "yingshe-compiled", "torch-eager", "torch-compile")
+ENGINE_IDS = ("yingshe-eager", "yingshe-compiled", "torch-eager", "torch-compile",
+              "yingshe-compiled-numba")
+# the compiled engines' backends (yingshe.compile(backend=...))
+BACKENDS = {"yingshe-compiled": "numpy", "yingshe-compiled-numba": "numba"}
 
 
 def _import(engine_id):
@@ -24,6 +28,7 @@ def _import(engine_id):
         m.set_num_threads(int(__import__("os").environ.get("YINGSHE_BENCH_THREADS", "1")))
     else:
         import yingshe as m
+        m.set_num_threads(int(__import__("os").environ.get("YINGSHE_BENCH_THREADS", "1")))
     return m, time.perf_counter() - t0
 
 
@@ -44,12 +49,20 @@ def build_model(m, w, params):
             model.add_module(name, layer)
     elif w.model == "lenet":
         model = LeNet(m, w.dims["classes"])
+    elif w.model == "cnnbn":
+        model = CNNBN(m, w.dims["channels"], w.dims["classes"])
     elif w.model == "lstm":
         model = LSTMClassifier(m, w.dims["input"], w.dims["hidden"], w.dims["classes"])
     else:  # pragma: no cover
         raise ValueError(w.model)
     sd = {k: m.from_numpy(np.array(v)) for k, v in params.items()}
-    model.load_state_dict(sd)
+    # the workload gives the trainable parameters; buffers (BatchNorm's running
+    # statistics) keep the module's initial values, which are PyTorch's defaults
+    buffers = {k for k, _ in model.named_buffers()}
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    if unexpected or set(missing) - buffers:
+        raise ValueError(f"workload {w.name}: state dict mismatch, missing "
+                         f"{sorted(set(missing) - buffers)}, unexpected {sorted(unexpected)}")
     return model
 
 
@@ -72,6 +85,29 @@ def LeNet(m, classes):
             return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
 
     return _LeNet()
+
+
+def CNNBN(m, channels, classes):
+    """The tutorial CNN with BatchNorm: two (conv 5x5 pad 2, BatchNorm2d, ReLU, max-pool 2)
+    blocks, then one linear layer on the flattened 7x7 maps."""
+    nn, F = m.nn, m.nn.functional
+    c1, c2 = channels
+
+    class _CNNBN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, c1, 5, padding=2)
+            self.bn1 = nn.BatchNorm2d(c1)
+            self.conv2 = nn.Conv2d(c1, c2, 5, padding=2)
+            self.bn2 = nn.BatchNorm2d(c2)
+            self.fc = nn.Linear(c2 * 7 * 7, classes)
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+            x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
+            return self.fc(x.flatten(1))
+
+    return _CNNBN()
 
 
 def LSTMClassifier(m, n_in, hidden, classes):
@@ -124,8 +160,10 @@ def training_step(m, engine_id, w, arrays):
         opt.step()
         return loss
 
-    if engine_id in ("torch-compile", "yingshe-compiled"):
+    if engine_id == "torch-compile":
         step = m.compile(step)
+    elif engine_id in BACKENDS:
+        step = m.compile(step, backend=BACKENDS[engine_id])
     return model, step
 
 
@@ -143,6 +181,7 @@ def run(engine_id, w, arrays, batches, warmup):
         value = float(loss.item())
         times.append(time.perf_counter() - t0)
         losses.append(value)
+    model.eval()   # BatchNorm: the metric uses the running statistics, as a user would
     with m.no_grad():
         xb = m.from_numpy(x_all)
         out = model(xb)
@@ -150,9 +189,13 @@ def run(engine_id, w, arrays, batches, warmup):
         metric.update(heldout_metrics(w, lambda x: model(m.from_numpy(x)).numpy(), arrays))
     result = {"losses": losses, "times": times, "import_s": import_s, "metric": metric,
               "version": getattr(m, "__version__", "?")}
-    if engine_id == "yingshe-compiled":
+    if engine_id in BACKENDS:
         result["traces"] = step.traces
         result["passes"] = pass_stats(step._last.raw, step._last.program)
+        stats = getattr(step._last.fn, "kernel_stats", None)
+        if stats is not None:
+            result["kernels"] = len(stats.kernels)
+            result["kernel_compile_s"] = stats.compile_s
     return result
 
 

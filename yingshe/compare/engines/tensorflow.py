@@ -46,7 +46,23 @@ def _convert(params):
     return out
 
 
-def _forward(tf, w, V, x):
+def _batch_norm(tf, x, V, name, running, training):
+    """PyTorch's BatchNorm2d on NHWC data: in training, the batch's statistics (biased
+    variance), with the running statistics updated by momentum 0.1 from the batch mean and
+    the unbiased variance; otherwise the running statistics."""
+    mean_v, var_v = running[f"{name}.running_mean"], running[f"{name}.running_var"]
+    if training:
+        mean, var = tf.nn.moments(x, axes=[0, 1, 2])
+        n = tf.cast(tf.size(x) // tf.shape(x)[3], x.dtype)
+        mean_v.assign(0.9 * mean_v + 0.1 * mean)
+        var_v.assign(0.9 * var_v + 0.1 * var * (n / (n - 1.0)))
+    else:
+        mean, var = mean_v, var_v
+    return tf.nn.batch_normalization(x, mean, var, V[f"{name}.bias"], V[f"{name}.weight"],
+                                     1e-5)
+
+
+def _forward(tf, w, V, x, running=None, training=True):
     if w.model == "linear":
         return tf.matmul(x, V["fc.weight"]) + V["fc.bias"]
     if w.model == "mlp":
@@ -65,6 +81,13 @@ def _forward(tf, w, V, x):
         x = tf.nn.relu(tf.matmul(x, V["fc1.weight"]) + V["fc1.bias"])
         x = tf.nn.relu(tf.matmul(x, V["fc2.weight"]) + V["fc2.bias"])
         return tf.matmul(x, V["fc3.weight"]) + V["fc3.bias"]
+    if w.model == "cnnbn":
+        for i in (1, 2):
+            x = tf.nn.conv2d(x, V[f"conv{i}.weight"], 1, [[0, 0], [2, 2], [2, 2], [0, 0]])
+            x = _batch_norm(tf, x + V[f"conv{i}.bias"], V, f"bn{i}", running, training)
+            x = tf.nn.max_pool2d(tf.nn.relu(x), 2, 2, "VALID")
+        x = tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [tf.shape(x)[0], -1])  # NCHW flatten
+        return tf.matmul(x, V["fc.weight"]) + V["fc.bias"]
     if w.model == "lstm":
         hdim = w.dims["hidden"]
         batch = tf.shape(x)[0]
@@ -98,11 +121,18 @@ def run(engine_id, w, arrays, batches, warmup):
     slots = {k: [tf.Variable(tf.zeros_like(V[k])), tf.Variable(tf.zeros_like(V[k]))]
              for k in names}
     t_var = tf.Variable(0.0)
+    # BatchNorm's running statistics, at PyTorch's initial values (not trained)
+    running = {}
+    for k in names:
+        if k.startswith("bn") and k.endswith(".weight"):
+            bn = k[:-len(".weight")]
+            running[f"{bn}.running_mean"] = tf.Variable(tf.zeros_like(V[k]), trainable=False)
+            running[f"{bn}.running_var"] = tf.Variable(tf.ones_like(V[k]), trainable=False)
     lr, b1, b2, eps = w.lr, 0.9, 0.999, 1e-8
 
     def step(xb, yb):
         with tf.GradientTape() as tape:
-            loss = _loss(tf, w, _forward(tf, w, V, xb), yb)
+            loss = _loss(tf, w, _forward(tf, w, V, xb, running), yb)
         grads = tape.gradient(loss, [V[k] for k in names])
         if w.optimizer == "adam":
             t_var.assign_add(1.0)
@@ -128,7 +158,7 @@ def run(engine_id, w, arrays, batches, warmup):
         step = tf.function(step, jit_compile=True)
 
     x_all = arrays["x"]
-    if w.model == "lenet":
+    if x_all.ndim == 4:
         x_all = np.ascontiguousarray(x_all.transpose(0, 2, 3, 1))  # NHWC
     y_all = arrays["y"]
     losses, times = [], []
@@ -138,10 +168,11 @@ def run(engine_id, w, arrays, batches, warmup):
         value = float(loss.numpy())
         times.append(time.perf_counter() - t0)
         losses.append(value)
-    out = _forward(tf, w, V, tf.constant(x_all)).numpy()
+    def predict(x):    # eval mode (BatchNorm's running statistics)
+        return _forward(tf, w, V, tf.constant(x), running, training=False).numpy()
+
     from yingshe.compare.engines.pytorch_style import _metric
-    metric = _metric(w, out, y_all)
-    metric.update(heldout_metrics(w, lambda x: _forward(tf, w, V, tf.constant(x)).numpy(),
-                                  arrays))
+    metric = _metric(w, predict(x_all), y_all)
+    metric.update(heldout_metrics(w, predict, arrays))
     return {"losses": losses, "times": times, "import_s": import_s,
             "metric": metric, "version": tf.__version__}

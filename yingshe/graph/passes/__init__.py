@@ -14,10 +14,12 @@ from yingshe.graph.ir import FeedError, Node, Symbol
 from yingshe.errors import format_site
 from yingshe.ops._shapes import shape_str
 
-__all__ = ["Program", "prune", "rewrite", "optimize", "PIPELINE", "key_of", "describe_stats"]
+__all__ = ["Program", "prune", "rewrite", "optimize", "PIPELINE", "key_of", "describe_stats",
+           "pipeline"]
 
 _STAT_WORDS = {"fold": "{} ops folded into constants", "cse": "{} duplicates merged (CSE)",
-               "simplify": "{} simplified away", "dce": "{} dead nodes removed"}
+               "simplify": "{} simplified away", "dce": "{} dead nodes removed",
+               "fuse": "{} fusion groups"}
 
 
 def describe_stats(stats: dict) -> str:
@@ -146,7 +148,8 @@ def rewrite(program: Program, fn, stat: str | None = None) -> Program:
 
 
 def optimize(program: Program, passes=None, check: bool = True) -> Program:
-    """Run the pass pipeline, verifying the program after each pass when ``check``."""
+    """Run the pass pipeline (``PIPELINE``, or ``passes``: ``pipeline(backend)`` for a
+    backend's), verifying the program after each pass when ``check``."""
     from yingshe.graph.verify import verify
     if check:
         verify(program)
@@ -162,4 +165,12 @@ from yingshe.graph.passes.cse import cse  # noqa: E402
 from yingshe.graph.passes.simplify import simplify  # noqa: E402
 from yingshe.graph.passes.dce import dce  # noqa: E402
 
+from yingshe.graph.passes.fuse import fuse  # noqa: E402
+
 PIPELINE = (fold, cse, simplify, cse, dce)
+
+
+def pipeline(backend: str = "numpy") -> tuple:
+    """The passes for ``backend``: NumPy's program runs op by op; numba's fuses
+    elementwise groups into kernels last, once the other passes have settled the graph."""
+    return PIPELINE + (fuse,) if backend == "numba" else PIPELINE

@@ -33,7 +33,8 @@ def lower(program: Program, feed_shapes: dict) -> tuple[Program, list]:
     feeds, feed_keys = [], []
     for s in program.feeds:
         shape = tuple(feed_shapes[key_of(s)])
-        ph = g.add_node("placeholder", None, (), {"shape": shape, "dtype": s.dtype},
+        attrs = {**s._gnode.attrs, "shape": shape}   # keeps "hyper" (a Python float)
+        ph = g.add_node("placeholder", None, (), attrs,
                         (Meta(shape, s.dtype),), name=s._gnode.name, site=s._gnode.site)
         sym[key_of(s)] = ph.outputs[0]
         feeds.append(ph.outputs[0])

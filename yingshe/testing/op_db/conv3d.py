@@ -251,12 +251,18 @@ POOL_CASES = [
 ]
 for _name, _kw, _xs in POOL_CASES:
     CASES.append(OpCase(
-        "max_pool3d",
+        "max_pool3d_with_indices",
         (lambda kw: lambda m, x: _F(m).max_pool3d(x, return_indices=True, **kw))(_kw),
         gen(normal(*_xs)),
         (lambda kw: lambda x: _ref_pool3d(x, kw["kernel_size"], kw.get("stride"),
                                           kw.get("padding", 0), 1, kw.get("ceil_mode", False)))(
             _kw), name=_name))
+    CASES.append(OpCase(
+        "max_pool3d", (lambda kw: lambda m, x: _F(m).max_pool3d(x, **kw))(_kw),
+        gen(normal(*_xs)),
+        (lambda kw: lambda x: _ref_pool3d(x, kw["kernel_size"], kw.get("stride"),
+                                          kw.get("padding", 0), 1,
+                                          kw.get("ceil_mode", False))[0])(_kw), name=_name))
     for _cip in (True, False):
         CASES.append(OpCase(
             "avg_pool3d",
@@ -271,7 +277,8 @@ CASES += [
     OpCase("max_pool3d", lambda m, x: _F(m).max_pool3d(x, 2, 1, 1, dilation=(1, 2, 2)),
            gen(normal(1, 2, 4, 5, 5)),
            lambda x: _ref_pool3d(x, 2, 1, 1, (1, 2, 2))[0], name="dilation"),
-    OpCase("max_pool3d", lambda m, x: _F(m).max_pool3d(x, (1, 2, 2), return_indices=True),
+    OpCase("max_pool3d_with_indices",
+           lambda m, x: _F(m).max_pool3d(x, (1, 2, 2), return_indices=True),
            gen(normal(2, 3, 4, 4)),
            lambda x: tuple(a[0] for a in _ref_pool3d(x[None], (1, 2, 2))), name="unbatched"),
     OpCase("avg_pool3d", lambda m, x: _F(m).avg_pool3d(x, 3, 2, 1, divisor_override=5),

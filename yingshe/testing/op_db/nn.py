@@ -134,15 +134,6 @@ def _ref_pool(x, k, s, p, d=(1, 1), ceil_mode=False, mode="max", count_include_p
     return (val, idx) if mode == "max" else val
 
 
-def _ref_scatter(g, idx, shape):
-    out = np.zeros((shape[0], shape[1], int(np.prod(shape[2:]))))
-    gf, ind = g.reshape(shape[0], shape[1], -1), idx.reshape(shape[0], shape[1], -1)
-    for n in range(shape[0]):
-        for c in range(shape[1]):
-            np.add.at(out[n, c], ind[n, c], gf[n, c])
-    return out.reshape(shape)
-
-
 def _ref_layer_norm(x, k, w=None, b=None, eps=1e-5):
     axes = tuple(range(x.ndim - k, x.ndim))
     y = (x - x.mean(axes, keepdims=True)) / np.sqrt(x.var(axes, keepdims=True) + eps)
@@ -154,6 +145,38 @@ def _ref_batch_norm(x, w, b, eps=1e-5):
     shp = (1, -1) + (1,) * (x.ndim - 2)
     y = (x - x.mean(axes, keepdims=True)) / np.sqrt(x.var(axes, keepdims=True) + eps)
     return y * w.reshape(shp) + b.reshape(shp)
+
+
+def _batch_norm_all(m, x, w, b):
+    nn = _ys()
+    return nn.apply(nn.BatchNorm, x, w, b, eps=1e-5, affine=(True, True))
+
+
+def _ref_batch_norm_all(x, w, b):
+    axes = (0,) + tuple(range(2, x.ndim))
+    return _ref_batch_norm(x, w, b), x.mean(axes), x.var(axes)
+
+
+def _bn_backward_call(affine):
+    def call(m, gy, x, mean, invstd, gmean, gvar, *w):
+        nn = _ys()
+        return nn.apply(nn.BatchNormBackward, gy, x, mean, invstd, gmean, gvar, *w,
+                        affine=affine)
+    return call
+
+
+def _ref_bn_backward(gy, x, mean, invstd, gmean, gvar, w):
+    """batch_norm_backward's outputs from the definition: the VJP of (y, mean, var) with
+    the statistics and inverse std taken as given."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    shp = (1, -1) + (1,) * (x.ndim - 2)
+    n = x.size // x.shape[1]
+    xc = x - mean.reshape(shp)
+    s1, s2 = gy.sum(axes), (gy * xc).sum(axes)
+    a = (w * invstd).reshape(shp)
+    dx = (a * gy + ((2 * gvar - w * invstd ** 3 * s2) / n).reshape(shp) * xc
+          + ((gmean - w * invstd * s1) / n).reshape(shp))
+    return dx, invstd * s2, s1
 
 
 def _ref_group_norm(x, G, w, b, eps=1e-5):
@@ -272,16 +295,54 @@ def _norm_apply_call(m, x, mean, var, w, b):
     return (x - mean) / m.sqrt(var + 1e-5) * w + b
 
 
-def _scatter_call(shape):
-    def call(m, g, idx):
+# (kernel, stride, padding, dilation, ceil_mode): 2x3 windows with overlap, padding, a
+# stride and a dilated height (output 3x6 from 5x6), and tiling 2x2 windows (output 2x2
+# from 5x4: the last row is in no window)
+_POOL_GEOM = ((2, 3), (2, 1), (1, 1), (2, 1), False)
+_POOL_TILE = ((2, 2), (2, 2), (0, 0), (1, 1), False)
+
+
+def _pool_attrs(geom):
+    k, s, p, d, c = geom
+    return dict(kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=c)
+
+
+def _pool_bwd_call(shape, geom):
+    def call(m, g, arg):
         nn = _ys()
-        return nn.apply(nn.PoolScatterAdd, g, idx, shape=shape)
+        return nn.apply(nn.MaxPoolBackward, g, arg, input_shape=shape, **_pool_attrs(geom))
     return call
 
 
-def _gather_call(m, x, idx):
-    nn = _ys()
-    return nn.apply(nn.PoolGather, x, idx)
+def _pool_gather_call(geom):
+    def call(m, h, arg):
+        nn = _ys()
+        return nn.apply(nn.MaxPoolGather, h, arg, **_pool_attrs(geom))
+    return call
+
+
+def _pool_source(o, pos, k, s, p, d):
+    """The input (row, col) that window position ``pos`` of output ``o`` reads."""
+    i, j = divmod(int(pos), k[1])
+    return o[0] * s[0] - p[0] + i * d[0], o[1] * s[1] - p[1] + j * d[1]
+
+
+def _ref_pool_scatter(g, arg, shape, k, s, p, d, ceil_mode):
+    out = np.zeros(shape)
+    for n, c, oh, ow in np.ndindex(*g.shape):
+        r, q = _pool_source((oh, ow), arg[n, c, oh, ow], k, s, p, d)
+        if 0 <= r < shape[2] and 0 <= q < shape[3]:
+            out[n, c, r, q] += g[n, c, oh, ow]
+    return out
+
+
+def _ref_pool_gather(h, arg, k, s, p, d, ceil_mode):
+    out = np.zeros(arg.shape)
+    for n, c, oh, ow in np.ndindex(*arg.shape):
+        r, q = _pool_source((oh, ow), arg[n, c, oh, ow], k, s, p, d)
+        if 0 <= r < h.shape[2] and 0 <= q < h.shape[3]:
+            out[n, c, oh, ow] = h[n, c, r, q]
+    return out
 
 
 def _emb_bwd_call(num, padding_idx):
@@ -405,10 +466,15 @@ for _name, _kw, _xs in POOL_CASES:
     _p = _kw.get("padding", 0)
     _p = _p if isinstance(_p, tuple) else (_p, _p)
     CASES.append(OpCase(
-        "max_pool2d",
+        "max_pool2d_with_indices",
         (lambda kw: lambda m, x: _F(m).max_pool2d(x, return_indices=True, **kw))(_kw),
         gen(normal(*_xs)),
         (lambda k, s, p, c: lambda x: _ref_pool(x, k, s, p, ceil_mode=c))(
+            _k, _s, _p, _kw.get("ceil_mode", False)), name=_name))
+    CASES.append(OpCase(
+        "max_pool2d", (lambda kw: lambda m, x: _F(m).max_pool2d(x, **kw))(_kw),
+        gen(normal(*_xs)),
+        (lambda k, s, p, c: lambda x: _ref_pool(x, k, s, p, ceil_mode=c)[0])(
             _k, _s, _p, _kw.get("ceil_mode", False)), name=_name))
     for _cip in (True, False):
         CASES.append(OpCase(
@@ -424,7 +490,8 @@ CASES += [
     OpCase("max_pool2d", lambda m, x: _F(m).max_pool2d(x, 3, 1, 1, dilation=2),
            gen(normal(2, 2, 7, 6)), lambda x: _ref_pool(x, (3, 3), (1, 1), (1, 1), (2, 2))[0],
            name="dilation"),
-    OpCase("max_pool2d", lambda m, x: _F(m).max_pool1d(x, 3, 2, 1, return_indices=True),
+    OpCase("max_pool2d_with_indices",
+           lambda m, x: _F(m).max_pool1d(x, 3, 2, 1, return_indices=True),
            gen(normal(2, 3, 9)),
            lambda x: tuple(a[:, :, 0] for a in _ref_pool(x[:, :, None], (1, 3), (1, 2),
                                                          (0, 1))), name="1d"),
@@ -442,12 +509,21 @@ CASES += [
     OpCase("avg_pool2d_backward", _avg_bwd_call((1, 3, 6, 5), (2, 2), (2, 1), (0, 1), False,
                                                 True, None),
            gen(normal(1, 3, 3, 6)), None, name="incl"),
-    OpCase("pool_scatter_add", _scatter_call((2, 3, 4, 5)),
-           gen(normal(2, 3, 3, 3), ints(0, 20, 2, 3, 3, 3)),
-           lambda g, i: _ref_scatter(g, i, (2, 3, 4, 5)), torch=False),
-    OpCase("pool_gather", _gather_call, gen(normal(2, 3, 4, 5), ints(0, 20, 2, 3, 3, 3)),
-           lambda x, i: np.take_along_axis(x.reshape(2, 3, 20), i.reshape(2, 3, 9),
-                                           2).reshape(2, 3, 3, 3), torch=False),
+    # window positions (0..k*k-1) of overlapping, padded and dilated windows, and tiling ones
+    OpCase("max_pool_backward", _pool_bwd_call((2, 3, 5, 6), _POOL_GEOM),
+           gen(normal(2, 3, 3, 6), ints(0, 6, 2, 3, 3, 6)),
+           lambda g, a: _ref_pool_scatter(g, a, (2, 3, 5, 6), *_POOL_GEOM), torch=False,
+           name="overlap"),
+    OpCase("max_pool_backward", _pool_bwd_call((2, 2, 5, 4), _POOL_TILE),
+           gen(normal(2, 2, 2, 2), ints(0, 4, 2, 2, 2, 2)),
+           lambda g, a: _ref_pool_scatter(g, a, (2, 2, 5, 4), *_POOL_TILE), torch=False,
+           name="tiling"),
+    OpCase("max_pool_gather", _pool_gather_call(_POOL_GEOM),
+           gen(normal(2, 3, 5, 6), ints(0, 6, 2, 3, 3, 6)),
+           lambda h, a: _ref_pool_gather(h, a, *_POOL_GEOM), torch=False, name="overlap"),
+    OpCase("max_pool_gather", _pool_gather_call(_POOL_TILE),
+           gen(normal(2, 2, 5, 4), ints(0, 4, 2, 2, 2, 2)),
+           lambda h, a: _ref_pool_gather(h, a, *_POOL_TILE), torch=False, name="tiling"),
 ]
 
 for _name, _os, _xs in [("3x4", (3, 4), (2, 3, 7, 9)), ("global", 1, (2, 3, 5, 4)),
@@ -504,13 +580,29 @@ CASES += [
            lambda m, x, w, b: _F(m).layer_norm(x, (3, 4), w, b), gen(normal(2, 3, 4),
                                                                    normal(3, 4), normal(3, 4)),
            lambda x, w, b: _ref_layer_norm(x, 2, w, b), name="layer_norm-affine"),
-    OpCase("norm_moments",
+    OpCase("batch_norm",
            lambda m, x, w, b: _F(m).batch_norm(x, None, None, w, b, training=True),
-           gen(normal(4, 3, 2, 3), normal(3), normal(3)), _ref_batch_norm,
-           name="batch_norm-train"),
-    OpCase("norm_moments",
+           gen(normal(4, 3, 2, 3), normal(3), normal(3)), _ref_batch_norm, name="train"),
+    OpCase("batch_norm",
            lambda m, x, w, b: _F(m).batch_norm(x, None, None, w, b, training=True),
-           gen(normal(5, 3), normal(3), normal(3)), _ref_batch_norm, name="batch_norm-1d"),
+           gen(normal(5, 3), normal(3), normal(3)), _ref_batch_norm, name="1d"),
+    OpCase("batch_norm",
+           lambda m, x, w: _F(m).batch_norm(x, None, None, w, None, training=True),
+           gen(noncontig(3, 2, 3, 2, 2), normal(2)),
+           lambda x, w: _ref_batch_norm(x, w, np.zeros(2)), name="3d-noncontig-nobias"),
+    OpCase("batch_norm", lambda m, x: _F(m).batch_norm(x, None, None, training=True, eps=0.1),
+           gen(normal(2, 4, 5)), lambda x: _ref_batch_norm(x, np.ones(4), np.zeros(4), 0.1),
+           name="no-affine-eps"),
+    # every output: the batch statistics feed the loss too (their gradients reach x)
+    OpCase("batch_norm", _batch_norm_all, gen(normal(3, 2, 4), normal(2), normal(2)),
+           _ref_batch_norm_all, torch=False, name="with-statistics"),
+    OpCase("batch_norm_backward", _bn_backward_call(True),
+           gen(normal(3, 2, 4), normal(3, 2, 4), normal(2), positive(2), normal(2), normal(2),
+               normal(2)), _ref_bn_backward, torch=False, name="affine"),
+    OpCase("batch_norm_backward", _bn_backward_call(False),
+           gen(normal(4, 3), normal(4, 3), normal(3), positive(3), normal(3), normal(3)),
+           lambda gy, x, m, s, gm, gv: _ref_bn_backward(gy, x, m, s, gm, gv, np.ones(3)),
+           torch=False, name="plain"),
     OpCase("norm_moments",
            lambda m, x, w, b: _F(m).group_norm(x, 2, w, b),
            gen(normal(2, 4, 3, 2), normal(4), normal(4)),

@@ -174,7 +174,7 @@ class Session(_SessionMixin, _g.Session):
     """``tf.compat.v1.Session(graph=None)`` on ``yingshe.graph.Session``."""
 
     def __init__(self, target="", graph=None, config=None) -> None:
-        super().__init__(graph)
+        super().__init__(graph, config=config)   # config={"backend": ...} picks the backend
 
 
 class InteractiveSession(_SessionMixin, _g.InteractiveSession):

@@ -1,0 +1,282 @@
+"""The fusion pass and the numba backend.
+
+Oracles: the unfused program (NumPy, one call per op) for values and gradients, the
+interpreter running a fused program member by member (so the pass's grouping and order
+are checked apart from the kernels), and counts derived from the model's structure.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import yingshe as Y
+import yingshe.graph as G
+from yingshe.backend import jit
+from yingshe.graph.passes import optimize, pipeline, prune
+from yingshe.graph.passes.fuse import FUSED, fuse
+from yingshe.graph.verify import verify
+from yingshe.testing.tolerances import tol
+
+
+def require_numba():
+    """Skip without numba, except where CI requires it (``YINGSHE_REQUIRE_NUMBA=1``)."""
+    if not jit.available():
+        if jit.required():
+            pytest.fail("YINGSHE_REQUIRE_NUMBA=1 but numba cannot be imported")
+        pytest.skip("numba is not installed (the jit extra)")
+
+
+def _run(fetches, feeds, **kw):
+    with G.Session(**kw) as s:
+        return s.run(fetches, feeds)
+
+
+def _close(got, want, dtype="float64", what=""):
+    rtol, atol = tol("graph", dtype)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=what)
+
+
+def _fused_nodes(program):
+    return [n for n in program.nodes if n.kind == "op" and n.op is FUSED]
+
+
+# ---- the pass ---------------------------------------------------------------------------------
+
+def test_a_chain_and_its_reductions_become_one_node():
+    G.reset_default_graph()
+    x = G.placeholder(Y.float64, (4, 5), name="x")
+    b = G.placeholder(Y.float64, (5,), name="b")
+    y = Y.tanh(x * 2.0 + b)            # mul, add (broadcast b), tanh
+    total = y.sum()                    # a full reduction of y
+    cols = (y * y).mean(0)             # mul, then a partial reduction
+    program = optimize(prune([total, cols, y], [x, b]), passes=pipeline("numba"))
+    verify(program)
+    (node,) = _fused_nodes(program)
+    group = node.attrs["group"]
+    assert [m.op.name for m in group.members] == ["mul", "add", "tanh", "sum", "mul", "mean"]
+    assert len(node.metas) == 3        # y (fetched), the sum, the mean
+    rng = np.random.default_rng(0)
+    feeds = {x: rng.standard_normal((4, 5)), b: rng.standard_normal(5)}
+    want = _run([total, cols, y], feeds, backend="numpy")
+    _close(_run([total, cols, y], feeds, backend="numba", executor="interpreter"), want)
+
+
+def test_fusion_never_makes_a_cycle_through_a_library_call():
+    # a -> matmul -> c, and a -> c: {a, c} in one kernel would need the matmul's result
+    # before the kernel runs and the kernel's a before the matmul
+    G.reset_default_graph()
+    x = G.placeholder(Y.float64, (3, 3), name="x")
+    w = G.placeholder(Y.float64, (3, 3), name="w")
+    a = Y.exp(x) * 2.0
+    m = a @ w
+    c = Y.sigmoid(a + m)
+    program = fuse(prune([c], [x, w]))
+    verify(program)
+    for node in _fused_nodes(program):
+        names = [m_.op.name for m_ in node.attrs["group"].members]
+        assert not ("exp" in names and "sigmoid" in names), names
+    rng = np.random.default_rng(1)
+    feeds = {x: rng.standard_normal((3, 3)), w: rng.standard_normal((3, 3))}
+    _close(_run([c], feeds, backend="numba", executor="interpreter"),
+           _run([c], feeds, backend="numpy"))
+
+
+def test_random_and_stateful_ops_stay_out_and_keep_their_order():
+    G.reset_default_graph()
+    v = G.Variable(np.ones((4,)), name="v")
+    x = G.placeholder(Y.float64, (4,), name="x")
+    first = G.assign(v, v * 2.0 + x)          # elementwise into an assign
+    noise = G.random_normal((4,), dtype=Y.float64)
+    second = G.assign_add(v, Y.exp(noise) * 0.0 + 1.0)
+    program = fuse(prune([first, second], [x]))
+    verify(program)
+    kinds = [n.type for n in program.nodes]
+    assert kinds.index("assign") < len(kinds) - 1 - kinds[::-1].index("assign")
+    for node in _fused_nodes(program):
+        assert not any(m.random or m.stateful for m in node.attrs["group"].members)
+    order = [n for n in program.nodes if n.kind == "assign"]
+    assert [n.attrs["mode"] for n in order] == ["set", "add"]
+
+
+# ---- fused == unfused, drawn by hypothesis --------------------------------------------------
+
+_UNARY = ("tanh", "sigmoid", "relu", "neg", "sin", "square", "abs")
+_BINARY = ("add", "sub", "mul", "maximum", "minimum", "where_gt", "div_safe")
+
+
+def _apply(name, a, b=None):
+    if name == "where_gt":
+        return Y.where(a > b, a, b * 0.5)
+    if name == "div_safe":
+        return a / (1.0 + b * b)
+    if name in _UNARY:
+        return getattr(Y, name)(a)
+    return getattr(Y, name)(a, b)
+
+
+@st.composite
+def chains(draw):
+    ndim = draw(st.integers(1, 3))
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=ndim, max_size=ndim)))
+    n_in = draw(st.integers(1, 3))
+    shapes = []
+    for _ in range(n_in):
+        drop = draw(st.integers(0, ndim - 1))
+        s = [d if draw(st.booleans()) else 1 for d in shape[drop:]]
+        shapes.append(tuple(s))
+    shapes[0] = shape   # one full-shape input fixes the iteration shape
+    steps = draw(st.lists(st.tuples(st.sampled_from(_UNARY + _BINARY),
+                                    st.integers(0, 10), st.integers(0, 10),
+                                    st.sampled_from((None, 0.5, 2.0))),
+                          min_size=1, max_size=6))
+    dims = tuple(sorted(set(draw(st.lists(st.integers(0, ndim - 1), max_size=ndim)))))
+    reduce = draw(st.sampled_from(("sum", "mean", "none")))
+    return shape, shapes, steps, dims, reduce
+
+
+@settings(max_examples=12)
+@given(chains())
+def test_fused_equals_unfused_values_and_gradients(chain):
+    require_numba()
+    shape, shapes, steps, dims, reduce = chain
+    G.reset_default_graph()
+    xs = [G.placeholder(Y.float64, s, name=f"x{i}") for i, s in enumerate(shapes)]
+    vals = list(xs)
+    for name, i, j, scalar in steps:
+        a = vals[i % len(vals)]
+        b = scalar if scalar is not None and name in ("add", "mul", "maximum") \
+            else vals[j % len(vals)]
+        out = _apply(name, a, b)
+        if tuple(out.shape) != shape:          # keep the iteration shape
+            out = out + xs[0] * 0.0
+        vals.append(out)
+    y = vals[-1]
+    if reduce != "none":
+        y = getattr(y, reduce)(dims if dims else None)
+    loss = (y * y).sum()
+    grads = G.gradients(loss, xs)
+    fetches = [y] + [g for g in grads if g is not None]
+    rng = np.random.default_rng(0)
+    feeds = {x: rng.uniform(-2, 2, s) for x, s in zip(xs, shapes)}
+    want = _run(fetches, feeds, backend="numpy")
+    for executor in ("codegen", "interpreter"):
+        got = _run(fetches, feeds, backend="numba", executor=executor)
+        _close(got, want, what=f"{executor}: {chain}")
+
+
+# ---- compiled training steps -------------------------------------------------------------------
+
+def _step(workload, backend):
+    from yingshe.compare.engines import pytorch_style as ps
+    from yingshe.compare.workloads import WORKLOADS, batches, build
+    w = WORKLOADS[workload]
+    arrays = build(workload)
+    _, step = ps.training_step(Y, "yingshe-compiled", w, arrays)
+    step.backend = backend
+    data = [(Y.from_numpy(arrays["x"][i]), Y.from_numpy(arrays["y"][i]))
+            for i in batches(w, 6)]
+    return step, data
+
+
+# (fused kernels, library calls) of one compiled SGD step of a linear model, by its
+# structure: the forward (linear) and the loss are one library call each; the loss's
+# gradient is one kernel with the bias gradient's sum fused into it (linreg: the
+# mse gradient 2 (p - y) / n is sub and mul) or a library call (the logistic and
+# softmax losses are composite ops with their own backward); the weight gradient is a
+# transpose and a matmul; each parameter's update (mul by -lr, add) is one kernel.
+COUNTS = {
+    # kernels: mse grad + bias sum, W update, b update; library: linear, mse_loss,
+    # transpose, matmul
+    "linreg": (3, 4),
+    # kernels: W update, b update; library: linear, bce, mean, bce backward, transpose,
+    # matmul, sum (of a library result: nothing to fuse it with)
+    "logreg": (2, 7),
+    # kernels: W update, b update; library: linear, log_softmax, nll_loss, nll backward,
+    # log_softmax backward, transpose, matmul, sum
+    "softmax": (2, 8),
+}
+
+
+@pytest.mark.parametrize("workload", sorted(COUNTS))
+def test_kernel_and_library_call_counts(workload):
+    require_numba()
+    step, data = _step(workload, "numba")
+    for d in data[:3]:
+        step(*d)
+    stats = step._last.fn.kernel_stats
+    assert (len(stats.kernels), stats.library_calls) == COUNTS[workload], \
+        step.explain()
+
+
+def _speed_workloads():
+    from yingshe.compare.workloads import SPEED
+    return list(SPEED)
+
+
+@pytest.mark.parametrize("workload", _speed_workloads())
+def test_training_trajectories_match_across_backends(workload):
+    require_numba()
+    losses = {}
+    for backend in ("numpy", "numba"):
+        step, data = _step(workload, backend)
+        losses[backend] = [float(step(*d).item()) for d in data]
+    rtol, atol = tol("graph", "float32")
+    np.testing.assert_allclose(losses["numba"], losses["numpy"], rtol=rtol, atol=atol)
+
+
+def test_explain_shows_groups_kernels_and_compile_time():
+    require_numba()
+    f = Y.compile(lambda x: Y.sigmoid(x * 3.0 + 1.0).sum(), backend="numba")
+    x = Y.from_numpy(np.linspace(-1, 1, 12).reshape(3, 4))
+    np.testing.assert_allclose(f(x).item(), (1 / (1 + np.exp(-(x.numpy() * 3 + 1)))).sum(),
+                               rtol=1e-12)
+    text = f.explain()
+    assert "fusion groups: 1 numba kernels" in text
+    assert "mul (mul), add (add), sigmoid (sigmoid), sum (sum)" in text
+    assert "def kernel(" in text and "compiled (or loaded from the cache) in" in text
+
+
+def test_numpy_backend_is_unfused_and_needs_no_numba(monkeypatch):
+    monkeypatch.setattr(jit, "_numba", [None])
+    monkeypatch.delenv("YINGSHE_REQUIRE_NUMBA", raising=False)
+    f = Y.compile(lambda x: Y.tanh(x * 2.0).sum())
+    x = Y.from_numpy(np.arange(6.0))
+    assert f(x).item() == pytest.approx(np.tanh(np.arange(6.0) * 2).sum(), rel=1e-12)
+    assert not _fused_nodes(f._last.program)
+    assert not hasattr(f._last.fn, "kernel_stats")
+    with pytest.raises(jit.BackendUnavailable):
+        Y.compile(lambda x: x, backend="numba")
+
+
+def test_unknown_backend_is_refused_early():
+    with pytest.raises(ValueError, match="unknown backend"):
+        Y.compile(lambda x: x, backend="cuda")
+    with pytest.raises(ValueError, match="unknown backend"):
+        G.Session(backend="fast")
+
+
+def test_a_second_process_loads_the_cached_kernel(tmp_path):
+    require_numba()
+    code = textwrap.dedent("""
+        import numpy as np, yingshe as Y
+        f = Y.compile(lambda x: (Y.exp(x) * 0.5 + x).sum(), backend="numba")
+        f(Y.from_numpy(np.ones((3, 2))))
+        (name, group, source), = f._last.fn.kernel_stats.kernels
+        k = f._last.fn.globals[name]
+        print(sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values()))
+    """)
+    env = dict(os.environ, YINGSHE_CACHE_DIR=str(tmp_path),
+               PYTHONPATH=os.path.dirname(os.path.dirname(Y.__file__)))
+    runs = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                           text=True, check=True).stdout.split() for _ in range(2)]
+    assert runs[0] == ["0", "1"]          # compiled, then written to the cache
+    assert runs[1] == ["1", "0"]          # loaded from the cache, not recompiled

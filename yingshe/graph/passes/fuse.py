@@ -1,0 +1,359 @@
+"""Fusion: groups of elementwise ops, with the reductions that consume them, become one node.
+
+A *fusion group* is a connected set of elementwise op nodes of one iteration shape (ops
+with a scalar formula, ``OpDef.scalar``: ``add``, ``exp``, ``where``, ``threshold_backward``
+...; casts between float dtypes) plus the ``sum``/``mean`` reductions of their values. The
+pass replaces each group by one ``fused`` node whose inputs are the group's external
+inputs and whose outputs are the values used outside it (and the reductions); the numba
+code generator (``codegen/numba.py``) compiles each one into a single loop, where NumPy
+would make one pass over memory and one temporary per op. GEMMs, convolutions,
+data-dependent and stateful ops stay library calls between the groups. NumPy's code
+generator never sees a fused node (the pass runs for the numba backend only); the
+fused op's ``forward`` runs the members one by one with NumPy, so the interpreter can
+still execute a fused program (the oracle of the kernels).
+
+Legality. Merging never creates a cycle: a group may not consume, through a node outside
+it, a value it produces (checked on ancestor bitsets), nor consume a reduction of its own
+inside the loop. Reads, assigns, stateful and random ops keep their program order: they
+are chained, so the order below respects it. The program is re-emitted in a topological
+order of the condensed graph that follows the original positions (a group sits where its
+last member was, or later).
+
+Only groups worth a kernel are kept: two or more elementwise ops, an elementwise op and a
+reduction, or one op whose forward is more than one NumPy call (``sigmoid``, ``elu``,
+fused optimizer updates...). Shapes must be fully known (compiled programs always are).
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from yingshe import _dtype
+from yingshe.graph.ir import Node, Symbol
+from yingshe.graph.passes import Program, key_of
+from yingshe.ops._registry import OpDef
+from yingshe.ops._shapes import Meta
+
+__all__ = ["fuse", "FUSED", "FusionGroup", "REDUCTIONS"]
+
+REDUCTIONS = ("sum", "mean")
+_FLOATS = (_dtype.float32, _dtype.float64)
+_KINDS = _FLOATS + (_dtype.bool,)
+
+
+class FusionGroup:
+    """One fused kernel's recipe.
+
+    ``members``: the member nodes in a valid order (elementwise ops, then reductions
+    wherever their input is ready); ``refs[j]``: for each input of member ``j``,
+    ``("in", k)`` (external input ``k``), ``("v", m, i)`` (output ``i`` of member ``m``)
+    or ``("lit", value)``; ``inputs``: the external inputs (symbols) in kernel order;
+    ``outputs``: ``(m, i)`` per fused output; ``shape``: the iteration shape."""
+
+    __slots__ = ("members", "refs", "inputs", "outputs", "shape", "metas")
+
+    def __init__(self, members, refs, inputs, outputs, shape, metas) -> None:
+        self.members = tuple(members)
+        self.refs = tuple(refs)
+        self.inputs = tuple(inputs)
+        self.outputs = tuple(outputs)
+        self.shape = tuple(shape)
+        self.metas = tuple(metas)
+
+    def __repr__(self) -> str:
+        ops = " ".join(m.op.name for m in self.members)
+        return f"<fusion group {self.shape}: {ops}>"
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other) -> bool:
+        return self is other
+
+
+def _fused_forward(xp, *inputs, group):
+    """Run the group member by member with NumPy (the interpreter's path)."""
+    vals: list = []
+    for node, refs in zip(group.members, group.refs):
+        args = []
+        for r in refs:
+            if r[0] == "in":
+                args.append(inputs[r[1]])
+            elif r[0] == "v":
+                v = vals[r[1]]
+                args.append(v[r[2]] if isinstance(v, tuple) else v)
+            else:
+                args.append(r[1])
+        vals.append(node.op.forward(xp, *args, **node.attrs))
+    outs = tuple(vals[m][i] if isinstance(vals[m], tuple) else vals[m]
+                 for m, i in group.outputs)
+    return outs if len(outs) > 1 else outs[0]
+
+
+def _fused_infer(*inputs, group):
+    outs = group.metas
+    return outs if len(outs) > 1 else outs[0]
+
+
+def _n_outputs(group) -> int:
+    return len(group.outputs)
+
+
+# Not registered (it is no user op): made only by this pass.
+FUSED = OpDef("fused", _fused_forward, _fused_infer, None, saves="none",
+              num_outputs=_n_outputs, doc="A fusion group (see yingshe.graph.passes.fuse).")
+
+
+# ---- which nodes may join a group ------------------------------------------------------------
+
+def _known(shape) -> bool:
+    return shape is not None and all(isinstance(d, int) for d in shape)
+
+
+def _literal_attr(v) -> bool:
+    return v is None or isinstance(v, (bool, int, float, str))
+
+
+def elementwise(node: Node) -> bool:
+    """An op node the fused kernels can compute per element."""
+    if node.kind != "op" or node.op is FUSED:
+        return False
+    op = node.op
+    if op.stateful or op.random or (op.scalar is None and op.name != "cast"):
+        return False
+    if not node.metas or any(not _known(m.shape) or m.dtype not in _KINDS for m in node.metas):
+        return False
+    shape = tuple(node.metas[0].shape)
+    if any(tuple(m.shape) != shape for m in node.metas):
+        return False
+    for x in node.inputs:
+        if isinstance(x, Symbol):
+            if not _known(x.shape) or x.dtype not in _KINDS or len(x.shape) > len(shape):
+                return False
+            if any(d != 1 and d != s for d, s in zip(reversed(x.shape), reversed(shape))):
+                return False
+        elif isinstance(x, bool) or not isinstance(x, (int, float)):
+            return False
+    if op.name == "cast":
+        return node.attrs["dtype"] in _KINDS and node.inputs[0].dtype in _FLOATS
+    return all(_literal_attr(v) for v in node.attrs.values())
+
+
+def _reduction(node: Node) -> bool:
+    if node.kind != "op" or node.op.name not in REDUCTIONS:
+        return False
+    x = node.inputs[0]
+    if not isinstance(x, Symbol) or x.dtype not in _FLOATS or not _known(x.shape):
+        return False
+    if node.metas[0].dtype is not x.dtype:
+        return False
+    return node.attrs.get("dtype") is None or node.attrs["dtype"] is x.dtype
+
+
+def _ordered(node: Node) -> bool:
+    """Nodes whose relative order is part of the program's meaning."""
+    return node.kind in ("read", "assign", "init", "no_op") or node.stateful or node.random
+
+
+def _worth_a_kernel(members: list[Node]) -> bool:
+    from yingshe.ops.elementwise import UFUNCS
+    ew = [m for m in members if m.op.name not in REDUCTIONS]
+    if len(members) >= 2 and ew:
+        return True
+    return len(ew) == 1 and ew[0].op.name not in UFUNCS and ew[0].op.name != "cast"
+
+
+# ---- the pass ---------------------------------------------------------------------------------
+
+def fuse(program: Program) -> Program:
+    """Replace fusion groups by ``fused`` nodes (see the module docstring)."""
+    nodes = program.nodes
+    n = len(nodes)
+    index = {nd.id: i for i, nd in enumerate(nodes)}
+    preds: list[list[int]] = []
+    anc = [0] * n
+    last_ordered = None
+    for i, nd in enumerate(nodes):
+        ps = [index[x._gnode.id] for x in nd.inputs
+              if isinstance(x, Symbol) and x._gnode.id in index]
+        ps += [index[c.id] for c in nd.control if c.id in index]
+        if _ordered(nd):
+            if last_ordered is not None:
+                ps.append(last_ordered)
+            last_ordered = i
+        preds.append(ps)
+        a = 0
+        for p in ps:
+            a |= anc[p] | (1 << p)
+        anc[i] = a
+    is_ew = [elementwise(nd) for nd in nodes]
+    is_red = [False] * n
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    members: dict[int, list[int]] = {}
+
+    def legal(ms: list[int]) -> bool:
+        mask = 0
+        for m in ms:
+            mask |= 1 << m
+        for m in ms:
+            for p in preds[m]:
+                if mask >> p & 1:
+                    if is_red[p]:
+                        return False
+                elif anc[p] & mask:
+                    return False
+        return True
+
+    def merge(i: int, g: int) -> bool:
+        ri, rg = find(i), find(g)
+        if ri == rg:
+            return True
+        ms = members.get(ri, [ri]) + members.get(rg, [rg])
+        if not legal(ms):
+            return False
+        parent[rg] = ri
+        members[ri] = ms
+        members.pop(rg, None)
+        return True
+
+    for i, nd in enumerate(nodes):
+        if is_ew[i]:
+            shape = tuple(nd.metas[0].shape)
+            members[i] = [i]
+            for x in nd.inputs:
+                if not isinstance(x, Symbol) or x._gnode.id not in index:
+                    continue
+                p = index[x._gnode.id]
+                if is_ew[p] and tuple(nodes[p].metas[0].shape) == shape:
+                    merge(i, p)
+        elif _reduction(nd):
+            p = index.get(nd.inputs[0]._gnode.id)
+            if p is not None and is_ew[p]:
+                is_red[i] = True
+                members[i] = [i]
+                if not merge(p, i):
+                    is_red[i] = False
+                    members.pop(i, None)
+    groups = {}
+    for root, ms in members.items():
+        if find(root) != root:
+            continue
+        ms = sorted(ms)
+        if _worth_a_kernel([nodes[m] for m in ms]):
+            groups[root] = ms
+    if not groups:
+        return program
+    group_of = {m: root for root, ms in groups.items() for m in ms}
+    return _emit(program, nodes, index, preds, groups, group_of)
+
+
+def _emit(program, nodes, index, preds, groups, group_of) -> Program:
+    """The program with each group one fused node, in a topological order of the
+    condensed graph that follows the original positions."""
+    unit = [group_of.get(i, i) for i in range(len(nodes))]   # node -> its unit (group root)
+    prio = {u: max(groups[u]) if u in groups else u for u in set(unit)}
+    deps: dict[int, set] = {u: set() for u in prio}
+    users: dict[int, set] = {u: set() for u in prio}
+    for i, ps in enumerate(preds):
+        for p in ps:
+            a, b = unit[p], unit[i]
+            if a != b:
+                deps[b].add(a)
+                users[a].add(b)
+    ready = [(prio[u], u) for u, d in deps.items() if not d]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, u = heapq.heappop(ready)
+        order.append(u)
+        for v in users[u]:
+            deps[v].discard(u)
+            if not deps[v]:
+                heapq.heappush(ready, (prio[v], v))
+    if len(order) != len(prio):  # pragma: no cover - legal() rules cycles out
+        raise RuntimeError("fuse: the fused program has a cycle")
+
+    fetched = {key_of(f) for f in program.fetches if isinstance(f, Symbol)}
+    consumers: dict[tuple, set] = {}
+    for i, nd in enumerate(nodes):
+        for x in nd.inputs:
+            if isinstance(x, Symbol):
+                consumers.setdefault(key_of(x), set()).add(i)
+    sym_map: dict[tuple, Symbol] = {}
+    node_map: dict[int, Node] = {}
+    out: list[Node] = []
+
+    def remap(x):
+        return sym_map.get(key_of(x), x) if isinstance(x, Symbol) else x
+
+    for u in order:
+        if u not in groups:
+            nd = nodes[u]
+            inputs = tuple(remap(x) for x in nd.inputs)
+            control = tuple(node_map.get(c.id, c) for c in nd.control)
+            if all(a is b for a, b in zip(inputs, nd.inputs)) and \
+                    all(a is b for a, b in zip(control, nd.control)):
+                new = nd
+            else:
+                from yingshe.graph.passes import clone
+                new = clone(nd, inputs, control)
+                for k, s in enumerate(nd.outputs):
+                    sym_map[key_of(s)] = new.outputs[k]
+            node_map[nd.id] = new
+            out.append(new)
+            continue
+        ms = groups[u]
+        mset = set(ms)
+        pos = {m: j for j, m in enumerate(ms)}
+        ext: dict[tuple, int] = {}
+        inputs: list = []
+        refs = []
+        for m in ms:
+            r = []
+            for x in nodes[m].inputs:
+                if isinstance(x, Symbol):
+                    p = index.get(x._gnode.id)
+                    if p is not None and p in mset:
+                        r.append(("v", pos[p], x._out_index))
+                        continue
+                    k = ext.get(key_of(x))
+                    if k is None:
+                        k = ext[key_of(x)] = len(inputs)
+                        inputs.append(remap(x))
+                    r.append(("in", k))
+                else:
+                    r.append(("lit", x))
+            refs.append(tuple(r))
+        outputs, metas, olds = [], [], []
+        for m in ms:
+            for k, s in enumerate(nodes[m].outputs):
+                key = key_of(s)
+                used_out = key in fetched or any(c not in mset for c in consumers.get(key, ()))
+                if used_out:
+                    outputs.append((pos[m], k))
+                    metas.append(Meta(tuple(s.shape), s.dtype))
+                    olds.append(s)
+        shape = max((tuple(nodes[m].metas[0].shape) for m in ms if not
+                     nodes[m].op.name in REDUCTIONS), key=len)
+        group = FusionGroup([nodes[m] for m in ms], refs, inputs, outputs, shape, metas)
+        first = nodes[ms[-1]]
+        node = Node("op", FUSED, tuple(inputs), {"group": group}, tuple(metas),
+                    name=f"fused_{'_'.join(nodes[m].op.name for m in ms[:4])}",
+                    site=first.site, graph=first.graph, grad=first.grad)
+        for s, new in zip(olds, node.outputs):
+            sym_map[key_of(s)] = new
+        for m in ms:
+            node_map[nodes[m].id] = node
+        out.append(node)
+    fetches = [node_map.get(f.id, f) if isinstance(f, Node) else sym_map.get(key_of(f), f)
+               for f in program.fetches]
+    stats = dict(program.stats)
+    stats["fuse"] = stats.get("fuse", 0) + len(groups)
+    return Program(out, fetches, program.feeds, stats)

@@ -1,0 +1,335 @@
+"""N-d convolution kernels on channel-first NumPy arrays (``conv1d``/``conv2d`` and
+``conv3d`` in ``nn.py`` and ``conv3d.py`` are thin op blocks over these).
+
+Three kernels, each the adjoint of the others' inputs (see the op blocks):
+
+* ``forward``: im2col + GEMM. ``weight_grad``: the same columns, one GEMM that sums over
+  samples and positions. ``transpose`` (the input gradient, and ``conv_transpose``): one
+  GEMM to columns, then the columns are summed into the output.
+
+Lowering, chosen per call from the shapes:
+
+* **Chunks.** The batch is cut into chunks whose columns take about ``COLS_BYTES``
+  (cache-sized): each chunk is one im2col copy into a reused buffer and *one* GEMM over
+  all its samples and positions (a single sample per chunk only where one sample's
+  columns already fill the budget). Nothing of the size of the whole batch's columns is
+  ever allocated, so the columns are written and read while they are still in cache.
+* **Channel-major columns** ``(C*k..., samples*positions)``: the GEMM's output is
+  ``(O, samples, positions)``, so groups are a batched GEMM over ``(G, ...)`` and the
+  weight gradient is one GEMM whose reduction runs over every sample and position of the
+  chunk (no per-sample products to add up). The forward's output is copied once into
+  the ``(N, O, ...)`` result (dropping the wide columns, adding the bias in the same
+  pass).
+* **Wide columns** (stride 1): with the padded input flattened, the windows of one
+  kernel position are one contiguous run, ``L = sum((out_i - 1) * pitch_i) + out_last``
+  long, so the copy moves long runs instead of rows of ``out_last``. The wrap-around
+  positions between rows are computed and dropped (forward) or met with zero gradients
+  (weight gradient); the latter is exact only while the input is finite (0 * inf is
+  NaN), so a non-finite input takes the exact windows. Other strides copy the windows as
+  they are.
+* **The transposed convolution at stride 1** writes the GEMM's columns for each sample
+  into a plane of the full output's pitch with zero margins, so that every kernel
+  position's contribution to an output position is a fixed offset away: the col2im is
+  then *one* strided ``sum`` over the kernel axes, written straight into the result
+  (instead of one slice-add per kernel position). The zeros are exact only while the
+  weight is finite; a non-finite weight, and other strides, take one slice-add per kernel
+  position (per chunk).
+
+The GEMM orientations are the ones OpenBLAS runs fastest for these shapes (measured:
+``cols @ g.T`` for the weight gradient is ~1.5x faster than ``g @ cols.T``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+__all__ = ["forward", "transpose", "weight_grad", "out_size"]
+
+# Bytes of columns per chunk: a quarter of a core's L2 here (2 MB), which leaves room for
+# the GEMM's packed panels. Measured on the cnnbn and sweep shapes (benchmarks/
+# conv_sweep.py), 256 KiB - 1 MiB are within noise of each other; 2-4 MiB lose 10-30%,
+# and the whole batch at once (the old lowering) up to 2x.
+COLS_BYTES = 1 << 19
+SCATTER_BYTES = 1 << 19
+
+
+def out_size(n: int, k: int, s: int, pad: tuple, d: int) -> int:
+    """Output length of one spatial dim of a convolution."""
+    return (n + pad[0] + pad[1] - d * (k - 1) - 1) // s + 1
+
+
+def _finite(a) -> bool:
+    """Whether every element of ``a`` is finite. One summing pass and no temporary: a
+    non-finite element makes the sum non-finite; a finite array whose sum overflows
+    reads as non-finite, which only sends it to the exact (slower) path."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.add.reduce(a, axis=None)))
+
+
+def _chunk(n: int, per_sample: int, budget: int) -> int:
+    """Samples per chunk: as many as fit in ``budget`` bytes, at least one."""
+    return max(1, min(n, budget // max(per_sample, 1)))
+
+
+def _into(a, shape):
+    """``a`` reshaped to ``shape`` as a view (a destination must never be a copy)."""
+    v = a.reshape(shape)
+    if not np.may_share_memory(v, a):   # pragma: no cover - the buffers are laid out for it
+        raise AssertionError(f"conv kernels: {a.shape} -> {shape} is not a view")
+    return v
+
+
+def _pitches(shape) -> tuple:
+    """Element strides of a C-contiguous array of ``shape``."""
+    out, p = [], 1
+    for n in reversed(shape):
+        out.append(p)
+        p *= n
+    return tuple(reversed(out))
+
+
+def _layout(pshape, kernel, stride, dilation, out, wide):
+    """The column grid of one sample: its length and, per spatial dim, the element
+    offset between neighbouring outputs in the flattened padded input (``steps``) and in
+    the columns (``pitch``)."""
+    p = _pitches(pshape)
+    if wide:
+        length = sum((o - 1) * q for o, q in zip(out[:-1], p[:-1])) + out[-1]
+        return length, p, p
+    return math.prod(out), tuple(s * q for s, q in zip(stride, p)), _pitches(out)
+
+
+class _Columns:
+    """im2col, one chunk of samples at a time, into a reused ``(C*k..., m*L)`` buffer
+    (rows ordered like the weight's (c, k...), columns (sample, position)).
+
+    The padded input is a reused ``(m, C, *padded)`` buffer whose padding is written
+    once; every strided view (of its windows, of the columns) is built once per call and
+    sliced per chunk, so a chunk costs its two copies and nothing else (building a view
+    costs more than copying a small chunk)."""
+
+    def __init__(self, x, kernel, stride, pads, dilation, out, wide, budget):
+        if any(hi < 0 for _, hi in pads):      # a negative trailing pad crops
+            x = x[(slice(None),) * 2 + tuple(slice(0, n + min(hi, 0))
+                                             for n, (_, hi) in zip(x.shape[2:], pads))]
+            pads = tuple((lo, max(hi, 0)) for lo, hi in pads)
+        N, C = x.shape[:2]
+        nd = len(kernel)
+        pshape = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads))
+        self.length, steps, self.pitch = _layout(pshape, kernel, stride, dilation, out, wide)
+        self.rows = C * math.prod(kernel)
+        self.m = m = _chunk(N, self.rows * self.length * x.itemsize, budget)
+        self.x = x
+        e = x.itemsize
+        p = _pitches(pshape)
+        vol = math.prod(pshape)
+        self.plain = not any(lo or hi for lo, hi in pads)
+        if self.plain:
+            base, n_src = np.ascontiguousarray(x), N
+        else:
+            base, n_src = np.zeros((m, C) + pshape, dtype=x.dtype), m
+            self.inner = (slice(None),) * 2 + tuple(
+                slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads))
+        self.base = base
+        grid = (self.length,) if wide else tuple(out)
+        gst = (e,) if wide else tuple(s * e for s in steps)
+        shape = (C,) + tuple(kernel)
+        self.src = as_strided(base, shape + (n_src,) + grid,
+                              (vol * e,) + tuple(d * q * e for d, q in zip(dilation, p))
+                              + (C * vol * e,) + gst, writeable=False)
+        self.cols = np.empty((self.rows, m * self.length), dtype=x.dtype)
+        self.dst = _into(self.cols, shape + (m,) + grid)
+        self.axis = (slice(None),) * (1 + nd)      # up to the sample axis of src/dst
+
+    def fill(self, n0: int, mm: int):
+        """The columns of samples ``n0:n0+mm``: a (rows, mm * L) view of the buffer."""
+        if self.plain:
+            src = self.src[self.axis + (slice(n0, n0 + mm),)]
+        else:
+            self.base[:mm][self.inner] = self.x[n0:n0 + mm]
+            src = self.src[self.axis + (slice(0, mm),)]
+        np.copyto(self.dst[self.axis + (slice(0, mm),)], src)
+        return self.cols[:, :mm * self.length]
+
+
+def _geometry(x, kernel, stride, pads, dilation):
+    """The output's spatial sizes; a kernel larger than the padded input is an error
+    (the op's shape rule then names the sizes)."""
+    out = tuple(out_size(n, k, s, p, d)
+                for n, k, s, p, d in zip(x.shape[2:], kernel, stride, pads, dilation))
+    if any(o <= 0 for o in out):
+        raise ValueError(f"the kernel {kernel} (dilation {dilation}) is larger than the "
+                         f"padded input {x.shape[2:]} (padding {pads})")
+    return out
+
+
+def forward(x, w, b, stride, pads, dilation, groups):
+    """``conv`` of x (N, C, *sp) with w (O, C/G, *k) [+ b (O,)] -> (N, O, *out)."""
+    N, C = x.shape[:2]
+    O, Cg = w.shape[:2]
+    kernel = tuple(w.shape[2:])
+    nd = len(kernel)
+    out = _geometry(x, kernel, stride, pads, dilation)
+    G, Kg = groups, Cg * math.prod(kernel)
+    res = np.empty((N, O) + out, dtype=np.result_type(x, w))
+    if N == 0:
+        return res
+    cols = _Columns(x, kernel, stride, pads, dilation, out, all(s == 1 for s in stride),
+                    COLS_BYTES)
+    m, L = cols.m, cols.length
+    prod = np.empty((G, O // G, m * L), dtype=res.dtype)
+    wg = w.reshape(G, O // G, Kg)
+    e = res.itemsize
+    # (O, m, L) -> (m, O, *out): the valid positions, for one strided pass per chunk
+    view = as_strided(prod, (m, O) + out, (L * e, m * L * e) + tuple(q * e for q in cols.pitch),
+                      writeable=False)
+    bias = None if b is None else b.reshape((1, O) + (1,) * nd)
+    for n0 in range(0, N, m):
+        mm = min(m, N - n0)
+        cc = cols.fill(n0, mm)
+        np.matmul(wg, cc.reshape(G, Kg, mm * L), out=prod[:, :, :mm * L])
+        if bias is None:
+            np.copyto(res[n0:n0 + mm], view[:mm])
+        else:
+            np.add(view[:mm], bias, out=res[n0:n0 + mm])
+    return res
+
+
+def weight_grad(x, g, wshape, stride, pads, dilation, groups):
+    """The gradient of ``forward`` w.r.t. its weight: sum over samples and positions of
+    g (N, O, *out) times the windows of x (N, C, *sp) -> (O, C/G, *k)."""
+    N = x.shape[0]
+    O, Cg = wshape[:2]
+    kernel = tuple(wshape[2:])
+    out = tuple(g.shape[2:])
+    G, Kg, Og = groups, Cg * math.prod(kernel), O // groups
+    acc = np.zeros((G, Kg, Og), dtype=np.result_type(x, g))
+    if N == 0 or 0 in out:
+        return _wgrad_result(acc, wshape)
+    wide = all(s == 1 for s in stride) and _finite(x)
+    cols = _Columns(x, kernel, stride, pads, dilation, out, wide, COLS_BYTES)
+    m, L = cols.m, cols.length
+    # g on the column grid, channel-major; wrap-around positions stay zero throughout
+    gcols = np.zeros((O, m * L), dtype=g.dtype)
+    e = g.itemsize
+    gdst = as_strided(gcols, (m, O) + out, (L * e, m * L * e) + tuple(q * e for q in cols.pitch))
+    part = np.empty_like(acc)
+    for n0 in range(0, N, m):
+        mm = min(m, N - n0)
+        cc = cols.fill(n0, mm)
+        np.copyto(gdst[:mm], g[n0:n0 + mm])
+        # dW^T (G, Kg, Og) = cols (G, Kg, P) @ g^T (G, P, Og), P = every sample and position
+        np.matmul(cc.reshape(G, Kg, mm * L),
+                  gcols[:, :mm * L].reshape(G, Og, mm * L).transpose(0, 2, 1), out=part)
+        acc += part
+    return _wgrad_result(acc, wshape)
+
+
+def _wgrad_result(acc, wshape):
+    """(G, Kg, Og) -> the weight's (O, Cg, *k)."""
+    G, Kg, Og = acc.shape
+    return np.ascontiguousarray(acc.transpose(0, 2, 1)).reshape(wshape)
+
+
+def transpose(x, w, b, stride, pads, dilation, groups, out):
+    """The adjoint of ``forward`` w.r.t. its input, as ``conv_transpose``: x (N, Cin, *in),
+    w (Cin, Cout/G, *k) [+ b] -> (N, Cout, *out); ``pads`` gives each dim's leading crop
+    (its trailing entry is not read: ``out`` fixes the size)."""
+    N, Cin = x.shape[:2]
+    Cog = w.shape[1]
+    kernel = tuple(w.shape[2:])
+    nd = len(kernel)
+    G = groups
+    Cout, Kg, Cig = G * Cog, Cog * math.prod(kernel), Cin // G
+    res = np.empty((N, Cout) + tuple(out), dtype=np.result_type(x, w))
+    inner = tuple(x.shape[2:])
+    if N == 0 or 0 in out:
+        return res
+    if 0 in inner:
+        res[...] = 0 if b is None else b.reshape((1, Cout) + (1,) * nd)
+        return res
+    # the weight as (G, Cog*k..., Cin/G): rows ordered (co, k...) like the columns'
+    wt = w.reshape(G, Cig, Kg).transpose(0, 2, 1)
+    lead = tuple(lo for lo, _ in pads)
+    if all(s == 1 for s in stride) and _finite(w):
+        _transpose_wide(x, wt, res, kernel, lead, dilation, G)
+    else:
+        _transpose_scatter(x, wt, res, kernel, stride, lead, dilation, G)
+    if b is not None:
+        res += b.reshape((1, Cout) + (1,) * nd)
+    return res
+
+
+def _transpose_wide(x, wt, res, kernel, lead, dilation, G):
+    """Stride 1: per sample, the GEMM's columns land in a plane of the full output's
+    pitch (x at its corner, zeros around it), after a zero margin; the output at flat
+    position ``q`` is then ``sum_k cols[k, q - shift_k]`` — one strided sum."""
+    N, Cin = x.shape[:2]
+    inner = tuple(x.shape[2:])
+    out = tuple(res.shape[2:])
+    nd = len(kernel)
+    K, Cout = wt.shape[0] * wt.shape[1], res.shape[1]
+    kk = math.prod(kernel)
+    # the plane: room for every kernel position's reach and for the cropped output
+    plane_shape = tuple(max(n + (k - 1) * d, lo + o)
+                        for n, k, d, lo, o in zip(inner, kernel, dilation, lead, out))
+    pitch = _pitches(plane_shape)
+    plane = math.prod(plane_shape)
+    shifts = tuple(d * q for d, q in zip(dilation, pitch))
+    margin = sum((k - 1) * s for k, s in zip(kernel, shifts))
+    # per sample, positions 0..span-1 of the plane hold x's rows (with zero wrap-arounds)
+    span = sum((n - 1) * q for n, q in zip(inner[:-1], pitch[:-1])) + inner[-1]
+    m = _chunk(N, K * plane * x.itemsize, SCATTER_BYTES)
+    e = res.itemsize
+    R = margin + m * plane
+    cols = np.zeros((K, R), dtype=res.dtype)
+    xw = np.zeros((m, Cin, span), dtype=x.dtype)
+    xw_grid = as_strided(xw, (m, Cin) + inner, (Cin * span * e, span * e)
+                         + tuple(q * e for q in pitch))
+    kst = tuple((math.prod(kernel[i + 1:]) * R - s) * e for i, s in enumerate(shifts))
+    start = margin + sum(lo * q for lo, q in zip(lead, pitch))
+    # cols[:, margin + n*plane : + span] = wt @ xw[n], per sample and group
+    dst = as_strided(cols[:, margin:], (m, G, K // G, span),
+                     (plane * e, (K // G) * R * e, R * e, e))
+    src = as_strided(cols[:, start:], (Cout, m) + out + tuple(kernel),
+                     (kk * R * e, plane * e) + tuple(q * e for q in pitch) + kst,
+                     writeable=False)
+    kaxes = tuple(range(2 + nd, 2 + 2 * nd))
+    for n0 in range(0, N, m):
+        mm = min(m, N - n0)
+        np.copyto(xw_grid[:mm], x[n0:n0 + mm])
+        np.matmul(wt, xw[:mm].reshape(mm, G, Cin // G, span), out=dst[:mm])
+        np.sum(src[:, :mm], axis=kaxes, out=res[n0:n0 + mm].swapaxes(0, 1))
+
+
+def _transpose_scatter(x, wt, res, kernel, stride, lead, dilation, G):
+    """Any stride: per chunk, one GEMM to columns (rows (co, k...), channel-major), then
+    one strided slice-add per kernel position into a padded buffer."""
+    N, Cin = x.shape[:2]
+    inner = tuple(x.shape[2:])
+    out = tuple(res.shape[2:])
+    nd = len(kernel)
+    K, Cout = wt.shape[0] * wt.shape[1], res.shape[1]
+    full = tuple(max((k - 1) * d + (n - 1) * s + 1, lo + o)
+                 for k, d, n, s, lo, o in zip(kernel, dilation, inner, stride, lead, out))
+    P = math.prod(inner)
+    m = _chunk(N, K * P * x.itemsize, SCATTER_BYTES)
+    xc = np.empty((Cin, m * P), dtype=x.dtype)
+    buf = np.empty((Cout, m) + full, dtype=res.dtype)
+    crop = tuple(slice(lo, lo + o) for lo, o in zip(lead, out))
+    for n0 in range(0, N, m):
+        mm = min(m, N - n0)
+        xcc = xc[:, :mm * P]
+        np.copyto(_into(xcc, (Cin, mm, P)), x[n0:n0 + mm].reshape(mm, Cin, P).swapaxes(0, 1))
+        cols = np.matmul(wt, xcc.reshape(G, Cin // G, mm * P))       # (G, Kg, mm*P)
+        cols = cols.reshape((Cout,) + tuple(kernel) + (mm,) + inner)
+        bb = buf[:, :mm]
+        bb[...] = 0
+        for pos in np.ndindex(*kernel):
+            sl = tuple(slice(p * d, p * d + (n - 1) * s + 1, s)
+                       for p, d, n, s in zip(pos, dilation, inner, stride))
+            bb[(slice(None), slice(None)) + sl] += cols[(slice(None),) + pos]
+        np.copyto(res[n0:n0 + mm].swapaxes(0, 1), bb[(slice(None), slice(None)) + crop])
