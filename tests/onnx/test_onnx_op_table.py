@@ -103,6 +103,10 @@ def test_every_registered_op_exports_or_is_refused_with_a_reason():
     assert not missing, f"ops with neither an ONNX mapping nor a reason: {missing}"
     both = sorted(set(EXPORTERS) & set(REFUSED))
     assert not both, f"ops both mapped and refused: {both}"
+    from yingshe.graph.ir import GRAPH_OPS
+    stale = sorted(n for n in list(EXPORTERS) + list(REFUSED)
+                   if n not in REGISTRY and n not in GRAPH_OPS)
+    assert not stale, f"mappings or refusals of ops that no longer exist: {stale}"
 
 
 # ---- the same records with a dynamic axis 0 and a second size -----------------------------------

@@ -777,13 +777,14 @@ def max_pool(ctx, x):
     pad = tuple(a for a, _ in full) if sym else (0,) * nd
     xin, kk, ss, dd, pp = (_as_2d(xin, 1), [1] + k, [1] + s, [1] + d, (0,) + pad) \
         if nd == 1 else (xin, k, s, d, pad)
-    op = REGISTRY["max_pool3d" if nd == 3 else "max_pool2d"]
-    vals, idx = apply(op, xin, kernel_size=tuple(kk), stride=tuple(ss), padding=tuple(pp),
-                      dilation=tuple(dd), ceil_mode=False)
-    if nd == 1:
-        vals, idx = vals.squeeze(2), idx.squeeze(2)
+    name = ("max_pool3d" if nd == 3 else "max_pool2d") + ("_with_indices" if ctx.wants(1)
+                                                           else "")
+    res = apply(REGISTRY[name], xin, kernel_size=tuple(kk), stride=tuple(ss),
+                padding=tuple(pp), dilation=tuple(dd), ceil_mode=False)
+    vals = res[0].squeeze(2) if nd == 1 else res[0]
     if not ctx.wants(1):
         return vals
+    idx = res[1].squeeze(2) if nd == 1 else res[1]
     if not sym:     # positions in the padded plane -> positions in the input's plane
         padded = [x.shape[2 + i] + full[i][0] + full[i][1] for i in range(nd)]
         flat, rest = None, idx

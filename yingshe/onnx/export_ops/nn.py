@@ -124,64 +124,63 @@ def _geometry(c: Call, dilation):
     return [a for a, _ in pads] + [e for _, e in pads], 0, True
 
 
-def _max_pool(c: Call):
+def _max_pool(c: Call, with_indices: bool):
     b = c.b
     k, s, d = c.attrs["kernel_size"], c.attrs["stride"], c.attrs["dilation"]
     pads, ceil, _ = _geometry(c, d)
-    vals, idx = b.op("MaxPool", [c.x()], outputs=2, kernel_shape=list(k), strides=list(s),
-                     pads=pads, dilations=list(d), ceil_mode=ceil)
+    attrs = dict(kernel_shape=list(k), strides=list(s), pads=pads, dilations=list(d),
+                 ceil_mode=ceil)
+    if not with_indices:      # the hidden window positions are for the VJP only
+        return b.op("MaxPool", [c.x()], **attrs), None
+    vals, idx = b.op("MaxPool", [c.x()], outputs=2, **attrs)
     # ONNX counts indices over the whole tensor, PyTorch within each plane
     plane = b.prod(c.dims(0)[2:])
     idx = b.op("Mod", [idx, b.op("Squeeze", [b.dim_tensor(plane), b.ints([0])])
                        if isinstance(plane, Dim) else b.const(np.asarray(plane, np.int64))])
-    return vals, idx
+    return vals, idx, None
 
 
-exports("max_pool2d", onnx="MaxPool (indices: Mod by the plane size)")(_max_pool)
-exports("max_pool3d", onnx="MaxPool (indices: Mod by the plane size)")(_max_pool)
+def max_pool(c: Call):
+    """MaxPool"""
+    return _max_pool(c, False)
 
 
-def _avg_pool(divisor):
-    def emit(c: Call):
-        b = c.b
-        k, s = c.attrs["kernel_size"], c.attrs["stride"]
-        nd = len(k)
-        pads, ceil, exact = _geometry(c, (1,) * nd)
-        include, override = c.attrs["count_include_pad"], c.attrs["divisor_override"]
-        plain = pads[nd:] == list(c.attrs["padding"])
-        if not include or (plain and not override):
-            return b.op("AveragePool", [c.x()], kernel_shape=list(k), strides=list(s),
-                        pads=pads, ceil_mode=ceil, count_include_pad=int(bool(include)))
-        if not exact:
-            raise c.error("count_include_pad with ceil_mode (or divisor_override) needs fixed "
-                          "spatial sizes")
-        # window sums (zero padding), divided by PyTorch's divisor for each window
-        area = int(np.prod(k))
-        sums = b.op("Mul", [b.op("AveragePool", [c.x()], kernel_shape=list(k),
-                                 strides=list(s), pads=pads, count_include_pad=1),
-                            b.scalar(area, c.out_dtype())])
-        dims = c.dims(0)
-        out = [(len(range(-p0, n + p1 - kk + 1, ss)))
-               for n, kk, ss, p0, p1 in zip(dims[2:], k, s, pads[:nd], pads[nd:])]
-        div = divisor(dims, k, s, c.attrs["padding"], out, include, override,
-                      c.out_dtype().np)
-        return b.op("Div", [sums, b.const(np.asarray(div))])
-    emit.__doc__ = "AveragePool (PyTorch's divisor where it differs from ONNX's)"
-    return emit
+def max_pool_with_indices(c: Call):
+    """MaxPool with its Indices output (Mod by the plane size: PyTorch's per-plane indices)"""
+    return _max_pool(c, True)
 
 
-def _divisor2(*args):
-    from yingshe.ops.nn import _avg_divisor
-    return _avg_divisor(*args)
+exports("max_pool2d", "max_pool3d")(max_pool)
+exports("max_pool2d_with_indices", "max_pool3d_with_indices")(max_pool_with_indices)
 
 
-def _divisor3(*args):
-    from yingshe.ops.conv3d import _avg_divisor3
-    return _avg_divisor3(*args)
-
-
-exports("avg_pool2d")(_avg_pool(_divisor2))
-exports("avg_pool3d")(_avg_pool(_divisor3))
+@exports("avg_pool2d", "avg_pool3d")
+def avg_pool(c: Call):
+    """AveragePool (PyTorch's divisor where it differs from ONNX's)"""
+    b = c.b
+    k, s = c.attrs["kernel_size"], c.attrs["stride"]
+    nd = len(k)
+    pads, ceil, exact = _geometry(c, (1,) * nd)
+    include, override = c.attrs["count_include_pad"], c.attrs["divisor_override"]
+    plain = pads[nd:] == list(c.attrs["padding"])
+    if not include or (plain and not override):
+        return b.op("AveragePool", [c.x()], kernel_shape=list(k), strides=list(s),
+                    pads=pads, ceil_mode=ceil, count_include_pad=int(bool(include)))
+    if not exact:
+        raise c.error("count_include_pad with ceil_mode (or divisor_override) needs fixed "
+                      "spatial sizes")
+    # window sums (zero padding), divided by PyTorch's divisor for each window
+    area = int(np.prod(k))
+    sums = b.op("Mul", [b.op("AveragePool", [c.x()], kernel_shape=list(k),
+                             strides=list(s), pads=pads, count_include_pad=1),
+                        b.scalar(area, c.out_dtype())])
+    dims = c.dims(0)
+    out = [(len(range(-p0, n + p1 - kk + 1, ss)))
+           for n, kk, ss, p0, p1 in zip(dims[2:], k, s, pads[:nd], pads[nd:])]
+    from yingshe.ops._pool import _avg_divisor
+    div = _avg_divisor(dims, k, s, c.attrs["padding"], out, include, override,
+                       c.out_dtype().np)
+    return b.op("Div", [sums, b.const(np.asarray(div))])
 
 
 # ---- normalisation ------------------------------------------------------------------------------
@@ -260,6 +259,28 @@ def _batch_norm(c: Call, dt):
     ins = [c.x(0)] + [b.initializer(np.asarray(v, dt.np).reshape(C), n)
                       for v, n in zip((scale, bias, mean, var), names)]
     return b.op("BatchNormalization", ins, epsilon=float(c.attrs["eps"]))
+
+
+@exports("batch_norm")
+def batch_norm(c: Call):
+    """ReduceMean over every dim but the channels (the batch's statistics), then as
+    norm_apply; the statistics as (C,) outputs"""
+    b, dt = c.b, c.out_dtype()
+    x, nd = c.x(), c.ndim(0)
+    axes = (0,) + tuple(range(2, nd))
+    mean = b.reduce("ReduceMean", x, axes, True)
+    xc = b.op("Sub", [x, mean])
+    var = b.reduce("ReduceMean", b.op("Mul", [xc, xc]), axes, True)
+    inv = b.op("Reciprocal", [b.op("Sqrt", [b.op("Add", [var, b.scalar(c.attrs["eps"], dt)])])])
+    y = b.op("Mul", [xc, inv])
+    shape = b.ints([1, -1] + [1] * (nd - 2))
+    affine = c.attrs["affine"]
+    if affine[0]:
+        y = b.op("Mul", [y, b.op("Reshape", [c.x(1), shape])])
+    if affine[1]:
+        y = b.op("Add", [y, b.op("Reshape", [c.x(len(c.inputs) - 1), shape])])
+    flat = b.ints([-1])
+    return (y, b.op("Reshape", [mean, flat]), b.op("Reshape", [var, flat]), None, None)
 
 
 @exports("norm_apply")
