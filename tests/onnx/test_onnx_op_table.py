@@ -85,15 +85,20 @@ def test_op_table_record_exports_and_matches_onnxruntime(case):
     assert case.op in EXPORTERS
     yingshe.onnx.export(fn, tuple(tensors), buf, input_names=names,
                         opset_version=OPSET.get(case.id))
-    got = ort_run(buf.getvalue(), {n: t.numpy() for n, t in zip(names, tensors)})
+    _check(buf.getvalue(), names, tensors, want, case.id)
+
+
+def _check(data, names, tensors, want, what):
+    """onnxruntime, then the file loaded back into yingshe (every ONNX op the export
+    writes must load), against the eager outputs ``want``."""
+    got = ort_run(data, {n: t.numpy() for n, t in zip(names, tensors)})
     assert len(got) == len(want)
     for k, (g, w) in enumerate(zip(got, want)):
-        assert_close(g, w, f"{case.id} output {k}")
-    # and back: yingshe runs every ONNX op its export writes
+        assert_close(g, w, f"{what} output {k}")
     with yingshe.no_grad():
-        back = flat(yingshe.onnx.load(buf.getvalue())(*tensors))
+        back = flat(yingshe.onnx.load(data)(*tensors))
     for k, (g, w) in enumerate(zip(back, want)):
-        assert_close(g, w, f"{case.id} output {k}, loaded back")
+        assert_close(g, w, f"{what} output {k}, loaded back")
 
 
 def test_every_registered_op_exports_or_is_refused_with_a_reason():
@@ -164,11 +169,4 @@ def test_op_table_record_with_a_dynamic_axis_runs_at_a_second_size(case):
     want = flat(fn(*second))
     if case.op == "dropout":
         want = [second[0].numpy()]
-    got = ort_run(buf.getvalue(), {n: t.numpy() for n, t in zip(names, second)})
-    assert len(got) == len(want)
-    for k, (g, w) in enumerate(zip(got, want)):
-        assert_close(g, w, f"{case.id} output {k} at axis-0 size {2 * n0}")
-    with yingshe.no_grad():
-        back = flat(yingshe.onnx.load(buf.getvalue())(*second))
-    for k, (g, w) in enumerate(zip(back, want)):
-        assert_close(g, w, f"{case.id} output {k} at axis-0 size {2 * n0}, loaded back")
+    _check(buf.getvalue(), names, second, want, f"{case.id} at axis-0 size {2 * n0}")

@@ -46,12 +46,22 @@ def _models(torch):
     return {"mlp": (mlp, (2, 5)), "cnn": (CNN(), (2, 1, 8, 8)), "lstm": (LSTMNet(), (2, 6, 4))}
 
 
+def _exported(torch, model, args, dynamo: bool, **kw) -> bytes:
+    """``model`` written by PyTorch's exporter (its default one, or the TorchScript one)."""
+    if dynamo:
+        require_module("onnxscript")
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prog = torch.onnx.export(model, args, None if dynamo else buf, dynamo=dynamo,
+                                 verbose=False, **kw)
+    return prog.model_proto.SerializeToString() if dynamo else buf.getvalue()
+
+
 @pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
 @pytest.mark.parametrize("name", ["mlp", "cnn", "lstm"])
 def test_a_model_exported_by_pytorch_runs_on_yingshe(name, dynamo):
     torch = _torch()
-    if dynamo:
-        require_module("onnxscript")
     torch.manual_seed(0)
     model, shape = _models(torch)[name]
     if name == "cnn":       # non-trivial running statistics
@@ -60,13 +70,8 @@ def test_a_model_exported_by_pytorch_runs_on_yingshe(name, dynamo):
             model(torch.randn(8, *shape[1:]) * 2 + 1)
     model.eval()
     x = torch.randn(*shape)
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        kw = ({"dynamic_axes": {"x": {0: "batch"}}} if not dynamo else {})
-        prog = torch.onnx.export(model, (x,), None if dynamo else buf, input_names=["x"],
-                                 output_names=["y"], dynamo=dynamo, verbose=False, **kw)
-    data = prog.model_proto.SerializeToString() if dynamo else buf.getvalue()
+    kw = {"dynamic_axes": {"x": {0: "batch"}}} if not dynamo else {}
+    data = _exported(torch, model, (x,), dynamo, input_names=["x"], output_names=["y"], **kw)
     back = yingshe.onnx.load(data)
     batches = [x] if dynamo else [x, torch.randn(5, *shape[1:])]
     for xb in batches:
@@ -127,17 +132,10 @@ def _layers(torch):
     "multihead-attention", "activations", "group-instance-norm"])
 def test_more_layers_exported_by_pytorch_run_on_yingshe(name, dynamo):
     torch = _torch()
-    if dynamo:
-        require_module("onnxscript")
     torch.manual_seed(0)
     model, args = _layers(torch)[name]
     model.eval()
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        prog = torch.onnx.export(model, args, None if dynamo else buf, dynamo=dynamo,
-                                 verbose=False)
-    back = yingshe.onnx.load(prog.model_proto.SerializeToString() if dynamo else buf.getvalue())
+    back = yingshe.onnx.load(_exported(torch, model, args, dynamo))
     with torch.no_grad():
         want = model(*args)
     want = want[0] if isinstance(want, tuple) else want
