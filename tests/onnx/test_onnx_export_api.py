@@ -340,3 +340,15 @@ def test_export_graph_of_a_yingshe_tf_compat_v1_session(tmp_path):
     x = np.load(tmp_path / "x.npy")
     got = ort_run((tmp_path / "m.onnx").read_bytes(), {"x": x})[0]
     assert_close(got, np.load(tmp_path / "want.npy"), "tf.compat.v1 graph")
+
+
+def test_a_yingshe_tf_keras_model_exports():
+    import yingshe.tf as tf      # the front-end only: real TensorFlow is never imported
+    model = tf.keras.Sequential([tf.keras.layers.Dense(4, activation="relu"),
+                                 tf.keras.layers.Dropout(0.5), tf.keras.layers.Dense(2)])
+    x = np.random.default_rng(0).standard_normal((3, 5)).astype(np.float32)
+    want = np.asarray(model(x))     # builds the layers; Keras calls run in inference mode
+    data = export_bytes(model, yingshe.tensor(x), input_names=["x"],
+                        dynamic_axes={"x": {0: "b"}})
+    assert_close(ort_run(data, {"x": x})[0], want, "keras model")
+    assert "tensorflow" not in sys.modules
