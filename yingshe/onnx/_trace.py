@@ -89,8 +89,8 @@ def trace(model, args: tuple, kwargs: dict, shapes=None) -> Traced:
     modes = [m.training for m in modules]
     prev = MODE.tracer
     try:
-        for m in modules:
-            m.training = False
+        if modules:
+            model.eval()      # through eval(): a module's own train() override runs
         with no_grad():
             MODE.tracer = tracer
             try:
