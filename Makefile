@@ -33,12 +33,10 @@ demo: $(VENV)/.full
 	$(PY) -m yingshe compare --out runs/demo
 
 # PyTorch and TensorFlow slow each other down ~25x in one process: the tests that import
-# TensorFlow live in tests/tf and run in a pytest process of their own.
+# TensorFlow live in tests/tf and run in a pytest process of their own. Both stages always
+# run; .ci/test-stages prints both results and fails at the end if either failed.
 test: $(VENV)/.full
-	YINGSHE_REQUIRE_REFERENCE=$${YINGSHE_REQUIRE_REFERENCE:-1} $(PY) -m pytest tests --ignore=tests/tf -q -n 2 -p no:cacheprovider
-	@if [ -d tests/tf ]; then \
-	  YINGSHE_REQUIRE_REFERENCE=$${YINGSHE_REQUIRE_REFERENCE:-1} $(PY) -m pytest tests/tf -q -n 2 -p no:cacheprovider; \
-	fi
+	PY=$(PY) ./.ci/test-stages
 
 clean:
 	rm -rf $(VENV) build *.egg-info

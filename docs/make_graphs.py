@@ -1,7 +1,9 @@
 """Writes docs/graphs.md: the tutorial's linear regression drawn three ways.
 
-    .venv/bin/python docs/make_graphs.py          # rewrite docs/graphs.md
+    .venv/bin/python docs/make_graphs.py          # rewrite docs/graphs.md (and its picture)
     .venv/bin/python docs/make_graphs.py --check  # exit 1 if docs/graphs.md is stale
+
+Rewriting also draws docs/img/graph-training-step.png with ``G.to_png`` (needs matplotlib).
 
 The drawings name the lines of this file that created each node, so edit it, then rerun.
 """
@@ -19,6 +21,7 @@ from yingshe.graph.passes import describe_stats, optimize, prune
 
 N = 64  # the batch: a known size lets gradients() add its nodes at once (see the text)
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "graphs.md")
+PICTURE = "img/graph-training-step.png"   # relative to docs/
 
 
 def tf1_graph():
@@ -91,7 +94,8 @@ def render() -> str:
         "`docs/make_graphs.py` that created it. Green boxes are forward ops, red boxes "
         "gradient ops, blue boxes fed values (placeholders, or eager tensors that need no "
         "gradient), yellow boxes Variables (parameters), grey boxes constants, purple boxes "
-        "state updates; outlined boxes are the values asked for.",
+        "state updates (assigns, and the ops that only compute a Variable's new value); "
+        "outlined boxes are the values asked for.",
         "",
         "## (a) TF1 style: the graph, with the nodes `gradients()` added",
         "",
@@ -161,8 +165,9 @@ def render() -> str:
         "```",
         "",
         f"`minimize()` adds the gradient nodes and, per Variable, the update of "
-        f"`yingshe.optim.SGD` (the code an eager `step()` runs: `w + g * -lr`) ending in an "
-        f"`assign`, grouped by a `no_op` (dashed edges are control dependencies). The "
+        f"`yingshe.optim.SGD` (the code an eager `step()` runs: `w + g * -lr`, purple) "
+        f"ending in an `assign`, grouped by a `no_op` (dashed edges are control "
+        f"dependencies). The "
         f"passes turn the "
         f"{len(raw.nodes)} nodes of the pruned graph into {len(program.nodes)}"
         + (f" ({removed})" if removed else "") +
@@ -170,12 +175,36 @@ def render() -> str:
         "(`Session.explain` prints it).",
         "",
         *_block("mermaid", G.to_mermaid(program)),
+        "## (d) A picture without a browser: `to_png`",
+        "",
+        "Mermaid and DOT need a renderer (GitHub, a Mermaid viewer, Graphviz). "
+        "`yingshe.graph.to_png` draws the same boxes and colours straight to a PNG with "
+        "matplotlib (`pip install \"yingshe[plot]\"`), offline; it takes everything "
+        "`to_mermaid` takes. An edge that spans several rows runs in a lane of its own, "
+        "never through a box. `yingshe compare` draws its report's graph this way.",
+        "",
+        "```python",
+        "G.to_png(program, 'training-step.png', title='one training step')",
+        "```",
+        "",
+        f"![the compiled training step, drawn by to_png]({PICTURE})",
     ]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+def draw_picture() -> str:
+    """docs/img/graph-training-step.png: the compiled training step of (c), by to_png."""
+    _, program = training_step()
+    path = os.path.join(os.path.dirname(OUT), PICTURE)
+    return G.to_png(program, path, title="one training step: forward (green), gradient (red), "
+                    "SGD update (purple)")
+
+
 def main(argv=None) -> int:
     from yingshe._frontend_docs import main as write_or_check
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--check" not in argv:
+        draw_picture()
     return write_or_check(argv, render(), OUT, "python docs/make_graphs.py")
 
 

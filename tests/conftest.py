@@ -27,6 +27,16 @@ def _fresh_seed():
     yield
 
 
+def pytest_configure(config):
+    # The suite imports the real torch beside yingshe.torch on purpose (it is the reference):
+    # yingshe.torch's warning about that mix is for users' programs
+    # (tests/torch_frontend/test_real_torch_warning.py checks it in processes of its own).
+    config.addinivalue_line("filterwarnings", "ignore:the real PyTorch:UserWarning")
+    config.addinivalue_line(
+        "markers", "install: builds this checkout and installs it into a fresh virtual "
+                   "environment (needs the package index or pip's cache; part of CI)")
+
+
 def pytest_collection_modifyitems(config, items):
     # tests that import TensorFlow run in their own pytest process (see .ci/run)
     if os.environ.get("YINGSHE_TF_PROCESS") == "1":

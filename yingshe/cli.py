@@ -15,12 +15,15 @@ workloads across batch sizes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
 import sys
 import time
 from datetime import datetime
+
+from yingshe.testing.hang import HANG_GUARD_S
 
 __all__ = ["main"]
 
@@ -34,8 +37,8 @@ subcommands:
             and TensorFlow, all from the same initial weights; report loss curves,
             train/test metrics, parity of the loss trajectories, time per step,
             memory, and the graph + generated code of one training step
-  bench     the speed table: median ms per training step of the six speed
-            workloads (linreg, logreg, softmax, mlp, cnn, lstm) per engine and
+  bench     the speed table: median ms per training step of the speed
+            workloads ({speed}) per engine and
             batch size
   run       run a program on N processes (MPI ranks): `yingshe run -n 4 train.py`
             wraps the mpirun of the distributed extra (yingshe.distributed)
@@ -129,7 +132,7 @@ class _Progress:
                     self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
                                         BarColumn(), MofNCompleteColumn(),
                                         TimeElapsedColumn(), console=console)
-            except ImportError:  # pragma: no cover - rich is an optional extra
+            except ImportError:   # rich is the [progress] extra: plain lines without it
                 self.bar = None
         self.task = None
         self.done = 0
@@ -170,9 +173,13 @@ def _print_table(records: list[dict], title: str) -> None:
     try:
         from rich.console import Console
         from rich.table import Table
-    except ImportError:  # pragma: no cover
+    except ImportError:   # rich is the [progress] extra: a plain table without it
         from yingshe.compare.report import markdown_table
+        print(title)
         print(markdown_table(records))
+        for row in rows:
+            if row["status"] != "ok":
+                print(f"  {row['engine']} on {row['workload']}: {row['status']} — {row['note']}")
         return
     table = Table(title=title, show_lines=False)
     for c in COLUMNS:
@@ -200,9 +207,9 @@ def _default_out(kind: str) -> str:
 # ---- compare --------------------------------------------------------------------------------
 
 def cmd_compare(args) -> int:
-    from yingshe.compare.harness import machine_info, run
-    from yingshe.compare.report import (PARITY_STEPS, add_parity, graph_lesson,
-                                        parity_failures, write_report)
+    from yingshe.compare.harness import machine_info, run_by_engine
+    from yingshe.compare.report import (PARITY_STEPS, add_parity, graph_lesson, parity_failures,
+                                        plot_extra_missing, write_report)
     from yingshe.compare.tutorial import DEFAULT_STEPS, TUTORIAL
     from yingshe.testing.tolerances import tol
     _check_device(args.device)
@@ -212,22 +219,24 @@ def cmd_compare(args) -> int:
     os.makedirs(out_dir, exist_ok=True)
     started = datetime.now().isoformat(timespec="seconds")
     t0 = time.perf_counter()
-    records: list[dict] = []
-    with _Progress(len(workloads) * len(engines), enabled=not args.quiet) as progress:
-        for wname in workloads:
-            steps = args.steps or DEFAULT_STEPS.get(wname, 30)
-            warmup = min(args.warmup, max(steps - 1, 0))
-            records += run([wname], engines, steps=steps, warmup=warmup, threads=args.threads,
-                           on_start=progress.start, on_result=progress.result,
-                           timeout=args.timeout)
+    steps = {w: args.steps or DEFAULT_STEPS.get(w, 30) for w in workloads}
+    phases = _Phases()
+    # one process per engine, the engines one after another: the times per step come from
+    # a machine this run keeps quiet, and each framework is imported once
+    with phases("engines"), _Progress(len(workloads) * len(engines),
+                                      enabled=not args.quiet) as progress:
+        records = run_by_engine(workloads, engines, steps=steps, warmup=args.warmup,
+                                threads=args.threads, on_start=progress.start,
+                                on_result=progress.result, timeout=args.timeout)
     add_parity(records)
     program_records = []
     if args.programs != "none":
         from yingshe.compare.programs import programs, run_programs
         front_ends = ("torch", "tf") if args.programs == "all" else (args.programs,)
-        # one progress step per program (a front-end that is not installed: one line)
+        # one progress step per program (a front-end that is not installed: one line);
+        # programs run side by side: only what they print is compared, no time
         total = sum(max(len(programs(fe)), 1) for fe in front_ends)
-        with _Progress(total, enabled=not args.quiet) as progress:
+        with phases("programs"), _Progress(total, enabled=not args.quiet) as progress:
             program_records = run_programs(front_ends, timeout=args.timeout,
                                            on_start=progress.start,
                                            on_result=progress.result)
@@ -239,27 +248,37 @@ def cmd_compare(args) -> int:
               "tolerance": {"rtol": rtol, "atol": atol, "steps": PARITY_STEPS,
                             "step0_rtol": tol("step0", "float32")[0]},
               "records": records, "programs": program_records}
-    lesson = None
-    if not args.no_lesson:
-        try:
-            lesson = graph_lesson()
-        except Exception as err:  # noqa: BLE001 - the report still has everything else
-            print(f"yingshe: the graph lesson could not be drawn: {type(err).__name__}: {err}",
-                  file=sys.stderr)
     fails = parity_failures(records)
     result["parity_failures"] = [f"{r['engine']} on {r['workload']}" for r in fails]
     bad_programs = [f"{r['program']} on {r['engine']} ({r['status']}: {r['reason']})"
                     for r in program_records if r["status"] in ("fail", "refused")]
     result["program_failures"] = bad_programs
     result["exit_code"] = 1 if fails or bad_programs else 0
-    files = write_report(out_dir, result, lesson)
+    result["phases"] = phases.times
+    # the results first: a report that cannot be drawn never costs them
+    _write_results(out_dir, result)
+    with phases("report"):
+        lesson = None
+        if not args.no_lesson:
+            try:
+                lesson = graph_lesson()
+            except Exception as err:  # noqa: BLE001 - the report still has everything else
+                print("yingshe: the graph lesson could not be drawn: "
+                      f"{type(err).__name__}: {err}", file=sys.stderr)
+        result["wall_s"] = time.perf_counter() - t0
+        files = write_report(out_dir, result, lesson)
     result["files"] = files
     result["wall_s"] = time.perf_counter() - t0
-    with open(os.path.join(out_dir, "results.json"), "w") as fh:
-        json.dump(result, fh, indent=1)
+    _write_results(out_dir, result)
     _print_table(records, f"yingshe compare ({result['wall_s']:.0f} s)")
-    print(f"report: {os.path.join(out_dir, 'report.html')} (and report.md, results.json, "
-          f"{sum(k.startswith('loss:') for k in files) + ('step-time' in files) + ('parity' in files)} plots)")
+    n_plots = sum(name.endswith(".png") for name in files.values())
+    missing = plot_extra_missing()
+    pictures = f"{n_plots} pictures" if not missing else f"no pictures: {missing}"
+    print(f"report: {os.path.join(out_dir, 'report.html')} (and report.md, results.json; "
+          f"{pictures})")
+    print("time: " + ", ".join(f"{k} {v['wall_s']:.0f} s (CPU {v['cpu_s']:.0f} s)"
+                               for k, v in phases.times.items())
+          + f"; {result['wall_s']:.0f} s in all")
     if program_records:
         n_pass = sum(r["status"] == "pass" for r in program_records)
         print(f"tutorial programs on the front-ends: {n_pass}/{len(program_records)} print "
@@ -273,6 +292,37 @@ def cmd_compare(args) -> int:
         print("programs that differ on the front-ends: " + "; ".join(bad_programs),
               file=sys.stderr)
     return result["exit_code"]
+
+
+class _Phases:
+    """Wall and CPU seconds (this process and its children) of each phase of a run: the
+    CPU time is what a quiet machine would need, whatever else shares this one."""
+
+    def __init__(self):
+        self.times: dict[str, dict] = {}
+
+    @staticmethod
+    def _cpu() -> float:
+        import resource
+        return sum(r.ru_utime + r.ru_stime for r in (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        t0, c0 = time.perf_counter(), self._cpu()
+        try:
+            yield
+        finally:
+            self.times[name] = {"wall_s": round(time.perf_counter() - t0, 2),
+                                "cpu_s": round(self._cpu() - c0, 2)}
+
+
+def _write_results(out_dir: str, result: dict) -> None:
+    path = os.path.join(out_dir, "results.json")
+    with open(path + ".part", "w") as fh:
+        json.dump(result, fh, indent=1)
+    os.replace(path + ".part", path)
 
 
 # ---- bench ----------------------------------------------------------------------------------
@@ -363,14 +413,22 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="threads per engine process (default 1: equal footing)")
     p.add_argument("--warmup", type=int, default=5,
                    help="steps excluded from the steady-state timing (default 5)")
-    p.add_argument("--timeout", type=float, default=900,
-                   help="seconds before an engine process is stopped and reported failed")
+    p.add_argument("--timeout", type=float, default=HANG_GUARD_S,
+                   help="hang guard: seconds before an engine process (or a program) is "
+                        f"stopped and reported failed (default {HANG_GUARD_S:.0f})")
     p.add_argument("--quiet", action="store_true", help="no live progress display")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="yingshe", description=_DESCRIPTION,
+    from yingshe import __version__
+    from yingshe.compare.report import PARITY_STEPS, short
+    from yingshe.testing.tolerances import tol
+    from yingshe.compare.workloads import SPEED, TUTORIAL
+    parser = argparse.ArgumentParser(prog="yingshe",
+                                     description=_DESCRIPTION.format(speed=", ".join(SPEED)),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"yingshe {__version__}")
+    rtol, atol = tol("trajectory", "float32")
     sub = parser.add_subparsers(dest="command", metavar="{compare,bench,run}")
     pc = sub.add_parser(
         "compare", help="the tutorial's models on every engine, with a report",
@@ -378,12 +436,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train the same models from the same initial weights on yingshe "
                     "(eager, graph, compiled) and on real PyTorch and TensorFlow, each engine "
                     "in its own process. Writes results.json, report.md, report.html and PNG "
-                    "plots to --out. Exit code 1 when a shared-weight engine's loss trajectory "
-                    "leaves DESIGN's tolerance (rtol 1e-4, atol 1e-6 per step, first 50 steps), or "
+                    "plots to --out. Exit code 1 when an engine's loss leaves the reference "
+                    f"engine's by more than the tolerance (relative {short(rtol)} plus "
+                    f"absolute {short(atol)}, at each of the first {PARITY_STEPS} steps), or "
                     "when a tutorial program prints different numbers on a front-end."
-                    "\n\nworkloads: linreg-synthetic, linreg-diabetes, logreg-cancer, "
-                    "softmax-digits (the default, 'tutorial'); linreg, logreg, softmax, mlp, "
-                    "cnn, lstm ('speed'); 'all'")
+                    "\n\nOnly NumPy is needed; what an extra adds is reported as skipped with "
+                    "the command that installs it: pictures (pip install \"yingshe[plot]\"), a "
+                    "live progress display (\"yingshe[progress]\"), the real data sets "
+                    "(\"yingshe[datasets]\"), the reference engines (PyTorch, TensorFlow)."
+                    f"\n\nworkloads: {', '.join(TUTORIAL)} (the default, 'tutorial'); "
+                    f"{', '.join(SPEED)} ('speed'); 'all'")
     pc.add_argument("--workloads", nargs="+", metavar="WORKLOAD",
                     help="workloads (space or comma separated; default: the tutorial's)")
     pc.add_argument("--steps", type=int, default=None,
@@ -405,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "speed workloads per engine and batch size, each engine in its own process "
                     "on one thread. Writes results.json and table.md to --out.")
     pb.add_argument("--workloads", nargs="+", metavar="WORKLOAD",
-                    help="speed workloads (default: linreg logreg softmax mlp cnn lstm)")
+                    help=f"speed workloads (default: {' '.join(SPEED)})")
     pb.add_argument("--batch-sizes", nargs="+", type=int, metavar="B",
                     help="batch sizes to run each workload at (default: its own)")
     pb.add_argument("--steps", type=int, default=30, help="steps per run (default 30)")

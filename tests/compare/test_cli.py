@@ -5,10 +5,10 @@ installed default engine; the checks read its results.json and files and compare
 the loss trajectories themselves (NumPy), not through the report's own numbers.
 """
 
+import html
 import json
 import os
 import re
-import subprocess
 import sys
 
 import numpy as np
@@ -16,6 +16,7 @@ import pytest
 
 from yingshe.compare.engines import ENGINES
 from yingshe.compare.harness import available
+from yingshe.testing.hang import run_guarded
 from yingshe.testing.tolerances import tol
 
 STEPS = 5
@@ -27,9 +28,9 @@ PNG = b"\x89PNG\r\n\x1a\n"
 DEFAULT_ENGINES = [e for e, spec in ENGINES.items() if spec[2]]
 
 
-def _cli(*args, cwd=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "yingshe", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=cwd)
+def _cli(*args, cwd=None, env=None):
+    return run_guarded([sys.executable, "-m", "yingshe", *args], capture_output=True,
+                       text=True, cwd=cwd, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +175,60 @@ def test_report_has_the_graph_lesson(compare_run):
     assert png.startswith(PNG) and len(png) > 10_000
 
 
+def test_one_process_per_engine_in_workload_order(compare_run):
+    """Each engine ran every workload in one process (its framework imported once), and
+    the records come back in (workload, engine) order with a peak memory per workload."""
+    _, _, results = compare_run
+    recs = results["records"]
+    assert [(r["workload"], r["engine"]) for r in recs] == \
+        [(w, e) for w in WORKLOADS for e in results["engines"]]
+    pids = {}
+    for r in recs:
+        if r["status"] == "ok":
+            pids.setdefault(r["engine"], set()).add(r["pid"])
+            assert r["peak_rss_mb"] > 0 and r.get("peak_rss_scope") != "process"
+    assert pids and all(len(p) == 1 for p in pids.values())
+    assert len({next(iter(p)) for p in pids.values()}) == len(pids)
+
+
+def test_results_record_the_time_of_each_phase(compare_run):
+    proc, _, results = compare_run
+    phases = results["phases"]
+    assert set(phases) == {"engines", "programs", "report"}
+    for v in phases.values():
+        assert v["wall_s"] > 0 and v["cpu_s"] > 0
+    assert "time: engines" in proc.stdout
+
+
+def test_report_is_written_for_a_reader(compare_run):
+    """No reference to a document the user does not have; every picture opens at full
+    size; the generated code wraps; the passes in plain words."""
+    _, out, _ = compare_run
+    md = (out / "report.md").read_text(encoding="utf-8")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    for text in (md, html.unescape(page)):
+        assert "DESIGN" not in text
+        assert "nodes as built for the training data's shapes" in text
+        assert "ops folded" not in text and "dead nodes removed" not in text
+    for name in re.findall(r'<img src="([^"]+)"', page):
+        assert f'<a class=full href="{name}"' in page, name
+    assert "<pre class=wrap>def graph_program" in page
+    assert "pre.wrap{white-space:pre-wrap" in page
+
+
 # ---- CLI behaviour ----------------------------------------------------------------------------
+
+def test_version():
+    import yingshe
+    proc = _cli("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"yingshe {yingshe.__version__}"
+
+
+def test_help_names_no_design_document():
+    for args in (("--help",), ("compare", "--help"), ("bench", "--help")):
+        proc = _cli(*args)
+        assert proc.returncode == 0 and "DESIGN" not in proc.stdout, args
+    assert 'pip install "yingshe[plot]"' in _cli("compare", "--help").stdout
 
 def test_help_explains_each_subcommand():
     proc = _cli("--help")

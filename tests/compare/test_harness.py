@@ -11,6 +11,7 @@ import pytest
 
 from yingshe.compare import SPEED, run, summarize
 from yingshe.compare.harness import available, format_table
+from yingshe.testing.hang import HANG_GUARD_S
 from yingshe.testing.tolerances import tol
 
 ENGINES = ["yingshe-eager", "torch-eager", "tensorflow-function"]
@@ -19,7 +20,7 @@ STEPS = 4
 
 @pytest.fixture(scope="module")
 def results():
-    return summarize(run(SPEED, ENGINES, steps=STEPS, warmup=1, threads=1, timeout=600))
+    return summarize(run(SPEED, ENGINES, steps=STEPS, warmup=1, threads=1, timeout=HANG_GUARD_S))
 
 
 def test_every_installed_engine_ran(results):

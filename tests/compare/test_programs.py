@@ -43,8 +43,14 @@ def test_different_numbers_fail(tmp_path):
         import tensorflow as tf
         on_yingshe = "yingshe.tf" in sys.modules
         print("RESULT v", 1.0 + (0.5 if on_yingshe else 0.0))
+        print("RESULT iterations", "36", "text")
     """))
     assert not rep.ok and not rep.refused and rep.reason == "results differ"
+    # the reference is named as what it is: TensorFlow, not "torch"
+    v, iterations = rep.comparisons
+    assert "tensorflow 1.0 yingshe 1.5" in v.detail and "torch" not in v.detail
+    assert iterations.ok and iterations.detail == "tensorflow '36' yingshe '36'"
+    assert "--- tensorflow exit 0" in rep.format(verbose=True)
 
 
 def test_importing_the_real_tensorflow_on_the_yingshe_side_is_refused(tmp_path):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import sys
 
 import numpy as np
@@ -16,6 +15,7 @@ import pytest
 
 from yingshe.compare import realistic
 from yingshe.datasets import IDXDataset, read_idx
+from yingshe.testing.hang import run_guarded
 
 
 def test_written_idx_files_round_trip(tmp_path):
@@ -99,9 +99,9 @@ def test_benchmark_command_limit(tmp_path):
     import pathlib
     script = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "realistic.py"
     out = tmp_path / "r.json"
-    proc = subprocess.run([sys.executable, str(script), "--limit", "256", "--engines",
-                           "yingshe-eager", "--workers", "0", "--gzip", "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    proc = run_guarded([sys.executable, str(script), "--limit", "256", "--engines",
+                        "yingshe-eager", "--workers", "0", "--gzip", "--out", str(out)],
+                       capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
     assert report["data"]["train"] == 256 and report["data"]["gzip"] is True

@@ -120,9 +120,9 @@ def test_lstm_task_needs_the_sequence():
 
 def test_examples_run_as_scripts(tmp_path):
     """``python examples/<name>.py`` works (the fastest one; the others share code paths)."""
-    import subprocess
-    proc = subprocess.run([sys.executable, str(EXAMPLES / "linreg_synthetic.py")],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    from yingshe.testing.hang import run_guarded
+    proc = run_guarded([sys.executable, str(EXAMPLES / "linreg_synthetic.py")],
+                       capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "lstsq" in proc.stdout
 

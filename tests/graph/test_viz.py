@@ -13,6 +13,7 @@ import pytest
 
 import yingshe
 import yingshe.graph as G
+from yingshe.graph import viz
 from yingshe.graph.passes import optimize, prune
 from yingshe.ops._shapes import shape_str
 
@@ -328,3 +329,84 @@ def test_to_png_draws_every_box_offline(tmp_path):
     assert len(level) == len(program.nodes)
     for src, dst, _ in d.edges:   # every edge points down the page
         assert level[src] < level[dst]
+
+
+def _segment_hits_box(p, q, centre, shrink=1e-6):
+    """Whether segment p-q enters the inside of the box at ``centre`` (Liang-Barsky)."""
+    from yingshe.graph.viz import _BOX_H, _BOX_W
+    x0, x1 = centre[0] - _BOX_W / 2 + shrink, centre[0] + _BOX_W / 2 - shrink
+    y0, y1 = centre[1] - _BOX_H / 2 + shrink, centre[1] + _BOX_H / 2 - shrink
+    t0, t1 = 0.0, 1.0
+    dx, dy = q[0] - p[0], q[1] - p[1]
+    for pk, qk in ((-dx, p[0] - x0), (dx, x1 - p[0]), (-dy, p[1] - y0), (dy, y1 - p[1])):
+        if pk == 0:
+            if qk < 0:
+                return False
+            continue
+        t = qk / pk
+        if pk < 0:
+            t0 = max(t0, t)
+        else:
+            t1 = min(t1, t)
+        if t0 > t1:
+            return False
+    return True
+
+
+def _training_step(n_vars=2, optimizer="sgd"):
+    g = G.Graph()
+    with g.as_default():
+        x = G.placeholder(yingshe.float32, [8, 3], name="x")
+        y = G.placeholder(yingshe.float32, [8, 1], name="y")
+        ws = [G.Variable(np.full((3, 1), 0.1 * (i + 1), np.float32), name=f"w{i}")
+              for i in range(n_vars)]
+        b = G.Variable(np.zeros((1,), np.float32), name="b")
+        out = sum((x @ w for w in ws), b)
+        loss = ((out - y) ** 2).mean()
+        opt = (G.train.GradientDescentOptimizer(0.1) if optimizer == "sgd"
+               else G.train.AdamOptimizer(0.01))
+        train_op = opt.minimize(loss)
+    return optimize(prune([loss, train_op], [x, y]))
+
+
+@pytest.mark.parametrize("n_vars, optimizer", [(1, "sgd"), (2, "sgd"), (3, "adam")])
+def test_to_png_layout_routes_no_edge_through_a_box(n_vars, optimizer):
+    """Geometry of the picture: every edge starts at the bottom of its source box and ends
+    at the top of its destination box, every segment goes down the page, and no segment
+    enters a box other than its own two ends (long edges pass rows in lanes)."""
+    from yingshe.graph.viz import _BOX_H, _drawing, _layout
+    d = _drawing(_training_step(n_vars, optimizer), None, None, False, False)
+    lay = _layout(d)
+    assert len(lay.routes) == len(d.edges)
+    for route, (src, dst, _) in zip(lay.routes, d.edges):
+        assert route[0][1] == pytest.approx(lay.pos[src][1] - _BOX_H / 2)
+        assert route[-1][1] == pytest.approx(lay.pos[dst][1] + _BOX_H / 2)
+        for p, q in zip(route, route[1:]):
+            assert q[1] <= p[1] + 1e-9
+            for bid, centre in lay.pos.items():
+                if bid not in (src, dst):
+                    assert not _segment_hits_box(p, q, centre), (src, dst, bid)
+    rows: dict[float, list[float]] = {}
+    for x, y in lay.pos.values():
+        rows.setdefault(y, []).append(x)
+    for xs in rows.values():       # boxes in one row do not overlap
+        xs.sort()
+        assert all(b - a >= 0.86 for a, b in zip(xs, xs[1:]))
+
+
+def test_optimizer_arithmetic_is_drawn_as_update():
+    """The ops that only compute a Variable's new value (SGD's w - lr * g) are drawn in
+    the update colour, like the assigns they feed; forward and gradient ops are not."""
+    program = _training_step(2, "sgd")
+    boxes, _, _ = both(program)
+    by_node = {id(n): b for n, b in zip(program.nodes, boxes)}
+    for n in program.nodes:
+        cls = by_node[id(n)][2]
+        if n.kind == "op" and n.name.startswith("GradientDescent/"):
+            assert cls == "update", n.name
+        elif n.kind == "op":
+            assert cls in ("fwd", "grad"), (n.name, cls)
+
+
+def test_to_png_is_public_next_to_to_mermaid():
+    assert G.to_png is viz.to_png and G.to_mermaid is viz.to_mermaid

@@ -290,15 +290,69 @@ KINKS = {
 }
 
 
+# Where PyTorch's vectorised loop and its scalar tail disagree at NaN, the answer depends on
+# the CPU's vector width and on where the NaN sits in the tensor (ELU's gradient at NaN is
+# NaN in a vectorised block, 1 in the tail: an 8-element float64 tensor is one AVX2 block
+# but an AVX-512 tail). DESIGN's rule there is NaN value and NaN gradient, and these ops
+# are tested against the rule; `test_nan_rule_covers_exactly_where_torch_disagrees` keeps
+# the list honest on any CPU.
+NAN_RULE = {"elu"}
+_KINK_VALUES = np.array([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0])
+# lengths on both sides of every vector block (AVX2 and AVX-512, float32 and float64:
+# PyTorch's loop takes two vectors at a time), so each path of PyTorch's kernels is hit
+_LENGTHS = (1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40)
+
+
+def _with_nan(n, pos):
+    x = np.resize(_KINK_VALUES, n)
+    x[pos] = np.nan
+    return x
+
+
+def _value_and_grad(m, name, x):
+    xt = m.tensor(x, requires_grad=True)
+    y = KINKS[name](m, xt)
+    (g,) = m.autograd.grad(y.sum(), [xt])
+    return y.detach().numpy(), g.detach().numpy()
+
+
 @pytest.mark.parametrize("name", sorted(KINKS))
 def test_gradient_at_kinks_matches_torch(name):
+    """Values and gradients at kinks match PyTorch for every length and NaN position;
+    at NaN, PyTorch's answer where it is the same on every path, else DESIGN's rule."""
     torch = import_torch()
-    x = np.array([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, np.nan])
-    xy = yingshe.tensor(x, requires_grad=True)
-    xt = torch.tensor(x, requires_grad=True)
-    (gy,) = yingshe.autograd.grad(KINKS[name](yingshe, xy).sum(), [xy])
-    (gt,) = torch.autograd.grad(KINKS[name](torch, xt).sum(), [xt])
-    np.testing.assert_allclose(gy.numpy(), gt.numpy(), rtol=1e-15, atol=0)  # nan == nan
+    for n in _LENGTHS:
+        for pos in sorted({0, n // 2, n - 1}):
+            x = _with_nan(n, pos)
+            vy, gy = _value_and_grad(yingshe, name, x)
+            vt, gt = _value_and_grad(torch, name, x)
+            finite = ~np.isnan(x)
+            msg = f"{name}, length {n}, NaN at {pos}"
+            np.testing.assert_allclose(vy[finite], vt[finite], rtol=1e-15, atol=0, err_msg=msg)
+            np.testing.assert_allclose(gy[finite], gt[finite], rtol=1e-15, atol=0, err_msg=msg)
+            if name in NAN_RULE:
+                assert np.isnan(vy[pos]) and np.isnan(gy[pos]), \
+                    f"{msg}: the rule is NaN value and NaN gradient, got {vy[pos]}, {gy[pos]}"
+            else:
+                np.testing.assert_allclose([vy[pos], gy[pos]], [vt[pos], gt[pos]], rtol=1e-15,
+                                           atol=0, err_msg=msg)  # nan == nan
+
+
+@pytest.mark.parametrize("name", sorted(KINKS))
+def test_nan_rule_covers_exactly_where_torch_disagrees(name):
+    """An op is on NAN_RULE exactly when PyTorch's value or gradient at NaN differs
+    between lengths or positions (its vectorised and scalar paths); the lengths cover
+    both paths on any vector width up to AVX-512, so this holds on every CPU."""
+    torch = import_torch()
+    answers = {}
+    for dtype in (np.float32, np.float64):
+        for n in _LENGTHS:
+            for pos in sorted({0, n - 1}):
+                v, g = _value_and_grad(torch, name, _with_nan(n, pos).astype(dtype))
+                answers.setdefault(dtype.__name__, set()).add((repr(float(v[pos])),
+                                                               repr(float(g[pos]))))
+    disagree = any(len(a) > 1 for a in answers.values())
+    assert disagree == (name in NAN_RULE), (name, answers)
 
 
 BINARY_GRADS = {

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from yingshe.compare.programs import rename_tf_imports as rename_imports, run_tf_program
+from yingshe.testing.hang import HANG_GUARD_S
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -31,6 +32,6 @@ def test_rename_only_touches_imports():
 def test_program_matches_tensorflow(path):
     """The runner of `yingshe compare --programs` (refuses a yingshe run that imported the
     real tensorflow; compares every RESULT line)."""
-    rep = run_tf_program(path, timeout=240.0)
+    rep = run_tf_program(path, timeout=HANG_GUARD_S)
     assert rep.ok, rep.format(verbose=True)
     assert rep.comparisons and all(c.ok for c in rep.comparisons)

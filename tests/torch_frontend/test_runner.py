@@ -14,6 +14,7 @@ from yingshe.torch import _runner
 from yingshe.torch._runner import (
     ProtocolError, Result, compare_results, parse_results, rename_imports, run_program,
 )
+from yingshe.testing.hang import HANG_GUARD_S
 from yingshe.testing.reference import torch as import_torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -133,7 +134,7 @@ def test_refuses_a_run_that_imports_the_real_torch(tmp_path):
             pass
         print("RESULT x", float(torch.ones(2).sum()))
     """)
-    rep = run_program(path, timeout=120)
+    rep = run_program(path, timeout=HANG_GUARD_S)
     assert rep.refused and not rep.ok
     assert "real torch was imported" in rep.reason
 
@@ -141,7 +142,7 @@ def test_refuses_a_run_that_imports_the_real_torch(tmp_path):
 def test_refuses_a_run_that_never_uses_yingshe_torch(tmp_path):
     import_torch()
     path = _program(tmp_path, 'print("RESULT x", 1.0)\n')
-    rep = run_program(path, timeout=120)
+    rep = run_program(path, timeout=HANG_GUARD_S)
     assert rep.refused and "never imported yingshe.torch" in rep.reason
 
 
@@ -154,7 +155,7 @@ def test_reports_differing_numbers_and_failed_runs(tmp_path):
         print("RESULT same", float(torch.arange(4.0).sum()))
         print("RESULT differs", 2.0 if on_yingshe else 1.0)
     """)
-    rep = run_program(path, timeout=120)
+    rep = run_program(path, timeout=HANG_GUARD_S)
     assert not rep.ok and not rep.refused
     assert [c.ok for c in rep.comparisons] == [True, False]
     assert "XX" in rep.format()
@@ -163,7 +164,7 @@ def test_reports_differing_numbers_and_failed_runs(tmp_path):
         print("RESULT x", 1.0)
         torch.nn.TransformerDecoder
     """)
-    rep = run_program(path, timeout=120)
+    rep = run_program(path, timeout=HANG_GUARD_S)
     assert not rep.ok and "yingshe run exited with status 1" in rep.reason
     assert "not supported by yingshe.torch" in rep.yingshe.stderr
 
@@ -171,7 +172,7 @@ def test_reports_differing_numbers_and_failed_runs(tmp_path):
 @pytest.mark.parametrize("path", TUTORIAL, ids=[os.path.basename(p) for p in TUTORIAL])
 def test_tutorial_program_runs_on_yingshe_by_renaming_alone(path):
     import_torch()
-    rep = run_program(path, timeout=300)
+    rep = run_program(path, timeout=HANG_GUARD_S)
     assert rep.ok, rep.format()
     assert rep.comparisons
 
@@ -179,7 +180,7 @@ def test_tutorial_program_runs_on_yingshe_by_renaming_alone(path):
 @pytest.mark.parametrize("path", BASICS, ids=[os.path.basename(p) for p in BASICS])
 def test_torch_basics_program_runs_on_yingshe_by_renaming_alone(path):
     import_torch()
-    rep = run_program(path, timeout=300)
+    rep = run_program(path, timeout=HANG_GUARD_S)
     assert rep.ok, rep.format()
     # every program compares numbers that do not depend on random weights exactly
     assert any(c.mode == "exact" for c in rep.comparisons), rep.format()

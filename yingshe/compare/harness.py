@@ -1,9 +1,12 @@
 """The side-by-side harness: run engines on workloads, each in its own process.
 
-``run(workloads, engines, steps)`` returns one record per (workload, engine) with
-the loss at every step, milliseconds per step (first step separately; median,
-min and max after warm-up), peak memory, import time, and the final metric;
-``summarize`` adds the ratio to PyTorch and the step-0 loss agreement.
+``run(workloads, engines, steps)`` (a process per pair: ``yingshe bench``) and
+``run_by_engine`` (a process per engine for all its workloads: ``yingshe compare``)
+return one record per (workload, engine) with the loss at every step, milliseconds per
+step (first step separately; median, min and max after warm-up), peak memory, import
+time, and the final metric; a pair that cannot run here is a record too (skipped, with
+the command that installs what it needs, or unsupported). ``summarize`` adds the ratio
+to PyTorch and the step-0 loss agreement.
 """
 
 from __future__ import annotations
@@ -12,16 +15,20 @@ import importlib.util
 import json
 import os
 import platform
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from statistics import median
 from typing import Callable, Iterable
 
 from yingshe.compare.engines import ENGINES, REQUIRES
+from yingshe.testing.hang import HANG_GUARD_S, hang_guard_message
 
-__all__ = ["run", "summarize", "machine_info", "available", "supported", "format_table",
-           "format_pass_table",
+__all__ = ["run", "run_by_engine", "summarize", "machine_info", "available",
+           "workload_available", "not_run", "supported", "format_table", "format_pass_table",
            "run_child"]
 
 
@@ -34,12 +41,55 @@ def supported(engine: str, workload: str) -> bool:
     return supports is None or bool(supports(WORKLOADS[workload]))
 
 
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported here (without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):   # a missing parent package, a broken install
+        return False
+
+
+def pip_install(requirement: str) -> str:
+    """The command that installs ``requirement``, quoted for a shell where it needs it
+    (``pip install "jax[cpu]"``: unquoted brackets are a glob)."""
+    if any(c in requirement for c in "[]<>*?! "):
+        return f'pip install "{requirement}"'
+    return f"pip install {requirement}"
+
+
 def available(engine: str) -> tuple[bool, str | None]:
     """Whether an engine can run here, and the command that installs it if not."""
     mod = REQUIRES.get(engine)
-    if mod is None or importlib.util.find_spec(mod) is not None:
+    if mod is None or installed(mod):
         return True, None
-    return False, f"pip install {ENGINES[engine][1]}"
+    return False, pip_install(ENGINES[engine][1])
+
+
+def workload_available(workload: str) -> tuple[bool, str | None]:
+    """Whether a workload's data can be built here, and the command that installs what it
+    needs if not (the tutorial's real data sets come with scikit-learn)."""
+    from yingshe.compare.workloads import WORKLOADS, requirement
+    need = requirement(WORKLOADS[workload])
+    if need is None or installed(need[0]):
+        return True, None
+    return False, pip_install(need[1])
+
+
+def not_run(engine: str, workload: str) -> dict | None:
+    """The record of a (workload, engine) pair that cannot run here (skipped: what to
+    install; unsupported), or None when it can run."""
+    ok, install = workload_available(workload)
+    if not ok:
+        return {"engine": engine, "workload": workload, "status": "skipped",
+                "reason": f"its data set needs scikit-learn ({install})"}
+    ok, install = available(engine)
+    if not ok:
+        return {"engine": engine, "workload": workload, "status": "skipped",
+                "reason": f"not installed ({install})"}
+    if not supported(engine, workload):
+        return {"engine": engine, "workload": workload, "status": "unsupported",
+                "reason": "not supported by this engine"}
+    return None
 
 
 def _child_env(threads: int, keep_openblas_env: bool) -> dict:
@@ -56,45 +106,161 @@ def _child_env(threads: int, keep_openblas_env: bool) -> dict:
     return env
 
 
+class _Finisher:
+    """The parent's additions to each record: yingshe's import time (measured once, in a
+    fresh process), warm-up, threads, and the timing summary."""
+
+    def __init__(self, env: dict, threads: int):
+        self.env, self.threads = env, threads
+        self.yingshe_import: float | None = None
+
+    def __call__(self, rec: dict, warmup: int) -> dict:
+        if rec["engine"].startswith("yingshe") and rec.get("status") == "ok":
+            if self.yingshe_import is None:
+                self.yingshe_import = import_seconds("yingshe", self.env)
+            rec["import_s"] = self.yingshe_import
+        rec["warmup"] = warmup
+        rec["threads"] = self.threads
+        _add_timing(rec, warmup)
+        return rec
+
+
 def run(workloads: Iterable[str], engines: Iterable[str], steps: int = 30, warmup: int = 5,
         threads: int | None = None, keep_openblas_env: bool = False,
-        on_result: Callable[[dict], None] | None = None, timeout: float = 900,
+        on_result: Callable[[dict], None] | None = None, timeout: float = HANG_GUARD_S,
         on_start: Callable[[str, str], None] | None = None) -> list[dict]:
+    """Every engine on every workload, one process per (workload, engine) pair, in turn,
+    so each process's peak memory is that pair's alone (``yingshe bench``, the speed
+    table). ``timeout`` is a hang guard per process."""
     # one thread per engine by default: equal footing, and no OpenMP spin-waiting when
     # the machine is shared (torch with 2 threads on a busy 2-core box ran 50x slower)
     threads = threads or 1
     env = _child_env(threads, keep_openblas_env)
+    finish = _Finisher(env, threads)
     results = []
-    yingshe_import = None
     with tempfile.TemporaryDirectory(prefix="yingshe-compare-") as tmp:
         for wname in workloads:
             for engine in engines:
-                ok, install = available(engine)
                 if on_start is not None:
                     on_start(wname, engine)
-                if not ok:
-                    rec = {"engine": engine, "workload": wname, "status": "skipped",
-                           "reason": f"not installed ({install})"}
-                elif not supported(engine, wname):
-                    rec = {"engine": engine, "workload": wname, "status": "unsupported",
-                           "reason": "not supported by this engine"}
-                else:
+                rec = not_run(engine, wname)
+                if rec is None:
                     out = os.path.join(tmp, f"{wname}-{engine}.json")
                     cmd = [sys.executable, "-m", "yingshe.compare.runner", engine, wname,
                            str(steps), out, "--warmup", str(warmup)]
                     rec = run_child(cmd, env, out, timeout,
                                     {"engine": engine, "workload": wname})
-                if engine.startswith("yingshe") and rec.get("status") == "ok":
-                    if yingshe_import is None:
-                        yingshe_import = import_seconds("yingshe", env)
-                    rec["import_s"] = yingshe_import
-                rec["warmup"] = warmup
-                rec["threads"] = threads
-                _add_timing(rec, warmup)
-                results.append(rec)
+                results.append(finish(rec, warmup))
                 if on_result is not None:
                     on_result(rec)
     return results
+
+
+def run_by_engine(workloads: Iterable[str], engines: Iterable[str],
+                  steps: int | dict[str, int] = 30, warmup: int = 5,
+                  threads: int | None = None, keep_openblas_env: bool = False,
+                  on_result: Callable[[dict], None] | None = None,
+                  timeout: float = HANG_GUARD_S,
+                  on_start: Callable[[str, str], None] | None = None) -> list[dict]:
+    """Every engine on every workload, one process per engine that runs the workloads in
+    turn (``yingshe compare``): a framework is imported once instead of once per
+    workload, and its import is most of what a small workload costs. The engines still
+    run one after another, so times per step come from a machine this run keeps quiet;
+    peak memory is measured per workload (``runner``). ``steps`` may give each workload
+    its own count (``{name: steps}``; warm-up is capped below it); ``timeout`` is a hang
+    guard per engine process. Records come back in (workload, engine) order."""
+    threads = threads or 1
+    env = _child_env(threads, keep_openblas_env)
+    finish = _Finisher(env, threads)
+    workloads, engines = list(workloads), list(engines)
+    by_pair: dict[tuple[str, str], dict] = {}
+
+    def steps_of(wname: str) -> int:
+        return steps.get(wname, 30) if isinstance(steps, dict) else steps
+
+    def warmup_of(wname: str) -> int:
+        return min(warmup, max(steps_of(wname) - 1, 0))
+
+    def done(rec: dict) -> None:
+        by_pair[(rec["workload"], rec["engine"])] = finish(rec, warmup_of(rec["workload"]))
+        if on_result is not None:
+            on_result(rec)
+
+    with tempfile.TemporaryDirectory(prefix="yingshe-compare-") as tmp:
+        for engine in engines:
+            jobs = []
+            for wname in workloads:
+                rec = not_run(engine, wname)
+                if rec is None:
+                    jobs.append({"workload": wname, "steps": steps_of(wname),
+                                 "warmup": warmup_of(wname),
+                                 "out": os.path.join(tmp, f"{wname}-{engine}.json")})
+                    continue
+                if on_start is not None:
+                    on_start(wname, engine)
+                done(rec)
+            if jobs:
+                _run_plan(engine, jobs, env, timeout, tmp, on_start, done)
+    return [by_pair[(w, e)] for w in workloads for e in engines]
+
+
+def _run_plan(engine: str, jobs: list[dict], env: dict, timeout: float, tmp: str,
+              on_start: Callable[[str, str], None] | None,
+              done: Callable[[dict], None]) -> None:
+    """One engine process for ``jobs``; ``done(record)`` for each as it finishes (a job
+    that never finished is failed, with the process's last output or the hang guard's
+    words)."""
+    plan = os.path.join(tmp, f"plan-{engine}.json")
+    with open(plan, "w") as fh:
+        json.dump({"jobs": jobs}, fh)
+    proc = subprocess.Popen([sys.executable, "-m", "yingshe.compare.runner", engine,
+                             "--plan", plan], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue = queue.Queue()
+    err_tail: list[str] = []
+
+    def pump_stdout():
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)                        # the process closed its output: it ended
+
+    def pump_stderr():
+        for line in proc.stderr:
+            err_tail.append(line)
+            del err_tail[:-200]
+
+    for target in (pump_stdout, pump_stderr):
+        threading.Thread(target=target, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    pending = list(jobs)
+    hung = False
+    if on_start is not None:
+        on_start(pending[0]["workload"], engine)
+    while pending:
+        try:
+            line = lines.get(timeout=max(deadline - time.monotonic(), 0.0))
+        except queue.Empty:
+            hung = True
+            proc.kill()
+            break
+        if line is None:
+            break
+        if not line.startswith("done "):
+            continue
+        job = pending.pop(0)
+        with open(job["out"]) as fh:
+            done(json.load(fh))
+        if pending and on_start is not None:
+            on_start(pending[0]["workload"], engine)
+    proc.wait()
+    for job in pending:
+        if hung:
+            error = hang_guard_message(f"the {engine} process", timeout)
+        else:
+            error = ("".join(err_tail)[-2000:]
+                     or f"the {engine} process exited with status {proc.returncode}")
+        done({"engine": engine, "workload": job["workload"], "status": "failed",
+              "error": error})
 
 
 def import_seconds(module: str, env: dict | None = None) -> float | None:
@@ -116,7 +282,8 @@ def run_child(cmd: list[str], env: dict, out: str, timeout: float, record: dict)
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {**record, "status": "failed", "error": f"timed out after {timeout} s"}
+        what = f"the {record.get('engine')} process on {record.get('workload')}"
+        return {**record, "status": "failed", "error": hang_guard_message(what, timeout)}
     if os.path.exists(out):
         with open(out) as fh:
             return json.load(fh)

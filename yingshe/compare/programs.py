@@ -21,6 +21,7 @@ import sys
 import time
 from typing import Callable, Iterable
 
+from yingshe.testing.hang import HANG_GUARD_S
 from yingshe.torch._runner import Report, judge, run_pair, run_program
 
 __all__ = ["FRONT_ENDS", "programs", "run_programs", "run_tf_program", "rename_tf_imports"]
@@ -68,7 +69,8 @@ def rename_tf_imports(source: str) -> str:
                                     f"{m.group(3)}", source)
 
 
-def run_tf_program(path: str, *, timeout: float = 300.0, python: str | None = None) -> Report:
+def run_tf_program(path: str, *, timeout: float = HANG_GUARD_S,
+                   python: str | None = None) -> Report:
     """Run a TensorFlow program on real TensorFlow and, renamed, on ``yingshe.tf`` (two
     processes, started together); compare their ``RESULT`` lines."""
     path = os.path.abspath(path)
@@ -104,30 +106,47 @@ def _record(front_end: str, path: str, rep: Report, seconds: float) -> dict:
     return rec
 
 
-def run_programs(front_ends: Iterable[str] = ("torch", "tf"), timeout: float = 300.0,
+def run_programs(front_ends: Iterable[str] = ("torch", "tf"), timeout: float = HANG_GUARD_S,
                  on_start: Callable[[str, str], None] | None = None,
-                 on_result: Callable[[dict], None] | None = None) -> list[dict]:
+                 on_result: Callable[[dict], None] | None = None,
+                 jobs: int | None = None) -> list[dict]:
     """Run every program of each front-end on the real library and on yingshe; one record
-    per program (``status``: pass, fail, refused, or skipped with the install command)."""
-    import importlib.util
-    records = []
+    per program, in order (``status``: pass, fail, refused, or skipped with the install
+    command). ``jobs`` programs run at once (default: one per CPU, at most 4): only what
+    they print is compared, so they may share the machine, and the real library's side
+    (an import of seconds) leaves the other core idle when a pair runs alone.
+    ``timeout`` is a hang guard per program."""
+    from concurrent.futures import ThreadPoolExecutor
+    from yingshe.compare.harness import installed
+    records: list[dict | None] = []
+    work = []
     for fe in front_ends:
         _folder, module, install = FRONT_ENDS[fe]
-        paths = programs(fe)
-        if importlib.util.find_spec(module) is None:
+        if not installed(module):
             records.append({"workload": f"{_folder}/*.py", "engine": f"yingshe.{fe}",
                             "front_end": fe, "status": "skipped",
                             "reason": f"{module} is not installed: {install}"})
             if on_result:
                 on_result(records[-1])
             continue
-        for path in paths:
-            if on_start:
-                on_start(os.path.basename(path), f"yingshe.{fe}")
-            t0 = time.perf_counter()
-            rep = (run_program(path, timeout=timeout) if fe == "torch"
-                   else run_tf_program(path, timeout=timeout))
-            records.append(_record(fe, path, rep, time.perf_counter() - t0))
-            if on_result:
-                on_result(records[-1])
+        for path in programs(fe):
+            work.append((len(records), fe, path))
+            records.append(None)
+
+    def one(item):
+        index, fe, path = item
+        if on_start:
+            on_start(os.path.basename(path), f"yingshe.{fe}")
+        t0 = time.perf_counter()
+        rep = (run_program(path, timeout=timeout) if fe == "torch"
+               else run_tf_program(path, timeout=timeout))
+        records[index] = _record(fe, path, rep, time.perf_counter() - t0)
+        if on_result:
+            on_result(records[index])
+
+    jobs = jobs or min(os.cpu_count() or 1, 4)
+    # the TensorFlow programs first: the longest, so the last ones to start are short
+    work.sort(key=lambda item: item[1] != "tf")
+    with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
+        list(pool.map(one, work))
     return records

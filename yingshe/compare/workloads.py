@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Workload", "WORKLOADS", "SPEED", "TUTORIAL", "build", "with_batch"]
+__all__ = ["Workload", "WORKLOADS", "SPEED", "TUTORIAL", "build", "with_batch", "requirement"]
 
 
 @dataclass(frozen=True)
@@ -167,6 +167,14 @@ def build(name: str, seed: int = 0) -> dict[str, np.ndarray]:
     arrays["x"], arrays["y"] = x, y
     arrays.update({f"param.{k}": v for k, v in params.items()})
     return arrays
+
+
+def requirement(w: Workload) -> tuple[str, str] | None:
+    """What building the workload's data needs beyond the core, as (module, pip
+    requirement), or None: the tutorial's real data sets ship inside scikit-learn."""
+    if w.data is not None and w.data != "synthetic":
+        return ("sklearn", "yingshe[datasets]")
+    return None
 
 
 def batches(w: Workload, steps: int, seed: int = 0) -> list[np.ndarray]:

@@ -27,7 +27,7 @@ from yingshe.graph.build import (Variable, as_symbol, read, assign, assign_add, 
 from yingshe.graph.gradients import gradients  # noqa: F401
 from yingshe.graph.session import InteractiveSession, Session, get_default_session  # noqa
 from yingshe.graph.verify import VerifyError, verify  # noqa: F401
-from yingshe.graph.viz import to_dot, to_mermaid  # noqa: F401
+from yingshe.graph.viz import to_dot, to_mermaid, to_png  # noqa: F401
 from yingshe.graph import train  # noqa: F401
 
 from yingshe.ops import _registry as _reg

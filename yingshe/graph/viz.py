@@ -17,7 +17,8 @@ Styles (Mermaid ``classDef`` / DOT fill colours): ``feed`` placeholders (and eag
 tensors that need no gradient), ``var`` Variables (and eager leaves that require grad:
 parameters), ``const`` constants, ``fwd`` forward ops, ``grad`` gradient ops (those
 ``gradients()`` adds, under its ``gradients`` name scope), ``update`` assigns,
-initialisers and groups. Fetched values (or the tensors drawn from) are outlined.
+initialisers, groups and the ops that only compute a Variable's new value (an optimizer's
+``w - lr * g``). Fetched values (or the tensors drawn from) are outlined.
 Control dependencies are dashed edges. Boxes appear in creation order (a graph's node
 order, the tape's recording order, each eager leaf just before its first reader), and
 are named ``n0``, ``n1`` ... in that order.
@@ -140,13 +141,35 @@ def _graph_nodes(obj):
     return sorted(seen.values(), key=lambda n: n.id), items
 
 
+def _update_ops(nodes, classes: dict[int, str]) -> set[int]:
+    """The forward-classed ops whose every reader is an update (an assign, or another such
+    op): they only compute new values of Variables, so they are drawn as updates."""
+    from yingshe.graph.ir import Symbol
+    readers: dict[int, list] = {}
+    for n in nodes:
+        for x in n.inputs:
+            if isinstance(x, Symbol):
+                readers.setdefault(id(x._gnode), []).append(n)
+        for c in getattr(n, "control", ()):
+            readers.setdefault(id(c), []).append(n)
+    update: set[int] = set()
+    for n in reversed(nodes):      # readers come after what they read
+        rs = readers.get(id(n), [])
+        if classes[id(n)] == "fwd" and rs and all(
+                classes[id(r)] == "update" or id(r) in update for r in rs):
+            update.add(id(n))
+    return update
+
+
 def _draw_graph(nodes, fetches, dtypes, sites) -> _Drawing:
     from yingshe.graph.ir import Symbol
     d = _Drawing()
     ids: dict[int, str] = {}
-    for n in nodes:
-        cls, lines = _graph_box(n, dtypes, sites)
-        ids[id(n)] = d.box(cls, lines)
+    drawn = [(n, *_graph_box(n, dtypes, sites)) for n in nodes]
+    classes = {id(n): cls for n, cls, _ in drawn}
+    updates = _update_ops(nodes, classes)
+    for n, cls, lines in drawn:
+        ids[id(n)] = d.box("update" if id(n) in updates else cls, lines)
     for n in nodes:
         for x in n.inputs:
             if isinstance(x, Symbol) and id(x._gnode) in ids:
@@ -369,49 +392,242 @@ def _layers(d: _Drawing) -> dict[str, int]:
     return level
 
 
+# box and routing geometry of the picture, in row units (a row is 1 high, a box slot 1 wide)
+_BOX_W, _BOX_H = 0.86, 0.56
+_LANE_W = 0.12          # the width a long edge takes where it passes through a row
+_GAP = 0.14             # the least space between neighbours in a row
+
+
+class _Layout:
+    """Where ``to_png`` puts each box (``pos``: centre) and how each edge runs
+    (``routes``: one polyline per edge of ``d.edges``, from the bottom of its source box
+    to the top of its destination box)."""
+
+    def __init__(self, pos: dict[str, tuple[float, float]], routes: list[list[tuple]]):
+        self.pos, self.routes = pos, routes
+
+
+def _layout(d: _Drawing) -> _Layout:
+    """A layered drawing (Sugiyama's scheme): rows by depth, an input just above its first
+    reader; an edge longer than one row passes each row in between through a lane of its
+    own, so it never runs through a box; rows are ordered by the barycentre of their
+    neighbours to cut crossings, then spread so each box sits near what it connects to."""
+    level = dict(_layers(d))
+    succs: dict[str, list[str]] = {bid: [] for bid, _, _ in d.boxes}
+    preds: dict[str, list[str]] = {bid: [] for bid, _, _ in d.boxes}
+    for src, dst, _ in d.edges:
+        succs[src].append(dst)
+        preds[dst].append(src)
+    for bid, _, _ in d.boxes:           # sources sit just above their first reader
+        if not preds[bid] and succs[bid]:
+            level[bid] = min(level[s] for s in succs[bid]) - 1
+    width: dict[str, float] = {bid: _BOX_W for bid, _, _ in d.boxes}
+    rows: dict[int, list[str]] = {}
+    for bid, _, _ in d.boxes:
+        rows.setdefault(level[bid], []).append(bid)
+    up: dict[str, list[str]] = {bid: [] for bid in width}      # neighbours one row up
+    down: dict[str, list[str]] = {bid: [] for bid in width}    # and one row down
+    chains = []
+    for k, (src, dst, _) in enumerate(d.edges):
+        chain = [src]
+        for lv in range(level[src] + 1, level[dst]):
+            lane = f"lane{k}.{lv}"
+            width[lane], level[lane] = _LANE_W, lv
+            up[lane], down[lane] = [], []
+            rows.setdefault(lv, []).append(lane)
+            chain.append(lane)
+        chain.append(dst)
+        for a, b in zip(chain, chain[1:]):
+            down[a].append(b)
+            up[b].append(a)
+        chains.append(chain)
+    top = min(rows)
+    order = [rows[lv] for lv in sorted(rows)]
+    _order_rows(order, up, down)
+    lanes_of = {lane: chain[1:-1] for chain in chains for lane in chain[1:-1]}
+    xs = _spread(order, width, up, down, lanes_of)
+    _straighten(chains, order, width, xs)
+    pos = {v: (xs[v], float(top - level[v])) for v in xs}
+    routes = []
+    for chain in chains:
+        pts = [(pos[chain[0]][0], pos[chain[0]][1] - _BOX_H / 2)]
+        for lane in chain[1:-1]:
+            x, y = pos[lane]
+            pts += [(x, y + _BOX_H / 2), (x, y - _BOX_H / 2)]
+        pts.append((pos[chain[-1]][0], pos[chain[-1]][1] + _BOX_H / 2))
+        routes.append(pts)
+    _fan_out(d, routes, pos)
+    return _Layout({bid: pos[bid] for bid, _, _ in d.boxes}, routes)
+
+
+def _crossings(order: list[list[str]], down: dict[str, list[str]]) -> int:
+    total = 0
+    for row, below in zip(order, order[1:]):
+        at = {v: i for i, v in enumerate(below)}
+        segs = [(i, at[w]) for i, v in enumerate(row) for w in down[v]]
+        total += sum(1 for j, (a, b) in enumerate(segs) for c, e in segs[j + 1:]
+                     if (a - c) * (b - e) < 0)
+    return total
+
+
+def _order_rows(order: list[list[str]], up, down, sweeps: int = 8) -> None:
+    """Barycentre ordering, down and up the rows, keeping the order with fewest
+    crossings (rows are reordered in place)."""
+    def sort_by(row, neighbours, ref):
+        at = {v: i for i, v in enumerate(ref)}
+        keys = {}
+        for i, v in enumerate(row):
+            ns = [at[n] for n in neighbours[v] if n in at]
+            keys[v] = sum(ns) / len(ns) if ns else i
+        row.sort(key=lambda v: keys[v])   # stable: ties keep creation order
+
+    best, best_n = [list(r) for r in order], _crossings(order, down)
+    for _ in range(sweeps):
+        for i in range(1, len(order)):
+            sort_by(order[i], up, order[i - 1])
+        for i in range(len(order) - 2, -1, -1):
+            sort_by(order[i], down, order[i + 1])
+        n = _crossings(order, down)
+        if n < best_n:
+            best, best_n = [list(r) for r in order], n
+        if best_n == 0:
+            break
+    order[:] = best
+
+
+def _spread(order: list[list[str]], width, up, down, lanes_of: dict[str, list[str]],
+            rounds: int = 40) -> dict[str, float]:
+    """x of every box and lane: a box wants the mean x of its neighbours, a lane the mean
+    x of its edge's lanes and ends (so the edge runs straight); a row keeps its order and
+    the least spacing, shifted to sit where its members want to be."""
+    def sep(a, b):
+        return (width[a] + width[b]) / 2 + _GAP
+
+    xs: dict[str, float] = {}
+    for row in order:                          # start packed and centred
+        x = 0.0
+        for i, v in enumerate(row):
+            x = x + sep(row[i - 1], v) if i else 0.0
+            xs[v] = x
+        shift = (xs[row[0]] + xs[row[-1]]) / 2
+        for v in row:
+            xs[v] -= shift
+    for r in range(rounds):
+        for row in (order if r % 2 == 0 else order[::-1]):
+            want = []
+            for v in row:
+                ns = up[v] + down[v]
+                if v in lanes_of:
+                    chain = lanes_of[v]
+                    ns = chain + [up[chain[0]][0], down[chain[-1]][0]]
+                want.append(sum(xs[n] for n in ns) / len(ns) if ns else xs[v])
+            placed = list(want)
+            for i in range(1, len(row)):       # keep order and spacing, left to right ...
+                placed[i] = max(placed[i], placed[i - 1] + sep(row[i - 1], row[i]))
+            for i in range(len(row) - 2, -1, -1):   # ... and right to left
+                placed[i] = min(placed[i], placed[i + 1] - sep(row[i], row[i + 1]))
+            for i in range(1, len(row)):
+                placed[i] = max(placed[i], placed[i - 1] + sep(row[i - 1], row[i]))
+            offset = sum(w - p for w, p in zip(want, placed)) / len(row)
+            for v, p in zip(row, placed):
+                xs[v] = p + offset
+    return xs
+
+
+def _straighten(chains: list[list[str]], order: list[list[str]], width,
+                xs: dict[str, float]) -> None:
+    """Run each long edge's lanes down one vertical line where the rows leave room (the
+    first of a few candidate x that fits every row it passes), so it does not zigzag."""
+    where = {v: (r, i) for r, row in enumerate(order) for i, v in enumerate(row)}
+
+    def fits(v, x):
+        r, i = where[v]
+        row = order[r]
+        left = row[i - 1] if i else None
+        right = row[i + 1] if i + 1 < len(row) else None
+        return ((left is None or x - xs[left] >= (width[left] + width[v]) / 2 + _GAP)
+                and (right is None or xs[right] - x >= (width[right] + width[v]) / 2 + _GAP))
+
+    for chain in chains:
+        lanes = chain[1:-1]
+        if len(lanes) < 2:
+            continue
+        lane_xs = sorted(xs[v] for v in lanes)
+        mid = lane_xs[len(lane_xs) // 2]
+        for x in sorted(lane_xs + [sum(lane_xs) / len(lane_xs)], key=lambda x: abs(x - mid)):
+            if all(fits(v, x) for v in lanes):
+                for v in lanes:
+                    xs[v] = x
+                break
+
+
+def _fan_out(d: _Drawing, routes: list[list[tuple]], pos) -> None:
+    """Spread the ends of the edges that meet at one box along its edge (ordered by where
+    they come from), so several inputs of one op stay apart."""
+    ins: dict[str, list[int]] = {}
+    outs: dict[str, list[int]] = {}
+    for k, (src, dst, _) in enumerate(d.edges):
+        outs.setdefault(src, []).append(k)
+        ins.setdefault(dst, []).append(k)
+    for ends, at, near in ((ins, -1, -2), (outs, 0, 1)):
+        for bid, ks in ends.items():
+            if len(ks) < 2:
+                continue
+            ks.sort(key=lambda k: routes[k][near][0])
+            span = _BOX_W * 0.6
+            for i, k in enumerate(ks):
+                x, y = routes[k][at]
+                routes[k][at] = (pos[bid][0] - span / 2 + span * i / (len(ks) - 1), y)
+
+
 def to_png(obj, path: str, *, fetches=None, names=None, title: str | None = None,
            dtypes: bool = False, sites: bool = False, dpi: int = 110) -> str:
     """Draw a graph or an eager tape to a PNG with matplotlib (no browser, no Graphviz,
     no network): rows by depth, boxes coloured as in ``to_mermaid`` (inputs blue,
-    Variables yellow, forward green, gradient red, updates purple), fetched values
-    outlined, control edges dashed. Returns ``path``."""
+    Variables yellow, constants grey, forward green, gradient red, updates purple),
+    fetched values outlined, control edges dashed; an edge that spans several rows runs
+    in a lane of its own, never through a box. Needs matplotlib (the ``plot`` extra).
+    Returns ``path``.
+
+    Example::
+
+        G.to_png([loss, dW, db], "step.png", title="one training step")
+    """
     import matplotlib
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch
 
     d = _drawing(obj, fetches, names, dtypes, sites)
-    level = _layers(d)
-    rows: dict[int, list[str]] = {}
-    for bid, _, _ in d.boxes:
-        rows.setdefault(level[bid], []).append(bid)
-    width = max(len(r) for r in rows.values())
-    pos = {}
-    for lv, bids in rows.items():
-        for i, bid in enumerate(bids):   # centred row
-            pos[bid] = (i - (len(bids) - 1) / 2.0, -lv)
-    fig_w = max(6.0, 2.3 * width)
-    fig_h = max(3.0, 1.05 * len(rows) + (0.5 if title else 0.2))
+    lay = _layout(d)
+    pts = list(lay.pos.values()) + [p for r in lay.routes for p in r]
+    x_lo = min(p[0] for p in pts) - 0.55
+    x_hi = max(p[0] for p in pts) + 0.55
+    y_lo = min(p[1] for p in lay.pos.values()) - 0.45
+    n_rows = round(-y_lo) + 1 if lay.pos else 1
+    fig_w = max(6.0, 2.3 * (x_hi - x_lo))
+    fig_h = max(3.0, 1.05 * n_rows + (0.5 if title else 0.2))
     fig, ax = plt.subplots(figsize=(fig_w, fig_h))
-    box_w, box_h = 0.86, 0.56
-    outlined = set(d.outlined)
-    for src, dst, control in d.edges:
-        (x0, y0), (x1, y1) = pos[src], pos[dst]
-        ax.annotate("", xy=(x1, y1 + box_h / 2), xytext=(x0, y0 - box_h / 2),
+    for route, (_, _, control) in zip(lay.routes, d.edges):
+        line = "--" if control else "-"
+        if len(route) > 2:
+            xs, ys = zip(*route[:-1])
+            ax.plot(xs, ys, color="#5f6368", lw=0.8, ls=line, zorder=1)
+        ax.annotate("", xy=route[-1], xytext=route[-2],
                     arrowprops=dict(arrowstyle="-|>", color="#5f6368", lw=0.8,
-                                    linestyle="--" if control else "-",
-                                    shrinkA=0, shrinkB=0))
+                                    linestyle=line, shrinkA=0, shrinkB=0), zorder=1)
+    outlined = set(d.outlined)
     for bid, cls, label in d.boxes:
-        x, y = pos[bid]
+        x, y = lay.pos[bid]
         fill, stroke = STYLES[cls]
-        ax.add_patch(FancyBboxPatch((x - box_w / 2, y - box_h / 2), box_w, box_h,
+        ax.add_patch(FancyBboxPatch((x - _BOX_W / 2, y - _BOX_H / 2), _BOX_W, _BOX_H,
                                     boxstyle="round,pad=0.02,rounding_size=0.06",
                                     facecolor=fill, edgecolor=stroke,
                                     linewidth=2.4 if bid in outlined else 1.0, zorder=2))
         ax.text(x, y, "\n".join(label[:3]), ha="center", va="center", fontsize=7,
                 zorder=3, wrap=False)
-    ax.set_xlim(-width / 2.0 - 0.1, width / 2.0 + 0.1)
-    ax.set_ylim(-len(rows) + 0.45, 0.55)
+    ax.set_xlim(x_lo, x_hi)
+    ax.set_ylim(y_lo, 0.55)
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=10)

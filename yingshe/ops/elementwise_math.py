@@ -869,9 +869,11 @@ class Elu:
         # for x <= 0, d/dx alpha*(exp(x)-1) = alpha*exp(x), of x clipped to <= 0: no exp that
         # could overflow on the unused branch (which would leak nan into 2nd order), and
         # no cancellation (out + alpha loses every digit below x = -17 in float64).
-        # nan takes the x > 0 branch, as in PyTorch (``x <= 0 ? ... : g``).
-        neg = le(x, 0)
-        return where(neg, g * (exp(where(neg, x, 0.0)) * alpha), g)
+        # nan takes the exp branch, so its gradient is nan (DESIGN's rule for non-finite
+        # inputs): PyTorch's own answer there depends on the CPU's vector width and the
+        # tensor's length (its vectorised path gives nan, its scalar tail 1).
+        pos = gt(x, 0)
+        return where(pos, g, g * (exp(where(pos, 0.0, x)) * alpha))
 
 
 def elu(input, alpha: float = 1.0, inplace: bool = False):

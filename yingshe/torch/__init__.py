@@ -242,3 +242,7 @@ __all__ = sorted(set(__all__))
 
 del _io
 __getattr__ = unsupported_getattr(__name__)
+
+# the real torch in this process too (either order of import): warn once, with the renames
+from yingshe.torch._real_torch import RealTorchWarning, watch as _watch_real_torch  # noqa: E402
+_watch_real_torch()

@@ -238,14 +238,16 @@ def _close(y: float, t: float, rtol: float, atol: float) -> bool:
     return abs(y - t) <= atol + rtol * abs(t)
 
 
-def compare_results(reference: list[Result], candidate: list[Result]) -> list[Comparison]:
-    """Compare the yingshe run's results (``candidate``) with PyTorch's (``reference``)."""
+def compare_results(reference: list[Result], candidate: list[Result],
+                    library: str = "torch") -> list[Comparison]:
+    """Compare the yingshe run's results (``candidate``) with the real library's
+    (``reference``; ``library`` names it in the details: torch, tensorflow)."""
     comps: list[Comparison] = []
     ref_names = [r.name for r in reference]
     cand_names = [r.name for r in candidate]
     if ref_names != cand_names:
         comps.append(Comparison("<names>", "-", False,
-                                f"torch printed {ref_names}, yingshe printed {cand_names}"))
+                                f"{library} printed {ref_names}, yingshe printed {cand_names}"))
         return comps
     for t, y in zip(reference, candidate):
         if (t.mode, t.rtol, t.atol) != (y.mode, y.rtol, y.atol):
@@ -257,7 +259,7 @@ def compare_results(reference: list[Result], candidate: list[Result]) -> list[Co
             continue
         if t.mode == "text":
             ok = t.values == y.values
-            comps.append(Comparison(t.name, t.mode, ok, f"torch {' '.join(t.values)!r} "
+            comps.append(Comparison(t.name, t.mode, ok, f"{library} {' '.join(t.values)!r} "
                                     f"yingshe {' '.join(y.values)!r}"))
             continue
         if t.mode == "exact":
@@ -276,8 +278,8 @@ def compare_results(reference: list[Result], candidate: list[Result]) -> list[Co
                   f"max |diff| {worst:.3g}")
         if bad:
             i = bad[0]
-            detail += (f"; {len(bad)} outside tolerance, first [{i}]: torch {t.values[i]!r} "
-                       f"yingshe {y.values[i]!r}")
+            detail += (f"; {len(bad)} outside tolerance, first [{i}]: "
+                       f"{library} {t.values[i]!r} yingshe {y.values[i]!r}")
         comps.append(Comparison(t.name, t.mode, not bad, detail))
     return comps
 
@@ -298,6 +300,7 @@ class Report:
     refused: bool = False
     reason: str = ""
     comparisons: list = field(default_factory=list)
+    library: str = "torch"        # the real library of the reference run (``torch`` holds it)
     torch: Side | None = None
     yingshe: Side | None = None
 
@@ -307,7 +310,7 @@ class Report:
         for c in self.comparisons:
             lines.append(f"  [{'ok' if c.ok else 'XX'}] {c.name} ({c.mode}): {c.detail}")
         if verbose or not self.ok:
-            for label, side in (("torch", self.torch), ("yingshe", self.yingshe)):
+            for label, side in ((self.library, self.torch), ("yingshe", self.yingshe)):
                 if side is not None and (verbose or side.returncode != 0):
                     lines.append(f"  --- {label} exit {side.returncode}; stderr tail:")
                     lines.extend("    " + ln for ln in side.stderr.splitlines()[-25:])
@@ -331,7 +334,8 @@ def _communicate(proc, timeout: float) -> Side:
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        err += f"\n[runner] killed after {timeout} s"
+        from yingshe.testing.hang import hang_guard_message
+        err += "\n[runner] " + hang_guard_message("the program", timeout)
         proc.returncode = None
     return Side(proc.returncode, out, err)
 
@@ -371,6 +375,7 @@ def judge(rep: Report, status, library: str, front_end: str) -> Report:
     """Refuse a yingshe run that reported no import status, imported the real
     ``library`` (even if the program caught the ImportError), or never imported
     ``front_end``; otherwise compare the two runs (``compare_sides``)."""
+    rep.library = library
     if status is None:
         rep.refused, rep.reason = True, "the yingshe run did not report its import status"
         return rep
@@ -404,6 +409,9 @@ def compare_sides(rep: Report, reference: str) -> Report:
     reference printed RESULT lines, and every one agrees (shared by the TensorFlow
     runner, ``yingshe.compare.programs``; ``reference`` names the real library)."""
     for label, side in ((reference, rep.torch), ("yingshe", rep.yingshe)):
+        if side.returncode is None:
+            rep.reason = f"the {label} run was stopped by its hang guard (see its stderr)"
+            return rep
         if side.returncode != 0:
             rep.reason = f"the {label} run exited with status {side.returncode}"
             return rep
@@ -415,7 +423,7 @@ def compare_sides(rep: Report, reference: str) -> Report:
     if not ref:
         rep.reason = "the program printed no RESULT lines"
         return rep
-    rep.comparisons = compare_results(ref, cand)
+    rep.comparisons = compare_results(ref, cand, reference)
     rep.ok = all(c.ok for c in rep.comparisons)
     if not rep.ok:
         rep.reason = "results differ"
