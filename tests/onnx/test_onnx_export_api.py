@@ -5,7 +5,6 @@ half-written file; and export_graph for a TF1-style graph."""
 import inspect
 import io
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -15,6 +14,7 @@ import yingshe
 import yingshe.graph as G
 import yingshe.onnx
 from yingshe import nn
+from yingshe.testing.hang import run_guarded
 from yingshe.testing.reference import require_module
 
 from onnx_helpers import assert_close, eager, export_bytes, ort_run
@@ -285,8 +285,8 @@ def test_export_graph_of_a_tf1_session():
 
 def _python(code: str) -> str:
     env = dict(os.environ, PYTHONPATH=ROOT)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, cwd=ROOT, timeout=600)   # hang guard only: ~5 s normally
+    out = run_guarded([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                      cwd=ROOT)
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -333,9 +333,9 @@ assert "tensorflow" not in sys.modules
 
 def test_export_graph_of_a_yingshe_tf_compat_v1_session(tmp_path):
     # in its own process: disable_eager_execution() is global to the front-end
-    out = subprocess.run([sys.executable, "-c", TF1_PROGRAM, str(tmp_path)],
-                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT),
-                         cwd=ROOT, timeout=600)   # a hang guard: the program takes seconds
+    out = run_guarded([sys.executable, "-c", TF1_PROGRAM, str(tmp_path)],
+                      capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT),
+                      cwd=ROOT)
     assert out.returncode == 0, out.stderr
     x = np.load(tmp_path / "x.npy")
     got = ort_run((tmp_path / "m.onnx").read_bytes(), {"x": x})[0]

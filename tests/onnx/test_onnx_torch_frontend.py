@@ -4,7 +4,6 @@ does not implement are refused by name."""
 
 import inspect
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -14,6 +13,7 @@ import yingshe
 import yingshe.torch as ytorch
 from yingshe.errors import UnsupportedError
 from yingshe.testing import reference
+from yingshe.testing.hang import run_guarded
 from yingshe.testing.reference import require_module
 
 from onnx_helpers import assert_close, ort_run
@@ -52,9 +52,8 @@ def test_a_renamed_pytorch_program_exports_with_torch_onnx_export(tmp_path):
     prog = tmp_path / "export_it.py"
     prog.write_text(PROGRAM.replace("import torch\n", "import yingshe.torch as torch\n", 1)
                     .replace("import torch.nn as nn", "import yingshe.torch.nn as nn"))
-    out = subprocess.run([sys.executable, str(prog)], capture_output=True, text=True,
-                         cwd=tmp_path, env=dict(os.environ, PYTHONPATH=ROOT),
-                         timeout=600)   # a hang guard: the program takes seconds
+    out = run_guarded([sys.executable, str(prog)], capture_output=True, text=True,
+                      cwd=tmp_path, env=dict(os.environ, PYTHONPATH=ROOT))
     assert out.returncode == 0, out.stderr
     ref = yingshe.load(str(tmp_path / "ref.pt"))
     x, want = ref["x"].numpy(), ref["y"].numpy()
