@@ -165,9 +165,9 @@ def render() -> str:
         "```",
         "",
         f"`minimize()` adds the gradient nodes and, per Variable, the update of "
-        f"`yingshe.optim.SGD` (the code an eager `step()` runs: `w + g * -lr`, purple) "
-        f"ending in an `assign`, grouped by a `no_op` (dashed edges are control "
-        f"dependencies). The "
+        f"`yingshe.optim.SGD`: its fused op `sgd_update` (the op an eager `step()` runs in "
+        f"place, purple), whose result an `assign` writes into the Variable, grouped by a "
+        f"`no_op` (dashed edges are control dependencies). The "
         f"passes turn the "
         f"{len(raw.nodes)} nodes of the pruned graph into {len(program.nodes)}"
         + (f" ({removed})" if removed else "") +

@@ -125,3 +125,48 @@ def test_elementwise_kernel_refuses_local_functions():
 
     with pytest.raises(ValueError, match="module-level"):
         jit.elementwise_kernel(local, (True,), 1)
+
+
+def scaled_shift(x, a):
+    """A formula with literals: in float32 NumPy rounds after each operation."""
+    return (x * 0.1 + a) * 3 - 1.0
+
+
+def test_elementwise_kernel_dtype_computes_in_that_type(tmp_path, monkeypatch):
+    """dtype="float32": the formula's constants and number inputs are float32, so the
+    kernel does NumPy's float32 arithmetic (bit for bit here); without it, numba computes
+    the float64 constants in float64 and rounds once, which differs."""
+    _require_numba()
+    monkeypatch.setenv("YINGSHE_CACHE_DIR", str(tmp_path))
+    x = np.random.default_rng(0).standard_normal(10_000).astype(np.float32)
+    want = (x * 0.1 + np.float32(0.7)) * 3 - 1.0     # NumPy 2: Python floats are weak
+    assert want.dtype == np.float32
+    out = np.empty_like(x)
+    jit.elementwise_kernel(scaled_shift, (True, False), 1, dtype="float32")(x, 0.7, out)
+    np.testing.assert_array_equal(out, want)
+    wide = np.empty_like(x)
+    jit.elementwise_kernel(scaled_shift, (True, False), 1)(x, 0.7, wide)
+    assert not np.array_equal(wide, want)             # float64 arithmetic, rounded once
+    np.testing.assert_allclose(wide, want, rtol=1e-6, atol=1e-6)
+    out64 = np.empty(x.shape)
+    jit.elementwise_kernel(scaled_shift, (True, False), 1, dtype="float64")(
+        x.astype(np.float64), 0.7, out64)
+    np.testing.assert_array_equal(out64, (x.astype(np.float64) * 0.1 + 0.7) * 3 - 1.0)
+    with pytest.raises(ValueError, match="dtype"):
+        jit.elementwise_kernel(scaled_shift, (True, False), 1, dtype="int8")
+
+
+def test_elementwise_kernel_numpy_error_model(tmp_path, monkeypatch):
+    """Division by zero gives inf/NaN as NumPy does (the default error model)."""
+    _require_numba()
+    monkeypatch.setenv("YINGSHE_CACHE_DIR", str(tmp_path))
+    out = np.empty(3)
+    k = jit.elementwise_kernel(reciprocal, (True,), 1)
+    k(np.array([0.0, 2.0, -0.0]), out)
+    np.testing.assert_array_equal(out, [np.inf, 0.5, -np.inf])
+    with pytest.raises(ValueError, match="error_model"):
+        jit.elementwise_kernel(reciprocal, (True,), 1, error_model="c")
+
+
+def reciprocal(x):
+    return 1.0 / x

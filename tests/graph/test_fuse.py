@@ -191,18 +191,19 @@ def _step(workload, backend):
 # structure: the forward (linear) and the loss are one library call each; the loss's
 # gradient is one kernel with the bias gradient's sum fused into it (linreg: the
 # mse gradient 2 (p - y) / n is sub and mul) or a library call (the logistic and
-# softmax losses are composite ops with their own backward); the weight gradient is a
-# transpose and a matmul; each parameter's update (mul by -lr, add) is one kernel.
+# softmax losses are fused ops with their own backward op); the weight gradient is a
+# transpose and a matmul; each parameter's update is the optimizer's fused op
+# (``sgd_update``, a library call that is itself one numba pass; stateful with several
+# outputs, the fusion pass leaves it alone).
 COUNTS = {
-    # kernels: mse grad + bias sum, W update, b update; library: linear, mse_loss,
-    # transpose, matmul
-    "linreg": (3, 4),
-    # kernels: W update, b update; library: linear, bce, mean, bce backward, transpose,
-    # matmul, sum (of a library result: nothing to fuse it with)
-    "logreg": (2, 7),
-    # kernels: W update, b update; library: linear, log_softmax, nll_loss, nll backward,
-    # log_softmax backward, transpose, matmul, sum
-    "softmax": (2, 8),
+    # kernels: mse grad + bias sum; library: linear, mse_loss, transpose, matmul, 2 updates
+    "linreg": (1, 6),
+    # library: linear, bce (reduced in the op), bce backward, transpose, matmul, sum (of
+    # a library result: nothing to fuse it with), 2 updates
+    "logreg": (0, 8),
+    # library: linear, cross_entropy, cross_entropy backward, transpose, matmul, sum,
+    # 2 updates
+    "softmax": (0, 8),
 }
 
 

@@ -224,9 +224,9 @@ def test_broadcasting_target_warns_like_torch(name):
 
 @pytest.mark.parametrize("call,exc,torch_exc,match", [
     (lambda m, F_: F_.cross_entropy(m.tensor([[0.1, 0.2, 0.3]]), m.tensor([3])),
-     IndexError, builtins.IndexError, "target 3 is out of bounds for 3 classes"),
+     IndexError, builtins.IndexError, "Target 3 is out of bounds for 3 classes"),
     (lambda m, F_: F_.nll_loss(m.tensor([[0.1, 0.2, 0.3]]), m.tensor([-1])),
-     IndexError, builtins.IndexError, "target -1"),
+     IndexError, builtins.IndexError, "Target -1"),
     (lambda m, F_: F_.binary_cross_entropy(m.tensor([0.5, 0.5]), m.tensor([1.0])),
      ValueError, ValueError, "different to the input size"),
     (lambda m, F_: F_.binary_cross_entropy_with_logits(m.tensor([0.5, 0.5]), m.tensor([1.0])),

@@ -357,3 +357,79 @@ def test_rnn_positional_nonlinearity_like_torch():
     assert ym.nonlinearity == "relu" and ym.mode == tm.mode == "RNN_RELU"
     assert ym.bias is False and [n for n, _ in ym.named_parameters()] == \
         [n for n, _ in tm.named_parameters()]
+
+
+# ---- the step kernels: numba and NumPy -----------------------------------------------------
+
+def _use_backend(monkeypatch, name):
+    import os
+
+    from yingshe.backend import jit
+    if name == "numba" and not jit.available():
+        if os.environ.get("YINGSHE_REQUIRE_REFERENCE") == "1":
+            pytest.fail("numba is required in CI (the jit extra) but cannot be imported")
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(jit, "_default", [name])
+
+
+STEP_CASES = [("LSTM", {}), ("LSTM", {"proj_size": 2}), ("GRU", {}),
+              ("LSTM", {"bidirectional": True, "num_layers": 2}),
+              ("GRU", {"bidirectional": True, "batch_first": True}),
+              ("LSTM", {"proj_size": 3, "bidirectional": True, "batch_first": True})]
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("mode,kwargs", STEP_CASES,
+                         ids=[f"{m}-{'-'.join(f'{k}{v}' for k, v in kw.items())}"
+                              for m, kw in STEP_CASES])
+def test_step_backends_match_torch(mode, kwargs, dtype, backend, monkeypatch):
+    """Both implementations of a time step (numba kernels, NumPy calls) give PyTorch's
+    outputs, final states and gradients, with given and zero initial states."""
+    _use_backend(monkeypatch, backend)
+    rng = np.random.default_rng(5)
+    T, B, I, H = 7, 4, 3, 5
+    ym, tm = _pair(mode, I, H, **kwargs)
+    bf = kwargs.get("batch_first", False)
+    x = rng.standard_normal((B, T, I) if bf else (T, B, I))
+    _compare(ym, tm, [x], dtype)
+    L = kwargs.get("num_layers", 1) * (2 if kwargs.get("bidirectional") else 1)
+    P = kwargs.get("proj_size") or H
+    h0 = rng.standard_normal((L, B, P))
+    states = (h0, rng.standard_normal((L, B, H))) if mode == "LSTM" else h0
+    _compare(ym, tm, [x, states], dtype)
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+def test_numba_and_numpy_steps_agree(mode, monkeypatch):
+    """The two step implementations agree with each other to round-off (float64: the
+    graph-vs-eager tolerance), forward and backward, over a long sequence."""
+    rng = np.random.default_rng(6)
+    T, B, I, H = 40, 3, 4, 6
+    x = rng.standard_normal((B, T, I))
+    u = rng.standard_normal((B, T, 2 * H))
+    results = []
+    for backend in ("numba", "numpy"):
+        _use_backend(monkeypatch, backend)
+        yingshe.manual_seed(0)
+        m = getattr(nn, mode)(I, H, batch_first=True, bidirectional=True).double()
+        xt = yingshe.tensor(x, requires_grad=True)
+        out, _ = m(xt)
+        (out * yingshe.tensor(u)).sum().backward()
+        results.append([out.detach().numpy(), xt.grad.numpy()]
+                       + [p.grad.numpy() for p in m.parameters()])
+    rtol, atol = tol("graph", np.float64)
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+
+
+def test_kernel_path_refuses_mismatched_shapes(monkeypatch):
+    """The kernels index raw memory: a bad shape gets the shape rule's error."""
+    from yingshe.ops import rnn as R
+    _use_backend(monkeypatch, "numba")
+    xg = yingshe.tensor(np.zeros((4, 3, 8)))
+    with pytest.raises(ShapeError, match="gru_layer: input projection of shape"):
+        R.gru_layer(xg, yingshe.tensor(np.zeros((3, 2))), yingshe.tensor(np.zeros((6, 2))))
+    with pytest.raises(ShapeError, match="lstm_layer"):
+        R.lstm_layer(yingshe.tensor(np.zeros((4, 3, 8))), yingshe.tensor(np.zeros((3, 3))),
+                     yingshe.tensor(np.zeros((3, 2))), yingshe.tensor(np.zeros((8, 2))))

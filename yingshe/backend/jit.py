@@ -24,12 +24,14 @@ numba is imported on first use, never by ``import yingshe``.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import inspect
 import os
 import sys
 import tempfile
+import textwrap
 import threading
 from typing import Callable
 
@@ -190,6 +192,101 @@ def _source_of(fn: Callable) -> str:
         return fn.__qualname__
 
 
+def _names(node) -> set:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+class _WeakNumbers:
+    """Re-types a formula as NumPy computes it on ``dtype`` arrays (NEP 50: Python
+    numbers are "weak"): an expression of numbers only (constants, number inputs, locals
+    computed from them) is evaluated in float64 and cast once to the kernel's type ``_T``
+    where it meets a value that depends on an array element; every such value is then of
+    type ``_T``. Without it numba promotes float32 elements to float64 at every constant
+    (``1.0 - beta``), and computes ``1 - beta2`` from a float32 ``beta2`` if the numbers
+    were cast on entry (for beta2 = 0.999: a relative error of 5e-5)."""
+
+    def __init__(self, func: ast.FunctionDef, array_params) -> None:
+        self.arrayish = set(array_params)
+        assigns = [n for n in ast.walk(func) if isinstance(n, (ast.Assign, ast.AugAssign))]
+        changed = True
+        while changed:   # locals computed from array elements (in any branch)
+            changed = False
+            for a in assigns:
+                targets = a.targets if isinstance(a, ast.Assign) else [a.target]
+                deps = _names(a.value) | (_names(a.target) if isinstance(a, ast.AugAssign)
+                                          else set())
+                if deps & self.arrayish:
+                    for t in targets:
+                        for n in _names(t) - self.arrayish:
+                            self.arrayish.add(n)
+                            changed = True
+
+    def _array_dependent(self, e) -> bool:
+        return bool(_names(e) & self.arrayish)
+
+    def typed(self, e):
+        """``e`` where its value meets array elements (an operand, a stored result)."""
+        if not self._array_dependent(e):
+            if isinstance(e, (ast.Compare, ast.BoolOp)) or (
+                    isinstance(e, ast.Constant) and isinstance(e.value, (bool, str))):
+                return e
+            return ast.Call(ast.Name("_T", ast.Load()), [e], [])
+        if isinstance(e, ast.BinOp):
+            return ast.BinOp(self.typed(e.left), e.op, self.typed(e.right))
+        if isinstance(e, ast.UnaryOp):
+            return ast.UnaryOp(e.op, self.typed(e.operand))
+        if isinstance(e, ast.Call):
+            return ast.Call(e.func, [self.typed(a) for a in e.args], e.keywords)
+        if isinstance(e, ast.Compare):
+            return ast.Compare(self.typed(e.left), e.ops, [self.typed(c) for c in e.comparators])
+        if isinstance(e, ast.BoolOp):
+            return ast.BoolOp(e.op, [self.cond(v) for v in e.values])
+        if isinstance(e, ast.IfExp):
+            return ast.IfExp(self.cond(e.test), self.typed(e.body), self.typed(e.orelse))
+        if isinstance(e, ast.Tuple):
+            return ast.Tuple([self.typed(x) for x in e.elts], ast.Load())
+        return e
+
+    def cond(self, e):
+        """A test: left alone unless it reads array elements."""
+        return self.typed(e) if self._array_dependent(e) else e
+
+    def statements(self, body):
+        for st in body:
+            if isinstance(st, ast.Assign) and _names(st.targets[0]) & self.arrayish:
+                st.value = self.typed(st.value)
+            elif isinstance(st, ast.AugAssign) and _names(st.target) & self.arrayish:
+                st.value = self.typed(st.value)
+            elif isinstance(st, ast.Return) and st.value is not None:
+                st.value = self.typed(st.value)
+            elif isinstance(st, ast.If):
+                st.test = self.cond(st.test)
+                self.statements(st.body)
+                self.statements(st.orelse)
+        return body
+
+
+def _typed_formula(fn: Callable, name: str, n_arrays: tuple) -> tuple[str, list[str]]:
+    """The source of ``fn`` as a plain function ``name`` computing in the kernel's dtype
+    ``_T`` with NumPy's rule for Python numbers (``_WeakNumbers``; ``n_arrays``: per
+    input, whether it is an array), and the global names it reads (imported from its
+    module)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    func = tree.body[0]
+    if not isinstance(func, ast.FunctionDef):
+        raise ValueError(f"scalar formula {fn.__qualname__!r}: expected a def")
+    func.decorator_list = []
+    func.name = name
+    params = [a.arg for a in func.args.args]
+    _WeakNumbers(func, [p for p, is_arr in zip(params, n_arrays) if is_arr]).statements(
+        func.body)
+    ast.fix_missing_locations(func)
+    local = set(fn.__code__.co_varnames)
+    globals_ = sorted(n for n in fn.__code__.co_names
+                      if n not in local and n in fn.__globals__)
+    return ast.unparse(func), globals_
+
+
 def _attr_literal(v) -> str:
     if v is None or isinstance(v, (bool, int, float, str)):
         return repr(v)
@@ -197,7 +294,8 @@ def _attr_literal(v) -> str:
 
 
 def elementwise_kernel(scalar: Callable, arrays: tuple[bool, ...], n_out: int,
-                       parallel: bool = False, attrs: dict | None = None):
+                       parallel: bool = False, attrs: dict | None = None,
+                       error_model: str = "numpy", dtype: str | None = None):
     """A compiled one-pass kernel ``k(*inputs, *outputs)`` applying ``scalar`` per element.
 
     Args:
@@ -214,6 +312,18 @@ def elementwise_kernel(scalar: Callable, arrays: tuple[bool, ...], n_out: int,
             branch on ``nesterov`` or ``amsgrad`` costs nothing in the loop). numba
             passes them by keyword but cannot type keyword-only parameters: declare
             them as ordinary parameters after the inputs.
+        error_model: numba's ``error_model``. ``"numpy"`` (the default) gives NumPy's
+            results where Python would raise (``1.0 / 0.0`` is inf, ``0.0 / 0.0`` NaN), which
+            is what a formula must agree with, and lets the loop vectorise (the
+            ``"python"`` model checks every division for zero).
+        dtype: ``"float32"`` or ``"float64"``: compute in this type with NumPy's rule
+            for Python numbers (NEP 50): the formula is re-emitted so that expressions of
+            numbers only (constants, number inputs) are evaluated in float64 and cast
+            once where they meet array values, which are then all of this type. Float32
+            data is thus computed in float32 as NumPy computes it, and agrees with NumPy's
+            passes to round-off (numba would otherwise promote each element to float64
+            at every constant, converting both ways and halving the vector width:
+            measured 2.6x slower on an SGD update). ``None``: the formula as written.
 
     Returns:
         The numba dispatcher (compiled on first call per argument types).
@@ -221,6 +331,10 @@ def elementwise_kernel(scalar: Callable, arrays: tuple[bool, ...], n_out: int,
     nb = numba_module()
     if nb is None:
         raise _missing("a fused kernel was asked for")
+    if error_model not in ("numpy", "python"):
+        raise ValueError(f"error_model must be 'numpy' or 'python', got {error_model!r}")
+    if dtype not in (None, "float32", "float64"):
+        raise ValueError(f"dtype must be None, 'float32' or 'float64', got {dtype!r}")
     mod_name, qual = _import_path(scalar)
     head, _, attr = qual.partition(".")
     ins = [f"a{i}" for i in range(len(arrays))]
@@ -233,17 +347,27 @@ def elementwise_kernel(scalar: Callable, arrays: tuple[bool, ...], n_out: int,
         f"# scalar formula: {mod_name}.{qual}",
         *("# " + ln for ln in _source_of(scalar).splitlines()),
         "import numba",
-        f"from {mod_name} import {head} as _owner",
-        f"_scalar = numba.njit(cache=True, nogil=True)(_owner{'.' + attr if attr else ''})",
-        "",
-        f"@numba.njit(cache=True, nogil=True, parallel={parallel})",
-        f"def kernel({', '.join(ins + outs)}):",
-        f"    for i in {loop}(o0.shape[0]):",
     ]
+    njit = f"numba.njit(cache=True, nogil=True, error_model={error_model!r})"
+    if dtype is None:
+        lines += [f"from {mod_name} import {head} as _owner",
+                  f"_scalar = {njit}(_owner{'.' + attr if attr else ''})"]
+    else:
+        src, names = _typed_formula(scalar, "_formula", arrays)
+        if names:
+            lines.append(f"from {mod_name} import {', '.join(names)}")
+        lines += [f"_T = numba.{dtype}", "", src, f"_scalar = {njit}(_formula)"]
+    lines += [
+        "",
+        f"@numba.njit(cache=True, nogil=True, parallel={parallel}, "
+        f"error_model={error_model!r})",
+        f"def kernel({', '.join(ins + outs)}):",
+    ]
+    lines.append(f"    for i in {loop}(o0.shape[0]):")
     if n_out == 1:
         lines.append(f"        o0[i] = _scalar({call})")
     else:
         lines.append(f"        r = _scalar({call})")
         lines += [f"        o{j}[i] = r[{j}]" for j in range(n_out)]
     source = "\n".join(lines) + "\n"
-    return load_source(source, f"ew_{qual}").kernel
+    return load_source(source, f"ew_{qual}" + (f"_{dtype}" if dtype else "")).kernel

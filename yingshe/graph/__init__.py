@@ -13,7 +13,9 @@
 Every registered op accepts graph tensors (``Symbol``): it checks shapes and dtypes at
 build time and adds a node. ``gradients`` adds gradient nodes with the ops' own VJP
 rules. ``Session.run`` compiles the pruned graph (see ``passes``, ``codegen``).
-Variable values are global to the process, not per session.
+Variable values are global to the process, not per session. ``yingshe.graph.train``
+(TF1's graph optimizers) is registered here by ``yingshe.optim``, which owns it: the
+compiler does not import the optimizers.
 """
 
 from yingshe.graph.ir import (FeedError, Graph, GraphError, Node, Symbol,  # noqa: F401
@@ -28,7 +30,6 @@ from yingshe.graph.gradients import gradients  # noqa: F401
 from yingshe.graph.session import InteractiveSession, Session, get_default_session  # noqa
 from yingshe.graph.verify import VerifyError, verify  # noqa: F401
 from yingshe.graph.viz import to_dot, to_mermaid, to_png  # noqa: F401
-from yingshe.graph import train  # noqa: F401
 
 from yingshe.ops import _registry as _reg
 from yingshe import autograd as _autograd

@@ -111,7 +111,8 @@ def _graph_box(n, dtypes: bool, sites: bool) -> tuple[str, list[str]]:
         what = {"assign": f"assign_{n.attrs.get('mode', 'set')} {var_name or ''}",
                 "init": "init", "no_op": "group"}[n.kind]
         return "update", [f"{what} {shapes}".strip(), site]
-    cls = "grad" if is_gradient_node(n) else "fwd"
+    # a stateful op (a fused optimizer update) is drawn with the writes it feeds
+    cls = "update" if n.stateful else "grad" if is_gradient_node(n) else "fwd"
     return cls, _op_lines(n.type, n.attrs, n.metas, n.site, dtypes, sites)
 
 

@@ -307,23 +307,55 @@ def _sigmoid_np(xp, x):
 
 @register_op("binary_cross_entropy_with_logits", saves="inputs")
 class BinaryCrossEntropyWithLogits:
-    """Pointwise (1 - t) x + (1 + (pw - 1) t) log(1 + exp(-x)), in the stable form
-    (``pw``, the optional third input, weighs the positive term)."""
+    """w ((1 - t) x + (1 + (pw - 1) t) log(1 + exp(-x))) in the stable form, reduced
+    ('none' | 'mean' | 'sum') in the same op: ``weight`` (third input) multiplies the
+    pointwise loss, ``pos_weight`` (fourth) weighs the positive term; either may be
+    None. One op on the tape for the whole loss, as PyTorch's."""
 
-    def forward(xp, x, t, pw=None):
-        sp = _softplus_neg(xp, x)
-        if pw is None:
-            return (1 - t) * x + sp
-        return (1 - t) * x + (1 + (pw - 1) * t) * sp
+    def forward(xp, x, t, weight=None, pw=None, *, reduction):
+        sp = xp.abs(x, out=xp.empty(x.shape, x.dtype))   # log(1 + exp(-|x|)), in place
+                                                         # (an array even for a 0-d x)
+        xp.negative(sp, out=sp)
+        xp.exp(sp, out=sp)
+        xp.log1p(sp, out=sp)
+        if pw is None:                       # max(x, 0) - x t + log1p(exp(-|x|))
+            loss = xp.maximum(x, 0)
+            loss -= x * t
+            loss += sp
+        else:                                # (1 - t) x + (1 + (pw - 1) t) softplus(-x)
+            sp += xp.maximum(-x, 0)
+            lw = (pw - 1) * t
+            lw += 1
+            loss = (1 - t) * x
+            loss += lw * sp
+        if weight is not None:
+            loss = loss * weight
+        if reduction == "none":
+            return loss
+        if reduction == "sum" or loss.size:
+            total = loss.sum()
+            return xp.asarray(total / loss.size if reduction == "mean" else total,
+                              dtype=loss.dtype)
+        return xp.asarray(xp.nan, dtype=loss.dtype)   # the mean of nothing, as PyTorch
 
-    def infer(x, t, pw=None):
-        return _pointwise_meta("binary_cross_entropy_with_logits", x, t, pw)
+    def infer(x, t, weight=None, pw=None, *, reduction):
+        m = _pointwise_meta("binary_cross_entropy_with_logits", x, t, weight, pw)
+        return m if reduction == "none" else Meta((), m.dtype)
 
-    def vjp(g, out, x, t, pw=None, *, needs):
+    def vjp(g, out, x, t, weight=None, pw=None, *, reduction, needs):
         extra = () if pw is None else (pw,)
-        grads = tuple(apply(BCEWithLogitsBackward, g, x, t, *extra, wrt=w) if need else None
-                      for w, need in zip(("input", "target", "pos_weight"), needs))
-        return grads
+        if reduction == "mean":
+            n = 1
+            for s in x.shape:
+                n *= s
+            g = g * (1.0 / n) if n else g * float("nan")
+        gw = g if weight is None else g * weight
+        grads = [apply(BCEWithLogitsBackward, gw, x, t, *extra, wrt=w) if need else None
+                 for w, need in zip(("input", "target", "pos_weight"), needs[:2] + needs[3:])]
+        d_w = None
+        if weight is not None and needs[2]:   # PyTorch refuses it; the product rule is exact
+            d_w = g * apply(BinaryCrossEntropyWithLogits, x, t, None, pw, reduction="none")
+        return grads[0], grads[1], d_w, (grads[2] if pw is not None else None)
 
 
 def _bce_logits_sigmoid(x):
@@ -445,50 +477,97 @@ class KLDivBackward:
         return d_g, d_x, d_t
 
 
-# ---- negative log likelihood (with label smoothing, for cross_entropy) ----------------------
+# ---- class-index targets: validation and gathers without a one-hot --------------------------
 
-def _nll_coefficients(xp, shape, dtype, target, weight, ignore_index, reduction,
-                      label_smoothing):
-    """The loss is linear in the log-probabilities: loss = reduce(sum_c A[.., c, ..] *
-    logp[.., c, ..]). Returns (A, per-sample weight sum) with the class dim at axis 1
-    (axis 0 for an unbatched (C,) input)."""
-    cdim = 0 if len(shape) == 1 else 1
-    c = shape[cdim]
-    valid = target != ignore_index
-    safe = xp.where(valid, target, 0)
-    tw = (weight[safe] if weight is not None else xp.ones(target.shape, dtype)) * valid
-    tw = tw.astype(dtype, copy=False)
-    onehot = xp.expand_dims(safe, cdim) == xp.arange(c).reshape(
-        (c,) + (1,) * (len(shape) - cdim - 1))
-    a = -(1 - label_smoothing) * onehot * xp.expand_dims(tw, cdim)
-    if label_smoothing:
-        wc = weight if weight is not None else xp.ones(c, dtype)
-        wc = wc.reshape((c,) + (1,) * (len(shape) - cdim - 1))
-        a = a - (label_smoothing / c) * wc * xp.expand_dims(valid, cdim)
-    a = a.astype(dtype, copy=False)
-    if reduction == "mean":
-        total = tw.sum()
-        if total != 0:  # all ignored (or zero weights): the loss is NaN, its gradient 0
-            a = a / total
-    return a
+def _class_layout(shape) -> tuple[int, int, int]:
+    """(N, C, D) of an input laid out (C,), (N, C) or (N, C, d1, ...): the class dim is 1
+    (0 unbatched) and D is the product of the trailing dims, so every case is a view
+    (N, C, D) and every per-sample array a view (N, D)."""
+    if len(shape) == 1:
+        return 1, shape[0], 1
+    d = 1
+    for s in shape[2:]:
+        d *= s
+    return shape[0], shape[1], d
 
 
-def _check_targets(xp, target, c, ignore_index):
-    if target.size:
-        bad = (target != ignore_index) & ((target < 0) | (target >= c))
+def _index_targets(xp, opname, target, n, c, d, ignore_index, check=True):
+    """The class-index target as (N, D) views: ``(safe, valid)`` where ``valid`` marks the
+    samples not equal to ``ignore_index`` (None when all count) and ``safe`` replaces the
+    ignored ones by class 0 (so gathers stay in bounds). With ``check``, an out-of-range
+    target raises PyTorch's IndexError; the common case costs two reductions."""
+    t = target.reshape(n, d)
+    if t.size == 0:
+        return t, None
+    if not check and ignore_index < 0:
+        # the forward checked the targets: with a negative ignore_index, none is ignored
+        # exactly when the smallest is a class (one reduction instead of two)
+        if t.min() >= 0:
+            return t, None
+        valid = t != ignore_index
+        return xp.where(valid, t, 0), valid
+    lo, hi = t.min(), t.max()
+    if 0 <= lo and hi < c and not lo <= ignore_index <= hi:
+        return t, None            # every target is a class and none is ignored
+    valid = t != ignore_index
+    if check:
+        bad = valid & ((t < 0) | (t >= c))
         if bad.any():
-            value = int(target[bad].flat[0])
-            raise IndexError(f"nll_loss: target {value} is out of bounds for {c} classes "
-                             f"(valid targets are 0..{c - 1}, or ignore_index={ignore_index})")
+            raise IndexError(f"{opname}: Target {int(t[bad][0])} is out of bounds for {c} "
+                             f"classes (valid targets are 0..{c - 1}, or "
+                             f"ignore_index={ignore_index})")
+    return xp.where(valid, t, 0), valid
 
 
-def _check_class_weight(shape, c) -> None:
-    """One weight per class (PyTorch refuses any other length rather than indexing past
-    it or ignoring the extra classes); ``c`` or the length may be unknown (None)."""
-    if len(shape) != 1 or (c is not None and shape[0] not in (None, c)):
-        raise ShapeError(f"nll_loss: weight should be a 1-d tensor of {c} elements (one "
-                         f"per class), got shape {shape_str(shape)}")
+def _positions(xp, safe, c, d):
+    """Flat positions of each sample's target class in the (N, C, D) layout, (N, D)."""
+    n = safe.shape[0]
+    if d == 1:
+        return safe + (xp.arange(n) * c)[:, None]
+    return safe * d + ((xp.arange(n) * (c * d))[:, None] + xp.arange(d))
 
+
+def _target_weights(xp, safe, valid, weight, dtype):
+    """w[t] for the counted samples, 0 for the ignored, (N, D); None when all are 1."""
+    if weight is None:
+        return None if valid is None else valid.astype(dtype)
+    tw = weight[safe]
+    if valid is not None:
+        tw *= valid
+    return tw
+
+
+def _denominator(reduction, tw, count) -> float:
+    """What 'mean' divides by: the summed target weights (the sample count without
+    weights); 1 for 'sum'/'none'. Zero (all ignored) gives a NaN loss in the forward."""
+    if reduction != "mean":
+        return 1.0
+    return float(tw.sum()) if tw is not None else float(count)
+
+
+def _finish_loss(xp, per, reduction, den, out_shape, dtype):
+    """Reduce the per-sample losses (N, D) as ``reduction`` says, in the input's dtype."""
+    if reduction == "none":
+        return per.reshape(out_shape).astype(dtype, copy=False)
+    total = per.sum(dtype=dtype)
+    if reduction == "mean":
+        total = total / den if den else xp.nan   # the mean of nothing is NaN, as PyTorch
+    return xp.asarray(total, dtype=dtype)
+
+
+def _check_weight(opname, weight, c, dtype) -> None:
+    """The class weights a forward is given: one per class, of the input's dtype (PyTorch
+    refuses any other length rather than indexing past it or ignoring the extra classes,
+    and another dtype rather than promoting the loss)."""
+    if weight.ndim != 1 or weight.shape[0] != c:
+        raise ShapeError(f"{opname}: weight should be a 1-d tensor of {c} elements (one "
+                         f"per class), got shape {shape_str(weight.shape)}")
+    if weight.dtype != dtype:
+        raise DTypeError(f"{opname}: expected weight to have dtype {np.dtype(dtype).name}, "
+                         f"got {weight.dtype.name}")
+
+
+# ---- negative log likelihood ----------------------------------------------------------------
 
 @register_op("nll_loss", saves="inputs")
 class NLLLoss:
@@ -498,34 +577,26 @@ class NLLLoss:
     non-ignored targets (NaN when all are ignored), as PyTorch does."""
 
     def forward(xp, logp, target, weight=None, *, ignore_index, reduction, label_smoothing):
-        cdim = 0 if logp.ndim == 1 else 1
-        _check_targets(xp, target, logp.shape[cdim], ignore_index)
+        n, c, d = _class_layout(logp.shape)
         if weight is not None:
-            _check_class_weight(weight.shape, logp.shape[cdim])
-            if weight.dtype != logp.dtype:   # PyTorch refuses; NumPy would promote the loss
-                raise DTypeError(f"nll_loss: expected weight to have dtype {logp.dtype}, got "
-                                 f"{weight.dtype}")
-        if label_smoothing == 0 and reduction != "none":
-            # fast path: gather the target log-probabilities
-            valid = target != ignore_index
-            safe = xp.where(valid, target, 0)
-            picked = xp.squeeze(xp.take_along_axis(logp, xp.expand_dims(safe, cdim), cdim),
-                                cdim)
-            tw = weight[safe] * valid if weight is not None else valid.astype(logp.dtype)
-            total = -(picked * tw).sum(dtype=logp.dtype)
-            if reduction == "sum":
-                return xp.asarray(total, dtype=logp.dtype)
-            with xp.errstate(divide="ignore", invalid="ignore"):
-                return xp.asarray(total / xp.sum(tw, dtype=logp.dtype), dtype=logp.dtype)
-        a = _nll_coefficients(xp, logp.shape, logp.dtype, target, weight, ignore_index,
-                              reduction, label_smoothing)
-        per = (a * logp).sum(axis=cdim)
-        if reduction == "none":
-            return per.astype(logp.dtype, copy=False)
-        return xp.asarray(per.sum(), dtype=logp.dtype)
+            _check_weight("nll_loss", weight, c, logp.dtype)
+        safe, valid = _index_targets(xp, "nll_loss", target, n, c, d, ignore_index)
+        lp = logp.reshape(n, c, d)
+        tw = _target_weights(xp, safe, valid, weight, logp.dtype)
+        per = lp.reshape(-1)[_positions(xp, safe, c, d)]
+        if tw is not None:
+            per *= tw
+        per *= -(1 - label_smoothing)
+        if label_smoothing:
+            smooth = (lp * weight[:, None]).sum(1) if weight is not None else lp.sum(1)
+            if valid is not None:
+                smooth *= valid
+            per -= (label_smoothing / c) * smooth
+        return _finish_loss(xp, per, reduction, _denominator(reduction, tw, n * d),
+                            target.shape, logp.dtype)
 
     def infer(logp, target, weight=None, *, ignore_index, reduction, label_smoothing):
-        return _nll_meta(logp, target, weight, reduction)
+        return _nll_meta("nll_loss", logp, target, weight, reduction)
 
     def vjp(g, out, logp, target, weight=None, *, ignore_index, reduction, label_smoothing,
             needs):
@@ -538,26 +609,60 @@ class NLLLoss:
         return (gl, None) + ((None,) if weight is not None else ())
 
 
-def _nll_meta(logp, target, weight, reduction) -> Meta:
-    check_float("nll_loss", logp)
+def _nll_meta(opname, logp, target, weight, reduction) -> Meta:
+    check_float(opname, logp)
     if target.dtype.is_floating_point or target.dtype is _dtype.bool:
-        raise DTypeError(f"nll_loss: expected an integer (int64) class-index target, got "
+        raise DTypeError(f"{opname}: expected an integer (int64) class-index target, got "
                          f"{target.dtype}")
     if logp.ndim == 0:
-        raise ShapeError("nll_loss: input must have at least 1 dimension (classes), got ()")
+        raise ShapeError(f"{opname}: input must have at least 1 dimension (classes), got ()")
     cdim = 0 if logp.ndim == 1 else 1
     want = tuple(logp.shape[:cdim]) + tuple(logp.shape[cdim + 1:])
     if len(want) != target.ndim or any(a is not None and b is not None and a != b
                                        for a, b in zip(want, target.shape)):
-        raise ShapeError(f"nll_loss: expected target of shape {shape_str(want)} for input of "
+        raise ShapeError(f"{opname}: expected target of shape {shape_str(want)} for input of "
                          f"shape {shape_str(logp.shape)}, got {shape_str(target.shape)}")
-    if weight is not None:
-        _check_class_weight(weight.shape, logp.shape[cdim])
-        if weight.dtype is not logp.dtype:
-            raise DTypeError(f"nll_loss: expected weight to have dtype {logp.dtype}, got "
-                             f"{weight.dtype}")
+    _class_weight_meta(opname, logp, weight)
     shape = tuple(target.shape) if reduction == "none" else ()
     return Meta(shape, logp.dtype)
+
+
+def _class_weight_meta(opname, logp, weight) -> None:
+    if weight is None:
+        return
+    c = logp.shape[0 if logp.ndim == 1 else 1]
+    if weight.ndim != 1 or (c is not None and weight.shape[0] not in (None, c)):
+        raise ShapeError(f"{opname}: weight should be a 1-d tensor of {c} elements (one "
+                         f"per class), got shape {shape_str(weight.shape)}")
+    if weight.dtype is not logp.dtype:
+        raise DTypeError(f"{opname}: expected weight to have dtype {logp.dtype}, got "
+                         f"{weight.dtype}")
+
+
+def _index_coefficients(xp, shape, dtype, g, target, weight, ignore_index, reduction,
+                        label_smoothing, check=True):
+    """d loss / d logp times ``g`` for class-index targets, built by a scatter at the
+    target positions (no one-hot): -(1 - ls) w[t] g / den at each sample's target class,
+    minus ls/C w_c g / den at every class of a counted sample."""
+    n, c, d = _class_layout(shape)
+    safe, valid = _index_targets(xp, "nll_loss", target, n, c, d, ignore_index, check)
+    tw = _target_weights(xp, safe, valid, weight, dtype)
+    den = _denominator(reduction, tw, n * d) or 1.0   # all ignored: the gradient is 0
+    gs = g.reshape(n, 1, d) if reduction == "none" else g
+    scale = gs * (-1.0 / den)                         # (N, 1, D) or 0-d
+    if label_smoothing:
+        wc = (weight if weight is not None else xp.ones(c, dtype)).reshape(1, c, 1)
+        out = xp.empty((n, c, d), dtype)   # C order: scattered into through a flat view
+        xp.multiply(scale * (label_smoothing / c), wc, out=out)
+        if valid is not None:
+            out *= valid[:, None, :]
+    else:
+        out = xp.zeros((n, c, d), dtype)
+    hit = (scale.reshape(n, d) if scale.ndim else scale) * (1 - label_smoothing)
+    if tw is not None:
+        hit = hit * tw
+    out.reshape(-1)[_positions(xp, safe, c, d)] += hit
+    return out.reshape(shape)
 
 
 @register_op("nll_loss_backward", saves="inputs")
@@ -568,11 +673,8 @@ class NLLLossBackward:
 
     def forward(xp, g, target, weight=None, *, shape, ignore_index, reduction,
                 label_smoothing):
-        a = _nll_coefficients(xp, shape, g.dtype, target, weight, ignore_index, reduction,
-                              label_smoothing)
-        if reduction == "none":
-            g = xp.expand_dims(g, 0 if len(shape) == 1 else 1)
-        return a * g
+        return _index_coefficients(xp, shape, g.dtype, g, target, weight, ignore_index,
+                                   reduction, label_smoothing, check=False)
 
     def infer(g, target, weight=None, *, shape, ignore_index, reduction, label_smoothing):
         return Meta(shape, g.dtype)
@@ -587,7 +689,7 @@ class NLLLossBackward:
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
              label_smoothing=0.0):
-    """Apply the nll_loss op (``label_smoothing`` serves cross_entropy)."""
+    """Apply the nll_loss op (``label_smoothing`` serves cross_entropy's derivatives)."""
     if not input.dtype.is_floating_point:   # the forward would sum integers silently
         raise DTypeError(f"nll_loss: expected floating-point log-probabilities, got "
                          f"{input.dtype}")
@@ -597,3 +699,239 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean",
     extra = () if weight is None else (weight,)
     return apply(NLLLoss, input, target, *extra, ignore_index=int(ignore_index),
                  reduction=reduction, label_smoothing=float(label_smoothing))
+
+
+# ---- cross entropy: log_softmax + nll_loss as one op pair -----------------------------------
+
+def _is_zero_grad(g) -> bool:
+    """Whether ``g`` is the engine's stand-in gradient of an output nobody differentiated
+    (a read-only broadcast zero eagerly; in a graph a ``zeros_like`` node, or the constant
+    of zeros it is when the shape is known)."""
+    d = g._data
+    if d is not None:
+        return not d.flags.writeable and not any(d.strides) and (d.size == 0 or d.flat[0] == 0)
+    node = getattr(g, "_gnode", None)
+    if node is None:
+        return False
+    if node.kind == "constant":
+        return node.value is not None and not node.value.any()
+    return getattr(node.op, "name", None) == "zeros_like"
+
+
+def _soft_coefficients(xp, target, weight, label_smoothing, c):
+    """-(d loss / d logp) per sample, before ``g`` and the mean: the smoothed target
+    probabilities times the class weights, (N, C, D)."""
+    wt = target
+    if label_smoothing:
+        wt = target * (1 - label_smoothing) + label_smoothing / c
+    if weight is not None:
+        wt = wt * weight[:, None]
+    return wt
+
+
+@register_op("cross_entropy", saves="both", num_outputs=2, hidden=1, reads_visible=False)
+class CrossEntropy:
+    """log_softmax over the class dim (1, or 0 for an unbatched (C,) input) and the
+    negative log likelihood in one op: class-index targets (integers, with
+    ``ignore_index``) or class probabilities (floats, the input's shape), optional class
+    weights (third input), ``label_smoothing`` and ``reduction`` as PyTorch defines them.
+    The hidden output is the log-softmax, which the backward reads: its gradient is
+    ``g (p sum_c A - A)`` with p = softmax and A the loss's coefficients in logp, one
+    pass over the input without a one-hot."""
+
+    def forward(xp, x, target, weight=None, *, ignore_index, reduction, label_smoothing):
+        n, c, d = _class_layout(x.shape)
+        if weight is not None:
+            _check_weight("cross_entropy", weight, c, x.dtype)
+        x3 = x.reshape(n, c, d)
+        logp = xp.empty((n, c, d), x.dtype)     # C order: gathered through a flat view
+        xp.subtract(x3, x3.max(axis=1, keepdims=True), out=logp)
+        lse = xp.exp(logp).sum(axis=1, keepdims=True)   # >= 1: the max term is exp(0)
+        xp.log(lse, out=lse)
+        logp -= lse
+        if target.dtype.kind == "f":
+            per = (logp * _soft_coefficients(xp, target.reshape(n, c, d), weight,
+                                             label_smoothing, c)).sum(1)
+            xp.negative(per, out=per)
+            den = float(n * d)
+        else:
+            safe, valid = _index_targets(xp, "cross_entropy", target, n, c, d, ignore_index)
+            tw = _target_weights(xp, safe, valid, weight, x.dtype)
+            per = logp.reshape(-1)[_positions(xp, safe, c, d)]
+            if tw is not None:
+                per *= tw
+            per *= -(1 - label_smoothing)
+            if label_smoothing:
+                smooth = (logp * weight[:, None]).sum(1) if weight is not None else logp.sum(1)
+                if valid is not None:
+                    smooth *= valid
+                per -= (label_smoothing / c) * smooth
+            den = _denominator(reduction, tw, n * d)
+        shape = target.shape if target.dtype.kind != "f" else target.shape[:1] + target.shape[2:]
+        if x.ndim == 1:
+            shape = ()
+        loss = _finish_loss(xp, per, reduction, den, shape, x.dtype)
+        return loss, logp.reshape(x.shape)
+
+    def infer(x, target, weight=None, *, ignore_index, reduction, label_smoothing):
+        if target.dtype.is_floating_point:
+            check_float("cross_entropy", x)
+            if x.ndim == 0:
+                raise ShapeError("cross_entropy: input must have at least 1 dimension "
+                                 "(classes), got ()")
+            if len(x.shape) != len(target.shape) or any(
+                    a is not None and b is not None and a != b
+                    for a, b in zip(x.shape, target.shape)):
+                raise ShapeError(f"cross_entropy: a floating-point (probability) target must "
+                                 f"have the input's shape {shape_str(x.shape)}, got "
+                                 f"{shape_str(target.shape)}")
+            if target.dtype is not x.dtype:
+                raise DTypeError(f"cross_entropy: expected input and target to have the same "
+                                 f"dtype, got {x.dtype} and {target.dtype}")
+            _class_weight_meta("cross_entropy", x, weight)
+            per = tuple(x.shape[:1]) + tuple(x.shape[2:]) if x.ndim > 1 else ()
+            loss = Meta(per if reduction == "none" else (), x.dtype)
+        else:
+            loss = _nll_meta("cross_entropy", x, target, weight, reduction)
+        return loss, Meta(tuple(x.shape), x.dtype)
+
+    def vjp(g, out, x, target, weight=None, *, ignore_index, reduction, label_smoothing,
+            needs):
+        g_loss, g_logp = g
+        logp = out[1]
+        attrs = dict(ignore_index=ignore_index, reduction=reduction,
+                     label_smoothing=label_smoothing)
+        extra = () if weight is None else (weight,)
+        dx = dt = None
+        if needs[0]:
+            dx = apply(CrossEntropyBackward, g_loss, logp, target, *extra, **attrs)
+            if not _is_zero_grad(g_logp):   # second order: the log-softmax was differentiated
+                dx = dx + apply(LogSoftmaxBackward, g_logp, logp,
+                                dim=0 if logp.ndim == 1 else 1)
+        if needs[1]:   # probability targets: d loss / d target = -(1 - ls) w_c logp g / den
+            dt = _soft_target_grad(g_loss, logp, weight, reduction, label_smoothing)
+        return (dx, dt) + ((None,) if weight is not None else ())
+
+
+def _per_sample(g, reduction, ndim):
+    """``g`` broadcastable against the (N, C, ...) input: a per-sample gradient gets its
+    class dim back."""
+    return g.unsqueeze(1) if reduction == "none" and ndim > 1 else g
+
+
+def _soft_scale(logp, reduction, label_smoothing, c_factor=True) -> float:
+    """The constant of d A / d target for probability targets: -(1 - ls) / den."""
+    den = 1
+    if reduction == "mean":
+        for i, s in enumerate(logp.shape):
+            if i != (0 if logp.ndim == 1 else 1):
+                den *= s
+    return -(1 - label_smoothing) / den if den else float("nan")
+
+
+def _soft_target_grad(g, logp, weight, reduction, label_smoothing):
+    from yingshe.ops.shape import reshape
+    t = logp * _per_sample(g, reduction, logp.ndim) * _soft_scale(logp, reduction,
+                                                                  label_smoothing)
+    if weight is not None:
+        t = t * reshape(weight, (-1,) + (1,) * (logp.ndim - 2 if logp.ndim > 1 else 0))
+    return t
+
+
+@register_op("cross_entropy_backward", saves="inputs")
+class CrossEntropyBackward:
+    """The gradient of cross_entropy in its logits, from the saved log-softmax:
+    ``g (p sum_c A - A)`` (A: the loss's coefficients in logp, which never become an
+    array for index targets: ``p`` is scaled per sample and the target classes are
+    corrected by a scatter). Equal to ``log_softmax_backward(nll_loss_backward(g))``,
+    whose VJPs it reuses for the second derivatives."""
+
+    def forward(xp, g, logp, target, weight=None, *, ignore_index, reduction,
+                label_smoothing):
+        n, c, d = _class_layout(logp.shape)
+        dx = xp.empty((n, c, d), logp.dtype)   # C order: scattered into through a flat view
+        xp.exp(logp.reshape(n, c, d), out=dx)  # p = softmax(x)
+        gs = g.reshape(n, 1, d) if reduction == "none" else g
+        if target.dtype.kind == "f":
+            wt = _soft_coefficients(xp, target.reshape(n, c, d), weight, label_smoothing, c)
+            den = float(n * d) if reduction == "mean" else 1.0
+            scale = gs / den if den else gs * xp.nan
+            dx *= wt.sum(1, keepdims=True)
+            dx -= wt
+            dx *= scale
+            return dx.reshape(logp.shape)
+        safe, valid = _index_targets(xp, "cross_entropy", target, n, c, d, ignore_index,
+                                     check=False)
+        tw = _target_weights(xp, safe, valid, weight, logp.dtype)
+        den = _denominator(reduction, tw, n * d) or 1.0   # all ignored: the gradient is 0
+        scale = gs * (1.0 / den)                           # (N, 1, D) or 0-d
+        ls = label_smoothing
+        # per sample: -sum_c A = (1 - ls) w[t] + ls/C sum_c w_c (counted samples)
+        if tw is None and not ls:
+            dx *= scale                                    # the common case: p / N - onehot
+        else:
+            row = (tw if tw is not None else xp.ones((n, d), logp.dtype)) * (1 - ls)
+            if ls:
+                wsum = float(weight.sum()) if weight is not None else float(c)
+                row = row + (ls / c * wsum) * (valid if valid is not None else 1.0)
+            dx *= row[:, None, :] * scale
+        if ls:
+            wc = (weight if weight is not None else xp.ones(c, logp.dtype)).reshape(1, c, 1)
+            smooth = wc * (scale * (ls / c))
+            if valid is not None:
+                smooth = smooth * valid[:, None, :]
+            dx -= smooth
+        hit = (scale.reshape(n, d) if scale.ndim else scale) * (1 - ls)
+        if tw is not None:
+            hit = hit * tw
+        dx.reshape(-1)[_positions(xp, safe, c, d)] -= hit
+        return dx.reshape(logp.shape)
+
+    def infer(g, logp, target, weight=None, *, ignore_index, reduction, label_smoothing):
+        return Meta(tuple(logp.shape), logp.dtype)
+
+    def vjp(gg, out, g, logp, target, weight=None, *, ignore_index, reduction,
+            label_smoothing, needs):
+        # this op is log_softmax_backward(u, logp) with u = d loss / d logp (linear in g):
+        # its VJP is log_softmax_backward's, then nll_loss_backward's (nll_loss) for g
+        from yingshe.ops.reduce import sum as _sum
+        cdim = 0 if logp.ndim == 1 else 1
+        extra = () if weight is None else (weight,)
+        attrs = dict(ignore_index=ignore_index, reduction=reduction,
+                     label_smoothing=label_smoothing)
+        soft = target.dtype.is_floating_point
+        gs = _per_sample(g, reduction, logp.ndim)
+        if soft:
+            a = target * (1 - label_smoothing) + label_smoothing / logp.shape[cdim] \
+                if label_smoothing else target
+            if weight is not None:
+                from yingshe.ops.shape import reshape
+                a = a * reshape(weight, (-1,) + (1,) * (logp.ndim - cdim - 1))
+            a = a * (-_soft_scale(logp, reduction, 0.0))   # -A / g, the coefficients
+            u = -(gs * a)
+        else:
+            u = apply(NLLLossBackward, g, target, *extra, shape=tuple(logp.shape), **attrs)
+        d_u, d_logp = LogSoftmaxBackward.vjp(gg, None, u, logp, dim=cdim,
+                                             needs=(needs[0] or needs[2], needs[1]))
+        d_g = d_t = None
+        if needs[0]:
+            if soft:
+                d_g = -(d_u * a)
+                d_g = _sum(d_g, cdim) if reduction == "none" and logp.ndim > 1 else _sum(d_g)
+            else:
+                d_g = apply(NLLLoss, d_u, target, *extra, **attrs)
+        if soft and needs[2]:
+            d_t = d_u * gs * _soft_scale(logp, reduction, label_smoothing)
+            if weight is not None:
+                from yingshe.ops.shape import reshape
+                d_t = d_t * reshape(weight, (-1,) + (1,) * (logp.ndim - cdim - 1))
+        return (d_g, d_logp, d_t) + ((None,) if weight is not None else ())
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    """Apply the cross_entropy op (the arguments are checked by the functional)."""
+    extra = () if weight is None else (weight,)
+    (loss,) = apply(CrossEntropy, input, target, *extra, ignore_index=int(ignore_index),
+                    reduction=reduction, label_smoothing=float(label_smoothing))
+    return loss

@@ -17,7 +17,9 @@ As in PyTorch, the state is created when the optimizer is constructed.
 
 from __future__ import annotations
 
-from yingshe.optim.optimizer import Optimizer, _as_float, _step_tensor, _unsupported, _zeros
+from yingshe.optim._fused import AdagradUpdate
+from yingshe.optim.optimizer import (Optimizer, _as_float, _check_fused, _step_tensor,
+                                     _unsupported, _zeros)
 
 __all__ = ["Adagrad", "adagrad_update"]
 
@@ -47,14 +49,16 @@ def adagrad_update(K, p, g, state, step, *, lr, lr_decay, weight_decay, eps, max
 class Adagrad(Optimizer):
     """PyTorch's ``torch.optim.Adagrad``; ``variant="tf"``: TensorFlow's form.
 
-    ``foreach`` is accepted; ``differentiable`` and ``fused`` raise
-    ``NotImplementedError``.
+    The update runs as one fused op per parameter (``yingshe.optim._fused``) unless
+    ``fused=False`` or ``foreach=False`` asks for the op-by-op form;
+    ``differentiable`` raises ``NotImplementedError``.
     """
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
                  eps=1e-10, foreach=None, *, maximize=False, differentiable=False, fused=None,
                  variant="torch"):
-        _unsupported("Adagrad", differentiable=differentiable, fused=fused)
+        _check_fused(fused, foreach, differentiable)
+        _unsupported("Adagrad", differentiable=differentiable)
         lr = _as_float("lr", lr)
         if not 0.0 <= lr:
             raise ValueError(f"Invalid learning rate: {lr}")
@@ -81,6 +85,11 @@ class Adagrad(Optimizer):
     def _init_state(self, p, group):
         return {"step": _step_tensor(),
                 "sum": _zeros(p, float(group["initial_accumulator_value"]))}
+
+    def _fused_call(self, p, state, group, step):
+        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        attrs = dict(maximize=bool(group["maximize"]), variant=group.get("variant", "torch"))
+        return AdagradUpdate, ("sum",), (clr, group["eps"], group["weight_decay"]), attrs
 
     def _update(self, K, p, g, state, group, step):
         adagrad_update(K, p, g, state, step, lr=group["lr"], lr_decay=group["lr_decay"],

@@ -21,8 +21,9 @@ The moment updates are the same in both (TF writes ``m += (g - m) * (1 - beta1)`
 
 from __future__ import annotations
 
-from yingshe.optim.optimizer import (Optimizer, _as_float, _sqrt, _step_tensor, _unsupported,
-                                     _zeros)
+from yingshe.optim._fused import AdamUpdate
+from yingshe.optim.optimizer import (Optimizer, _as_float, _check_fused, _sqrt, _step_tensor,
+                                     _unsupported, _zeros)
 
 __all__ = ["Adam", "adam_update"]
 
@@ -63,8 +64,10 @@ class Adam(Optimizer):
     """PyTorch's ``torch.optim.Adam``; ``variant="tf"`` gives TensorFlow's epsilon
     placement (see the module docstring).
 
-    ``foreach`` is accepted (it only selects an implementation in PyTorch);
-    ``capturable``, ``differentiable`` and ``fused`` raise ``NotImplementedError``.
+    The update runs as one fused op per parameter (``yingshe.optim._fused``) unless
+    ``fused=False`` or ``foreach=False`` asks for the op-by-op form (PyTorch's rules:
+    both ``True`` is an error); ``capturable`` and ``differentiable`` raise
+    ``NotImplementedError``.
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
@@ -72,7 +75,8 @@ class Adam(Optimizer):
                  differentiable=False, fused=None, decoupled_weight_decay=False,
                  variant="torch"):
         name = type(self).__name__
-        _unsupported(name, capturable=capturable, differentiable=differentiable, fused=fused)
+        _check_fused(fused, foreach, differentiable)
+        _unsupported(name, capturable=capturable, differentiable=differentiable)
         lr = _as_float("lr", lr)
         if not 0.0 <= lr:
             raise ValueError(f"Invalid learning rate: {lr}")
@@ -99,6 +103,17 @@ class Adam(Optimizer):
         if group["amsgrad"]:
             state["max_exp_avg_sq"] = _zeros(p)
         return state
+
+    def _fused_call(self, p, state, group, step):
+        beta1, beta2 = group["betas"]
+        amsgrad = bool(group["amsgrad"])
+        scalars = (group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
+                   1 - beta1 ** step, 1 - beta2 ** step)
+        attrs = dict(amsgrad=amsgrad, maximize=bool(group["maximize"]),
+                     decoupled_weight_decay=bool(group.get("decoupled_weight_decay", False)),
+                     variant=_VARIANTS[group.get("variant", "torch")])
+        names = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
+        return AdamUpdate, names + (None,) * (3 - len(names)), scalars, attrs
 
     def _update(self, K, p, g, state, group, step):
         beta1, beta2 = group["betas"]

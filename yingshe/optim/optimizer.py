@@ -23,9 +23,9 @@ from typing import Any, Callable
 import numpy as np
 
 from yingshe._tensor import MODE, Tensor, _wrap
-from yingshe.optim import _kernels
+from yingshe.optim import _fused, _kernels
 
-__all__ = ["Optimizer", "required"]
+__all__ = ["Optimizer", "required", "fused_enabled"]
 
 
 class _RequiredParameter:
@@ -48,6 +48,25 @@ def _as_float(name: str, value):
             raise ValueError(f"{name} as a tensor must have exactly one element")
         return float(value.item())
     return value
+
+
+def _check_fused(fused, foreach, differentiable) -> None:
+    """PyTorch's rules for ``fused=``/``foreach=`` (both only choose an implementation)."""
+    if fused and foreach:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    if fused and differentiable:
+        raise RuntimeError("`fused` does not support `differentiable`")
+
+
+def fused_enabled(group: dict) -> bool:
+    """Whether a group runs the fused update op (``yingshe.optim._fused``): the default,
+    and ``fused=True``/``foreach=True``; ``fused=False`` (or ``foreach=False`` without
+    ``fused=True``) keeps the op-by-op maths of ``yingshe.optim._kernels``, PyTorch's
+    for-loop implementation."""
+    fused = group.get("fused")
+    if fused is not None:
+        return bool(fused)
+    return group.get("foreach") is not False
 
 
 def _unsupported(cls: str, **flags) -> None:
@@ -161,14 +180,14 @@ class Optimizer:
         """Static graphs (``yingshe.graph``, TF1 style): gradient nodes of the graph tensor
         ``loss`` and an op applying this optimizer's update to ``var_list`` (default:
         its parameters, which are graph Variables); the same maths as ``step()``. See
-        ``yingshe.graph.optim``."""
-        from yingshe.graph.optim import minimize
+        ``yingshe.optim.graph``."""
+        from yingshe.optim.graph import minimize
         return minimize(self, loss, var_list, name=name)
 
     def apply_gradients(self, grads_and_vars, name=None):
         """Static graphs: an op applying this optimizer's update to each (gradient graph
         tensor, Variable) pair (TF1's ``apply_gradients``)."""
-        from yingshe.graph.optim import apply_gradients
+        from yingshe.optim.graph import apply_gradients
         return apply_gradients(self, grads_and_vars, name=name)
 
     # ---- the step ---------------------------------------------------------------------------
@@ -195,6 +214,7 @@ class Optimizer:
     def _step_group(self, K, group, tensor_kernel: bool) -> None:
         state_of = self.state
         counts_steps = self._counts_steps
+        fused = fused_enabled(group)
         for p in group["params"]:
             grad = p.grad
             if grad is None:
@@ -215,13 +235,37 @@ class Optimizer:
                     step = float(step_t._data)
             else:
                 step = None
-            if tensor_kernel:
+            if fused:
+                self._fused_step(K, p, grad, state, group, step, tensor_kernel)
+            elif tensor_kernel:
                 self._update(K, p, grad, state, group, step)
             else:
                 self._update(K, p._data, grad._data, _DataView(state), group, step)
                 p._vc[0] += 1
 
     _counts_steps = True
+
+    def _fused_step(self, K, p, grad, state, group, step, tensor_kernel: bool) -> None:
+        """One parameter's update as the optimizer's fused op: in place on the arrays
+        eagerly; as a graph node whose outputs are assigned to the parameter and its
+        state when traced or built into a graph (the same op, the same maths)."""
+        op, names, scalars, attrs = self._fused_call(p, state, group, step)
+        states = [state.get(n) for n in names]
+        if tensor_kernel:
+            from yingshe.ops._registry import apply
+            outs = apply(op, p, grad, *states, *scalars, **attrs)
+            targets = [p] + [s for s in states if s is not None]
+            for t, new in zip(targets, outs if isinstance(outs, tuple) else (outs,)):
+                K.copy_(t, new)
+            return
+        _fused.update_(op, p._data, grad._data,
+                       [None if s is None else s._data for s in states], scalars, attrs)
+        p._vc[0] += 1
+
+    def _fused_call(self, p, state, group, step):
+        """(op, state names in the op's input order, hyper-parameter inputs, attributes)
+        of one parameter's fused update; may create state the first step needs."""
+        raise NotImplementedError
 
     def _init_state(self, p: Tensor, group: dict) -> dict:
         raise NotImplementedError

@@ -23,6 +23,7 @@ inside the momentum buffer::
 
 from __future__ import annotations
 
+from yingshe.optim._fused import RmspropUpdate
 from yingshe.optim.optimizer import Optimizer, _as_float, _step_tensor, _unsupported, _zeros
 
 __all__ = ["RMSprop", "rmsprop_update"]
@@ -76,8 +77,9 @@ class RMSprop(Optimizer):
     """PyTorch's ``torch.optim.RMSprop``; ``variant="tf1"``/``"keras"`` give
     TensorFlow's forms (see the module docstring).
 
-    ``foreach`` is accepted; ``capturable`` and ``differentiable`` raise
-    ``NotImplementedError``.
+    The update runs as one fused op per parameter (``yingshe.optim._fused``) unless
+    ``foreach=False`` asks for the op-by-op form (PyTorch's RMSprop has no ``fused``
+    argument); ``capturable`` and ``differentiable`` raise ``NotImplementedError``.
     """
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
@@ -111,6 +113,17 @@ class RMSprop(Optimizer):
         if group["centered"]:
             state["grad_avg"] = _zeros(p)
         return state
+
+    def _fused_call(self, p, state, group, step):
+        centered = bool(group["centered"])
+        buffered = group["momentum"] > 0
+        attrs = dict(centered=centered, maximize=bool(group["maximize"]),
+                     variant=group.get("variant", "torch"), buffered=buffered)
+        scalars = (group["lr"], group["alpha"], group["eps"], group["weight_decay"],
+                   group["momentum"])
+        names = ("square_avg", "grad_avg" if centered else None,
+                 "momentum_buffer" if buffered else None)
+        return RmspropUpdate, names, scalars, attrs
 
     def _update(self, K, p, g, state, group, step):
         rmsprop_update(K, p, g, state, lr=group["lr"], alpha=group["alpha"], eps=group["eps"],

@@ -22,7 +22,8 @@ changes during training::
 
 from __future__ import annotations
 
-from yingshe.optim.optimizer import Optimizer, _as_float, _unsupported
+from yingshe.optim._fused import SgdUpdate
+from yingshe.optim.optimizer import Optimizer, _as_float, _check_fused, _unsupported, _zeros
 
 __all__ = ["SGD", "sgd_update"]
 
@@ -68,8 +69,9 @@ def sgd_update(K, p, g, state, *, lr, momentum, dampening, weight_decay, nestero
 class SGD(Optimizer):
     """PyTorch's ``torch.optim.SGD`` (``variant="keras"``: Keras' velocity form).
 
-    ``foreach`` only selects an implementation in PyTorch and is accepted;
-    ``differentiable=True`` and ``fused=True`` raise ``NotImplementedError``.
+    The update runs as one fused op per parameter (``yingshe.optim._fused``) unless
+    ``fused=False`` or ``foreach=False`` asks for the op-by-op form;
+    ``differentiable=True`` raises ``NotImplementedError``.
     """
 
     _counts_steps = False
@@ -77,7 +79,8 @@ class SGD(Optimizer):
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False,
                  *, maximize=False, foreach=None, differentiable=False, fused=None,
                  variant="torch"):
-        _unsupported("SGD", differentiable=differentiable, fused=fused)
+        _check_fused(fused, foreach, differentiable)
+        _unsupported("SGD", differentiable=differentiable)
         lr = _as_float("lr", lr)
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
@@ -96,6 +99,21 @@ class SGD(Optimizer):
 
     def _init_state(self, p, group):
         return {}
+
+    def _fused_call(self, p, state, group, step):
+        momentum = group["momentum"]
+        variant = group.get("variant", "torch")
+        buffered = momentum != 0
+        first = False
+        if buffered and "momentum_buffer" not in state:
+            # PyTorch's first momentum step makes the buffer the gradient (Keras' starts at
+            # zero); the op writes it into this fresh buffer
+            state["momentum_buffer"] = _zeros(p)
+            first = variant != "keras"
+        attrs = dict(nesterov=bool(group["nesterov"]), maximize=bool(group["maximize"]),
+                     variant=variant, buffered=buffered, first=first)
+        scalars = (group["lr"], momentum, group["dampening"], group["weight_decay"])
+        return SgdUpdate, ("momentum_buffer" if buffered else None,), scalars, attrs
 
     def _update(self, K, p, g, state, group, step):
         sgd_update(K, p, g, state, lr=group["lr"], momentum=group["momentum"],

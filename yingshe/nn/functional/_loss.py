@@ -12,7 +12,6 @@ import warnings
 from yingshe.errors import DTypeError, ShapeError, UnsupportedError
 from yingshe.ops import loss as _ops
 from yingshe.ops._registry import apply
-from yingshe.ops.loss import log_softmax
 from yingshe.ops.shape import expand
 
 __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
@@ -181,13 +180,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
                          f"({tuple(target.shape)}) must be the same as input size "
                          f"({tuple(input.shape)})")
     _same_float_dtype("binary_cross_entropy_with_logits", input, target)
-    if pos_weight is None:
-        loss = apply(_ops.BinaryCrossEntropyWithLogits, input, target)
-    else:
-        loss = apply(_ops.BinaryCrossEntropyWithLogits, input, target, pos_weight)
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    return apply(_ops.BinaryCrossEntropyWithLogits, input, target, weight, pos_weight,
+                 reduction=reduction)
 
 
 # ---- classification ---------------------------------------------------------------------------
@@ -203,7 +197,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
                   reduce=None, reduction="mean", label_smoothing=0.0):
-    """log_softmax over the class dim (1, or 0 for an unbatched input) + nll_loss.
+    """log_softmax over the class dim (1, or 0 for an unbatched input) + nll_loss, as one
+    fused op (``yingshe.ops.loss.CrossEntropy``).
 
     ``target`` holds class indices (integer, the input's shape without the class dim)
     or class probabilities (floating point, the input's shape). ``label_smoothing``
@@ -217,36 +212,13 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if input.ndim == 0:
         raise ShapeError("cross_entropy: input must have at least 1 dimension (classes), "
                          "got shape ()")
-    cdim = 0 if input.ndim == 1 else 1
-    logp = log_softmax(input, cdim)
-    if not target.dtype.is_floating_point:
-        return _ops.nll_loss(logp, target, weight, ignore_index, reduction, label_smoothing)
-    # class probabilities
-    if tuple(target.shape) != tuple(input.shape):
-        raise ShapeError(f"cross_entropy: a floating-point (probability) target must have "
-                         f"the input's shape {tuple(input.shape)}, got {tuple(target.shape)}")
-    logp, target = _promoted("cross_entropy", logp, target)
-    c = input.shape[cdim]
-    if label_smoothing > 0:
-        target = target * (1 - label_smoothing) + label_smoothing / c
-    prod = logp * target
-    if weight is not None:
-        if weight.ndim != 1 or weight.shape[0] != c:
-            raise ShapeError(f"cross_entropy: weight should be a 1-d tensor of {c} elements, "
-                             f"got shape {tuple(weight.shape)}")
-        prod = prod * weight.reshape((c,) + (1,) * (input.ndim - cdim - 1))
-    if reduction == "none":
-        return -prod.sum(cdim)
-    total = -prod.sum()
-    if reduction == "sum":
-        return total
-    n = 1
-    for i, s in enumerate(input.shape):
-        if i != cdim:
-            n *= s
-    if n == 0:
-        return total * float("nan")
-    return total / n
+    if target.dtype.is_floating_point:   # class probabilities: one promoted dtype
+        if tuple(target.shape) != tuple(input.shape):
+            raise ShapeError(f"cross_entropy: a floating-point (probability) target must "
+                             f"have the input's shape {tuple(input.shape)}, got "
+                             f"{tuple(target.shape)}")
+        input, target = _promoted("cross_entropy", input, target)
+    return _ops.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
 
 
 # ---- distributions ----------------------------------------------------------------------------

@@ -235,12 +235,9 @@ class RNNBase(Module):
                             c0 = zero
                         else:
                             c0 = c0s[k]
-                        if self.proj_size:   # unfused: the reference recurrence
-                            out, hn, cn = _rnn.lstm_reference(
-                                None, xg, h0, c0, w_hh, reverse=rev, batch_first=bf,
-                                w_hr=p[names[-1]])
-                        else:
-                            out, hn, cn = _rnn.lstm_layer(xg, h0, c0, w_hh, rev, bf)
+                        out, hn, cn = _rnn.lstm_layer(
+                            xg, h0, c0, w_hh, rev, bf,
+                            w_hr=p[names[-1]] if self.proj_size else None)
                         cs.append(cn)
                     else:
                         nl = "tanh" if self.mode == "RNN_TANH" else "relu"
@@ -344,8 +341,8 @@ class LSTM(RNNBase):
 
     ``LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
     dropout=0.0, bidirectional=False, proj_size=0)`` (with ``proj_size > 0``,
-    h_t = W_hr (o_t * tanh(c_t)) of size proj_size, run step by step rather than by the
-    fused layer); forward(input, (h_0, c_0)=None) returns (output, (h_n, c_n)).
+    h_t = W_hr (o_t * tanh(c_t)) of size proj_size, in the same fused layer);
+    forward(input, (h_0, c_0)=None) returns (output, (h_n, c_n)).
     """
 
     def __init__(self, *args, **kwargs) -> None:

@@ -91,6 +91,41 @@ def _nll(logp, target, weight=None, ignore_index=-100, reduction="mean", ls=0.0)
     return losses.sum() / wsum
 
 
+def _ce_coefficients(logp, target, weight=None, ignore_index=-100, reduction="mean",
+                     ls=0.0):
+    """d loss / d logp of cross_entropy (index or probability targets), by loops over the
+    samples with the class dim moved last: the reference for cross_entropy_backward."""
+    cdim = 0 if logp.ndim == 1 else 1
+    lp = np.moveaxis(logp, cdim, -1)
+    c = lp.shape[-1]
+    w = np.ones(c) if weight is None else weight
+    a = np.zeros(lp.shape)
+    flat, den = a.reshape(-1, c), 0.0
+    if target.dtype.kind == "f":
+        tg = np.moveaxis(target, cdim, -1).reshape(-1, c)
+        for i, row in enumerate(tg):
+            flat[i] = -(row * (1 - ls) + ls / c) * w
+        den = len(tg)
+    else:
+        for i, t in enumerate(target.reshape(-1)):
+            if t == ignore_index:
+                continue
+            flat[i] = -ls / c * w
+            flat[i, t] -= (1 - ls) * w[t]
+            den += w[t]
+    if reduction == "mean":
+        a = a / den
+    return np.moveaxis(a, -1, cdim)
+
+
+def _ce_backward(g, logp, target, weight=None, ignore_index=-100, reduction="mean", ls=0.0):
+    cdim = 0 if logp.ndim == 1 else 1
+    a = _ce_coefficients(logp, target, weight, ignore_index, reduction, ls)
+    if reduction == "none" and logp.ndim > 1:
+        g = np.expand_dims(g, cdim)
+    return g * (a - np.exp(logp) * a.sum(cdim, keepdims=True))
+
+
 def _kl(x, t, log_target=False):
     if log_target:
         return np.exp(t) * (t - x)
@@ -193,18 +228,18 @@ for _red in REDUCTIONS:
                lambda m, x, t, w, r=_red: _fn(m).nll_loss(x, t, w, reduction=r),
                gen(normal(5, 4), _targets(4, 5, ignore=-100), uniform(0.5, 2, 4)),
                lambda x, t, w, r=_red: _nll(x, t, w, reduction=r), name=_red, grad=(0,)),
-        OpCase("nll_loss",
+        OpCase("cross_entropy",
                lambda m, x, t, w, r=_red: _fn(m).cross_entropy(x, t, w, reduction=r,
                                                                label_smoothing=0.2),
                gen(normal(5, 4), _targets(4, 5, ignore=-100), uniform(0.5, 2, 4)),
                lambda x, t, w, r=_red: _nll(_log_softmax(x, 1), t, w, reduction=r, ls=0.2),
                name="ce-smoothing-" + _red, grad=(0,)),
-        OpCase("nll_loss",
+        OpCase("cross_entropy",
                lambda m, x, t, r=_red: _fn(m).cross_entropy(x, t, reduction=r, ignore_index=1),
                gen(normal(2, 3, 4, 5), _targets(3, 2, 4, 5)),
                lambda x, t, r=_red: _nll(_log_softmax(x, 1), t, ignore_index=1, reduction=r),
                name="ce-4d-" + _red),
-        OpCase("log_softmax",
+        OpCase("cross_entropy",
                lambda m, x, p, r=_red: _fn(m).cross_entropy(x, p, reduction=r),
                gen(normal(4, 3), _probs(4, 3)),
                lambda x, p, r=_red: {"none": -(_log_softmax(x, 1) * p).sum(1),
@@ -222,17 +257,42 @@ for _red in REDUCTIONS:
     ]
 
 CASES += [
-    OpCase("nll_loss", lambda m, x, t: _fn(m).cross_entropy(x, t),
+    OpCase("cross_entropy", lambda m, x, t: _fn(m).cross_entropy(x, t),
            gen(normal(5), ints(0, 5)), lambda x, t: _nll(_log_softmax(x, 0), t),
            name="ce-unbatched"),
-    OpCase("nll_loss", lambda m, x, t: _fn(m).cross_entropy(x * 1000.0, t),
+    OpCase("cross_entropy", lambda m, x, t: _fn(m).cross_entropy(x * 1000.0, t),
            gen(normal(3, 5), _targets(5, 3)),
            lambda x, t: _nll(_log_softmax(x * 1000.0, 1), t), name="ce-large-logits",
            fd=False, second_order=False),
-    OpCase("nll_loss", lambda m, x, t, w: _fn(m).cross_entropy(x, t, w, label_smoothing=0.1),
+    OpCase("cross_entropy", lambda m, x, t, w: _fn(m).cross_entropy(x, t, w, label_smoothing=0.1),
            gen(normal(2, 3, 4), _targets(3, 2, 4, ignore=-100), uniform(0.5, 2, 3)),
            lambda x, t, w: _nll(_log_softmax(x, 1), t, w, ls=0.1), name="ce-3d-weight-smooth",
            grad=(0,)),
+    OpCase("cross_entropy",
+           lambda m, x, p, w: _fn(m).cross_entropy(x, p, w, label_smoothing=0.3),
+           gen(normal(2, 3, 4), _probs(2, 3, 4), uniform(0.5, 2, 3)),
+           lambda x, p, w: -(_log_softmax(x, 1) * (p * 0.7 + 0.1)
+                             * w[:, None]).sum() / 8, name="probs-3d-weight-smooth",
+           grad=(0, 1)),
+    OpCase("cross_entropy",
+           lambda m, x, t: _fn(m).cross_entropy(x, t, reduction="none"),
+           gen(normal(4), ints(0, 4)), lambda x, t: _nll(_log_softmax(x, 0), t, reduction="none"),
+           name="unbatched-none"),
+    OpCase("cross_entropy", lambda m, x, t: _fn(m).cross_entropy(x, t),
+           gen(noncontig(6, 5), _targets(5, 6)),
+           lambda x, t: _nll(_log_softmax(x, 1), t), name="noncontig"),
+    OpCase("cross_entropy", lambda m, x, t, w: _fn(m).cross_entropy(x, t, w, ignore_index=2),
+           gen(normal(4, 3), lambda rng: np.array([2, 2, 2, 2]), uniform(0.5, 2, 3)),
+           lambda x, t, w: np.float64("nan"), name="all-ignored", grad=(0,), fd=False,
+           torch=True),
+    OpCase("cross_entropy", lambda m, x, t: _fn(m).cross_entropy(x, t, reduction="sum"),
+           gen(normal(0, 3), _targets(3, 0)), lambda x, t: np.float64(0.0), name="empty-sum",
+           fd=False),
+    OpCase("nll_loss",
+           lambda m, x, t, w: _apply("nll_loss", x, t, w, ignore_index=-100, reduction="mean",
+                                     label_smoothing=0.25),
+           gen(normal(2, 3, 4), _targets(3, 2, 4, ignore=-100), uniform(0.5, 2, 3)),
+           lambda x, t, w: _nll(x, t, w, ls=0.25), name="smoothing", grad=(0,), torch=False),
     OpCase("kl_div", lambda m, x, t: _fn(m).kl_div(x, t, reduction="batchmean"),
            gen(normal(3, 4), _probs(3, 4)), lambda x, t: _kl(x, t).sum() / 3,
            name="batchmean"),
@@ -246,6 +306,14 @@ CASES += [
            gen(normal(3, 4), uniform(0, 1, 3, 4)),
            lambda x, t: np.mean(_bce_logits(x * 1000.0, t)), name="large-logits",
            fd=False, second_order=False),
+    OpCase("binary_cross_entropy_with_logits",
+           lambda m, x, t, w: _fn(m).binary_cross_entropy_with_logits(x, t, w, reduction="sum"),
+           gen(normal(2, 3, 4), uniform(0, 1, 2, 3, 4), uniform(0.5, 2, 3, 1)),
+           lambda x, t, w: np.sum(_bce_logits(x, t) * w), name="weight-only", grad=(0, 1)),
+    OpCase("binary_cross_entropy_with_logits",
+           lambda m, x, t: _fn(m).binary_cross_entropy_with_logits(x, t),
+           gen(normal(0, 3), uniform(0, 1, 0, 3)), lambda x, t: np.float64("nan"),
+           name="empty", fd=False),
     OpCase("binary_cross_entropy", lambda m, x, t: _fn(m).binary_cross_entropy(x, t),
            gen(uniform(0.05, 0.95, 0, 3), uniform(0, 1, 0, 3)),
            lambda x, t: np.float64("nan"), name="empty", grad=(0,), fd=False),
@@ -307,10 +375,35 @@ CASES += [
            torch=False, grad=(0,)),
 ]
 
+
+def _ce_backward_call(reduction, ls):
+    return lambda m, g, lp, t, w: _apply("cross_entropy_backward", g, lp, t, w,
+                                         ignore_index=-100, reduction=reduction,
+                                         label_smoothing=ls)
+
+
+for _red in REDUCTIONS:
+    _per = _red == "none"   # a per-sample incoming gradient
+    CASES += [
+        OpCase("cross_entropy_backward", _ce_backward_call(_red, 0.2),
+               lambda rng, per=_per: [rng.standard_normal((2, 4) if per else ()),
+                                      _log_softmax(rng.standard_normal((2, 3, 4)), 1),
+                                      _targets(3, 2, 4, ignore=-100)(rng),
+                                      rng.uniform(0.5, 2, 3)],
+               lambda g, lp, t, w, r=_red: _ce_backward(g, lp, t, w, reduction=r, ls=0.2),
+               name="index-" + _red, torch=False, grad=(0, 1)),
+        OpCase("cross_entropy_backward", _ce_backward_call(_red, 0.1),
+               lambda rng, per=_per: [rng.standard_normal((4,) if per else ()),
+                                      _log_softmax(rng.standard_normal((4, 5)), 1),
+                                      _probs(4, 5)(rng), rng.uniform(0.5, 2, 5)],
+               lambda g, lp, p, w, r=_red: _ce_backward(g, lp, p, w, reduction=r, ls=0.1),
+               name="probs-" + _red, torch=False, grad=(0, 1, 2)),
+    ]
+
 ERRORS = [
-    ErrorCase("nll_loss", lambda m, x, t: _fn(m).cross_entropy(x, t),
+    ErrorCase("cross_entropy", lambda m, x, t: _fn(m).cross_entropy(x, t),
               gen(normal(3, 4), lambda rng: np.array([0, 7, 1])), IndexError,
-              "target 7 is out of bounds for 4 classes", name="target-out-of-range",
+              "Target 7 is out of bounds for 4 classes", name="target-out-of-range",
               torch_exc=builtins.IndexError),
     ErrorCase("nll_loss", lambda m, x, t: _fn(m).nll_loss(x, t),
               gen(normal(3, 4), lambda rng: np.array([0, 1])), ShapeError,

@@ -27,7 +27,7 @@ def _tm(a, bf):
     return np.swapaxes(a, 0, 1) if bf else a
 
 
-def _lstm_np(xg, h0, c0, w, reverse=False, bf=False):
+def _lstm_np(xg, h0, c0, w, w_hr=None, reverse=False, bf=False):
     xg = _tm(xg, bf)
     h, c = h0, c0
     out = np.empty(xg.shape[:2] + (h0.shape[1],))
@@ -35,6 +35,8 @@ def _lstm_np(xg, h0, c0, w, reverse=False, bf=False):
         i, f, g, o = np.split(xg[t] + h @ w.T, 4, axis=-1)
         c = _sig(f) * c + _sig(i) * np.tanh(g)
         h = _sig(o) * np.tanh(c)
+        if w_hr is not None:   # proj_size: h_t = W_hr (o_t tanh(c_t))
+            h = h @ w_hr.T
         out[t] = h
     return _tm(out, bf), h, c
 
@@ -72,7 +74,8 @@ def _ops(m):
         return (lambda *a, **k: R.lstm_reference(m, *a, **k),
                 lambda *a, **k: R.gru_reference(m, *a, **k),
                 lambda *a, **k: R.rnn_reference(m, *a, **k))
-    return (lambda *a, reverse=False, batch_first=False: R.lstm_layer(*a, reverse, batch_first),
+    return (lambda *a, reverse=False, batch_first=False: R.lstm_layer(
+                *a[:4], reverse, batch_first, w_hr=a[4] if len(a) > 4 else None),
             lambda *a, reverse=False, batch_first=False: R.gru_layer(*a, reverse=reverse,
                                                                      batch_first=batch_first),
             lambda *a, nonlinearity="tanh", reverse=False, batch_first=False:
@@ -111,6 +114,13 @@ CASES = [
            lambda *a: _lstm_np(*a, reverse=True, bf=True), name="reverse-batch-first"),
     OpCase("lstm_layer", _lstm(), gen(normal(1, 1, 4 * H), normal(1, H), normal(1, H),
                                       normal(4 * H, H)), _lstm_np, name="one-step"),
+    OpCase("lstm_layer", _lstm(), gen(normal(T, B, 4 * (H + 1)), normal(B, H),
+                                      normal(B, H + 1), normal(4 * (H + 1), H),
+                                      normal(H, H + 1)), _lstm_np, name="proj"),
+    OpCase("lstm_layer", _lstm(True, True),
+           gen(normal(B, T, 4 * (H + 1)), normal(B, H), normal(B, H + 1),
+               normal(4 * (H + 1), H), normal(H, H + 1)),
+           lambda *a: _lstm_np(*a, reverse=True, bf=True), name="proj-reverse-batch-first"),
     OpCase("gru_layer", _gru(), gen(normal(T, B, 3 * H), normal(B, H), normal(3 * H, H),
                                     normal(3 * H)), _gru_np),
     OpCase("gru_layer", _gru(True, True),
@@ -130,6 +140,10 @@ CASES = [
     OpCase("lstm_layer_backward", _grads_of(_lstm(True, True), 3),
            gen(normal(B, T, H), normal(B, H), normal(B, H), normal(B, T, 4 * H), normal(B, H),
                normal(B, H), normal(4 * H, H)), grad=(), name="reverse-batch-first"),
+    OpCase("lstm_layer_backward", _grads_of(_lstm(True, True), 3),
+           gen(normal(B, T, H), normal(B, H), normal(B, H + 1), normal(B, T, 4 * (H + 1)),
+               normal(B, H), normal(B, H + 1), normal(4 * (H + 1), H), normal(H, H + 1)),
+           grad=(), name="proj-reverse-batch-first"),
     OpCase("gru_layer_backward", _grads_of(_gru(), 2),
            gen(normal(T, B, H), normal(B, H), normal(T, B, 3 * H), normal(B, H),
                normal(3 * H, H), normal(3 * H)), grad=()),
@@ -152,4 +166,9 @@ ERRORS = [
               ShapeError, "gru_layer: input projection of shape (4, 3, 8)"),
     ErrorCase("rnn_layer", _rnn("tanh"), gen(normal(T, B, H), normal(B, H + 1), normal(H, H)),
               ShapeError, "rnn_layer: h0 of shape (3, 3)"),
+    ErrorCase("lstm_layer", _lstm(), gen(normal(T, B, 4 * (H + 1)), normal(B, H),
+                                         normal(B, H + 1), normal(4 * (H + 1), H + 1),
+                                         normal(H, H + 1)),
+              ShapeError, "lstm_layer: w_hh of shape (12, 3) is not (4 * hidden_size, "
+                          "proj_size)", name="proj-w_hh"),
 ]

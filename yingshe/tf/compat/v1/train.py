@@ -1,10 +1,10 @@
-"""``tf.compat.v1.train``: graph optimizers (``yingshe.graph.train``)."""
+"""``tf.compat.v1.train``: graph optimizers (``yingshe.optim.tf1_train``)."""
 
 from __future__ import annotations
 
-from yingshe.graph.train import (AdagradOptimizer, AdamOptimizer,  # noqa: F401
-                                 GradientDescentOptimizer, MomentumOptimizer, Optimizer,
-                                 RMSPropOptimizer)
+from yingshe.optim.tf1_train import (AdagradOptimizer, AdamOptimizer,  # noqa: F401
+                                     GradientDescentOptimizer, MomentumOptimizer, Optimizer,
+                                     RMSPropOptimizer)
 from yingshe.tf._unsupported import unsupported_getattr
 
 __all__ = ["AdagradOptimizer", "AdamOptimizer", "GradientDescentOptimizer",

@@ -1,11 +1,12 @@
 """``yingshe.optim`` optimizers in static graphs: ``opt.minimize(loss)`` and
 ``opt.apply_gradients(grads_and_vars)`` build the training op.
 
-The update maths is the optimizer's own (``adam_update``, ``sgd_update`` ... run with
-the tensor kernel, see ``yingshe.optim._kernels``): an ``UpdateBuilder`` is installed
-as ``MODE.tracer`` while ``step()`` runs once, so every primitive becomes graph nodes
-and every in-place write an ``assign`` node, exactly as ``yingshe.compile`` records an
-eager step. The differences from a compiled step are those of a TF1 graph:
+The update is the optimizer's own: an ``UpdateBuilder`` is installed as ``MODE.tracer``
+while ``step()`` runs once, so each parameter's fused update op (``yingshe.optim._fused``;
+with ``fused=False`` the op-by-op maths of ``yingshe.optim._kernels``) becomes a graph
+node and every write of its results an ``assign`` node, exactly as ``yingshe.compile``
+records an eager step. (This module lives in ``optim``, not in ``graph``: the compiler
+knows no optimizer; the optimizers build graph ops.) The differences from a compiled step are those of a TF1 graph:
 
 * the optimizer state (moments, momentum buffers, the step counter) is made of graph
   Variables (``trainable=False``), initialised by ``global_variables_initializer()``;

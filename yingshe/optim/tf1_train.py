@@ -3,8 +3,10 @@
 Each is a thin adapter: TF1's constructor (hyper-parameters first, Variables later)
 and protocol (``compute_gradients``, ``apply_gradients``, ``minimize`` with
 ``global_step``) over the ``yingshe.optim`` optimizer with TensorFlow's variant of the
-maths, whose update is written into the graph by ``yingshe.graph.optim`` (the same
-code as an eager ``step()``; no second copy of any formula here):
+maths, whose update is written into the graph by ``yingshe.optim.graph`` (the same
+op as an eager ``step()``; no second copy of any formula here). ``yingshe.graph.train``
+and ``tf.compat.v1.train`` are this module (``yingshe.optim`` registers the first name:
+the compiler does not import the optimizers):
 
 =============================  =================================================
 ``GradientDescentOptimizer``   ``optim.SGD(lr)``
@@ -53,7 +55,7 @@ class Optimizer:
         return list(zip(grads, var_list))
 
     def apply_gradients(self, grads_and_vars, global_step=None, name=None):
-        from yingshe.graph.optim import apply_gradients
+        from yingshe.optim.graph import apply_gradients
         pairs = list(grads_and_vars)
         key = tuple(id(v) for _, v in pairs)
         opt = self._optimizers.get(key)
