@@ -414,7 +414,7 @@ def _recurrent(c: Call, onnx_op: str, gates: int, order, w_hh: int, b_hh_index=N
 def lstm_layer(c: Call):
     """LSTM (gates i, f, g, o -> i, o, f, c)"""
     if len(c.inputs) > 4 and c.inputs[4] is not None:
-        raise c.error("an LSTM with proj_size has no ONNX LSTM equivalent")
+        raise c.error("an LSTM with projections (proj_size) has no ONNX LSTM equivalent")
     return _recurrent(c, "LSTM", 4, _LSTM_ORDER, w_hh=3) + (None, None, None)
 
 

@@ -7,6 +7,7 @@ from yingshe.onnx._export import refuse
 refuse("a gradient op: export traces inference only (an exported model has no backward)",
        "avg_pool2d_backward", "avg_pool3d_backward", "batch_norm_backward",
        "binary_cross_entropy_backward", "binary_cross_entropy_with_logits_backward",
+       "cross_entropy_backward",
        "conv2d_weight_grad", "conv3d_weight_grad", "diagonal_backward", "embedding_backward",
        "gelu_grad", "getitem_backward", "gru_layer_backward", "index_backward",
        "kl_div_backward", "log_softmax_backward", "lstm_layer_backward", "max_pool_backward",
@@ -22,3 +23,5 @@ refuse("ONNX has no binary search op", "searchsorted")
 refuse("a collective of yingshe.distributed: an ONNX model runs in one process, with no "
        "process group to communicate with", "dist.all_gather", "dist.all_reduce",
        "dist.broadcast", "dist.reduce_scatter")
+refuse("an optimizer update (it writes parameters and state): export traces inference "
+       "only", "adagrad_update", "adam_update", "rmsprop_update", "sgd_update")
