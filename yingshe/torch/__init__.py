@@ -231,6 +231,13 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
     return _ys.load(f, map_location=map_location)
 
 
+# ---- the legacy API of tutorials written before PyTorch 0.4 (_legacy) --------------------
+from yingshe.torch._legacy import (LEGACY_TYPES as _LEGACY_TYPES,  # noqa: E402
+                                   get_default_device, set_default_device)
+
+globals().update(_LEGACY_TYPES)
+__all__ += list(_LEGACY_TYPES) + ["set_default_device", "get_default_device"]
+
 __all__ += [
     "Size", "device", "equal", "is_tensor", "is_floating_point", "numel", "set_num_threads",
     "get_num_threads", "compile", "save", "load", "inf", "nan", "pi", "e",
