@@ -133,6 +133,7 @@ NOT_BATCHED = {
     "masked_fill-bcast-input", "matmul-addmm", "linear-1d-noncontig", "einsum-trace",
     "einsum-diagonal-times-vector", "einsum-two-diagonals", "reshape", "reshape-noncontig",
     "expand", "expand-as-empty", "split-sections", "lstm_layer-one-step", "cat-legacy-empty",
+    "view_scatter", "view_scatter-diagonal-offset-dims-noncontig",
 }
 # Mappings that need the size of the dynamic axis when exporting: refused with an
 # OnnxExportError naming the op (export them with fixed sizes)
@@ -141,6 +142,7 @@ NEEDS_FIXED_SIZE = {
     "diagonal-offset-dims", "diagonal-diag-2d", "median", "median-even-keepdim-noncontig",
     "median-empty",
     "roll", "roll-multi", "roll-flat", "split-tensor_split", "split-one-output-used",
+    "view_scatter-slice", "view_scatter-select", "view_scatter-empty",
 }
 
 

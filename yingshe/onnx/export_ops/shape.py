@@ -403,3 +403,22 @@ def pad(c: Call):
     if mode == "constant" and nd:
         ins.append(b.scalar(c.attrs["value"], c.out_dtype()))
     return b.op("Pad", ins, mode=onnx_mode)
+
+
+@exports("view_scatter")
+def view_scatter(c: Call):
+    """ScatterElements into the flattened base, at the positions the view's steps select
+    (replayed on an arange of the base's shape while exporting)"""
+    from yingshe.ops.indexing import _replay_array
+    b, dt = c.b, c.out_dtype()
+    dims = c.dims(0)
+    if any(isinstance(d, Dim) for d in dims):
+        raise c.error("a write through a view of a tensor of dynamic shape is not supported "
+                      "(its positions are computed when exporting: export with fixed sizes)")
+    pos = np.asarray(_replay_array(np, np.arange(int(np.prod(dims))).reshape(dims),
+                                   c.attrs["fn"]))
+    vals = b.op("Expand", [c.val(1, dt), b.ints(pos.shape)])
+    out = b.op("ScatterElements", [b.op("Reshape", [c.x(0), b.ints([-1])]),
+                                   b.const(pos.reshape(-1).astype(np.int64)),
+                                   b.op("Reshape", [vals, b.ints([-1])])], axis=0)
+    return b.op("Reshape", [out, b.ints(dims)])
