@@ -228,6 +228,22 @@ def test_a_size_used_in_a_way_onnx_cannot_compute_is_refused_by_op_and_line():
                             dynamic_axes={"x": {0: "b"}})
 
 
+def test_an_in_place_write_through_a_view_is_refused_with_the_line():
+    # the tracer does not follow writes through views (yingshe.compile refuses them too);
+    # export says so, not that the model reads a value
+    def f(x):
+        y = x * 2
+        y.diagonal().mul_(3)
+        return y + 1
+    line = inspect.getsourcelines(f)[1] + 2
+    buf = io.BytesIO()
+    with pytest.raises(yingshe.onnx.OnnxExportError,
+                       match=f"cannot be traced: mul_: an in-place write through a view "
+                             f".*test_onnx_export_api.py:{line}") as info:
+        yingshe.onnx.export(f, yingshe.randn(3, 4), buf)
+    assert "reads a tensor's value" not in str(info.value) and buf.getvalue() == b""
+
+
 def test_python_control_flow_on_a_value_is_refused_with_the_line():
     def f(x):
         if x.sum() > 0:          # needs the value: ONNX has no Python

@@ -99,7 +99,14 @@ def trace(model, args: tuple, kwargs: dict, shapes=None) -> Traced:
                 _outputs(result, flat, "output")
                 outs = [tracer.sym(t) for t in flat]
             except TraceError as err:
+                # the tracer's text ends with compile's remedies (fallback="eager"), which
+                # export does not have: keep what failed and where
                 where = str(err).split(" inside ")[0]
+                if "on a traced value" not in where:   # not a read: a write through a view ...
+                    raise OnnxExportError(
+                        "yingshe.onnx.export: the model cannot be traced: "
+                        f"{where.removeprefix('yingshe.compile: ')} in an exported model") \
+                        from None
                 raise OnnxExportError(
                     f"yingshe.onnx.export: the model reads a tensor's value in Python "
                     f"({where}); an ONNX graph cannot: express it with tensor ops "
