@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: demo test install install-core clean
+.PHONY: demo test corpus install install-core clean
 
 $(VENV)/.core: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -37,6 +37,12 @@ demo: $(VENV)/.full
 # run; .ci/test-stages prints both results and fails at the end if either failed.
 test: $(VENV)/.full
 	PY=$(PY) ./.ci/test-stages
+
+# Every program of examples/corpus on the real libraries and on yingshe (about an hour on
+# a busy 2-core machine); writes examples/corpus/results.json and its README table.
+corpus: $(VENV)/.full
+	$(PY) examples/corpus/run.py
+	$(PY) examples/corpus/run.py --table
 
 clean:
 	rm -rf $(VENV) build *.egg-info

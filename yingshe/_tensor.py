@@ -12,6 +12,15 @@ A ``Node`` holds what the backward walk needs: the op, its attributes, an
 and/or outputs, as the op declares with ``saves``). Version counters shared
 between a tensor and its views detect in-place changes to saved values, so a
 stale value raises instead of giving a wrong gradient (as in PyTorch).
+
+A view (the result of a ``view=True`` op: ``x[0]``, ``x.t()``, ``x.view(6)``...)
+shares its base's memory and version counter and records, in ``_view``, how to
+make itself again from its base (the ops and attributes from the base). An
+in-place op through a view rewrites the base's history (``yingshe.ops._inplace``);
+every other view of that base then sees its ``_node`` go stale, and replays
+itself from the base's new history the next time autograd reads it
+(``sync_view``, installed by the ops layer), as PyTorch regenerates a view's
+``grad_fn``.
 """
 
 from __future__ import annotations
@@ -24,11 +33,12 @@ import numpy as np
 from yingshe import _dtype
 from yingshe.errors import format_site
 
-__all__ = ["Tensor", "Node", "MODE", "POST_ACCUMULATE_HOOKS"]
+__all__ = ["Tensor", "Node", "MODE", "View", "POST_ACCUMULATE_HOOKS"]
 
 
 class _Mode(threading.local):
-    """Per-thread switches, changed only through context managers."""
+    """Per-thread switches, changed only through context managers. (``apply`` reads them
+    through ``MODE.__dict__`` with these defaults: keep the two in step.)"""
 
     grad_enabled = True
     anomaly = False
@@ -50,6 +60,8 @@ POST_ACCUMULATE_HOOKS: dict = {}
 class Node:
     """One recorded op on the tape (what PyTorch calls a ``grad_fn``)."""
 
+    # (``yingshe.ops._registry._record``, the hot path, fills these in place: keep the two
+    # in step)
     __slots__ = ("op", "attrs", "edges", "inputs", "saved_versions", "out_data", "out_vcs",
                  "out_versions", "site", "seq", "hooks", "retains", "freed", "ctx",
                  "__weakref__")
@@ -59,12 +71,16 @@ class Node:
         self.op = op
         self.attrs = attrs
         self.edges = edges
+        # the inputs the VJP receives: the values it reads (an op that saves them), else
+        # their metas (``Saved``)
         self.inputs = inputs
         # versions of the saved inputs at record time (None: nothing to check)
         self.saved_versions = saved_versions
         self.out_data = out_data
         self.out_vcs = out_vcs
         self.out_versions = None if out_vcs is None else tuple([vc[0] for vc in out_vcs])
+        # the user's code position (``yingshe.errors.caller_site``): resolved to
+        # ``file:line`` only for an error or a drawing
         self.site = site
         _seq[0] += 1
         self.seq = _seq[0]
@@ -94,6 +110,31 @@ class Node:
         return tuple(out)
 
 
+class View:
+    """How a view tensor is made from its ``base`` (the tensor that owns the memory).
+
+    ``fn`` is the tuple of ``(op, attrs, index)`` steps that replays the view from the
+    base (``index``: which output of a multi-output op, else None). ``kind`` is None,
+    or why PyTorch forbids in-place writes through the view under autograd:
+    ``"multi"`` (it comes from an op returning several views: ``split``, ``unbind``)
+    or ``"no_grad"`` (it was made while grad mode was off). ``node`` is the base's
+    ``_node`` when the view's own history was last derived from it; another one means
+    the base's history was rewritten by an in-place op since: the view's is stale.
+    """
+
+    __slots__ = ("base", "fn", "node", "kind")
+
+    def __init__(self, base, fn, node, kind=None) -> None:
+        self.base = base
+        self.fn = fn
+        self.node = node
+        self.kind = kind
+
+
+# Set by yingshe.ops._registry: re-derive a stale view's history from its base's.
+sync_view = None
+
+
 def _not_float_error(dt) -> RuntimeError:
     return RuntimeError(
         f"only tensors of floating point dtype can require gradients, got {dt}"
@@ -104,7 +145,7 @@ class Tensor:
     """An n-dimensional array with optional gradient tracking (PyTorch semantics)."""
 
     __slots__ = ("_data", "requires_grad_flag", "grad", "_node", "_out_index", "_vc",
-                 "_base", "_retains_grad", "_hooks", "_name", "__weakref__")
+                 "_view", "_retains_grad", "_hooks", "_name", "__weakref__")
 
     # Tensors never compare by value in containers: hashing is by identity.
     __hash__ = object.__hash__
@@ -113,14 +154,19 @@ class Tensor:
     # Make NumPy defer to our reflected operators (ndarray + Tensor -> Tensor.__radd__).
     __array_priority__ = 1000
 
-    def __init__(self, data: Any = None, requires_grad: bool = False) -> None:
-        # Public construction goes through yingshe.tensor(); this keeps Tensor(x) working
-        # for an existing array or tensor without copying it.
-        if isinstance(data, Tensor):
-            data = data._data
-        arr = np.asarray(data if data is not None else [], dtype=None)
-        if arr.dtype == np.float64 and not isinstance(data, np.ndarray):
-            arr = arr.astype(_dtype.get_default_dtype().np)
+    def __init__(self, *args: Any, requires_grad: bool = False, device: Any = None) -> None:
+        # Public construction goes through yingshe.tensor(). Tensor(array or tensor) wraps
+        # it without copying (the core's own use); the other forms are PyTorch's legacy
+        # constructor (legacy_array): Tensor() empty, Tensor(2, 3) a zero-filled tensor of
+        # that size, Tensor([...]) the data in the default float dtype.
+        if len(args) == 1 and isinstance(args[0], Tensor):
+            arr = args[0]._data
+        elif len(args) == 1 and isinstance(args[0], np.ndarray):
+            arr = args[0]
+        elif len(args) == 1 and args[0] is None:
+            arr = np.zeros((0,), _dtype.get_default_dtype().np)
+        else:
+            arr = legacy_array(args, _dtype.get_default_dtype(), "Tensor", device)
         _dtype.from_numpy_dtype(arr.dtype)
         _init(self, arr, False, None, 0, [0], None)
         if requires_grad:
@@ -129,6 +175,9 @@ class Tensor:
     # ---- attributes ---------------------------------------------------------------
     @property
     def requires_grad(self) -> bool:
+        v = self._view
+        if v is not None and v.base._node is not v.node:
+            sync_view(self)
         return self.requires_grad_flag
 
     @requires_grad.setter
@@ -161,11 +210,21 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
-        return self._node is None
+        return self.grad_fn is None
 
     @property
     def grad_fn(self) -> Node | None:
+        v = self._view
+        if v is not None and v.base._node is not v.node:
+            sync_view(self)
         return self._node
+
+    @property
+    def _base(self) -> Tensor | None:
+        """The tensor whose memory this view shares (None if this is not a view), as
+        PyTorch's ``Tensor._base``."""
+        v = self._view
+        return None if v is None else v.base
 
     @property
     def is_cuda(self) -> bool:
@@ -322,18 +381,21 @@ class Tensor:
         return self
 
     def detach(self) -> Tensor:
-        """A new tensor sharing storage, cut from the tape (never requires grad)."""
-        return _wrap(self._data, vc=self._vc, base=(self._base if self._base is not None else self))
+        """A new tensor sharing storage and version counter, cut from the tape (never
+        requires grad). As in PyTorch it is not a view for autograd: an in-place op on
+        it later records on its own, never on this tensor's history."""
+        return _wrap(self._data, vc=self._vc)
 
     def detach_(self) -> Tensor:
-        if self._base is not None and self._base.requires_grad:
-            raise RuntimeError("can't detach_() a view of a tensor that requires grad")
+        if self._view is not None:
+            raise RuntimeError("detach_: can't detach views in-place; use detach() instead")
         self._node = None
         self.requires_grad_flag = False
         return self
 
     def retain_grad(self) -> None:
-        """Keep ``.grad`` for this non-leaf tensor after ``backward()``."""
+        """Keep ``.grad`` for this non-leaf tensor after ``backward()`` (the gradient of
+        its current value: an in-place op moves it to the new history, as in PyTorch)."""
         if not self.requires_grad:
             raise RuntimeError("can't retain_grad on a tensor that does not require grad")
         if self._node is None:
@@ -348,7 +410,7 @@ class Tensor:
     def register_hook(self, hook):
         """Call ``hook(grad)`` when this tensor's gradient is computed; the hook may
         return a replacement gradient. Returns a handle with ``remove()``."""
-        if not self.requires_grad:
+        if not self.requires_grad:  # (this also brings a stale view's history up to date)
             raise RuntimeError("cannot register a hook on a tensor that does not require grad")
         if self._node is None:
             if self._hooks is None:
@@ -416,20 +478,89 @@ class _HookHandle:
 _new = object.__new__
 
 
-def _init(t, data, requires_grad, node, index, vc, base):
+def legacy_array(args: tuple, dt, name: str, device: Any = None) -> np.ndarray:
+    """The array of PyTorch's legacy constructors (``torch.Tensor(...)``,
+    ``torch.FloatTensor(...)``...) of dtype ``dt``: no argument gives an empty tensor;
+    integers or one ``Size`` give a zero-filled tensor of that size (PyTorch leaves it
+    uninitialised); one sequence, NumPy array or same-dtype tensor gives the data. Other
+    arguments raise PyTorch's ``TypeError``."""
+    if device is not None and str(device).split(":")[0] != "cpu":
+        raise RuntimeError(f"{name}: yingshe has no {str(device)!r} device; only 'cpu'")
+    npd = dt.np
+    if not args:
+        return np.zeros((0,), npd)
+    ints = all(isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_))
+               for a in args)
+    if len(args) == 1 and isinstance(args[0], tuple) and type(args[0]).__name__ == "Size":
+        args, ints = tuple(args[0]), True
+    if ints:
+        shape = tuple(int(a) for a in args)
+        if any(d < 0 for d in shape):
+            raise RuntimeError(f"Trying to create tensor with negative dimension "
+                               f"{min(shape)}: {list(shape)}")
+        return np.zeros(shape, npd)
+    if len(args) > 1:
+        got = ", ".join(type(a).__name__ for a in args)
+        raise TypeError(f"{name}(): new() received an invalid combination of arguments - got "
+                        f"({got}); expected (), (int, ...), (Size) or (object data)")
+    data = args[0]
+    if isinstance(data, Tensor):
+        if data._data is None or data._data.dtype != npd:
+            have = "a graph value" if data._data is None else str(data._data.dtype)
+            raise TypeError(f"{name}(): expected a {np.dtype(npd)} tensor, got {have}; "
+                            "use .to(dtype) to convert")
+        return data._data
+    if isinstance(data, (str, bytes)) or not (isinstance(data, np.ndarray)
+                                              or hasattr(data, "__len__")):
+        raise TypeError(f"{name}(): new(): data must be a sequence (got "
+                        f"{type(data).__name__})")
+    try:
+        integral = npd.kind in "iub"
+        src = np.asarray([_plain_value(v, integral) for v in data]
+                         if isinstance(data, (list, tuple)) else data)
+    except ValueError as err:
+        raise ValueError(f"{name}(): the data is not rectangular (a sequence whose items "
+                         f"have different lengths): {err}") from None
+    if src.dtype == object:
+        raise TypeError(f"{name}(): could not convert the data to numbers")
+    if npd.kind in "iu" and src.dtype.kind in "iuf" and src.size:
+        # PyTorch checks each value against the integer type's range (-0.2 does not fit
+        # uint8) before truncating
+        info = np.iinfo(npd)
+        if src.min() < info.min or src.max() > info.max:
+            raise RuntimeError(f"value cannot be converted to type {np.dtype(npd)} without "
+                               "overflow")
+    with np.errstate(invalid="ignore"):
+        return src.astype(npd)
+
+
+def _plain_value(v, integral: bool):
+    """An item of a legacy constructor's data list (a tensor inside counts by value; a
+    float tensor cannot become an integer, as in PyTorch)."""
+    if isinstance(v, Tensor):
+        if integral and v._data.dtype.kind == "f":
+            raise TypeError("only integer tensors of a single element can be converted to "
+                            "an index")
+        return v._data if v._data.ndim else v._data[()]
+    if isinstance(v, (list, tuple)):
+        return [_plain_value(x, integral) for x in v]
+    return v
+
+
+def _init(t, data, requires_grad, node, index, vc, view):
     t._data = data
     t.requires_grad_flag = requires_grad
     t.grad = None
     t._node = node
     t._out_index = index
     t._vc = vc
-    t._base = base
+    t._view = view
     t._retains_grad = False
     t._hooks = None
     t._name = None
 
 
-def _wrap(data, requires_grad=False, node=None, index=0, vc=None, base=None, cls=Tensor):
+def _wrap(data, requires_grad=False, node=None, index=0, vc=None, view=None, cls=Tensor):
     """Fast construction of a tensor around a backend array (no checks, no copy)."""
     t = _new(cls)
     t._data = data
@@ -438,7 +569,7 @@ def _wrap(data, requires_grad=False, node=None, index=0, vc=None, base=None, cls
     t._node = node
     t._out_index = index
     t._vc = [0] if vc is None else vc
-    t._base = base
+    t._view = view
     t._retains_grad = False
     t._hooks = None
     t._name = None
@@ -471,7 +602,7 @@ def _repr(t: Tensor) -> str:
     dt = t.dtype
     if dt not in (_dtype.get_default_dtype(), _dtype.int64, _dtype.bool):
         extras.append(f"dtype={dt!r}")
-    if t._node is not None:
+    if t.grad_fn is not None:
         extras.append(f"grad_fn=<{t._node.name()}>")
     elif t.requires_grad:
         extras.append("requires_grad=True")

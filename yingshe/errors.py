@@ -12,7 +12,7 @@ import os
 import sys
 
 __all__ = ["ShapeError", "DTypeError", "IndexError", "UnsupportedError", "user_site",
-           "format_site"]
+           "caller_site", "resolve_site", "format_site"]
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -81,7 +81,43 @@ def user_site(skip: int = 1) -> tuple[str, int] | None:
     return None
 
 
-def format_site(site: tuple[str, int] | None) -> str:
+def caller_site(skip: int = 1):
+    """The user's code position, cheaply: (code object, instruction offset) of the first
+    stack frame outside the package, resolved to a line only when an error, a drawing or
+    ``explain()`` asks (``resolve_site``). Every tape node records one, so this is a hot
+    path: computing ``f_lineno`` (a walk of the line table) would cost more than the rest
+    of the walk. The frame itself is never kept: it would keep the caller's tensors alive."""
+    f = sys._getframe(skip)
+    known = _internal_files
+    while f is not None:
+        code = f.f_code
+        inside = known.get(code.co_filename)
+        if inside is None:
+            inside = _is_internal(code.co_filename)
+        if not inside:
+            return (code, f.f_lasti)
+        f = f.f_back
+    return None
+
+
+def resolve_site(site) -> tuple[str, int] | None:
+    """(filename, line) of a site from ``user_site`` or ``caller_site`` (or None)."""
+    if site is None:
+        return None
+    where, pos = site
+    if isinstance(where, str):
+        return site
+    line = None
+    for start, end, ln in where.co_lines():  # the range holding the instruction
+        if start <= pos < end:
+            line = ln
+            break
+    return (where.co_filename, line if line is not None else where.co_firstlineno)
+
+
+def format_site(site) -> str:
+    """``file:line`` of a site (a path relative to the working directory when inside it)."""
+    site = resolve_site(site)
     if site is None:
         return ""
     filename, line = site

@@ -69,9 +69,9 @@ def test_top_level_maps_onto_the_core():
     assert not torch.equal(x, x.reshape(3, 2))
 
 
-def test_names_exist_in_pytorch():
-    """Every supported name is a real PyTorch name at the same path (no yingshe extras
-    dressed up as PyTorch)."""
+def test_names_exist_in_pytorch(tv):
+    """Every supported name is a real PyTorch (or torchvision: the ``tv`` fixture imports
+    it) name at the same path (no yingshe extras dressed up as PyTorch)."""
     real = import_torch()
     for modname in _unsupported.MODULES:
         mod = importlib.import_module(modname)
@@ -84,7 +84,7 @@ def test_names_exist_in_pytorch():
 @pytest.mark.parametrize("modname,name", [
     ("yingshe.torch.nn", "TransformerDecoder"),
     ("yingshe.torch", "fft"),
-    ("yingshe.torch", "FloatTensor"),
+    ("yingshe.torch", "BFloat16Tensor"),
     ("yingshe.torch.nn.functional", "ctc_loss"),
     ("yingshe.torch.optim", "LBFGS"),
     ("yingshe.torch.utils", "checkpoint"),

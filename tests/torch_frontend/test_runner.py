@@ -40,7 +40,9 @@ BASICS = sorted(glob.glob(os.path.join(ROOT, "examples", "torch_basics", "*.py")
     ("def f():\n    import torch\n    return torch\n",
      "def f():\n    import yingshe.torch as torch\n    return torch\n"),
     ("if True: import torch  # comment\n", "if True: import yingshe.torch as torch  # comment\n"),
-    ("import torchvision\nimport torch_geometric\n", "import torchvision\nimport torch_geometric\n"),
+    # torchvision has a front-end (yingshe.torchvision); torch_geometric is another package
+    ("import torchvision\nimport torch_geometric\n",
+     "import yingshe.torchvision as torchvision\nimport torch_geometric\n"),
     ("from . import torch\nfrom .torch import x\n", "from . import torch\nfrom .torch import x\n"),
     ("s = 'import torch'\nx = torch.tensor(1)  # torch.nn\n",
      "s = 'import torch'\nx = torch.tensor(1)  # torch.nn\n"),

@@ -11,6 +11,8 @@ input's shape in exactly one place (``_fit_to_input``).
 from __future__ import annotations
 
 import heapq
+from itertools import repeat
+from operator import is_not
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -152,7 +154,7 @@ def _root_grads(outputs: Sequence[Tensor], grad_outputs, create_graph: bool) -> 
     for out, g in zip(outputs, grad_outputs):
         if not isinstance(out, Tensor):
             raise TypeError(f"backward: expected tensors as outputs, got {type(out).__name__}")
-        if not out.requires_grad_flag:
+        if not out.requires_grad:  # (the property brings a stale view's history up to date)
             raise RuntimeError(
                 "element 0 of tensors does not require grad and does not have a grad_fn"
             )
@@ -339,6 +341,9 @@ def _useful_nodes(root_nodes, target_nodes: set, target_leaves: set) -> set:
     return useful
 
 
+_NONES = repeat(None)
+
+
 def _run(outputs, root_grads, retain_graph: bool, create_graph: bool,
          capture: dict | None, accumulate_into=None) -> None:
     """The one reverse walk.
@@ -476,8 +481,8 @@ def _run(outputs, root_grads, retain_graph: bool, create_graph: bool,
                                        else id(e) in target_leaves)
                     for e in edges
                 )
-            else:
-                needs = tuple([e is not None for e in edges])
+            else:  # (map over a C function: no comprehension frame per node)
+                needs = tuple(map(is_not, edges, _NONES))
             has_grad = grads[0] is not None if len(grads) == 1 else \
                 any(g is not None for g in grads)
             if has_grad and True in needs:
@@ -496,14 +501,14 @@ def _run(outputs, root_grads, retain_graph: bool, create_graph: bool,
                 if e is None or not needs[i]:
                     continue
                 if g is not None:
-                    if not isinstance(g, Tensor):
+                    if type(g) is not Tensor and not isinstance(g, Tensor):
                         raise TypeError(
                             f"the VJP of op '{node.op.name}' returned a "
                             f"{type(g).__name__} for input {i}; expected a tensor or None"
                         )
                     ref = node.inputs[i] if node.inputs is not None else e
                     gd = g._data
-                    rd = ref._data if isinstance(ref, Tensor) else None
+                    rd = ref._data if type(ref) is Tensor or isinstance(ref, Tensor) else None
                     # fast path: the gradient already has the input's shape and dtype
                     if gd is None or not (
                             (gd.shape == rd.shape and gd.dtype == rd.dtype) if rd is not None
@@ -516,7 +521,8 @@ def _run(outputs, root_grads, retain_graph: bool, create_graph: bool,
                     if g is not None:
                         buf = buffers.get(m)
                         if buf is None:
-                            buf = buffers[m] = [None] * _num_outputs(m)
+                            n = m.op.num_outputs if m.ctx is None else None
+                            buf = buffers[m] = [None] * (n or _num_outputs(m))
                         buf[idx] = g if buf[idx] is None else buf[idx] + g
                     deps[m] -= 1
                     if deps[m] == 0:
@@ -636,7 +642,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     if any(isinstance(o, Tensor) and o._data is None for o in outs):
         return symbolic_grad(outs, ins, grad_outputs, allow_unused, materialize_grads)
     for t in ins:
-        if not isinstance(t, Tensor) or not t.requires_grad_flag:
+        if not isinstance(t, Tensor) or not t.requires_grad:
             raise RuntimeError("one of the differentiated tensors does not require grad")
     if retain_graph is None:
         retain_graph = create_graph

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 
 from yingshe._tensor import MODE, Node, Tensor, _wrap
-from yingshe.errors import user_site
+from yingshe.errors import caller_site
 from yingshe.ops._registry import REGISTRY, OpDef, Saved, _edge, _RECORD_SITES
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
@@ -126,12 +126,9 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         ctx = FunctionCtx(cls, len(args))
-        requires = MODE.grad_enabled and any(
-            isinstance(a, Tensor) and a.requires_grad_flag for a in args
-        )
-        ctx.needs_input_grad = tuple(
-            isinstance(a, Tensor) and a.requires_grad_flag for a in args
-        )
+        # (the property: a view whose base was changed in place has its history re-derived)
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        requires = MODE.grad_enabled and any(ctx.needs_input_grad)
         prev = MODE.grad_enabled
         MODE.grad_enabled = False
         try:
@@ -149,7 +146,7 @@ class Function:
             Saved(a.shape, a.dtype) if isinstance(a, Tensor) else None for a in args
         )
         node = Node(cls._opdef, {}, tuple(_edge(a) for a in args), metas, None, None,
-                    user_site(2) if (MODE.anomaly or _RECORD_SITES[0]) else None, ctx=ctx)
+                    caller_site(2) if (MODE.anomaly or _RECORD_SITES[0]) else None, ctx=ctx)
         wrapped = []
         for i, o in enumerate(outs):
             if not isinstance(o, Tensor):

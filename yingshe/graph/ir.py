@@ -119,7 +119,7 @@ class Symbol(Tensor):
         s._node = None
         s._out_index = index
         s._vc = [0]
-        s._base = None
+        s._view = None
         s._retains_grad = False
         s._hooks = None
         s._name = None

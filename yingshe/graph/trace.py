@@ -308,6 +308,10 @@ class Tracer:
         self.stepped: set[int] = set()
         self.keep: list = []  # objects whose ids are used as keys stay alive
         self.did_backward = False
+        # writes through views are refused (see ``assign``): id(view) -> (its base, the
+        # base's count of in-place writes when the view was taken); id(base) -> count
+        self.views: dict[int, tuple] = {}
+        self.writes: dict[int, int] = {}
 
     # ---- inputs -------------------------------------------------------------------------
     def placeholder(self, t: Tensor, name: str) -> Symbol:
@@ -332,6 +336,12 @@ class Tracer:
             if x._gnode.graph is not self.graph:
                 raise TraceError(f"{x._describe()} belongs to a static graph, not to this "
                                  "yingshe.compile trace")
+            if self.views and id(x) in self.views:
+                base, n = self.views[id(x)]
+                if self.writes.get(id(base), 0) != n:
+                    raise self._view_error(
+                        "a view read after its base was changed in place (eagerly the view "
+                        "would show the new values)")
             return x
         if isinstance(x, Tensor):
             s = self.current.get(id(x))
@@ -382,12 +392,23 @@ class Tracer:
                                          v.src.combine(Src.value(float(v)), operator.eq)))
         out = add_fresh(self.graph, op, [self.sym(x) for x in inputs], attrs,
                         grad=build._building_grad[0])
+        if op.view and isinstance(inputs[0], Tensor):
+            base = self.views.get(id(inputs[0]), (inputs[0],))[0]
+            n = self.writes.get(id(base), 0)
+            for o in (out if isinstance(out, tuple) else (out,)):
+                self.views[id(o)] = (base, n)
+                self.keep.append(o)
+            self.keep.append(base)
         if not MODE.grad_enabled:   # copies: the caller may rebind the symbols it gets
             kept = _fresh(out)
             self.no_grad_nodes.extend(kept if isinstance(kept, tuple) else (kept,))
         return out
 
     def assign(self, t, result, opname):
+        if id(t) in self.views:
+            raise self._view_error(f"{opname}: an in-place write through a view (the result "
+                                   "of x[...], view(), t(), diagonal() ...)")
+        self.writes[id(t)] = self.writes.get(id(t), 0) + 1
         value = self.sym(result)
         if isinstance(t, Symbol):  # a traced temporary: rebind it to the new value
             return rebind(t, value)
@@ -498,6 +519,17 @@ class Tracer:
             t.grad = g
 
     # ---- errors ---------------------------------------------------------------------------------
+    def _view_error(self, what: str) -> TraceError:
+        """Writes through views are not traced: a graph value has no memory to share, so
+        the base would silently keep its old value."""
+        site = user_site(3)
+        where = f" at {format_site(site)}" if site else ""
+        return TraceError(
+            f"yingshe.compile: {what}{where} is not supported inside a compiled function. "
+            "Write the update out of place (index_put, where, slice_scatter, "
+            "diagonal_scatter), or compile with fallback=\"eager\" to run the function "
+            "eagerly")
+
     def no_value(self, what: str, sym: Symbol):
         site = user_site(3)
         where = f" at {format_site(site)}" if site else ""

@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import re
 
+from yingshe.errors import resolve_site
 from yingshe.ops._shapes import shape_str
 
 __all__ = ["to_mermaid", "to_dot", "to_png", "STYLES"]
@@ -66,7 +67,7 @@ class _Drawing:
 def _site(site, sites: bool) -> str:
     if not sites or not site:
         return ""
-    filename, line = site
+    filename, line = resolve_site(site)  # a tape node's site is resolved only here
     return f"{os.path.basename(str(filename))}:{line}"
 
 

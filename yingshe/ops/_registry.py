@@ -36,9 +36,11 @@ from typing import Any, Callable
 import numpy as np
 
 from yingshe import _dtype
-from yingshe._tensor import MODE, Node, Tensor, _wrap
+from yingshe import _tensor as _tensor_module
+from yingshe._tensor import MODE, Node, Tensor, View, _seq, _wrap
 from yingshe.backend import numpy_backend
-from yingshe.errors import DTypeError, IndexError, ShapeError, format_site, user_site
+from yingshe.errors import (DTypeError, IndexError, ShapeError, caller_site, format_site,
+                             user_site)
 from yingshe.ops._shapes import Meta, shape_str
 
 __all__ = ["OpDef", "register_op", "apply", "REGISTRY", "tensor_method", "install_methods",
@@ -211,68 +213,157 @@ _asarray = np.asarray
 
 def apply(op: OpDef, *inputs: Any, **attrs: Any):
     """Run ``op`` on ``inputs``: compute eagerly (recording the tape), or build a node."""
-    mode = MODE
-    if mode.tracer is not None:
-        return mode.tracer.apply(op, inputs, attrs)
+    # This thread's mode flags in one read of the thread-local (each attribute of it
+    # costs a per-thread dict lookup); a flag never set in this thread has its default.
+    flags = MODE.__dict__
+    tracer = flags.get("tracer")
+    if tracer is not None:
+        return tracer.apply(op, inputs, attrs)
     arrays = []
     requires = False
     for x in inputs:
-        if isinstance(x, Tensor):
-            data = x._data
-            if data is None or x._symbolic_read:  # a graph Symbol or graph Variable
+        # ``type(x) is Tensor`` first: a plain tensor (most inputs) is never a graph value,
+        # and ``isinstance`` plus the class-attribute read would cost more than the check
+        if type(x) is not Tensor:
+            if not isinstance(x, Tensor):
+                arrays.append(x)  # a Python scalar
+                continue
+            if x._data is None or x._symbolic_read:  # a graph Symbol or graph Variable
                 return symbolic_apply(op, inputs, attrs)
-            arrays.append(data)
-            if x.requires_grad_flag:
-                requires = True
-        else:
-            arrays.append(x)
+        v = x._view
+        if v is not None and v.base._node is not v.node:
+            _sync_view(x)  # its base's history was rewritten in place since
+        arrays.append(x._data)
+        if x.requires_grad_flag:
+            requires = True
     try:
-        out = op.forward(_xp, *arrays, **attrs)
+        # (an empty ** still builds a dict: most elementwise ops have no attributes)
+        out = op.forward(_xp, *arrays, **attrs) if attrs else op.forward(_xp, *arrays)
     except Exception as err:  # noqa: BLE001 - re-raised with the op's name and the user's line
         raise _forward_error(op, inputs, attrs, err) from err
 
-    record = requires and mode.grad_enabled and op.differentiable
+    grad = flags.get("grad_enabled", True)
+    record = requires and grad and op.differentiable
+    anomaly = flags.get("anomaly", False)
     n_out = op.num_outputs
     if n_out == 1:
-        if out.__class__ is not _ndarray:
+        if type(out) is not _ndarray:
             out = _asarray(out)
         if not record or out.dtype.kind != "f":  # integer/bool outputs have no grad
             if op.view and isinstance(inputs[0], Tensor):
                 x0 = inputs[0]
-                result = _wrap(out, vc=x0._vc, base=(x0._base if x0._base is not None else x0))
+                result = _wrap(out, False, None, 0, x0._vc, _view_of(x0, op, attrs, grad))
             else:
                 result = _wrap(out)
-            if mode.anomaly:
+            if anomaly:
                 _check_finite(op, (out,), None)
             return result
-        vc = inputs[0]._vc if op.view and isinstance(inputs[0], Tensor) else [0]
+        if op.view and isinstance(inputs[0], Tensor):
+            x0 = inputs[0]
+            vc = x0._vc
+            view = _view_of(x0, op, attrs, grad)
+        else:
+            vc = [0]
+            view = None
         node = _record(op, inputs, attrs, out, (vc,))
-        result = _wrap(out, True, node, 0, vc,
-                       (inputs[0]._base if inputs[0]._base is not None else inputs[0]) if op.view else None)
-        if mode.anomaly:
+        result = _wrap(out, True, node, 0, vc, view)
+        if anomaly:
             _check_finite(op, (out,), node)
         return result
 
     outs = tuple(o if o.__class__ is _ndarray else _asarray(o) for o in out)
-    # views of input 0 (split, unbind) share its version counter and base
+    # views of input 0 (split, unbind) share its version counter and base; PyTorch
+    # refuses in-place ops with autograd on them (kind "multi")
     x0 = inputs[0] if op.view and isinstance(inputs[0], Tensor) else None
-    base = None if x0 is None else (x0._base if x0._base is not None else x0)
+    views = (None,) * len(outs) if x0 is None else \
+        tuple(_view_of(x0, op, attrs, grad, i) for i in range(len(outs)))
     if record:
         vcs = tuple([0] if x0 is None else x0._vc for _ in outs)
         node = _record(op, inputs, attrs, outs, vcs)
         results = tuple(
             _wrap(o, o.dtype.kind == "f", node if o.dtype.kind == "f" else None, i, vcs[i],
-                  base)
+                  views[i])
             for i, o in enumerate(outs)
         )
     else:
         node = None
-        results = tuple(_wrap(o, vc=None if x0 is None else x0._vc, base=base) for o in outs)
-    if mode.anomaly:
+        results = tuple(_wrap(o, vc=None if x0 is None else x0._vc, view=views[i])
+                        for i, o in enumerate(outs))
+    if anomaly:
         _check_finite(op, outs, node)
     if op.hidden:
         results = results[: n_out - op.hidden]
     return results
+
+
+def _view_of(x0: Tensor, op: OpDef, attrs: dict, grad: bool, index=None) -> View:
+    """The ``View`` of a view op's result (output ``index`` of a multi-output one, made
+    with grad mode ``grad``): its input's base (or the input itself) and the steps that
+    replay it from there."""
+    v = x0._view
+    if v is None:
+        base = x0
+        fn = ((op, attrs, index),)
+        kind = None
+    else:
+        base = v.base
+        fn = v.fn + ((op, attrs, index),)
+        kind = v.kind
+    if not grad:
+        kind = "no_grad"
+    elif index is not None and kind is None:
+        kind = "multi"
+    view = _new_view(View)  # (View.__init__'s call costs more than its four stores)
+    view.base = base
+    view.fn = fn
+    view.node = base._node
+    view.kind = kind
+    return view
+
+
+_new_view = object.__new__
+
+
+def _sync_view(t: Tensor) -> None:
+    """Re-derive the history of view ``t`` from its base's current one (the base was
+    changed in place by an op that recorded a new history for it): replay the view's
+    steps on the base, as PyTorch regenerates a view's ``grad_fn``."""
+    v = t._view
+    base = v.base
+    if v.kind == "no_grad":
+        if MODE.grad_enabled and base.requires_grad_flag:
+            raise RuntimeError(
+                "A view was created in no_grad mode and its base or another view of its base "
+                "has been modified inplace with grad mode enabled. Given that this use case "
+                "is ambiguous and error-prone, it is forbidden. You can clarify your code by "
+                "moving both the view and the inplace either both inside the no_grad block "
+                "(if you don't want the inplace to be tracked) or both outside (if you want "
+                "the inplace to be tracked).")
+        return  # it has no history to update (and stays stale: see above)
+    v.node = base._node
+    if not base.requires_grad_flag:
+        return
+    prev = MODE.grad_enabled
+    MODE.grad_enabled = True  # a history is structural, whatever the mode now
+    try:
+        r = replay_view(base, v.fn)
+    finally:
+        MODE.grad_enabled = prev
+    t._node = r._node
+    t._out_index = r._out_index
+    t.requires_grad_flag = r.requires_grad_flag
+
+
+def replay_view(x, fn):
+    """Apply the view steps ``fn`` (``View.fn``) to ``x``: a tensor, or a graph symbol."""
+    for op, attrs, index in fn:
+        x = apply(op, x, **(attrs if attrs.__class__ is dict else dict(attrs)))
+        if index is not None:
+            x = x[index]
+    return x
+
+
+_tensor_module.sync_view = _sync_view
 
 
 def _edge(x):
@@ -282,24 +373,31 @@ def _edge(x):
 
 
 def _record(op: OpDef, inputs, attrs, out, vcs) -> Node:
-    # one pass over the inputs: edges (where gradients flow), and the versions of the
-    # saved inputs (checked at backward to detect in-place changes). Hot path: kept flat.
+    # One pass over the inputs: edges (where gradients flow) and what the VJP reads (the
+    # inputs with their versions, checked at backward to detect in-place changes; or
+    # their metas). Every recorded op runs this, so it is kept flat: the node is filled
+    # in here rather than through Node.__init__.
     edges = []
-    versions = []
+    save = op.save_inputs
+    extra = []  # the inputs' versions (saved inputs), or their metas (inputs not saved)
     for x in inputs:
-        if isinstance(x, Tensor):
+        if type(x) is Tensor or isinstance(x, Tensor):
             if x.requires_grad_flag:
                 n = x._node
                 edges.append(x if n is None else (n, x._out_index))
             else:
                 edges.append(None)
-            versions.append(x._vc[0])
+            if save:
+                extra.append(x._vc[0])
+            else:
+                d = x._data
+                extra.append(_tuple_new(Saved, (d.shape, _BY_NP[d.dtype])))
         else:
             edges.append(None)
-            versions.append(None)
-    edges = tuple(edges)
-    if op.save_inputs:
-        saved_inputs = inputs
+            extra.append(None if save else x)
+    if save:
+        saved = inputs
+        versions = extra
         if op.saves == "other":
             # each input's value is read only for the *other* inputs' gradients (a * b,
             # a @ b): track its version only when another input needs a gradient, so
@@ -309,27 +407,45 @@ def _record(op: OpDef, inputs, attrs, out, vcs) -> Node:
             versions = [v if total - needed[i] > 0 else None for i, v in enumerate(versions)]
         versions = tuple(versions)
     else:
-        saved_inputs = _metas(inputs)
+        saved = tuple(extra)
         versions = None
-    out_data = out if op.save_output else None
-    return Node(op, attrs, edges, saved_inputs, out_data, vcs if op.save_output else None,
-                user_site(3) if _RECORD_SITES[0] or MODE.anomaly else None,
-                saved_versions=versions)
+    site = caller_site(3) if _RECORD_SITES[0] or MODE.anomaly else None
+    node = _new_node(Node)
+    node.op = op
+    node.attrs = attrs
+    node.edges = tuple(edges)
+    node.inputs = saved
+    node.saved_versions = versions
+    if op.save_output:
+        node.out_data = out
+        node.out_vcs = vcs
+        node.out_versions = tuple([vc[0] for vc in vcs])
+    else:
+        node.out_data = node.out_vcs = node.out_versions = None
+    node.site = site
+    seq = _seq[0] + 1
+    _seq[0] = seq
+    node.seq = seq
+    node.hooks = node.retains = node.ctx = None
+    node.freed = False
+    return node
 
 
-# Recording the user's line on every tape node costs ~1 us per op; it is on by default
-# (errors and drawings name the line) and can be turned off for speed.
+_new_node = object.__new__
+
+
+# (NamedTuple's own __new__ is a Python function: the builtin one is cheaper)
+_tuple_new = tuple.__new__
+
+
+# Recording the user's code position on every tape node costs ~0.2 us per op (the walk to
+# the first frame outside the package; the line is resolved only when needed); it is on by
+# default (errors and drawings name the line) and can be turned off for speed (anomaly
+# mode records them still).
 _RECORD_SITES = [True]
 
 
 _BY_NP = _dtype._BY_NP
-
-
-def _metas(inputs):
-    return tuple([
-        Saved(x._data.shape, _BY_NP[x._data.dtype]) if isinstance(x, Tensor) else x
-        for x in inputs
-    ])
 
 
 def _check_finite(op: OpDef, outs, node) -> None:

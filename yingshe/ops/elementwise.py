@@ -444,6 +444,12 @@ def _type_method(input, dtype=None, non_blocking=False, **kwargs):
     ``x.type('torch.LongTensor')``: ``x`` cast to that dtype (``x`` itself if unchanged)."""
     if dtype is None:
         return "torch." + _TYPE_NAMES.get(input.dtype.name, input.dtype.name)
+    if not isinstance(dtype, (str, _dtype.dtype)) and hasattr(dtype, "dtype"):
+        # a legacy tensor type (torch.FloatTensor): its dtype, unless it lives on a GPU
+        if getattr(dtype, "is_cuda", False):
+            raise RuntimeError(f"type: cannot convert to {dtype!r}: yingshe has no CUDA "
+                               "backend")
+        dtype = dtype.dtype
     if isinstance(dtype, str):
         by_name = {f"torch.{v}": k for k, v in _TYPE_NAMES.items()}
         if dtype not in by_name:

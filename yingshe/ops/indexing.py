@@ -25,7 +25,7 @@ import numpy as np
 from yingshe import _dtype
 from yingshe._tensor import MODE, Tensor, _wrap
 from yingshe.errors import DTypeError, IndexError, ShapeError, UnsupportedError
-from yingshe.ops._inplace import commit, needs_autograd
+from yingshe.ops._inplace import check_target, commit, needs_autograd, readonly_error
 from yingshe.ops._registry import apply, is_graph_value, register_op, tensor_method
 from yingshe.ops._shapes import Meta, broadcast_shapes, normalize_dim, shape_str
 from yingshe.ops._shapes import check_index_range as _check_range
@@ -52,7 +52,7 @@ def _alias(x: Tensor) -> Tensor:
     ``x``'s version, which must not make that saved input look stale. Leaves keep
     themselves (their gradient must reach them; a leaf requiring grad is refused by
     ``commit`` anyway)."""
-    if x._node is None or x._data is None:
+    if x._data is None or x.grad_fn is None:  # (grad_fn brings a stale view up to date)
         return x
     return _wrap(x._data, x.requires_grad_flag, x._node, x._out_index)
 
@@ -464,14 +464,13 @@ def _value_operand(value, like: Tensor):
 
 @tensor_method("__setitem__")
 def _setitem(self, key, value):
+    check_target(self, "__setitem__")
     basic, adv, arrays = _parse(tuple(self.shape), key)
     value = _value_operand(value, self)
     if MODE.tracer is None and not needs_autograd(self, value):
         data = self._data
         if not data.flags.writeable:
-            raise RuntimeError("__setitem__: unsupported operation: the tensor is a read-only "
-                               "view (an expand()ed tensor shares one memory location "
-                               "between elements); clone() it first")
+            raise readonly_error("__setitem__", data)
         v = value._data if isinstance(value, Tensor) else value
         if adv is None:
             if data.ndim == 0 or not basic:
@@ -489,6 +488,10 @@ def _setitem(self, key, value):
                 raise ShapeError(f"__setitem__: shape mismatch: {err}") from None
         self._vc[0] += 1
         return
+    if isinstance(value, Tensor) and MODE.tracer is None:
+        # the VJP reads only the value's shape: its own version counter keeps ``x[0] += 1``
+        # (a write of x's own view back into x) from looking stale at backward
+        value = _alias(value)
     result = apply(IndexPut, _alias(self), value, *_index_tensors(arrays), basic=basic,
                    adv=adv, accumulate=False)
     commit(self, result, "__setitem__")
@@ -923,7 +926,13 @@ class Diagonal:
     """The ``offset`` diagonal of dims ``dim1``/``dim2``, appended as the last dim."""
 
     def forward(xp, x, *, offset, dim1, dim2):
-        return xp.diagonal(x, offset, dim1, dim2)
+        # NumPy's diagonal is a read-only view; PyTorch's is writeable
+        # (``x.diagonal().fill_(1)`` writes x): the same view, built from strides
+        y = xp.moveaxis(x, (dim1, dim2), (-2, -1))[..., max(-offset, 0):, max(offset, 0):]
+        n = max(0, min(y.shape[-2], y.shape[-1]))
+        return np.lib.stride_tricks.as_strided(
+            y, y.shape[:-2] + (n,), y.strides[:-2] + (y.strides[-2] + y.strides[-1],),
+            subok=False)
 
     def infer(x, *, offset, dim1, dim2):
         rest = tuple(s for i, s in enumerate(x.shape) if i not in (dim1, dim2))
@@ -971,6 +980,98 @@ def diag(input, diagonal=0):
     if input.ndim == 2:
         return apply(Diagonal, input, offset=int(diagonal), dim1=0, dim2=1)
     raise ShapeError(f"diag: expected a 1-d or 2-d tensor, got shape {shape_str(input.shape)}")
+
+
+# ---- writing through a view, as a value ------------------------------------------------------------
+
+def _step_attrs(attrs) -> dict:
+    return attrs if isinstance(attrs, dict) else dict(attrs)
+
+
+def view_steps(fn) -> tuple:
+    """A view's replay steps (``View.fn``) in hashable form, for a graph attribute."""
+    return tuple((op, tuple(sorted(_step_attrs(a).items())), i) for op, a, i in fn)
+
+
+def _replay_array(xp, a, fn):
+    for op, attrs, index in fn:
+        a = op.forward(xp, a, **_step_attrs(attrs))
+        if index is not None:
+            a = a[index]
+    return a
+
+
+@register_op("view_scatter", saves="none")
+class ViewScatter:
+    """A copy of ``base`` with ``src`` (broadcast, cast) written into the view of it that
+    the replay steps ``fn`` select: what an in-place write through a view does to its
+    base, as a value (PyTorch's ``CopySlices``; ``diagonal_scatter``/``slice_scatter``/
+    ``select_scatter`` below are its one-step forms, PyTorch's functions of those names;
+    not yet in the public namespace, whose list of names docs/torch_supported.md records).
+
+    Its VJP is the same pair of maps: the base's gradient is ``g`` with the view's
+    region zeroed (that region was overwritten), ``src``'s is the view of ``g``."""
+
+    def forward(xp, base, src, *, fn):
+        out = base.copy(order="K")
+        view = _replay_array(xp, out, fn)
+        if xp.may_share_memory(view, out):
+            xp.copyto(view, src, casting="unsafe")
+            return out
+        # a step copied (a reshape of a layout that no longer allows a view): write
+        # through the flat positions the view reads instead
+        out = base.copy()
+        pos = _replay_array(xp, xp.arange(out.size).reshape(out.shape), fn)
+        out.reshape(-1)[pos.reshape(-1)] = xp.broadcast_to(src, pos.shape).reshape(-1)
+        return out
+
+    def infer(base, src, *, fn):
+        return Meta(tuple(base.shape), base.dtype)
+
+    def vjp(g, out, base, src, *, fn, needs):
+        from yingshe.ops._registry import replay_view
+        gb = apply(ViewScatter, g, 0.0, fn=fn) if needs[0] else None
+        gs = replay_view(g, fn) if needs[1] else None
+        return gb, gs
+
+
+def _scatter_into(opname, input, src, step):
+    """``input`` with ``src`` written into its one-step view ``step`` (op, attrs)."""
+    from yingshe.ops.elementwise import to_dtype
+    op, attrs = step
+    want = tuple(op.infer(Meta(tuple(input.shape), input.dtype), **attrs).shape)
+    if tuple(src.shape) != want:
+        raise ShapeError(f"{opname}: expected src to have a size equal to the slice of self: "
+                         f"src size {shape_str(src.shape)}, slice size {shape_str(want)}")
+    if src.dtype != input.dtype:
+        src = to_dtype(src, input.dtype)
+    return apply(ViewScatter, input, src, fn=view_steps(((op, attrs, None),)))
+
+
+def diagonal_scatter(input, src, offset=0, dim1=0, dim2=1):
+    """A copy of ``input`` with ``src`` on its diagonal (``input.diagonal(...)``'s place)."""
+    d1 = normalize_dim("diagonal_scatter", dim1, input.ndim)
+    d2 = normalize_dim("diagonal_scatter", dim2, input.ndim)
+    if d1 == d2:
+        raise ShapeError(f"diagonal_scatter: dimensions cannot be identical {dim1}, {dim2}")
+    return _scatter_into("diagonal_scatter", input, src,
+                         (Diagonal, {"offset": int(offset), "dim1": d1, "dim2": d2}))
+
+
+def slice_scatter(input, src, dim=0, start=None, end=None, step=1):
+    """A copy of ``input`` with ``src`` written at ``input[..., start:end:step, ...]``."""
+    d = normalize_dim("slice_scatter", dim, input.ndim)
+    if step is None or step <= 0:
+        raise ShapeError(f"slice_scatter: slice step must be positive, got {step}")
+    key = (_FULL,) * d + (("s", start, end, step),)
+    return _scatter_into("slice_scatter", input, src, (Getitem, {"key": key}))
+
+
+def select_scatter(input, src, dim, index):
+    """A copy of ``input`` with ``src`` written at ``input.select(dim, index)``."""
+    d = normalize_dim("select_scatter", dim, input.ndim)
+    key = (_FULL,) * d + (operator.index(index),)
+    return _scatter_into("select_scatter", input, src, (Getitem, {"key": key}))
 
 
 # ---- one_hot --------------------------------------------------------------------------------------

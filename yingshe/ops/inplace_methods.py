@@ -28,7 +28,7 @@ import numpy as np
 from yingshe import _dtype
 from yingshe._tensor import MODE, Tensor, _wrap
 from yingshe.autograd.function import Function
-from yingshe.ops._inplace import _check_leaf, commit, needs_autograd
+from yingshe.ops._inplace import check_inplace, check_target, commit, needs_autograd
 from yingshe.ops._registry import apply, tensor_method
 from yingshe.ops.elementwise import check_sub_operands
 
@@ -61,9 +61,10 @@ def _snapshot(t: Tensor) -> Tensor:
 def _guard(t: Tensor, opname: str, *others, reads_self: bool = True) -> Tensor:
     """Autograd pre-checks; returns the tensor the out-of-place op should read (a
     snapshot when the update is recorded and the op's VJP reads ``t``'s value)."""
+    check_target(t, opname)
     if MODE.tracer is not None or not needs_autograd(t, *others):
         return t
-    _check_leaf(t, opname)
+    check_inplace(t, opname)
     return _snapshot(t) if reads_self else t
 
 
@@ -230,7 +231,7 @@ class _Overwrite(Function):
 def _overwrite(t: Tensor, new: Tensor, opname: str) -> Tensor:
     """Write ``new`` (already of ``t``'s dtype, broadcastable to its shape) into ``t``."""
     if MODE.tracer is None and needs_autograd(t, new):
-        _check_leaf(t, opname)
+        check_inplace(t, opname)
         if tuple(new.shape) != tuple(t.shape):
             new = _ys().expand(new, tuple(t.shape))
         new = _Overwrite.apply(t, new)
@@ -241,6 +242,7 @@ def _overwrite(t: Tensor, new: Tensor, opname: str) -> Tensor:
 def copy_(self, src, non_blocking=False):
     """Copy ``src``'s values into ``self`` (broadcast to self's shape, cast to its dtype);
     differentiable with respect to ``src``."""
+    check_target(self, "copy_")
     if not isinstance(src, Tensor):
         src = _wrap(np.asarray(src))
     if _fast_ok(self, src) and src._data.shape == self._data.shape:
@@ -255,6 +257,7 @@ def copy_(self, src, non_blocking=False):
 @tensor_method
 def fill_(self, value):
     """Set every element to ``value`` (a number or a 0-d tensor)."""
+    check_target(self, "fill_")
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise RuntimeError(f"fill_: only supports 0-dimension value tensor but got tensor "
@@ -266,7 +269,7 @@ def fill_(self, value):
         self._data.fill(value)
         self._vc[0] += 1
         return self
-    return _overwrite(self, _wrap(np.asarray(value, dtype=self._data.dtype)), "fill_")
+    return _overwrite(self, _wrap(np.asarray(value, dtype=self.dtype.np)), "fill_")
 
 
 @tensor_method
@@ -397,11 +400,13 @@ def _define_restride(name: str) -> None:
                                    f"supported in graphs or yingshe.compile; use "
                                    f"x = x.{name}(...)")
         if needs_autograd(self):
-            _check_leaf(self, opname)
+            check_inplace(self, opname)
         view = getattr(_ys(), name)(self, *args, **kwargs)
         self._data = view._data
         if view._node is not None:
             self._node, self._out_index = view._node, view._out_index
+        if self._view is not None and view._view is not None:
+            self._view = view._view  # replayed from the base, it now ends with this op
         return self
 
     method.__name__ = method.__qualname__ = opname

@@ -96,6 +96,10 @@ class Expand:
     """Broadcast to ``shape`` without copying (a read-only view)."""
 
     def forward(xp, x, *, shape):
+        if x.size == math.prod(shape):
+            # only size-1 (or size-0) dims are added or broadcast: no two elements share
+            # memory, so the result is a writeable view, as PyTorch's is
+            return x.reshape(shape)
         return xp.broadcast_to(x, shape)
 
     def infer(x, *, shape):
@@ -149,12 +153,85 @@ def broadcast_tensors(*tensors):
 
 # ---- reshape / view / flatten -----------------------------------------------------------------
 
+def view_strides(shape, strides, new_shape, itemsize: int):
+    """The strides (in bytes) under which ``new_shape`` views an array of ``shape`` and
+    ``strides``, or None when no view exists (PyTorch's rule, ``computeStride``).
+
+    The old dims fall into chunks inside which memory is contiguous (dim ``i`` and
+    ``i + 1`` belong together when ``stride[i] == stride[i + 1] * shape[i + 1]``;
+    size-1 dims never split a chunk). A view exists iff the new dims can be grouped,
+    in order, into runs whose element counts equal the chunks' (new size-1 dims join
+    any run): each run then walks its chunk with the chunk's innermost stride.
+    NumPy's own no-copy reshape is a similar test; this one decides, so ``view`` and
+    ``reshape`` share memory exactly where PyTorch's do.
+    """
+    new_shape = tuple(new_shape)
+    if not shape:
+        return (itemsize,) * len(new_shape)
+    if math.prod(shape) == 0:
+        # no element to address: strides are free; PyTorch keeps them for the same
+        # shape and uses contiguous ones (size 0 counted as 1) otherwise
+        if tuple(shape) == new_shape:
+            return tuple(strides)
+        out = []
+        step = itemsize
+        for n in reversed(new_shape):
+            out.append(step)
+            step *= max(n, 1)
+        return tuple(reversed(out))
+    new_strides = [0] * len(new_shape)
+    v = len(new_shape) - 1          # the next new dim to place, from the innermost
+    base = strides[-1]              # innermost stride of the current chunk
+    chunk_numel = 1
+    run_numel = 1
+    for d in range(len(shape) - 1, -1, -1):
+        chunk_numel *= shape[d]
+        if d == 0 or (shape[d - 1] != 1 and strides[d - 1] != chunk_numel * base):
+            # dims d.. of the chunk end here: the run of new dims must cover it exactly
+            while v >= 0 and (run_numel < chunk_numel or new_shape[v] == 1):
+                new_strides[v] = run_numel * base
+                run_numel *= new_shape[v]
+                v -= 1
+            if run_numel != chunk_numel:
+                return None
+            if d > 0:
+                base = strides[d - 1]
+                chunk_numel = 1
+                run_numel = 1
+    if v != -1:
+        return None
+    return tuple(new_strides)
+
+
+def _viewable(x, shape) -> bool:
+    """Whether the eager tensor ``x`` can be viewed as ``shape`` without a copy."""
+    a = x._data
+    return a.flags.c_contiguous or view_strides(a.shape, a.strides, shape,
+                                                a.itemsize) is not None
+
+
+def _reshaped(xp, x, shape):
+    """``x`` as ``shape``: a view whenever PyTorch's rule allows one (the eager wrappers
+    make sure it does), else a copy (a compiled program may hand over any layout)."""
+    if x.flags.c_contiguous:
+        return x.reshape(shape)
+    st = view_strides(x.shape, x.strides, shape, x.itemsize)
+    if st is None:
+        return x.reshape(shape)
+    return _as_strided(x, shape, st)
+
+
+def _as_strided(x, shape, strides):
+    """A view of ``x`` with the given shape and strides (bytes), writeable if ``x`` is."""
+    return np.lib.stride_tricks.as_strided(x, shape, strides, subok=False)
+
+
 @register_op("reshape", saves="none", view=True)
 class Reshape:
-    """Same elements, new shape (a view when the layout allows)."""
+    """Same elements, new shape: a view (``reshape`` copies first where none exists)."""
 
     def forward(xp, x, *, shape):
-        return x.reshape(shape)
+        return _reshaped(xp, x, shape)
 
     def infer(x, *, shape):
         n = Meta(x.shape, x.dtype).numel()
@@ -193,19 +270,48 @@ def _resolve_shape(opname: str, in_shape, shape) -> tuple:
 
 @tensor_method
 def reshape(input, *shape):
-    """Same elements in ``shape`` (one dimension may be -1)."""
+    """Same elements in ``shape`` (one dimension may be -1): a view of ``input`` where
+    its strides allow one (see ``view``), else a copy, as in PyTorch."""
     shape = _resolve_shape("reshape", input.shape, _shape_arg(shape))
     if shape == tuple(input.shape):
         return input
+    if input._data is not None and not _viewable(input, shape):
+        return _copy_as(Reshape, input, shape=shape)
     return apply(Reshape, input, shape=shape)
+
+
+def _copy_as(op, input, **attrs):
+    """``op`` (a reshape) of a private copy of ``input``: the result owns its memory as
+    far as anyone can tell, so it is no view (PyTorch's ``reshape`` where ``view`` fails)."""
+    out = apply(op, apply(Clone, input), **attrs)
+    out._view = None
+    return out
 
 
 @tensor_method
 def view(input, *shape):
-    """``reshape`` for layouts that allow a view (as in PyTorch; ``x.view(dtype)`` is not
-    supported)."""
+    """``input`` as ``shape``, sharing its memory; raises where the strides allow no
+    view (as PyTorch does; ``reshape`` copies then). ``x.view(dtype)`` is not supported.
+
+    Example:
+        >>> x = yingshe.zeros(2, 3)
+        >>> x.view(3, 2)[0, 0] = 5.0      # writes x[0, 0]
+        >>> x.t().view(-1)                # doctest: +SKIP
+        ShapeError: view: view size is not compatible with input tensor's size and stride ...
+    """
     shape = _resolve_shape("view", input.shape, _shape_arg(shape))
+    if input._data is not None and not _viewable(input, shape):
+        raise ShapeError(
+            f"view: view size is not compatible with input tensor's size and stride (at "
+            f"least one dimension spans across two contiguous subspaces): shape "
+            f"{shape_str(input.shape)} with strides {_elem_strides(input._data)} as "
+            f"{shape_str(shape)}. Use .reshape(...) instead.")
     return apply(Reshape, input, shape=shape)
+
+
+def _elem_strides(a) -> tuple:
+    """NumPy's byte strides in elements, as PyTorch prints them."""
+    return tuple(s // a.itemsize for s in a.strides)
 
 
 @tensor_method
@@ -223,10 +329,7 @@ class Flatten:
     """Merge dims ``start_dim..end_dim`` (normalized, inclusive) into one."""
 
     def forward(xp, x, *, start_dim, end_dim):
-        s = x.shape
-        if x.ndim == 0:
-            return x.reshape(1)
-        return x.reshape(s[:start_dim] + (math.prod(s[start_dim:end_dim + 1]),) + s[end_dim + 1:])
+        return _reshaped(xp, x, _flat_shape(x.shape, start_dim, end_dim))
 
     def infer(x, *, start_dim, end_dim):
         s = tuple(x.shape)
@@ -249,7 +352,15 @@ def flatten(input, start_dim=0, end_dim=-1):
                          f"(got start_dim={start_dim}, end_dim={end_dim})")
     if input.ndim and s == e:
         return input
+    if input._data is not None and not _viewable(input, _flat_shape(input.shape, s, e)):
+        return _copy_as(Flatten, input, start_dim=s, end_dim=e)
     return apply(Flatten, input, start_dim=s, end_dim=e)
+
+
+def _flat_shape(shape, start_dim, end_dim) -> tuple:
+    if not shape:
+        return (1,)
+    return shape[:start_dim] + (math.prod(shape[start_dim:end_dim + 1]),) + shape[end_dim + 1:]
 
 
 @tensor_method
@@ -790,6 +901,13 @@ class Split:
 
 
 def _split(input, sizes, d, squeeze=False):
+    if len(sizes) == 1:
+        # one piece: a 1-tuple of a view, as for several (a one-output Split node would
+        # make graphs and compiled code hold a bare tensor where callers index a tuple)
+        if squeeze:
+            return (apply(Squeeze, input, dim=(d,)),)
+        from yingshe.ops.indexing import Getitem
+        return (apply(Getitem, input, key=()),)
     return apply(Split, input, sizes=tuple(int(s) for s in sizes), dim=d, squeeze=squeeze)
 
 

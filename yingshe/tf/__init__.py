@@ -13,7 +13,7 @@ are kept (see ``_core``). A name not listed in a module's ``__all__`` raises an
 
 from __future__ import annotations
 
-from yingshe.tf import errors, math, nn, random  # noqa: F401
+from yingshe.tf import data, errors, math, nn, random  # noqa: F401
 from yingshe.tf._core import (DType, EagerTensor, TensorShape, as_dtype,  # noqa: F401
                               bool_ as bool, convert_to_tensor, double, float16, float32,
                               float64, half, int8, int16, int32, int64, uint8)
@@ -30,12 +30,20 @@ __version__ = "2.21.0-yingshe"
 
 del log  # TensorFlow 2 spells it tf.math.log (tf.compat.v1.log exists)
 
+from yingshe.tf._compat_names import (Graph, TensorSpec, device,  # noqa: E402,F401
+                                      name_scope)
+
 __all__ = sorted((set(_ops_all) - {"log"}) | {
     "errors", "math", "nn", "random", "compat", "DType", "TensorShape", "as_dtype", "bool",
     "double", "float16", "float32", "float64", "half", "int8", "int16", "int32", "int64",
     "uint8", "Tensor", "GradientTape", "UnconnectedGradients", "Variable",
     "VariableAggregation", "VariableSynchronization", "executing_eagerly", "function",
-    "Module", "keras"})
+    "Module", "keras", "data", "optimizers", "losses", "metrics", "initializers", "Graph",
+    "TensorSpec", "device", "name_scope"})
+
+# TensorFlow 2's older top-level aliases of Keras' modules (tf.optimizers.Adam is
+# tf.keras.optimizers.Adam): loaded with tf.keras, when first asked for.
+_KERAS_ALIASES = ("optimizers", "losses", "metrics", "initializers")
 
 
 def executing_eagerly() -> bool:
@@ -44,9 +52,11 @@ def executing_eagerly() -> bool:
 
 
 def __getattr__(name: str):
+    import importlib
     if name in ("compat", "keras"):
-        import importlib
         return importlib.import_module("yingshe.tf." + name)
+    if name in _KERAS_ALIASES:
+        return importlib.import_module("yingshe.tf.keras." + name)
     return _unsupported(name)
 
 

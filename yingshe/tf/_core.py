@@ -305,6 +305,14 @@ class EagerTensor(_TFTensorMixin, Tensor):
     def __reduce__(self):
         return (constant_from_array, (np.array(self._data),))
 
+    # TensorFlow's eager tensors are immutable: a copy is the tensor itself (matplotlib,
+    # for one, copies what it plots)
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
 
 class GraphTensor(_TFOperators, Symbol):
     """A graph tensor (``yingshe.graph.Symbol``) with TensorFlow's operator dtype rules

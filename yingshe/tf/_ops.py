@@ -22,7 +22,10 @@ __all__ = ["constant", "convert_to_tensor", "add", "subtract", "multiply", "divi
            "less", "greater", "less_equal", "greater_equal", "cast", "round", "reshape",
            "transpose", "concat", "stack", "one_hot", "range", "zeros", "ones",
            "zeros_like", "ones_like", "fill", "identity", "stop_gradient", "shape",
-           "expand_dims", "squeeze", "where", "add_n", "is_tensor"]
+           "expand_dims", "squeeze", "where", "add_n", "is_tensor", "clip_by_value",
+           "linspace", "newaxis"]
+
+newaxis = None   # x[..., tf.newaxis]
 
 is_tensor = _core.is_tensor
 
@@ -373,4 +376,66 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
                          yingshe.arange(int(depth), dtype=_dtype.int64))
         return yingshe.where(hit, yingshe.tensor(np.asarray(on, dt.np)),
                              yingshe.tensor(np.asarray(off, dt.np)))
+    return run(f)
+
+
+# ---- clipping and ranges -------------------------------------------------------------------
+
+def clip_by_value(t, clip_value_min, clip_value_max, name=None):
+    """``t`` clipped to ``[clip_value_min, clip_value_max]``; the bounds take ``t``'s dtype
+    (TensorFlow's rule) and must broadcast to ``t``'s shape without changing it. The
+    gradient passes where ``t`` is inside the bounds, boundaries included."""
+    x = to_tensor(t)
+    if _core._tensor_dtype(x).category != _dtype.FLOAT:
+        for v in (clip_value_min, clip_value_max):
+            if isinstance(v, (float, np.floating)) or (isinstance(v, np.ndarray)
+                                                       and v.dtype.kind == "f"):
+                raise TypeError(f"Cannot convert {v!r} to EagerTensor of dtype "
+                                f"{_core._tensor_dtype(x).name}")
+    (x, lo, hi), dt = match("ClipByValue", x, clip_value_min, clip_value_max)
+    for bound in (lo, hi):
+        try:
+            out = np.broadcast_shapes(tuple(x.shape), tuple(bound.shape))
+        except ValueError:
+            out = None
+        if None not in tuple(x.shape) and out != tuple(x.shape):
+            msg = (f"clip_by_value: clip_value_min and clip_value_max must broadcast to the "
+                   f"shape of t {list(x.shape)}, got {list(bound.shape)}")
+            if _core.is_symbolic(x, lo, hi):
+                raise ValueError(msg)
+            raise errors.InvalidArgumentError(None, None, msg)
+    return run(lambda: yingshe.clamp(x, lo, hi))
+
+
+def linspace(start, stop, num, name=None, axis=0):
+    """``num`` evenly spaced values from ``start`` to ``stop`` (both included), in the
+    float dtype of ``start`` (Python floats: float32)."""
+    start_int = isinstance(start, (int, np.integer)) or (
+        isinstance(start, Tensor) and _core._tensor_dtype(start).category == _dtype.INT)
+    if start_int and isinstance(stop, (float, np.floating)):
+        # stop takes start's (integer) dtype, and a Python float does not convert
+        name = (_core._tensor_dtype(start) if isinstance(start, Tensor)
+                else _core.as_dtype(_core._infer_array(start).dtype)).name
+        raise TypeError(f"Cannot convert {stop!r} to EagerTensor of dtype {name}")
+    (a, b), dt = match("LinSpace", start, stop)    # stop takes start's dtype
+    if dt.category == _dtype.INT:
+        # integer ends give float64 values, as in TensorFlow
+        a, b = a.to(_dtype.float64), b.to(_dtype.float64)
+    elif dt.category != _dtype.FLOAT:
+        raise errors.InvalidArgumentError(
+            None, None, f"Value for attr 'T' of {dt.name} is not in the list of allowed "
+            "values: bfloat16, half, float, double; NodeDef: {{node LinSpace}}")
+    n = int(_core._plain(num))
+    if n < 0:
+        raise errors.InvalidArgumentError(None, None, f"Requires num > 0: {n}")
+    if tuple(a.shape) != () or tuple(b.shape) != () or int(axis) != 0:
+        raise _unsupported("tf.linspace with tensor start/stop or axis != 0")
+    # TensorFlow's values: start + i * ((stop - start) / (num - 1)) in the dtype's
+    # precision, the last one exactly stop
+    def f():
+        if n == 1:
+            return yingshe.reshape(a, (1,))
+        step = yingshe.div(yingshe.sub(b, a), n - 1)
+        idx = yingshe.arange(n - 1, dtype=a.dtype)
+        return yingshe.cat([yingshe.add(a, yingshe.mul(idx, step)), yingshe.reshape(b, (1,))])
     return run(f)

@@ -16,7 +16,8 @@ MODULES = (
     "yingshe.tf.compat.v1", "yingshe.tf.compat.v1.train", "yingshe.tf.keras",
     "yingshe.tf.keras.layers", "yingshe.tf.keras.losses", "yingshe.tf.keras.optimizers",
     "yingshe.tf.keras.metrics", "yingshe.tf.keras.callbacks", "yingshe.tf.keras.activations",
-    "yingshe.tf.keras.initializers", "yingshe.tf.keras.models",
+    "yingshe.tf.keras.initializers", "yingshe.tf.keras.models", "yingshe.tf.data",
+    "yingshe.tf.keras.datasets",
 )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import itertools
+import weakref
 
 import numpy as np
 
@@ -109,6 +110,17 @@ class Variable(_TFTensorMixin, _StateVariable):
         with no_grad():
             return self.assign(yingshe.sub(self, d))
 
+    def __getitem__(self, key):
+        """``v[key]``: the values, as a tensor that can also ``assign`` into that part of
+        the Variable (``v[0, 0].assign(10)``), as in TensorFlow."""
+        out = _TFTensorMixin.__getitem__(self, key)
+        if isinstance(out, _core.EagerTensor) and not _core.GRAPH_MODE[0]:
+            out.__class__ = _VariableSlice
+            # by identity (tensors compare elementwise), forgotten with the tensor
+            _SLICES[id(out)] = (self, _core._unwrap_key(key))
+            weakref.finalize(out, _SLICES.pop, id(out), None)
+        return out
+
     def __repr__(self) -> str:
         return (f"<tf.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}, "
                 f"numpy={_core._np_repr(self._data)}>")
@@ -124,6 +136,27 @@ class Variable(_TFTensorMixin, _StateVariable):
                      name=self.name.rsplit(":", 1)[0])
         memo[id(self)] = v
         return v
+
+
+_SLICES: dict = {}     # id(slice tensor) -> (Variable, key)
+
+
+class _VariableSlice(_core.EagerTensor):
+    """What indexing a ``tf.Variable`` gives: the values, plus ``assign`` into that part."""
+
+    __slots__ = ()
+
+    def assign(self, value, use_locking=None, name=None, read_value=True):
+        var, key = _SLICES[id(self)]
+        v = var._check_value(value, "assign")
+        new = np.array(var._data, copy=True)
+        try:
+            new[key] = np.asarray(v._data)
+        except (ValueError, IndexError) as err:
+            raise errors.InvalidArgumentError(
+                None, None, f"assign to Variable '{var.name}'[{key}]: {err}") from None
+        _StateVariable.assign(var, yingshe.tensor(new))
+        return var
 
 
 class UnconnectedGradients(enum.Enum):
@@ -267,7 +300,9 @@ class GradientTape:
             t = _core.to_tensor(t)
             if t.requires_grad_flag and t._data.dtype.kind == "f":
                 outs.append(t)
-                grads_out.append(None if not ogs else _core.to_tensor(ogs[i], t.dtype))
+                # TensorFlow differentiates the sum of a non-scalar target's elements
+                grads_out.append(yingshe.ones_like(t) if not ogs
+                                 else _core.to_tensor(ogs[i], t.dtype))
         want = [s for s in srcs if s._data.dtype.kind == "f" and s.requires_grad_flag
                 and self._is_watched(s)]
         self._check_cut(outs, want)
@@ -276,7 +311,7 @@ class GradientTape:
             create = bool(_TAPES)
             ctx = enable_grad() if create else no_grad()
             with ctx:
-                got = _core_grad(outs, want, grad_outputs=None if not ogs else grads_out,
+                got = _core_grad(outs, want, grad_outputs=grads_out,
                                  retain_graph=True, create_graph=create, allow_unused=True)
             for s, g in zip(want, got):
                 result[id(s)] = g
@@ -376,8 +411,71 @@ class GradientTape:
                 "that value as a constant; yingshe.tf does not support this yet. Compute it "
                 "inside this tape, or wrap it in tf.stop_gradient.")
 
-    def jacobian(self, *args, **kwargs):
-        from yingshe.tf._unsupported import UnsupportedError
-        raise UnsupportedError("tf.GradientTape.jacobian is not supported by yingshe.tf yet")
+    def _rows(self, what: str, target, source, rows, unconnected):
+        """Stack ``gradient(target, source, output_gradients=row)`` over ``rows`` (one-hot
+        cotangents): each row of a Jacobian, computed on one use of this tape."""
+        if MODE.tracer is not None:
+            from yingshe.graph.trace import TraceError
+            raise TraceError(f"GradientTape.{what} inside tf.function")
+        if self._used and not self._persistent:
+            raise RuntimeError("A non-persistent GradientTape can only be used to compute "
+                               "one set of gradients (or jacobians)")
+        persistent, self._persistent = self._persistent, True
+        try:
+            out = []
+            for row in rows:
+                g = self.gradient(target, source, output_gradients=row,
+                                  unconnected_gradients=unconnected)
+                out.append(g)
+        finally:
+            self._persistent = persistent
+            self._used = True
+        return out
 
-    batch_jacobian = jacobian
+    def jacobian(self, target, sources, unconnected_gradients=UnconnectedGradients.NONE,
+                 parallel_iterations=None, experimental_use_pfor=True):
+        """d target / d source for every element pair: for each source, a tensor of shape
+        ``target.shape + source.shape`` (``None`` where unconnected), in the structure of
+        ``sources``."""
+        t = _core.to_tensor(target)
+        srcs: list = []
+        rebuild = _flatten(sources, srcs)
+        n = int(np.prod(t.shape, dtype=np.int64))
+        eye = np.eye(n, dtype=t._data.dtype)
+        rows = [yingshe.tensor(eye[i].reshape(t.shape)) for i in range(n)]
+        grads = self._rows("jacobian", t, srcs, rows, unconnected_gradients) if n else []
+        vals = []
+        for j, s in enumerate(srcs):
+            parts = [g[j] for g in grads]
+            if n and any(p is None for p in parts):
+                vals.append(None)
+                continue
+            shape = tuple(t.shape) + tuple(s.shape)
+            vals.append(wrap(yingshe.stack(parts).reshape(shape)) if n else
+                        wrap(yingshe.zeros(shape, dtype=s.dtype)))
+        return rebuild(vals)
+
+    def batch_jacobian(self, target, source, unconnected_gradients=UnconnectedGradients.NONE,
+                       parallel_iterations=None, experimental_use_pfor=True):
+        """For each example ``b``: d target[b] / d source[b], of shape ``target.shape +
+        source.shape[1:]``, assuming (as TensorFlow does) that examples do not mix."""
+        t = _core.to_tensor(target)
+        s = source
+        if t.ndim < 1 or s.ndim < 1 or t.shape[0] != s.shape[0]:
+            raise ValueError(f"Need first dimension of target shape ({_core.TensorShape(t.shape)}"
+                             f") and source shape ({_core.TensorShape(s.shape)}) to match.")
+        b = t.shape[0]
+        inner = tuple(t.shape[1:])
+        n = int(np.prod(inner, dtype=np.int64))
+        eye = np.eye(n, dtype=t._data.dtype)
+        rows = [yingshe.tensor(np.broadcast_to(eye[i].reshape((1,) + inner),
+                                               tuple(t.shape)).copy()) for i in range(n)]
+        grads = self._rows("batch_jacobian", t, [s], rows, unconnected_gradients) if n else []
+        parts = [g[0] for g in grads]
+        if n and any(p is None for p in parts):
+            return None
+        shape = (b,) + inner + tuple(s.shape[1:])
+        if not n:
+            return wrap(yingshe.zeros(shape, dtype=s.dtype))
+        # parts[i] is (b, *source[1:]): d sum_b target[b, i] / d source, one row per b
+        return wrap(yingshe.stack(parts, 1).reshape(shape))

@@ -13,12 +13,47 @@ from yingshe.tf._unsupported import unsupported_getattr
 __all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax",
            "sigmoid_cross_entropy_with_logits", "softmax_cross_entropy_with_logits",
            "sparse_softmax_cross_entropy_with_logits", "conv2d", "max_pool2d", "max_pool",
-           "dropout"]
+           "dropout", "softplus", "leaky_relu", "bias_add"]
 
 
 def relu(features, name=None):
     t = to_tensor(features)
     return run(lambda: F.relu(t))
+
+
+def softplus(features, name=None):
+    """``log(1 + exp(x))`` (float dtypes)."""
+    t = to_tensor(features)
+    require_float("Softplus", t)
+    return run(lambda: F.softplus(t))
+
+
+def leaky_relu(features, alpha=0.2, name=None):
+    """``x`` where positive, ``alpha * x`` elsewhere (TensorFlow's default alpha 0.2)."""
+    t = to_tensor(features)
+    require_float("LeakyRelu", t)
+    return run(lambda: F.leaky_relu(t, float(alpha)))
+
+
+def bias_add(value, bias, data_format=None, name=None):
+    """``value + bias`` with ``bias`` (1-D) on the last axis (channels last). A
+    channels-first ``data_format`` is refused by name (TensorFlow's CPU kernels do not
+    take it either)."""
+    if data_format is not None and not str(data_format).endswith("C"):
+        from yingshe.tf._unsupported import UnsupportedError
+        raise UnsupportedError(f"tf.nn.bias_add(data_format={data_format!r}) is not "
+                               "supported by yingshe.tf (channels last only)")
+    (v, b), _ = match("BiasAdd", to_tensor(value), bias)
+    if b.ndim != 1:
+        raise errors.InvalidArgumentError(None, None, f"Biases must be 1D: {list(b.shape)}")
+    if v.ndim < 2:
+        raise errors.InvalidArgumentError(None, None, "Input tensor must be at least 2D: "
+                                          f"{list(v.shape)}")
+    if v.shape[-1] != b.shape[0]:
+        raise errors.InvalidArgumentError(
+            None, None, f"Must provide as many biases as the last dimension of the input "
+            f"tensor: {list(b.shape)} vs. {list(v.shape)}")
+    return run(lambda: yingshe.add(v, b))
 
 
 def sigmoid(x, name=None):

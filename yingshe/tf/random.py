@@ -20,9 +20,18 @@ def _shape(shape):
     return _shape_list(shape)
 
 
-def set_seed(seed: int) -> None:
-    """Seed yingshe's default generator (``yingshe.manual_seed``)."""
-    yingshe.manual_seed(int(seed))
+_GLOBAL_SEED = [None]   # tf.random.set_seed's value (tf.data's shuffles derive theirs)
+_OP_COUNTER = [0]       # ops seeded from the global seed since it was set (TensorFlow's rule)
+
+
+def set_seed(seed) -> None:
+    """Seed yingshe's default generator (``yingshe.manual_seed``); ``None`` clears the
+    global seed (random ops, ``tf.data`` shuffles without their own seed, are then not
+    reproducible), as in TensorFlow."""
+    _GLOBAL_SEED[0] = None if seed is None else int(seed)
+    _OP_COUNTER[0] = 0
+    if seed is not None:
+        yingshe.manual_seed(int(seed))
 
 
 def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None, name=None):

@@ -67,6 +67,7 @@ del _name, _obj
 
 from yingshe.torch import accelerator, autograd, cuda, backends, nn, optim, utils  # noqa: E402,F401
 from yingshe.torch import distributed, multiprocessing  # noqa: E402,F401
+from yingshe.torch import onnx  # noqa: E402,F401 - torch.onnx.export (imports onnx lazily)
 
 inf = _math.inf
 nan = _math.nan
@@ -230,12 +231,20 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
     return _ys.load(f, map_location=map_location)
 
 
+# ---- the legacy API of tutorials written before PyTorch 0.4 (_legacy) --------------------
+from yingshe.torch._legacy import (LEGACY_TYPES as _LEGACY_TYPES,  # noqa: E402
+                                   get_default_device, set_default_device)
+
+globals().update(_LEGACY_TYPES)
+__all__ += list(_LEGACY_TYPES) + ["set_default_device", "get_default_device"]
+
 __all__ += [
     "Size", "device", "equal", "is_tensor", "is_floating_point", "numel", "set_num_threads",
     "get_num_threads", "compile", "save", "load", "inf", "nan", "pi", "e",
     "accelerator", "autograd", "cuda", "backends", "nn", "optim", "utils",
     "distributed", "multiprocessing",
 ]
+__all__ += ["onnx"]
 __all__ = sorted(set(__all__))
 
 del _io

@@ -59,8 +59,13 @@ _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__f
 
 # ---- renaming the imports ------------------------------------------------------------------
 
-def _is_torch(module: str | None) -> bool:
-    return module is not None and (module == "torch" or module.startswith("torch."))
+# The libraries a PyTorch program imports and their yingshe front-ends (``torchvision`` is
+# PyTorch's companion package of datasets and transforms).
+RENAMED = ("torch", "torchvision")
+
+
+def _is_torch(module: str | None, roots=RENAMED) -> bool:
+    return module is not None and module.split(".", 1)[0] in roots
 
 
 def _rename_node(node: ast.stmt) -> str | None:
@@ -79,22 +84,25 @@ def _rename_node(node: ast.stmt) -> str | None:
             parts.append(f"import {a.name}" + (f" as {a.asname}" if a.asname else ""))
         elif a.asname is not None:                 # import torch.nn as nn
             parts.append(f"import yingshe.{a.name} as {a.asname}")
-        elif a.name == "torch":                    # import torch
-            parts.append("import yingshe.torch as torch")
+        elif "." not in a.name:                    # import torch
+            parts.append(f"import yingshe.{a.name} as {a.name}")
         else:                                      # import torch.nn.functional (binds torch)
+            root = a.name.split(".", 1)[0]
             parts.append(f"import yingshe.{a.name}")
-            parts.append("import yingshe.torch as torch")
+            parts.append(f"import yingshe.{root} as {root}")
     return "; ".join(parts)
 
 
-def rename_imports(source: str) -> str:
-    """``source`` with every absolute import of ``torch``/``torch.*`` renamed to
-    ``yingshe.torch``; the rest of the text (and every line number) is unchanged."""
+def rename_imports(source: str, rename_node=None) -> str:
+    """``source`` with every absolute import of ``torch``/``torch.*`` (and ``torchvision``)
+    renamed to ``yingshe.torch`` (``yingshe.torchvision``); the rest of the text (and every
+    line number) is unchanged. ``rename_node`` replaces the rule for one import statement
+    (the TensorFlow runner's, ``yingshe.tf._runner``)."""
     tree = ast.parse(source)
     edits = []
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            text = _rename_node(node)
+            text = (rename_node or _rename_node)(node)
             if text is not None:
                 edits.append((node.lineno, node.col_offset, node.end_lineno,
                               node.end_col_offset, text))
@@ -128,33 +136,37 @@ _CHILD_BOOT = (
     "mod = importlib.util.module_from_spec(spec)\n"
     "sys.modules[spec.name] = mod\n"
     "spec.loader.exec_module(mod)\n"
-    "sys.exit(mod._child(*sys.argv[2:5]))\n"
+    "sys.exit(mod._child(*sys.argv[2:]))\n"
 )
 
 
-def _child(program: str, status_path: str, origin_dir: str) -> int:
-    """Run ``program`` (already renamed) with real ``torch`` imports refused; write what
-    was attempted and what ended up in ``sys.modules`` to ``status_path``."""
+def _child(program: str, status_path: str, origin_dir: str, blocked: str = ",".join(RENAMED),
+           frontend: str = "yingshe.torch") -> int:
+    """Run ``program`` (already renamed) with imports of the real libraries ``blocked``
+    (comma-separated roots) refused; write what was attempted, what ended up in
+    ``sys.modules`` and whether ``frontend`` was imported to ``status_path``."""
     import runpy
     import traceback
 
+    roots = tuple(blocked.split(","))
     attempts: list[str] = []
-    preloaded = sorted(m for m in sys.modules if _is_torch(m))
+    preloaded = sorted(m for m in sys.modules if _is_torch(m, roots))
 
     class _TorchBlocker:
         def find_spec(self, name, path=None, target=None):
-            if _is_torch(name):
+            if _is_torch(name, roots):
                 attempts.append(name)
                 raise ImportError(
-                    f"yingshe.torch runner: the program imported {name!r} on the yingshe "
-                    "side; only 'yingshe.torch' may be used there")
+                    f"yingshe runner: the program imported {name!r} on the yingshe side; "
+                    f"only {frontend!r} may be used there")
             return None
 
     sys.meta_path.insert(0, _TorchBlocker())
     code = 0
     try:
         sys.argv = [program]
-        sys.path.insert(0, origin_dir)
+        for folder in reversed(origin_dir.split(os.pathsep)):
+            sys.path.insert(0, folder)
         runpy.run_path(program, run_name="__main__")
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -166,8 +178,8 @@ def _child(program: str, status_path: str, origin_dir: str) -> int:
         status = {
             "attempts": attempts,
             "preloaded": preloaded,
-            "modules": sorted(m for m in sys.modules if _is_torch(m)),
-            "used_frontend": "yingshe.torch" in sys.modules,
+            "modules": sorted(m for m in sys.modules if _is_torch(m, roots)),
+            "used_frontend": frontend in sys.modules,
         }
         with open(status_path, "w", encoding="utf-8") as fh:
             json.dump(status, fh)
@@ -340,26 +352,47 @@ def _communicate(proc, timeout: float) -> Side:
     return Side(proc.returncode, out, err)
 
 
-def run_pair(path: str, renamed: str, yingshe_argv, *, timeout: float, python: str):
+def run_pair(path: str, renamed: str, yingshe_argv, *, timeout: float, python: str,
+             prepare=None, env_extra=None, reference_argv=None, workdir: str = "",
+             helpers=(), rename=None):
     """Run program ``path`` as written and its ``renamed`` source through the guarded
     child ``yingshe_argv(renamed_path, status_path)`` (argv after the interpreter), in
     two processes started together, each in an empty working folder. Returns the
     ``Report`` with both sides filled in, and the child's import status (None when it
-    wrote none). Shared by this runner and the TensorFlow one
-    (``yingshe.compare.programs``)."""
+    wrote none). Shared by this runner, the TensorFlow one (``yingshe.compare.programs``)
+    and the corpus (``examples/corpus/run.py``), which may give: ``workdir``, a relative
+    folder inside each side's folder to run in (created); ``prepare(side_dir, env)``,
+    called for each side before it starts (to write its data files, set its environment);
+    ``env_extra``, more environment; ``reference_argv(path)``, the reference's argv after
+    the interpreter (default: the program's path); ``helpers``, modules of the program's
+    folder that it imports, written renamed (by ``rename``) beside the renamed program,
+    whose folder comes first on the yingshe side's path."""
     env = _env()
+    env.update(env_extra or {})
     with tempfile.TemporaryDirectory(prefix="ys-runner-") as tmp:
         renamed_path = os.path.join(tmp, os.path.basename(path))
         with open(renamed_path, "w", encoding="utf-8") as fh:
             fh.write(renamed)
+        for helper in helpers:
+            with open(os.path.join(tmp, os.path.basename(helper)), "w",
+                      encoding="utf-8") as fh:
+                fh.write(rename(_read_source(helper)))
         status_path = os.path.join(tmp, "status.json")
-        cwd_ref, cwd_ys = os.path.join(tmp, "reference"), os.path.join(tmp, "yingshe")
-        os.mkdir(cwd_ref)
-        os.mkdir(cwd_ys)
-        p_ref = subprocess.Popen([python, path], cwd=cwd_ref, env=env, text=True,
+        sides = {}
+        for side in ("reference", "yingshe"):
+            side_dir = os.path.join(tmp, side)
+            cwd = os.path.join(side_dir, workdir)
+            os.makedirs(cwd)
+            side_env = dict(env)
+            if prepare is not None:
+                prepare(side_dir, side_env)
+            sides[side] = (cwd, side_env)
+        (cwd_ref, env_ref), (cwd_ys, env_ys) = sides["reference"], sides["yingshe"]
+        ref_args = reference_argv(path) if reference_argv is not None else [path]
+        p_ref = subprocess.Popen([python, *ref_args], cwd=cwd_ref, env=env_ref, text=True,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         p_ys = subprocess.Popen([python, *yingshe_argv(renamed_path, status_path)],
-                                cwd=cwd_ys, env=env, text=True, stdout=subprocess.PIPE,
+                                cwd=cwd_ys, env=env_ys, text=True, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
         rep = Report(program=path, ok=False, torch=_communicate(p_ref, timeout),
                      yingshe=_communicate(p_ys, timeout))
@@ -390,17 +423,20 @@ def judge(rep: Report, status, library: str, front_end: str) -> Report:
     return compare_sides(rep, library)
 
 
-def run_program(path: str, *, timeout: float = 300.0, python: str | None = None) -> Report:
+def run_program(path: str, *, timeout: float = 300.0, python: str | None = None,
+                **pair_options) -> Report:
     """Run ``path`` on real PyTorch and, renamed, on yingshe (two processes, started
-    together), and compare their ``RESULT`` lines."""
+    together), and compare their ``RESULT`` lines. ``pair_options`` go to ``run_pair``."""
     path = os.path.abspath(path)
     # The guarded child loads this file by path, so that nothing of yingshe (let alone
     # torch) is imported before the program runs.
     rep, status = run_pair(
         path, rename_imports(_read_source(path)),
         lambda renamed, status_path: ["-c", _CHILD_BOOT, os.path.abspath(__file__), renamed,
-                                      status_path, os.path.dirname(path)],
-        timeout=timeout, python=python or sys.executable)
+                                      status_path, os.pathsep.join(
+                                          [os.path.dirname(renamed), os.path.dirname(path)])],
+        timeout=timeout, python=python or sys.executable, rename=rename_imports,
+        **pair_options)
     return judge(rep, status, "torch", "yingshe.torch")
 
 
@@ -439,22 +475,27 @@ def check_program(path: str, **kw) -> Report:
     return rep
 
 
-def main(argv=None) -> int:
+def main(argv=None, *, run=None, rename=None, prog="python -m yingshe.torch._runner",
+         description=None) -> int:
+    """The command line of this runner (and, with its ``run``/``rename``, of the
+    TensorFlow one)."""
+    run = run or run_program
+    rename = rename or rename_imports
     argv = sys.argv[1:] if argv is None else list(argv)
-    p = argparse.ArgumentParser(prog="python -m yingshe.torch._runner",
-                                description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog,
+                                description=description or __doc__.split("\n\n")[0])
     p.add_argument("programs", nargs="+")
     p.add_argument("--timeout", type=float, default=300.0)
     p.add_argument("--rename", action="store_true", help="print the renamed source and exit")
     p.add_argument("--verbose", "-v", action="store_true")
     args = p.parse_args(argv)
     if args.rename:
-        for prog in args.programs:
-            sys.stdout.write(rename_imports(_read_source(prog)))
+        for path in args.programs:
+            sys.stdout.write(rename(_read_source(path)))
         return 0
     failed = 0
-    for prog in args.programs:
-        rep = run_program(prog, timeout=args.timeout)
+    for path in args.programs:
+        rep = run(path, timeout=args.timeout)
         print(rep.format(args.verbose), flush=True)
         failed += not rep.ok
     return 1 if failed else 0

@@ -37,6 +37,12 @@ def seed_all() -> None:
     """No CUDA generator exists; does nothing."""
 
 
+from yingshe.torch._legacy import CUDA_TYPES as _CUDA_TYPES  # noqa: E402
+
+# torch.cuda.FloatTensor and friends exist (programs test isinstance or pick a type by
+# cuda.is_available()); building one says there is no CUDA.
+globals().update(_CUDA_TYPES)
+
 __all__ = ["is_available", "device_count", "is_initialized", "manual_seed", "manual_seed_all",
-           "seed", "seed_all"]
+           "seed", "seed_all"] + sorted(_CUDA_TYPES)
 __getattr__ = unsupported_getattr(__name__)

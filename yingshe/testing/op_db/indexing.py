@@ -39,6 +39,21 @@ def _np_setitem(key):
     return ref
 
 
+def _scatter(m, name):
+    """PyTorch's ``torch.<name>``, or yingshe's (not yet in its public namespace)."""
+    if m.__name__ == "torch":
+        return getattr(m, name)
+    from yingshe.ops import indexing
+    return getattr(indexing, name)
+
+
+def _np_write(a, b, view):
+    """``a`` with ``b`` written into ``view(a)`` (a NumPy view)."""
+    out = a.copy()
+    view(out)[...] = b
+    return out
+
+
 def _np_scatter(a, dim, idx, src):
     out = a.copy()
     grid = list(np.indices(idx.shape, sparse=True))
@@ -190,6 +205,24 @@ CASES = [
     OpCase("diagonal_backward", lambda m, a: m.diag(a), gen(normal(3)), np.diag),
     OpCase("diagonal_backward", lambda m, a: a.diag(-2), gen(normal(2)),
            lambda a: np.diag(a, -2), name="offset"),
+    # ---- writing through a view, as a value (also the history of an in-place write
+    # through a view: tests/test_views.py)
+    OpCase("view_scatter", lambda m, a, b: _scatter(m, "diagonal_scatter")(a, b),
+           gen(normal(3, 4), normal(3)),
+           lambda a, b: _np_write(a, b, lambda x: np.einsum("ii->i", x[:, :3]))),
+    OpCase("view_scatter", lambda m, a, b: _scatter(m, "diagonal_scatter")(a, b, -1, 0, 2),
+           gen(noncontig(3, 2, 4), normal(2, 2)),
+           lambda a, b: _np_write(a, b, lambda x: np.einsum("iji->ji", x[1:, :, :2])),
+           name="diagonal-offset-dims-noncontig"),
+    OpCase("view_scatter", lambda m, a, b: _scatter(m, "slice_scatter")(a, b, 1, 1, None, 2),
+           gen(normal(2, 5), normal(2, 2)), lambda a, b: _np_write(a, b, lambda x: x[:, 1::2]),
+           name="slice"),
+    OpCase("view_scatter", lambda m, a, b: _scatter(m, "select_scatter")(a, b, 0, -1),
+           gen(normal(3, 2), normal(2)), lambda a, b: _np_write(a, b, lambda x: x[-1]),
+           name="select"),
+    OpCase("view_scatter", lambda m, a, b: _scatter(m, "slice_scatter")(a, b, 0, 2, 2),
+           gen(normal(3, 2), normal(0, 2)), lambda a, b: _np_write(a, b, lambda x: x[2:2]),
+           name="empty"),
     # ---- one_hot (integer output)
     OpCase("one_hot", lambda m, i: m.nn.functional.one_hot(i, 5) if m.__name__ == "torch"
            else m.one_hot(i, 5), gen(ints(0, 5, 2, 3)), lambda i: _np_one_hot(i, 5)),
@@ -263,6 +296,9 @@ CASES += [
 ]
 
 ERRORS = [
+    ErrorCase("view_scatter", lambda m, a, b: _scatter(m, "slice_scatter")(a, b, 0, 0, 2),
+              gen(normal(3, 2), normal(3, 2)), ShapeError,
+              "expected src to have a size equal to the slice of self", torch_exc=RuntimeError),
     ErrorCase("getitem", lambda m, a: a[3], gen(normal(3)), IndexError,
               "index 3 is out of bounds for dimension 0 with size 3",
               torch_exc=builtins.IndexError),

@@ -18,6 +18,14 @@ from yingshe.tf.keras.models import Model, Sequential  # noqa: F401
 __version__ = "3.15.1-yingshe"
 
 __all__ = ["activations", "callbacks", "initializers", "layers", "losses", "metrics",
-           "optimizers", "models", "Input", "Layer", "Model", "Sequential"]
+           "optimizers", "models", "Input", "Layer", "Model", "Sequential", "datasets"]
 
-__getattr__ = unsupported_getattr(__name__)
+
+def __getattr__(name: str):
+    if name == "datasets":   # tf.keras.datasets (imported when first used)
+        import importlib
+        return importlib.import_module("yingshe.tf.keras.datasets")
+    return _unsupported(name)
+
+
+_unsupported = unsupported_getattr(__name__)

@@ -28,7 +28,7 @@ from yingshe.tf.keras import activations, initializers
 
 __all__ = ["Layer", "InputLayer", "Input", "Dense", "Conv2D", "Convolution2D", "MaxPool2D",
            "MaxPooling2D", "Flatten", "Dropout", "LSTM", "Embedding", "ReLU", "Softmax",
-           "Activation"]
+           "Activation", "Bidirectional"]
 
 _NAME_COUNTS: dict = defaultdict(itertools.count)
 
@@ -570,7 +570,7 @@ class LSTM(Layer):
                    kernel_constraint=kernel_constraint,
                    recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
                    dropout=dropout or None, recurrent_dropout=recurrent_dropout or None,
-                   go_backwards=go_backwards or None, stateful=stateful or None)
+                   stateful=stateful or None)
         super().__init__(**kwargs)
         self.units = int(units)
         self.activation = activations.get(activation)
@@ -582,6 +582,15 @@ class LSTM(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.return_sequences = return_sequences
         self.return_state = return_state
+        self.go_backwards = bool(go_backwards)
+        # what Bidirectional needs to build this layer's twin
+        self._init_args = dict(units=units, activation=activation,
+                               recurrent_activation=recurrent_activation, use_bias=use_bias,
+                               kernel_initializer=kernel_initializer,
+                               recurrent_initializer=recurrent_initializer,
+                               bias_initializer=bias_initializer,
+                               unit_forget_bias=unit_forget_bias,
+                               return_sequences=return_sequences, return_state=return_state)
 
     def _check_input(self, x):
         self._require_ndim(x, ndim=3)
@@ -620,7 +629,8 @@ class LSTM(Layer):
         xs = run(lambda: yingshe.matmul(inputs, k) if b is None
                  else yingshe.add(yingshe.matmul(inputs, k), b))
         outs = []
-        for t in range(steps):
+        # go_backwards reads the sequence from its end; the outputs come in that order
+        for t in (reversed(range(steps)) if self.go_backwards else range(steps)):
             z = run(lambda: yingshe.add(xs[:, t, :], yingshe.matmul(h, rk)))
             i = ract(z[:, :u])
             f = ract(z[:, u:2 * u])
@@ -632,6 +642,55 @@ class LSTM(Layer):
                 outs.append(h)
         out = run(lambda: yingshe.stack(outs, 1)) if self.return_sequences else h
         return [out, h, c] if self.return_state else out
+
+
+class Bidirectional(Layer):
+    """``Bidirectional(layer, merge_mode="concat")``: the recurrent ``layer`` over the
+    sequence and a twin over it backwards (``go_backwards``), outputs merged ("concat",
+    "sum", "mul", "ave" or None for a pair); a backward sequence output is reversed back
+    into time order before merging, as in Keras. Weights: the forward layer's, then the
+    backward one's."""
+
+    _MERGES = ("concat", "sum", "mul", "ave", None)
+
+    def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None,
+                 **kwargs):
+        if not isinstance(layer, LSTM):
+            raise NotImplementedError(f"Bidirectional({type(layer).__name__}) is not "
+                                      "implemented by yingshe.tf.keras (LSTM only)")
+        if merge_mode not in self._MERGES:
+            raise ValueError(f"Invalid merge mode. Received: {merge_mode}. Merge mode "
+                             "should be one of {'sum', 'mul', 'ave', 'concat', None}")
+        _no_extras("Bidirectional", weights=weights)
+        super().__init__(**kwargs)
+        if layer.return_state:
+            raise NotImplementedError("Bidirectional(LSTM(return_state=True)) is not "
+                                      "implemented by yingshe.tf.keras")
+        if backward_layer is None:
+            backward_layer = LSTM(**layer._init_args, go_backwards=not layer.go_backwards,
+                                  name="backward_" + layer.name)
+        self.forward_layer = layer
+        self.backward_layer = backward_layer
+        self.merge_mode = merge_mode
+        self.return_sequences = layer.return_sequences
+
+    def build(self, input_shape):
+        self.built = True
+
+    def call(self, inputs, training=None):
+        y = self.forward_layer(inputs)
+        y_rev = self.backward_layer(inputs)
+        if self.return_sequences:
+            y_rev = run(lambda: yingshe.flip(y_rev, (1,)))
+        if self.merge_mode == "concat":
+            return run(lambda: yingshe.cat([y, y_rev], -1))
+        if self.merge_mode == "sum":
+            return run(lambda: yingshe.add(y, y_rev))
+        if self.merge_mode == "mul":
+            return run(lambda: yingshe.mul(y, y_rev))
+        if self.merge_mode == "ave":
+            return run(lambda: yingshe.mul(yingshe.add(y, y_rev), 0.5))
+        return (y, y_rev)
 
 
 __getattr__ = unsupported_getattr(__name__)

@@ -8,7 +8,8 @@ import numpy as np
 from yingshe.tf._unsupported import unsupported_getattr
 
 __all__ = ["Metric", "Mean", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
-           "SparseCategoricalAccuracy", "MeanSquaredError", "MeanAbsoluteError", "get"]
+           "SparseCategoricalAccuracy", "MeanSquaredError", "MeanAbsoluteError", "get",
+           "categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy"]
 
 
 def _np(x):
@@ -95,6 +96,27 @@ class SparseCategoricalAccuracy(Metric):
         if t.ndim == p.ndim and t.shape[-1] == 1:
             t = t[..., 0]
         return t.astype(np.int64) == np.argmax(p, -1)
+
+
+def _per_sample(values) -> "object":
+    from yingshe.tf._core import constant_from_array
+    return constant_from_array(np.asarray(values, dtype=np.float32))
+
+
+def categorical_accuracy(y_true, y_pred):
+    """Per sample: 1.0 where argmax(y_true) == argmax(y_pred), else 0.0 (float32)."""
+    return _per_sample(CategoricalAccuracy._values(None, _np(y_true), _np(y_pred)))
+
+
+def sparse_categorical_accuracy(y_true, y_pred):
+    """Per sample: 1.0 where the integer label equals argmax(y_pred) (float32)."""
+    return _per_sample(SparseCategoricalAccuracy._values(None, _np(y_true), _np(y_pred)))
+
+
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    """Elementwise: 1.0 where (y_pred > threshold) == y_true (float32)."""
+    t, p = _np(y_true), _np(y_pred)
+    return _per_sample((t == (p > threshold).astype(t.dtype)).astype(np.float32))
 
 
 class MeanSquaredError(Metric):

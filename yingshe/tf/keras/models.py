@@ -11,6 +11,7 @@ before any shuffling. Arguments Keras accepts that are not implemented raise
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 
@@ -44,10 +45,43 @@ def _array(x, what: str):
     if isinstance(x, (list, tuple)) and x and isinstance(x[0], (np.ndarray, Tensor)):
         raise NotImplementedError(f"{what}: several input arrays (multi-input models) are "
                                   "not implemented by yingshe.tf.keras")
-    if hasattr(x, "element_spec") or hasattr(x, "__next__"):
-        raise NotImplementedError(f"{what}: datasets and generators are not implemented by "
-                                  "yingshe.tf.keras (pass NumPy arrays or tensors)")
+    if hasattr(x, "__next__"):
+        raise NotImplementedError(f"{what}: Python generators are not implemented by "
+                                  "yingshe.tf.keras (pass arrays, tensors or a tf.data.Dataset)")
     return np.asarray(x)
+
+
+def _is_dataset(x) -> bool:
+    from yingshe.tf.data import Dataset
+    return isinstance(x, Dataset)
+
+
+def _dataset_batches(ds, what: str, steps=None, endless: bool = False):
+    """(x, y) batches of a ``tf.data.Dataset`` of (inputs, targets) pairs, as arrays;
+    at most ``steps`` of them (an infinite dataset needs ``steps``, unless ``endless``:
+    the caller takes what it needs)."""
+    if steps is None and ds._cardinality == -1 and not endless:
+        raise ValueError(f"{what}: when using an infinitely repeating dataset you must "
+                         "specify the number of steps to run (steps_per_epoch / steps).")
+    it = iter(ds)
+    if steps is not None:
+        it = itertools.islice(it, int(steps))
+    for element in it:
+        if isinstance(element, dict) or not isinstance(element, tuple) or \
+                len(element) not in (1, 2):
+            raise NotImplementedError(f"{what}: a dataset of {type(element).__name__} "
+                                      "elements (yingshe.tf.keras takes (x, y) pairs)")
+        xb = np.asarray(element[0].numpy())
+        yb = np.asarray(element[1].numpy()) if len(element) == 2 else None
+        yield xb, yb
+
+
+def _array_batches(x, y, batch_size, order=None):
+    n = x.shape[0]
+    idx = np.arange(n) if order is None else order
+    for b in range(max(1, math.ceil(n / batch_size))):
+        sel = idx[b * batch_size:(b + 1) * batch_size]
+        yield x[sel], y[sel]
 
 
 class Model(Layer):
@@ -117,15 +151,14 @@ class Model(Layer):
             raise RuntimeError(f"You must call `compile()` before using the model "
                                f"({what}).")
 
-    def _run_epoch(self, x, y, batch_size, train: bool, order=None, callbacks=()):
-        n = x.shape[0]
-        idx = np.arange(n) if order is None else order
+    def _run_epoch(self, batches, train: bool, callbacks=()):
+        """One pass over ``batches`` ((x, y) arrays); the epoch's logs."""
         loss_sum, count = 0.0, 0
         mets = None
-        steps = max(1, math.ceil(n / batch_size))
-        for b in range(steps):
-            sel = idx[b * batch_size:(b + 1) * batch_size]
-            xb, yb = x[sel], y[sel]
+        for b, (xb, yb) in enumerate(batches):
+            if yb is None:
+                raise NotImplementedError("yingshe.tf.keras: a dataset without targets "
+                                          "(y) cannot be used to train or evaluate")
             for cb in callbacks:
                 cb.on_train_batch_begin(b)
             if train:
@@ -133,7 +166,7 @@ class Model(Layer):
             else:
                 y_pred = self(xb, training=False)
                 loss = self._compute_loss(yb, y_pred)
-            k = len(sel)
+            k = len(xb)
             loss_sum += float(np.asarray(loss.numpy(), dtype=np.float64)) * k
             count += k
             mets = self._make_metrics(yb, y_pred)
@@ -161,8 +194,14 @@ class Model(Layer):
         """Train for ``epochs`` epochs; returns a ``History``."""
         self._check_compiled("fit")
         _no("fit", class_weight=class_weight, sample_weight=sample_weight,
-            steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
             validation_freq=None if validation_freq == 1 else validation_freq)
+        if _is_dataset(x):
+            return self._fit_dataset(x, y, epochs, verbose, callbacks, validation_data,
+                                     initial_epoch, steps_per_epoch, validation_steps,
+                                     batch_size, validation_split)
+        if steps_per_epoch is not None or validation_steps is not None:
+            raise NotImplementedError("Model.fit(steps_per_epoch=/validation_steps=) with "
+                                      "arrays is not implemented by yingshe.tf.keras")
         x, y = _array(x, "fit(x)"), _array(y, "fit(y)")
         if y is None:
             raise NotImplementedError("Model.fit without y (datasets) is not implemented by "
@@ -183,38 +222,52 @@ class Model(Layer):
             x, xv = x[:split], x[split:]
             y, yv = y[:split], y[split:]
             validation_data = (xv, yv)
-        if validation_data is not None:
+        if validation_data is not None and not _is_dataset(validation_data):
             if len(validation_data) != 2:
                 raise NotImplementedError("fit(validation_data=...) with sample weights is "
                                           "not implemented by yingshe.tf.keras")
             xv, yv = (_array(v, "fit(validation_data)") for v in validation_data)
+        from yingshe import random as _random
+        steps = max(1, math.ceil(x.shape[0] / batch_size))
+
+        def train_batches(epoch):
+            order = _random.resolve(None).permutation(x.shape[0]) if shuffle else None
+            return _array_batches(x, y, batch_size, order)
+
+        def val_batches():
+            if _is_dataset(validation_data):
+                return _dataset_batches(validation_data, "fit(validation_data)",
+                                        validation_steps)
+            return _array_batches(xv, yv, validation_batch_size or batch_size)
+        return self._train(epochs, initial_epoch, verbose, callbacks, steps, train_batches,
+                           val_batches if validation_data is not None else None)
+
+    def _train(self, epochs, initial_epoch, verbose, callbacks, steps, train_batches,
+               val_batches):
+        """The epochs of ``fit``: ``train_batches(epoch)`` and ``val_batches()`` (or None)
+        give each epoch's (x, y) batches; callbacks, logs and the History as Keras."""
         verbose = 1 if verbose == "auto" else int(verbose)
         history = callbacks_module.History()
         cbs = list(callbacks or []) + [history]
-        steps = max(1, math.ceil(x.shape[0] / batch_size))
         for cb in cbs:
             cb.set_model(self)
             cb.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
         self.stop_training = False
         for cb in cbs:
             cb.on_train_begin()
-        from yingshe import random as _random
         for epoch in range(initial_epoch, epochs):
             for cb in cbs:
                 cb.on_epoch_begin(epoch)
             self._reset_metrics()
-            order = None
-            if shuffle:
-                order = _random.resolve(None).permutation(x.shape[0])
-            logs = self._run_epoch(x, y, batch_size, True, order, cbs)
-            if validation_data is not None:
+            logs = self._run_epoch(train_batches(epoch), True, cbs)
+            if val_batches is not None:
                 self._reset_metrics()
-                vlogs = self._run_epoch(xv, yv, validation_batch_size or batch_size, False)
+                vlogs = self._run_epoch(val_batches(), False)
                 logs.update({"val_" + k: v for k, v in vlogs.items()})
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}")
-                print(f"{steps}/{steps} - " + " - ".join(f"{k}: {v:.4f}"
-                                                        for k, v in logs.items()))
+                print((f"{steps}/{steps} - " if steps else "")
+                      + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
                 sys.stdout.flush()
             for cb in cbs:
                 cb.on_epoch_end(epoch, logs)
@@ -225,17 +278,65 @@ class Model(Layer):
         self.history = history
         return history
 
+    def _fit_dataset(self, ds, y, epochs, verbose, callbacks, validation_data, initial_epoch,
+                     steps_per_epoch, validation_steps, batch_size, validation_split):
+        """``fit`` on a ``tf.data.Dataset`` of (x, y) batches: each epoch is a pass over it
+        (or ``steps_per_epoch`` batches of one continuing pass, as Keras does)."""
+        if y is not None:
+            raise ValueError("`y` argument is not supported when using dataset as input.")
+        if batch_size is not None:
+            raise ValueError("The `batch_size` argument must not be specified for the given "
+                             "input type (a dataset is already batched).")
+        if validation_split:
+            raise ValueError("`validation_split` is only supported for Tensors or NumPy "
+                             "arrays, found a dataset.")
+        stream = None
+        if steps_per_epoch is not None:
+            # one pass that continues from epoch to epoch (Keras 3's rule; training stops
+            # early when a finite dataset runs out)
+            stream = _dataset_batches(ds, "fit", endless=True)
+
+        def train_batches(epoch):
+            if stream is not None:
+                return itertools.islice(stream, int(steps_per_epoch))
+            return _dataset_batches(ds, "fit")
+
+        def val_batches():
+            if _is_dataset(validation_data):
+                return _dataset_batches(validation_data, "fit(validation_data)",
+                                        validation_steps)
+            xv, yv = (_array(v, "fit(validation_data)") for v in validation_data)
+            return _array_batches(xv, yv, 32)
+        return self._train(epochs, initial_epoch, verbose, callbacks, steps_per_epoch,
+                           train_batches, val_batches if validation_data is not None else None)
+
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False):
         """The loss (and metrics) over ``x``, ``y``: a float, a list, or a dict."""
         self._check_compiled("evaluate")
-        _no("evaluate", sample_weight=sample_weight, steps=steps, callbacks=callbacks)
-        x, y = _array(x, "evaluate(x)"), _array(y, "evaluate(y)")
+        _no("evaluate", sample_weight=sample_weight, callbacks=callbacks)
         self._reset_metrics()
-        logs = self._run_epoch(x, y, 32 if batch_size is None else int(batch_size), False)
+        if _is_dataset(x):
+            if y is not None:
+                raise ValueError("`y` argument is not supported when using dataset as input.")
+            n_batches = [0]
+
+            def counted():
+                for pair in _dataset_batches(x, "evaluate", steps):
+                    n_batches[0] += 1
+                    yield pair
+            logs = self._run_epoch(counted(), False)
+            n = n_batches[0]
+        else:
+            if steps is not None:
+                raise NotImplementedError("Model.evaluate(steps=) with arrays is not "
+                                          "implemented by yingshe.tf.keras")
+            x, y = _array(x, "evaluate(x)"), _array(y, "evaluate(y)")
+            bs = 32 if batch_size is None else int(batch_size)
+            logs = self._run_epoch(_array_batches(x, y, bs), False)
+            n = max(1, math.ceil(x.shape[0] / bs))
         if verbose not in (0, "0") and verbose != "auto" or verbose == "auto":
             if verbose != 0:
-                n = max(1, math.ceil(x.shape[0] / (batch_size or 32)))
                 print(f"{n}/{n} - " + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
         if return_dict:
             return logs
@@ -244,7 +345,14 @@ class Model(Layer):
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """The outputs for ``x`` as a NumPy array (batched, ``training=False``)."""
-        _no("predict", steps=steps, callbacks=callbacks)
+        _no("predict", callbacks=callbacks)
+        if _is_dataset(x):
+            outs = [np.asarray(self(xb, training=False).numpy())
+                    for xb, _ in _dataset_batches(x, "predict", steps)]
+            return np.concatenate(outs, 0) if outs else np.zeros((0,), np.float32)
+        if steps is not None:
+            raise NotImplementedError("Model.predict(steps=) with arrays is not implemented "
+                                      "by yingshe.tf.keras")
         x = _array(x, "predict(x)")
         bs = 32 if batch_size is None else int(batch_size)
         outs = [np.asarray(self(x[i:i + bs], training=False).numpy())

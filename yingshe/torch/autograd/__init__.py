@@ -12,4 +12,7 @@ __all__ = sorted(_reexport(globals(), _core, (
     "grad", "backward", "Function", "no_grad", "enable_grad", "set_grad_enabled",
     "inference_mode", "detect_anomaly", "set_detect_anomaly",
 )))
+from yingshe.torch._legacy import Variable  # noqa: E402  (PyTorch < 0.4's wrapper: a no-op)
+
+__all__ = sorted(__all__ + ["Variable"])
 __getattr__ = unsupported_getattr(__name__)
