@@ -44,3 +44,11 @@ from yingshe.backend.threads import get_num_threads, set_num_threads  # noqa: F4
 _install_methods(Tensor)
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # yingshe.onnx (export and load) is imported on first use: most programs never need it
+    if name == "onnx":
+        import importlib
+        return importlib.import_module("yingshe.onnx")
+    raise AttributeError(f"module 'yingshe' has no attribute {name!r}")

@@ -164,8 +164,11 @@ def test_report_has_the_graph_lesson(compare_run):
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "```mermaid\nflowchart TB" in md
     assert ":::grad" in md and ":::fwd" in md and ":::feed" in md and ":::var" in md
-    # the SGD update computes straight into each Variable, then marks it assigned
-    assert "def graph_program(feeds):" in md and "out=var" in md and "assign_written(" in md
+    # the SGD update computes straight into each Variable (its destination is the
+    # Variable's own buffer), then marks it assigned: no fresh array, no copy
+    assert "def graph_program(feeds):" in md and "assign_written(" in md
+    assert re.search(r"= inplace_sgd_update_\d+\(\(var\d+\._data, ", md)
+    assert "assign_var(" not in md
     assert ":::update" in md   # the SGD update's assigns: the same graph as the code
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "Mermaid source" in page and "def graph_program" in page

@@ -14,12 +14,13 @@ import textwrap
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import yingshe as Y
 import yingshe.graph as G
 from yingshe.backend import jit
+from yingshe.graph.interpreter import run_program
 from yingshe.graph.passes import optimize, pipeline, prune
 from yingshe.graph.passes.fuse import FUSED, fuse
 from yingshe.graph.verify import verify
@@ -105,6 +106,127 @@ def test_random_and_stateful_ops_stay_out_and_keep_their_order():
         assert not any(m.random or m.stateful for m in node.attrs["group"].members)
     order = [n for n in program.nodes if n.kind == "assign"]
     assert [n.attrs["mode"] for n in order] == ["set", "add"]
+
+
+# ---- every group convex, on DAGs with side paths drawn by hypothesis -----------------------
+
+# Ops of one (3, 3) iteration shape: elementwise ones (fusible), library calls (matmul,
+# cumsum: no scalar formula) that make side paths around a group, and full reductions
+# broadcast back (a group may not consume its own reduction).
+_DAG_STEPS = ("exp", "tanh", "add", "mul", "sub", "matmul", "cumsum", "plus_sum")
+
+
+def _dag_op(kind, a, b):
+    if kind in ("exp", "tanh"):
+        return getattr(Y, kind)(a * 0.25)
+    if kind in ("add", "mul", "sub"):
+        return getattr(Y, kind)(a, b)
+    if kind == "matmul":
+        return (a @ b) * 0.25
+    if kind == "cumsum":
+        return Y.cumsum(a, 0) * 0.5
+    return a + b.sum() * 0.1          # plus_sum: a reduction of b, broadcast into a
+
+
+@st.composite
+def dags(draw):
+    n_in = draw(st.integers(1, 3))
+    steps = draw(st.lists(st.tuples(st.sampled_from(_DAG_STEPS), st.integers(0, 6),
+                                    st.integers(0, 6)), min_size=2, max_size=16))
+    n_out = draw(st.integers(1, 3))
+    return n_in, steps, n_out
+
+
+def _build_dag(n_in, steps, n_out):
+    xs = [G.placeholder(Y.float64, (3, 3), name=f"x{i}") for i in range(n_in)]
+    vals = list(xs)
+    for kind, i, j in steps:   # operands counted back from the newest value
+        vals.append(_dag_op(kind, vals[-1 - i % len(vals)], vals[-1 - j % len(vals)]))
+    return xs, vals[-n_out:]
+
+
+def _reaches(succ, starts, targets) -> bool:
+    """Whether a path from ``starts`` (node ids) reaches any of ``targets``."""
+    seen, stack = set(), list(starts)
+    while stack:
+        k = stack.pop()
+        if k in targets:
+            return True
+        if k not in seen:
+            seen.add(k)
+            stack.extend(succ.get(k, ()))
+    return False
+
+
+def check_groups_convex(before, after):
+    """Every fusion group of ``after`` is convex in ``before``'s dependence graph (no path
+    leaves the group and re-enters it), and the graph of groups and the remaining nodes
+    has no cycle: checked by plain graph search, independently of the pass."""
+    succ: dict[int, set] = {}
+    for nd in before.nodes:
+        for x in nd.inputs:
+            if hasattr(x, "_gnode"):
+                succ.setdefault(x._gnode.id, set()).add(nd.id)
+        for c in nd.control:
+            succ.setdefault(c.id, set()).add(nd.id)
+    unit = {nd.id: nd.id for nd in before.nodes}
+    groups = [frozenset(m.id for m in node.attrs["group"].members)
+              for node in _fused_nodes(after)]
+    for g in groups:
+        outside = {s for m in g for s in succ.get(m, ()) if s not in g}
+        assert not _reaches({k: v for k, v in succ.items()}, outside, g), \
+            f"a path leaves and re-enters the group {sorted(g)}"
+        for m in g:
+            unit[m] = min(g)
+    usucc: dict[int, set] = {}
+    for a, bs in succ.items():
+        for b in bs:
+            if unit[a] != unit[b]:
+                usucc.setdefault(unit[a], set()).add(unit[b])
+    state: dict[int, int] = {}
+    for root in set(unit.values()):     # iterative DFS: a back edge is a cycle
+        if root in state:
+            continue
+        stack = [(root, iter(usucc.get(root, ())))]
+        state[root] = 1
+        while stack:
+            u, it = stack[-1]
+            v = next(it, None)
+            if v is None:
+                state[u] = 2
+                stack.pop()
+            elif state.get(v) == 1:
+                raise AssertionError(f"the groups form a cycle through unit {v}")
+            elif v not in state:
+                state[v] = 1
+                stack.append((v, iter(usucc.get(v, ()))))
+
+
+# the second derivative of cross_entropy with probability targets made two groups that
+# depend on each other, each convex on its own; this DAG has that shape: groups
+# {a, a'} and {c, b, b'} with a -> (matmul) -> b and b' -> (cumsum) -> a'
+_TWO_WAY = (2, [("exp", 1, 0),         # a = exp(x0)
+                ("tanh", 1, 0),        # c = tanh(x1)
+                ("matmul", 1, 1),      # X = a @ a
+                ("mul", 1, 1),         # b' = c * c
+                ("cumsum", 0, 0),      # Y = cumsum(b')
+                ("add", 3, 2),         # b = c + X
+                ("add", 5, 1)], 2)     # a' = a + Y; fetched: b, a'
+
+
+@settings(max_examples=200, deadline=None)
+@given(dags())
+@example(_TWO_WAY)
+def test_every_fusion_group_is_convex(dag):
+    G.reset_default_graph()
+    xs, outs = _build_dag(*dag)
+    before = optimize(prune(outs, xs), passes=pipeline("numpy"))
+    after = fuse(before)
+    verify(after)
+    check_groups_convex(before, after)
+    rng = np.random.default_rng(0)
+    values = [rng.uniform(-1, 1, (3, 3)) for _ in xs]
+    _close(run_program(after, values), run_program(before, values), what=str(dag))
 
 
 # ---- fused == unfused, drawn by hypothesis --------------------------------------------------

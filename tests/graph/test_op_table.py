@@ -28,15 +28,6 @@ KNOWN = {
 PARAMS = [pytest.param(c, id=c.id, marks=pytest.mark.xfail(reason=KNOWN[c.id], strict=True))
           if c.id in KNOWN else pytest.param(c, id=c.id) for c in CASES]
 
-# Known gaps of the numba backend only (strict too), reported to the compiler's owner:
-# the fusion pass's legality check reads ancestors on the original graph, so two groups
-# can each depend on the other (a cycle through the condensed graph): seen on the second
-# derivative of cross_entropy with probability targets.
-_FUSE_CYCLE = "fuse: the fused program has a cycle (two groups depend on each other)"
-KNOWN_NUMBA = {f"cross_entropy_backward-probs-{r}": _FUSE_CYCLE
-               for r in ("none", "mean", "sum")}
-
-
 def _inputs(case, seed=0):
     arrays = case.inputs(np.random.default_rng(seed))
     return [a.astype(np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a
@@ -85,11 +76,9 @@ def _close(got, want, what):
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
 @pytest.mark.parametrize("case", PARAMS)
-def test_graph_matches_eager(case, backend, request):
+def test_graph_matches_eager(case, backend):
     if backend == "numba":
         require_numba()
-        if case.id in KNOWN_NUMBA:
-            request.applymarker(pytest.mark.xfail(reason=KNOWN_NUMBA[case.id], strict=True))
     G.reset_default_graph()
     arrays = _inputs(case)
     diff = [i for i in case.diff_inputs(arrays)]

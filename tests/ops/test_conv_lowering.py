@@ -1,14 +1,15 @@
 """The N-d convolution, pooling and batch-norm kernels (yingshe/ops/_conv.py, _pool.py,
 the ``batch_norm`` op) against PyTorch, on shapes drawn by hypothesis.
 
-Each convolution lowering is forced in turn: a column budget of a few bytes makes every
-sample a chunk of its own, a small one puts a few samples in each chunk with a shorter
-last one, the default budget puts the whole (small) batch in one; stride 1 takes the wide
-columns and the one-sum transposed convolution, other strides the exact windows and the
-slice-add scatter. Non-finite inputs (which must leave the wide paths) are compared with a
-direct NumPy definition of the convolution over the zero-padded input (every term,
-padding included, is multiplied), not with PyTorch, whose oneDNN kernels may skip the
-padding: DESIGN's rule is that oracles must not depend on the CPU's kernels.
+Each convolution lowering is forced in turn: a column budget of a few bytes cuts every
+sample into chunks of one output row (of its first spatial dim), a small one puts a few
+samples in each chunk with a shorter last one, the default budget puts the whole (small)
+batch in one; stride 1 takes the wide columns and the one-sum transposed convolution,
+other strides the exact windows and the slice-add scatter. Non-finite inputs (which must
+leave the wide paths) are compared with a direct NumPy definition of the convolution over
+the zero-padded input (every term, padding included, is multiplied), not with PyTorch,
+whose oneDNN kernels may skip the padding: DESIGN's rule is that oracles must not depend
+on the CPU's kernels.
 """
 
 import os
@@ -30,11 +31,15 @@ TFN = {1: "conv_transpose1d", 2: "conv_transpose2d", 3: "conv_transpose3d"}
 
 
 def _budget(monkeypatch, budget):
-    """Chunk budget in bytes: 8 makes every chunk one sample; ~1.5 KB puts a few of these
-    small samples in a chunk (the last one shorter); None keeps the default (one chunk)."""
+    """Chunk budget in bytes: 8 (with no floor on a chunk's columns) cuts every sample
+    into chunks of one output row (of its first spatial dim) in the forward and weight
+    gradient, and makes every chunk of the transposed convolution one sample; ~1.5 KB puts
+    a few of these small samples in a chunk (the last one shorter); None keeps the default
+    (one chunk)."""
     if budget is not None:
         monkeypatch.setattr(_conv, "COLS_BYTES", budget)
         monkeypatch.setattr(_conv, "SCATTER_BYTES", budget)
+        monkeypatch.setattr(_conv, "MIN_COLS", 1)
 
 
 BUDGETS = st.sampled_from([8, 1500, None])
@@ -69,6 +74,39 @@ def test_chunks_of_two_samples_and_a_last_one(monkeypatch, nd):
     ours = _grads(Y, FN[nd], (x, w, b), g, kw)
     ref = _grads(torch, FN[nd], (x, w, b), g, kw)
     assert seen and all(m == 2 for m in seen), seen
+    for name, a, r in zip(("out", "gx", "gw", "gb"), ours, ref):
+        np.testing.assert_allclose(a, r, rtol=RTOL, atol=ATOL, err_msg=name)
+
+
+@pytest.mark.parametrize("nd,stride", [(2, 1), (2, 2), (3, 1), (3, 2)])
+def test_one_sample_in_runs_of_output_rows(monkeypatch, nd, stride):
+    """Samples whose columns exceed the budget are cut into runs of output rows: with a
+    budget of three rows' columns (and no floor on a run) every sample of the forward and
+    the weight gradient is several chunks, the last one shorter, and the results are
+    PyTorch's. (``conv1d`` runs as a ``conv2d`` of height 1: one row, never cut.)"""
+    torch = import_torch()
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 3) + (8,) * nd)
+    w = rng.standard_normal((4, 3) + (3,) * nd)
+    b = rng.standard_normal(4)
+    # an output row's columns: the padded input's row pitch (wide, stride 1), else the
+    # output's; a column is C * k^nd = 3^(nd + 1) float64 values
+    pitch = 10 ** (nd - 1) if stride == 1 else 4 ** (nd - 1)
+    monkeypatch.setattr(_conv, "COLS_BYTES", 3 * 3 ** (nd + 1) * pitch * 8)
+    monkeypatch.setattr(_conv, "MIN_COLS", 1)
+    seen = []
+    chunks = _conv._Columns.chunks
+    monkeypatch.setattr(_conv._Columns, "chunks",
+                        lambda self: [seen.append(c) or c for c in chunks(self)])
+    kw = dict(padding=1, stride=stride)
+    out = 8 // stride
+    g = rng.standard_normal((2, 4) + (out,) * nd)
+    ours = _grads(Y, FN[nd], (x, w, b), g, kw)
+    ref = _grads(torch, FN[nd], (x, w, b), g, kw)
+    # (first sample, samples, first row, end row, columns): runs of 3 rows, a shorter last
+    runs = [(r0, r1) for _, mm, r0, r1, _ in seen if mm == 1]
+    assert runs and len(runs) == len(seen), seen
+    assert sorted(set(runs)) == [(r, min(r + 3, out)) for r in range(0, out, 3)], seen
     for name, a, r in zip(("out", "gx", "gw", "gb"), ours, ref):
         np.testing.assert_allclose(a, r, rtol=RTOL, atol=ATOL, err_msg=name)
 

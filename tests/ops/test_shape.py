@@ -131,6 +131,33 @@ def test_split_gradient_when_only_some_outputs_are_used():
     np.testing.assert_array_equal(x.grad.numpy(), want)
 
 
+@pytest.mark.parametrize("how", ["unbind", "split", "chunk"])
+def test_a_split_into_one_piece_is_a_one_tuple_eagerly_in_graphs_and_compiled(how):
+    # a one-output Split node made graphs and compiled code return a bare tensor there,
+    # so an LSTM given (h0, c0) failed to compile (it indexes h0.unbind(0)[layer])
+    import yingshe.graph as G
+    x = _arr((1, 3))
+
+    def pieces(t):
+        return {"unbind": lambda: t.unbind(0), "split": lambda: t.split(1, 0),
+                "chunk": lambda: t.chunk(1, 0)}[how]()
+
+    eager = pieces(yingshe.tensor(x))
+    assert isinstance(eager, tuple) and len(eager) == 1
+    compiled = yingshe.compile(lambda t: pieces(t))(yingshe.tensor(x))
+    assert isinstance(compiled, tuple) and len(compiled) == 1
+    np.testing.assert_array_equal(compiled[0].numpy(), eager[0].numpy())
+    with G.Graph().as_default():
+        p = G.placeholder(yingshe.float64, [1, 3])
+        sym = pieces(p)
+        assert isinstance(sym, tuple) and len(sym) == 1
+        with G.Session() as s:
+            np.testing.assert_array_equal(s.run(sym[0], {p: x}), eager[0].numpy())
+    w = yingshe.tensor(x, requires_grad=True)   # still differentiable
+    (pieces(w)[0] * 2.0).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), np.full((1, 3), 2.0))
+
+
 def test_chunk_and_tensor_split_counts_match_numpy():
     x = yingshe.tensor(_arr((7, 2)))
     assert [p.shape[0] for p in x.chunk(3)] == [3, 3, 1]

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from yingshe.graph.ir import Symbol
 
-__all__ = ["last_uses", "reads_to_copy", "writes_into_variables", "INTO"]
+__all__ = ["last_uses", "reads_to_copy", "writes_into_variables", "INTO", "INPLACE",
+           "register_inplace"]
 
 def _into_table() -> dict:
     """Elementwise ops whose forward is one NumPy ufunc (errors silenced as the op's own
@@ -54,21 +55,37 @@ def _alias_roots(nodes):
     return root
 
 
-def writes_into_variables(program) -> dict[int, int]:
-    """{index of an elementwise op: index of the ``assign`` of its result}, for the ops
-    that can compute straight into the assigned Variable's buffer (``out=``), saving the
-    assign's copy and the op's allocation: an optimizer update then runs in place, as
-    its eager kernel does.
+# Ops that can write every output into a given buffer: {op name: factory}, registered by
+# the layers that define them (``yingshe.optim``'s fused updates: the compiler imports no
+# optimizer). ``factory(node, backend)`` returns ``run(outs, *inputs) -> outputs``: it
+# computes the node's outputs into ``outs`` (one destination per output, ``None`` for a
+# fresh array) and returns them. An elementwise update reads each element of its inputs
+# before it writes that element, so a destination may be one of its inputs.
+INPLACE: dict = {}
+
+
+def register_inplace(opname: str, factory) -> None:
+    """Let compiled programs run ``opname`` with its outputs written straight into the
+    Variables they are assigned to (see ``INPLACE``)."""
+    INPLACE[opname] = factory
+
+
+def writes_into_variables(program) -> dict[int, dict[int, int]]:
+    """{index of an op: {output index: index of the ``assign`` of that output}}, for the
+    ops that can compute straight into the assigned Variable's buffer, saving the assign's
+    copy and the op's allocation: an optimizer update then runs in place, as its eager
+    kernel does. The ops: ``INTO``'s ufuncs (one output, ``out=``) and ``INPLACE``'s
+    (fused optimizer updates: the parameter and each state into its own Variable).
 
     The write moves from the assign back to the op, and the op's result then *is* the
-    Variable's buffer until its last use; taken only where nothing can tell. The op is
-    one of ``INTO``; its result has the Variable's exact shape and dtype, is assigned
-    with mode "set" and is not fetched. Between the op and its assign nothing reads the
-    Variable (a read, or a use of a read or of a view of one), and from the op to the
-    result's last use nothing else writes it (a read used by the op itself is fine: a
-    ufunc whose output overlaps an input computes as if the input were copied first).
-    Writes of other chosen ops count at their op, so the choice is a fixpoint: drop the
-    ops that fail, recheck the rest."""
+    Variable's buffer until its last use; taken only where nothing can tell. The result
+    has the Variable's exact shape and dtype, is assigned with mode "set" and is not
+    fetched. Between the op and its assign nothing reads the Variable (a read, or a use
+    of a read or of a view of one), and from the op to the result's last use nothing else
+    writes it (a read used by the op itself is fine: a ufunc whose output overlaps an
+    input computes as if the input were copied first, and an update reads each element
+    before writing it). Writes of other chosen outputs count at their op, so the choice is
+    a fixpoint: drop the outputs that fail, recheck the rest."""
     nodes = program.nodes
     index = {n.id: i for i, n in enumerate(nodes)}
     fetched = {(f._gnode.id, f._out_index) for f in program.fetches if isinstance(f, Symbol)}
@@ -82,38 +99,57 @@ def writes_into_variables(program) -> dict[int, int]:
             r = root.get((x._gnode.id, x._out_index)) if isinstance(x, Symbol) else None
             if r is not None:
                 reads.setdefault(id(nodes[r].var), set()).add(i)
-    cand: dict[int, int] = {}             # op index -> assign index
+    cand: dict[tuple, int] = {}           # (op index, output) -> assign index
     for j, a in enumerate(nodes):
         x = a.inputs[0] if a.kind == "assign" and a.inputs else None
         if not isinstance(x, Symbol) or a.attrs.get("mode") != "set":
             continue
         i = index.get(x._gnode.id)
         n = nodes[i] if i is not None else None
-        if (n is None or n.kind != "op" or n.op.name not in INTO or len(n.metas) != 1
-                or (n.id, 0) in fetched or i in cand):
+        k = x._out_index
+        if n is None or n.kind != "op" or (n.id, k) in fetched or (i, k) in cand:
+            continue
+        if not ((n.op.name in INTO and len(n.metas) == 1) or n.op.name in INPLACE):
+            continue
+        if n.op.name in INPLACE and not _plain_inputs(n, a.var, nodes, root):
             continue
         buf = a.var._data
-        if tuple(n.metas[0].shape) == tuple(buf.shape) and n.metas[0].dtype.np == buf.dtype:
-            cand[i] = j
+        if tuple(n.metas[k].shape) == tuple(buf.shape) and n.metas[k].dtype.np == buf.dtype:
+            cand[(i, k)] = j
     while True:
         writes: dict[int, list[int]] = {}     # id(var) -> where it is written
         for j, a in enumerate(nodes):
             if a.kind == "assign":
                 writes.setdefault(id(a.var), []).append(j)
-        for i, j in cand.items():
+        for (i, _), j in cand.items():
             w = writes[id(nodes[j].var)]
             w[w.index(j)] = i
         bad = []
-        for i, j in cand.items():
+        for (i, k), j in cand.items():
             v = id(nodes[j].var)
-            end = last_use.get((nodes[i].id, 0), j)
-            if (any(i < k < j for k in reads.get(v, ())) or
-                    any(i < k < end and k != j for k in writes[v])):
-                bad.append(i)
+            end = last_use.get((nodes[i].id, k), j)
+            if (any(i < r < j for r in reads.get(v, ())) or
+                    any(i < w < end and w != j for w in writes[v]) or
+                    writes[v].count(i) > 1):   # two outputs of one op into one Variable
+                bad.append((i, k))
         if not bad:
-            return cand
-        for i in bad:
-            del cand[i]
+            out: dict[int, dict[int, int]] = {}
+            for (i, k), j in sorted(cand.items()):
+                out.setdefault(i, {})[k] = j
+            return out
+        for key in bad:
+            del cand[key]
+
+
+def _plain_inputs(node, var, nodes, root) -> bool:
+    """Whether ``node`` sees ``var`` at most once among its inputs, and only as the plain
+    read (no view): then an update that reads each element before writing it may write
+    into ``var``. A transposed view, or the parameter also passed as the gradient, would
+    be overwritten under the kernel (a ufunc's overlap copy is not there to save it)."""
+    uses = [x for x in node.inputs if isinstance(x, Symbol)
+            and (r := root.get((x._gnode.id, x._out_index))) is not None
+            and nodes[r].var is var]
+    return len(uses) <= 1 and all(x._gnode.kind == "read" for x in uses)
 
 
 def reads_to_copy(program, writes: dict[int, int] | None = None) -> frozenset:
@@ -132,7 +168,7 @@ def reads_to_copy(program, writes: dict[int, int] | None = None) -> frozenset:
     # a read used by that op itself is safe
     if writes is None:
         writes = writes_into_variables(program)
-    early = {j: i for i, j in writes.items()}
+    early = {j: i for i, outs in writes.items() for j in outs.values()}
     assigns: dict[int, list[int]] = {}
     for i, n in enumerate(nodes):
         if n.kind == "assign":

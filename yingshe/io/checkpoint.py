@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["save", "load", "CheckpointError"]
+__all__ = ["save", "load", "CheckpointError", "write_atomic"]
 
 _META_KEY = "yingshe"
 _FORMAT = 1
@@ -209,10 +209,18 @@ def save(obj: Any, f: str | os.PathLike) -> None:
     tensors: dict[str, np.ndarray] = {}
     structure = _encode(obj, "", tensors)
     meta = {_META_KEY: json.dumps({"format": _FORMAT, "structure": structure})}
-    payload = st_save(tensors, metadata=meta)
+    write_atomic(path, st_save(tensors, metadata=meta))
+
+
+def write_atomic(path: str | os.PathLike, payload: bytes, suffix: str = ".safetensors") -> None:
+    """Write ``payload`` to ``path`` atomically (see the module docs): a temporary file
+    ``.yingshe-tmp-<host>-<pid>-<random><suffix>`` in the same folder, fsynced and renamed
+    over ``path``; stale temporaries of dead writers on this host are removed first.
+    Checkpoints and ONNX exports (``yingshe.onnx``) are written this way."""
+    path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     _remove_stale_temporaries(folder)
-    fd, tmp = _create_temporary(folder)
+    fd, tmp = _create_temporary(folder, suffix)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(payload)
@@ -229,10 +237,10 @@ def save(obj: Any, f: str | os.PathLike) -> None:
 
 
 _TMP_PREFIX = ".yingshe-tmp-"
-_TMP_SUFFIX = ".safetensors"
-# host names may hold '-': the pid and the random part are the last two fields
+# host names may hold '-': the pid and the random part are the last two fields; the
+# suffix is the written format's (.safetensors, .onnx)
 _TMP_NAME = re.compile(re.escape(_TMP_PREFIX) + r"(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]+"
-                       + re.escape(_TMP_SUFFIX) + "$")
+                       + r"\.(safetensors|onnx)$")
 
 
 def _host() -> str:
@@ -241,12 +249,12 @@ def _host() -> str:
     return socket.gethostname().replace(os.sep, "_") or "localhost"
 
 
-def _create_temporary(folder: str) -> tuple[int, str]:
+def _create_temporary(folder: str, suffix: str = ".safetensors") -> tuple[int, str]:
     """A new temporary file in ``folder`` named after this host and process, created
     with mode 0666 so the umask decides its permissions (as for any file the user
     writes; ``tempfile.mkstemp`` would make every checkpoint 0600)."""
     for _ in range(100):
-        name = f"{_TMP_PREFIX}{_host()}-{os.getpid()}-{os.urandom(6).hex()}{_TMP_SUFFIX}"
+        name = f"{_TMP_PREFIX}{_host()}-{os.getpid()}-{os.urandom(6).hex()}{suffix}"
         tmp = os.path.join(folder, name)
         try:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL

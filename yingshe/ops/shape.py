@@ -903,6 +903,13 @@ class Split:
 
 
 def _split(input, sizes, d, squeeze=False):
+    if len(sizes) == 1:
+        # one piece: a 1-tuple of a view, as for several (a one-output Split node would
+        # make graphs and compiled code hold a bare tensor where callers index a tuple)
+        if squeeze:
+            return (apply(Squeeze, input, dim=(d,)),)
+        from yingshe.ops.indexing import Getitem
+        return (apply(Getitem, input, key=()),)
     return apply(Split, input, sizes=tuple(int(s) for s in sizes), dim=d, squeeze=squeeze)
 
 

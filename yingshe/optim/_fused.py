@@ -512,3 +512,58 @@ class AdagradUpdate:
 
 
 _SPECS["adagrad_update"] = _Spec(("sum",), (None,), _adagrad_numpy)
+
+
+# ---- the in-place form of compiled programs --------------------------------------------------
+
+def _compiled_inplace(node, backend: str):
+    """``run(outs, p, g, *states, *hyper) -> outputs`` for one update node of a compiled
+    program (``yingshe.graph.schedule.INPLACE``): the update written into ``outs``, one
+    destination per node output (the Variable's own buffer where the schedule found it
+    safe, None for a fresh array), returning the node's outputs as ``forward`` would.
+    The kernel and the slot layout are fixed when the program is generated: with the numba
+    backend a call is the one-pass kernel on flat views, nothing else."""
+    op = node.op
+    spec = _SPECS[op.name]
+    ns = len(spec.states)
+    attrs = dict(node.attrs)
+    present = [x is not None for x in node.inputs[2:2 + ns]]
+    n_real = 1 + sum(present)          # the parameter and the present states
+    n_out = len(node.metas)
+    # per array slot of the kernel (p, every state; absent ones alias a present one):
+    # the index of its destination among the real outputs, and of its input among
+    # (p, g, *states)
+    out_of, real = [0], 1
+    for is_there in present:
+        out_of.append(real if is_there else None)
+        real += is_there
+    in_of = [0, 1] + [2 + i for i in range(ns)]
+    for i, a in enumerate(spec.alias):
+        if not present[i]:
+            out_of[1 + i] = out_of[0] if a == 0 else out_of[a - 1]
+            in_of[2 + i] = a
+    kernel = None
+    dtype = _NAMES.get(node.metas[0].dtype.np.type)
+    if backend == "numba" and dtype is not None and jit.available():
+        kernel = _kernel(op, len(node.inputs) - 2 - ns, attrs, dtype)
+
+    def run(outs, p, g, *rest):
+        real = [np.empty(p.shape, p.dtype) if o is None else o for o in outs[:n_real]]
+        full_out = [real[k] for k in out_of]
+        if kernel is not None and all(o.flags.c_contiguous for o in real):
+            arrays = (p, g) + rest[:ns]
+            kernel(*[np.ascontiguousarray(arrays[k]).reshape(-1) for k in in_of],
+                   *[float(s) for s in rest[ns:]], *[o.reshape(-1) for o in full_out])
+        else:
+            _run(op, p, g, rest[:ns], rest[ns:], attrs, full_out)
+        return tuple(real) + (real[0],) * (n_out - n_real)
+    return run
+
+
+def _register_inplace() -> None:
+    from yingshe.graph.schedule import register_inplace
+    for name in _SPECS:
+        register_inplace(name, _compiled_inplace)
+
+
+_register_inplace()

@@ -67,6 +67,7 @@ del _name, _obj
 
 from yingshe.torch import accelerator, autograd, cuda, backends, nn, optim, utils  # noqa: E402,F401
 from yingshe.torch import distributed, multiprocessing  # noqa: E402,F401
+from yingshe.torch import onnx  # noqa: E402,F401 - torch.onnx.export (imports onnx lazily)
 
 inf = _math.inf
 nan = _math.nan
@@ -243,6 +244,7 @@ __all__ += [
     "accelerator", "autograd", "cuda", "backends", "nn", "optim", "utils",
     "distributed", "multiprocessing",
 ]
+__all__ += ["onnx"]
 __all__ = sorted(set(__all__))
 
 del _io

@@ -38,6 +38,7 @@ MODULES = (
     "yingshe.torch.multiprocessing",
     "yingshe.torch.nn.parallel",
     "yingshe.torch.utils.data.distributed",
+    "yingshe.torch.onnx",
     "yingshe.torchvision",
     "yingshe.torchvision.datasets",
     "yingshe.torchvision.transforms",

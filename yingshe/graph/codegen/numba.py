@@ -293,6 +293,6 @@ def generate(program, name: str = "graph_program", parallel: bool = True):
     """``codegen.numpy.generate`` with each fused node a numba kernel; the result also
     carries ``kernel_stats`` (a ``KernelStats``)."""
     stats = KernelStats()
-    fn = generate_numpy(program, name, lower=_lowering(stats, parallel))
+    fn = generate_numpy(program, name, lower=_lowering(stats, parallel), backend="numba")
     fn.kernel_stats = stats
     return fn

@@ -21,8 +21,9 @@ import math
 from yingshe.backend import numpy_backend, threads
 from yingshe.graph.interpreter import assign_var, assign_written, init_vars, read_var
 from yingshe.graph.ir import Node, Symbol
-from yingshe.graph.schedule import (CONCURRENT_MIN, INTO, blas_heavy, concurrent_pairs,
-                                    gemm_work, reads_to_copy, writes_into_variables)
+from yingshe.graph.schedule import (CONCURRENT_MIN, INPLACE, INTO, blas_heavy,
+                                    concurrent_pairs, gemm_work, reads_to_copy,
+                                    writes_into_variables)
 from yingshe.ops.elementwise import UFUNCS
 
 __all__ = ["generate", "Emitter"]
@@ -158,11 +159,13 @@ class Emitter:
         return f"{f}({', '.join(args)})"
 
 
-def generate(program, name: str = "graph_program", lower=None, emitter: Emitter | None = None):
+def generate(program, name: str = "graph_program", lower=None, emitter: Emitter | None = None,
+             backend: str = "numpy"):
     """Compile ``program`` into ``fn(feeds) -> list`` (feeds in ``program.feeds`` order).
 
     ``lower(em, index, node) -> str | None`` may return the source line(s) computing a
-    node's outputs (for the nodes a backend compiles itself); None keeps the default."""
+    node's outputs (for the nodes a backend compiles itself); None keeps the default.
+    ``backend`` is handed to the in-place forms of ops (``schedule.INPLACE``)."""
     em = emitter or Emitter()
     names = em.names
     params = []
@@ -172,8 +175,8 @@ def generate(program, name: str = "graph_program", lower=None, emitter: Emitter 
         params.append(v)
     body = f"{name}_body"
     lines = [f"def {body}({', '.join(params)}):"]
-    writes = writes_into_variables(program)   # op index -> its assign's index
-    written = set(writes.values())
+    writes = writes_into_variables(program)   # op index -> {output: its assign's index}
+    written = {j for outs in writes.values() for j in outs.values()}
     copy_reads = reads_to_copy(program, writes)
     last = program.last_uses()
     bind, arg = em.bind, em.arg
@@ -214,10 +217,17 @@ def generate(program, name: str = "graph_program", lower=None, emitter: Emitter 
             args = ", ".join(arg(x) for x in node.inputs)
             line = (f"{lhs} = {helper}({args}) if pool_size() > 1 else "
                     f"{em.call_op(node)}")
+        elif kind == "op" and idx in writes and node.op.name in INPLACE:
+            # every assigned output computed straight into its Variable, the others fresh
+            run = bind(f"inplace_{ident(node.op.name)}_", INPLACE[node.op.name](node, backend))
+            dests = [f"{bind('var', program.nodes[writes[idx][k]].var)}._data"
+                     if k in writes[idx] else "None" for k in range(len(node.metas))]
+            args = [arg(x) for x in node.inputs]
+            line = f"{lhs} = {run}(({', '.join(dests)},), {', '.join(args)})"
         elif kind == "op" and idx in writes:
             # computed straight into the Variable its result is assigned to
             f = bind(f"into_{ident(node.op.name)}_", _INTO[node.op.name])
-            var = bind("var", program.nodes[writes[idx]].var)
+            var = bind("var", program.nodes[writes[idx][0]].var)
             args = [arg(x) for x in node.inputs]
             line = f"{lhs} = {f}({', '.join(args)}, out={var}._data)"
         elif kind == "op":

@@ -12,9 +12,12 @@ generator never sees a fused node (the pass runs for the numba backend only); th
 fused op's ``forward`` runs the members one by one with NumPy, so the interpreter can
 still execute a fused program (the oracle of the kernels).
 
-Legality. Merging never creates a cycle: a group may not consume, through a node outside
-it, a value it produces (checked on ancestor bitsets), nor consume a reduction of its own
-inside the loop. Reads, assigns, stateful and random ops keep their program order: they
+Legality. A group must be convex: no path leaves it and re-enters it (it may not
+consume, through a node outside it, a value it produces), nor may it consume a reduction
+of its own inside the loop. The check reads ancestor bitsets of the *condensed* graph,
+updated at every merge (whatever reaches one member of a group reaches all of it): on
+the original graph two groups can each be convex and still depend on each other, which
+the second derivative of cross-entropy with probability targets did. Reads, assigns, stateful and random ops keep their program order: they
 are chained, so the order below respects it. The program is re-emitted in a topological
 order of the condensed graph that follows the original positions (a group sits where its
 last member was, or later).
@@ -221,6 +224,23 @@ def fuse(program: Program) -> Program:
         parent[rg] = ri
         members[ri] = ms
         members.pop(rg, None)
+        # ``anc`` stays the ancestry of the condensed graph: the merged group is one
+        # unit, so whatever reaches one member reaches them all, and whatever one member
+        # reaches is reached from every ancestor of the group. Without this, two groups
+        # that are each convex on the original graph can depend on each other (a -> b'
+        # and b -> a' with a, a' in one group and b, b' in the other).
+        mask = 0
+        up = 0
+        for m in ms:
+            mask |= 1 << m
+            up |= anc[m]
+        up &= ~mask
+        for m in ms:
+            anc[m] = up
+        up |= mask
+        for k in range(n):
+            if anc[k] & mask and not mask >> k & 1:
+                anc[k] |= up
         return True
 
     for i, nd in enumerate(nodes):
