@@ -380,3 +380,28 @@ def test_cross_entropy_with_probabilities_differentiates_the_weight_like_torch(
         out.append((y.detach().numpy(), x.grad.numpy(), weight.grad.numpy()))
     for got, want in zip(out[0], out[1]):
         np.testing.assert_allclose(got, want, *tol("reference", np.float64))
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_bce_with_logits_gradients_at_infinite_logits_and_targets_like_torch(compiled):
+    """Found by the fuzz suite: the backward with pos_weight (the op a compiled gradient
+    runs) leaked NumPy's RuntimeWarning (inf - inf) at infinite logits or targets; the
+    values are PyTorch's."""
+    torch = import_torch()
+
+    def f(m, x, t):
+        y = m.nn.functional.binary_cross_entropy_with_logits(
+            x, t, pos_weight=m.tensor([2.0]), reduction="none")
+        return (y,) + tuple(m.autograd.grad(y.sum(), [x, t]))
+
+    out = []
+    for m in (yingshe, torch):
+        x = m.tensor([np.inf, -np.inf, 1.0, 2.0], requires_grad=True)
+        t = m.tensor([1.0, 0.0, np.inf, 0.5], requires_grad=True)
+        fn = yingshe.compile(lambda x, t: f(m, x, t)) if compiled and m is yingshe else \
+            (lambda x, t: f(m, x, t))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            out.append([v.detach().numpy() for v in fn(x, t)])
+    for got, want in zip(out[0], out[1]):
+        np.testing.assert_allclose(got, want, *tol("reference", np.float32))

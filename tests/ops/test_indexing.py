@@ -368,3 +368,20 @@ def test_take_along_dim_of_a_0d_tensor_is_refused_like_torch(dim):
     got = yingshe.take_along_dim(yingshe.tensor(1.0), yingshe.tensor(0))
     assert got.numpy().tolist() == torch.take_along_dim(torch.tensor(1.0),
                                                         torch.tensor(0)).numpy().tolist()
+
+
+def test_diag_of_a_matrix_is_a_copy_like_torch():
+    """Found by the fuzz suite: torch.diag copies (diagonal() is the view); ours was a view,
+    so an in-place write on it changed the matrix (and was refused on a leaf's view)."""
+    torch = import_torch()
+    out = []
+    for m in (yingshe, torch):
+        a = m.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+        x = a * 1
+        d = m.diag(x)
+        d.add_(10)
+        d.sum().backward()
+        m.diag(m.zeros(0, 4, requires_grad=True).t()).reciprocal_()   # a leaf's diag
+        out.append((x.detach().numpy(), d.detach().numpy(), a.grad.numpy()))
+    for got, want in zip(out[0], out[1]):
+        np.testing.assert_array_equal(got, want)

@@ -985,8 +985,8 @@ def diag(input, diagonal=0):
         n = input.shape[0] + abs(diagonal)
         return apply(DiagonalBackward, input, shape=(n, n), offset=int(diagonal), dim1=0,
                      dim2=1)
-    if input.ndim == 2:
-        return apply(Diagonal, input, offset=int(diagonal), dim1=0, dim2=1)
+    if input.ndim == 2:     # a copy, as PyTorch's diag (diagonal() is the view)
+        return apply(Diagonal, input, offset=int(diagonal), dim1=0, dim2=1).clone()
     raise ShapeError(f"diag: expected a 1-d or 2-d tensor, got shape {shape_str(input.shape)}")
 
 

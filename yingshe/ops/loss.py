@@ -388,16 +388,17 @@ class BCEWithLogitsBackward:
     pos_weight: t softplus(-x)."""
 
     def forward(xp, g, x, t, pw=None, *, wrt):
-        if wrt == "input":
-            s = _sigmoid_np(xp, x)
-            if pw is None:
-                return g * (s - t)
-            return g * ((1 + (pw - 1) * t) * s - pw * t)
-        if wrt == "target":
-            if pw is None:
-                return g * -x
-            return g * ((pw - 1) * _softplus_neg(xp, x) - x)
-        return g * t * _softplus_neg(xp, x)
+        with xp.errstate(invalid="ignore", over="ignore"):   # at non-finite values: NaN/inf
+            if wrt == "input":
+                s = _sigmoid_np(xp, x)
+                if pw is None:
+                    return g * (s - t)
+                return g * ((1 + (pw - 1) * t) * s - pw * t)
+            if wrt == "target":
+                if pw is None:
+                    return g * -x
+                return g * ((pw - 1) * _softplus_neg(xp, x) - x)
+            return g * t * _softplus_neg(xp, x)
 
     def infer(g, x, t, pw=None, *, wrt):
         return _pointwise_meta("binary_cross_entropy_with_logits_backward", g, x, t, pw)
