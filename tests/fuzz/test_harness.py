@@ -216,3 +216,24 @@ def test_a_quirk_rule_excuses_only_its_own_case():
     e = InputSpec((3,), "int64", "small", seed=3)
     p = _program("x = m.einsum('a,a->', x[0], e0)", shape=(4, 3), dtype="float32", extras=(e,))
     assert harness.classify(p).outcome == harness.BOTH_RAISE
+
+
+def test_float64_results_of_float32_arithmetic_get_float32_tolerance():
+    # a float64 gradient through softmax(..., dtype=float32): both sides are float32
+    # numbers 1 ulp apart; float64 arithmetic 1e-9 apart is still a difference
+    y = np.array([0.01849360391497612, 0.5])
+    t = np.array([np.float64(np.float32(0.01849360577762127)), 0.5])
+    assert harness._float32_values(y) and harness._float32_values(t)
+    assert harness.compare(y, t) is None
+    assert harness.compare(y + 1e-9, t) is not None                # not float32 numbers
+    assert not harness._float32_values(np.array([1.0, 2.0, 3.0]))  # integers say nothing
+    assert harness.compare(np.array([1.0, 2.0]), np.array([1.0, 2.0 + 1e-7])) is not None
+
+
+def test_compiled_float32_is_held_to_the_reference_tolerance_of_a_float64_evaluation():
+    truth = np.array([0.0013946500839665532])
+    e = np.array([0.0013946501], np.float32)         # eager: exact
+    c = np.array([0.0013945319], np.float32)         # compiled: 1.2e-7 off (graph atol 1e-7)
+    assert harness.compare(c, e, "graph") is not None
+    assert harness.compare(c, e, "graph", ref=truth) is None
+    assert harness.compare(np.array([0.00139], np.float32), e, "graph", ref=truth) is not None
