@@ -495,3 +495,22 @@ def test_sum_and_mean_of_opposite_infinities_are_nan_without_numpy_warnings_like
         want = getattr(torch.tensor(a), name)(*args).numpy()
         got = getattr(yingshe.tensor(a), name)(*args).numpy()   # the fixture makes warnings fail
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("values,correction", [([1.0], 2), ([1.0, 2.0], 3), ([1.0, 2.0, 4.0], 4),
+                                               ([1.0, 2.0], 2), ([1.0], 1)])
+def test_var_gradient_over_a_dim_with_correction_at_least_n_like_torch(values, correction):
+    """Found by the fuzz suite: PyTorch's gradient over a dim is 2 (x - mean) / (n - c) with
+    the degrees of freedom as they are (-0 for one value and correction 2); ours divided by
+    max(n - c, 0), giving NaN and infinities. (Over all dims PyTorch gives inf instead:
+    its two paths disagree; the dim one is the derivative of the formula.)"""
+    torch = import_torch()
+    grads = []
+    for m in (yingshe, torch):
+        x = m.tensor([values], dtype=m.float64, requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)   # PyTorch's degrees-of-freedom note
+            m.var(x, dim=1, correction=correction).sum().backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_array_equal(grads[0], grads[1])
+    np.testing.assert_array_equal(np.signbit(grads[0]), np.signbit(grads[1]))

@@ -629,7 +629,10 @@ class Var:
     def vjp(g, out, x, *, dim, correction, keepdim):
         n = _count(x.shape, dim)
         centered = x - mean(x, dim, keepdim=True)
-        scale = 2.0 / builtins.max(n - correction, 0) if n - correction > 0 else math.inf
+        # 2 (x - mean) / (n - correction), the degrees of freedom taken as they are (as
+        # PyTorch's gradient over a dim: -0 for one value and correction 2; inf where n equals
+        # the correction), though the value divides by max(n - correction, 0)
+        scale = 2.0 / (n - correction) if n != correction else math.inf
         return _unreduce(g, x.shape, dim, keepdim) * centered * scale
 
 
