@@ -183,3 +183,20 @@ def test_a_constant_written_over_a_temporary_requires_grad_as_eager(backend, wri
     for value, grad in results[1:]:
         _close(value, results[0][0])
         _close(grad, results[0][1])
+
+
+def test_each_call_differentiates_into_its_own_argument_tensors():
+    # the cached program's backward reached the tensors of the call that traced it: a
+    # fresh x on a later call got no gradient and the first x accumulated it (silent)
+    def f(x, w):
+        return (x * x * w).sum()
+
+    w = Y.ones(2, requires_grad=True)
+    compiled = Y.compile(f)
+    xs = [Y.tensor(np.arange(6.0).reshape(3, 2) + i, requires_grad=True) for i in range(3)]
+    for x in xs:
+        compiled(x, w).backward()
+    assert compiled.traces == 1 and compiled.eager_calls == 0
+    for x in xs:
+        _close(x.grad.numpy(), 2 * x.detach().numpy())
+    _close(w.grad.numpy(), sum((x.detach().numpy() ** 2).sum(0) for x in xs))
