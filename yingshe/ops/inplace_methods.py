@@ -372,7 +372,7 @@ for _name in (
         "atan2", "arctan2", "bitwise_and", "bitwise_or", "bitwise_xor", "eq", "ne", "lt", "le",
         "gt", "ge", "not_equal", "less", "less_equal", "greater", "greater_equal",
         "logical_and", "logical_or", "logical_xor", "floor_divide", "fmod", "remainder",
-        "hypot", "lerp", "addmm", "cumsum", "cumprod", "tril", "triu"):
+        "hypot", "ldexp", "lerp", "addmm", "cumsum", "cumprod", "tril", "triu"):
     _define_inplace(_name)
 
 # PyTorch's aliases of existing in-place methods
