@@ -41,7 +41,13 @@ T_LAYOUT = "torch wrong on a non-contiguous input"
 # PyTorch accepting what yingshe refuses by a rule of torch_quirks.py (PyTorch's own paths
 # disagree about the call)
 T_QUIRK = "torch accepts, not sensibly (a quirk rule)"
-OUTCOMES = (AGREE, BOTH_RAISE, WRONG, RAW, Y_RAISES, T_RAISES, LISTED, T_LAYOUT, T_QUIRK)
+# PyTorch's ldexp(x, n) differentiates x as g * 2**n with 2**n in integer arithmetic for an
+# integer n (torch 2.13): 0 for n < 0 (ldexp(x, tensor([-1])) has gradient 0, not 0.5),
+# wrapping from n = 63. Where yingshe differs from PyTorch but equals PyTorch with that
+# gradient computed in floating point, PyTorch is wrong
+T_LDEXP = "torch wrong: ldexp's gradient for an integer exponent"
+OUTCOMES = (AGREE, BOTH_RAISE, WRONG, RAW, Y_RAISES, T_RAISES, LISTED, T_LAYOUT, T_QUIRK,
+            T_LDEXP)
 BAD = (WRONG, RAW, Y_RAISES)
 
 # compiled vs eager: the same outcomes, with "compiled" for yingshe and "eager" for torch,
@@ -336,6 +342,43 @@ def _torch_run(program: Program, **kw) -> Run:
         return run(torch, program, **kw)
 
 
+def _torch_run_with_float_ldexp_gradient(program: Program) -> Run:
+    """PyTorch's run with ``ldexp``'s input gradient for an integer exponent computed as
+    ``ldexp(g, n)`` (exact, in g's floating dtype): see ``T_LDEXP``."""
+    from yingshe.testing.reference import torch as import_torch
+    torch = import_torch()
+    real = torch.ldexp
+
+    class Ldexp(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, n):
+            ctx.save_for_backward(n)
+            return real(x, n)
+
+        @staticmethod
+        def backward(ctx, g):
+            (n,) = ctx.saved_tensors
+            return real(g, n), None
+
+    def ldexp(x, n, **kw):
+        if (isinstance(x, torch.Tensor) and isinstance(n, torch.Tensor) and not kw
+                and x.is_floating_point() and not n.is_floating_point()
+                and n.dtype is not torch.bool):
+            return Ldexp.apply(x, n)
+        return real(x, n, **kw)
+
+    own = torch.Tensor.__dict__.get("ldexp")     # (the method is TensorBase's)
+    torch.ldexp, torch.Tensor.ldexp = ldexp, ldexp
+    try:
+        return _torch_run(program)
+    finally:
+        torch.ldexp = real
+        if own is None:
+            del torch.Tensor.ldexp
+        else:
+            torch.Tensor.ldexp = own
+
+
 def _program_error(r: Run) -> bool:
     """Raised by the drawn program's own text (a tuple index past the pieces of a split),
     not inside either library."""
@@ -379,6 +422,12 @@ def classify(program: Program) -> Result:
                     and dense.position == t.position
                     and compare_runs(y, dense, program, "reference", ref64, nan_rule) is None):
                 return Result(T_LAYOUT, msg)
+            if any({"ldexp", "Tensor.ldexp"} & set(s.names) for s in program.steps):
+                fixed = _torch_run_with_float_ldexp_gradient(program)
+                if (fixed.position == t.position
+                        and compare_runs(y, fixed, program, "reference", ref64, nan_rule)
+                        is None):
+                    return Result(T_LDEXP, msg)
             return Result(WRONG, msg)
     if y.position < t.position:
         if y.phase == "forward":

@@ -237,3 +237,19 @@ def test_compiled_float32_is_held_to_the_reference_tolerance_of_a_float64_evalua
     assert harness.compare(c, e, "graph") is not None
     assert harness.compare(c, e, "graph", ref=truth) is None
     assert harness.compare(np.array([0.00139], np.float32), e, "graph", ref=truth) is not None
+
+
+def test_torch_wrong_ldexp_gradient_for_a_negative_integer_exponent_is_told_apart(monkeypatch):
+    # PyTorch's ldexp(x, n) gives x the gradient 0 where the integer n < 0 (2**n in integer
+    # arithmetic): the re-run with that gradient in floating point arbitrates
+    n = InputSpec((3,), "int64", ("range", -4, 4), seed=3, grad=False)
+    first = InputSpec((2, 3), "float64", "normal", seed=1)
+    for text in ("x = x.ldexp(e0)", "x = m.ldexp(x, e0)"):
+        p = Program(first, [Step(text, "broadcasting", (n,))], grad=True, ct_seed=2)
+        assert harness.classify(p).outcome == harness.T_LDEXP
+    from yingshe.testing.reference import torch as import_torch
+    torch = import_torch()
+    assert "ldexp" not in torch.Tensor.__dict__      # the re-run's patch is undone
+    real = torch.ldexp
+    monkeypatch.setattr(torch, "ldexp", lambda x, n: real(x, n) + 1)   # wrong either way:
+    assert harness.classify(p).outcome == harness.WRONG                 # yingshe is judged

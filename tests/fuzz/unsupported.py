@@ -15,7 +15,7 @@ UNSUPPORTED = frozenset({
     # torch.* functions
     'acos', 'addcdiv', 'addcmul', 'aminmax', 'asin', 'asinh', 'atan', 'baddbmm', 'block_diag',
     'cartesian_prod', 'column_stack', 'copysign', 'cosh', 'cummax', 'deg2rad', 'diag_embed',
-    'dstack', 'erfc', 'exp2', 'fmax', 'fmin', 'inner', 'kron', 'ldexp', 'lgamma', 'logaddexp',
+    'dstack', 'erfc', 'exp2', 'fmax', 'fmin', 'inner', 'kron', 'lgamma', 'logaddexp',
     'logcumsumexp', 'logit', 'mode', 'nextafter', 'positive', 'quantile', 'real', 'rot90',
     'sgn', 'signbit', 'sinh', 'take', 'tensordot', 'vdot', 'xlogy',
     # Tensor methods

@@ -154,3 +154,49 @@ def test_inference_under_no_grad_builds_no_backward():
     with Y.no_grad():
         out = f(x)
     assert not out.requires_grad and f._last.backward is None
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("write", [
+    lambda t: t.zero_(), lambda t: t.fill_(2.5), lambda t: t.copy_(Y.ones(3, 2))],
+    ids=["zero_", "fill_", "copy_-constant"])
+def test_a_constant_written_over_a_temporary_requires_grad_as_eager(backend, write):
+    # found by the fuzz suite: x.clone().zero_() requires grad eagerly (the write gives x a
+    # zero gradient) but its compiled result did not (the traced constant read nothing);
+    # copy_ of a constant under tracing raised a raw AttributeError
+    if backend == "numba":
+        from tests.graph.test_op_table import require_numba
+        require_numba()
+
+    def f(x):
+        return write(x.clone()) * 3.0
+
+    compiled = Y.compile(f, backend=backend)
+    results = []
+    for fn in (f, compiled, compiled):      # eager, then the traced and the cached program
+        x = Y.tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
+        y = fn(x)
+        assert y.requires_grad
+        (y * Y.tensor([[1.0, -2.0]])).sum().backward()
+        results.append((y.detach().numpy(), x.grad.numpy()))
+    assert compiled.traces == 1 and compiled.eager_calls == 0
+    for value, grad in results[1:]:
+        _close(value, results[0][0])
+        _close(grad, results[0][1])
+
+
+def test_each_call_differentiates_into_its_own_argument_tensors():
+    # the cached program's backward reached the tensors of the call that traced it: a
+    # fresh x on a later call got no gradient and the first x accumulated it (silent)
+    def f(x, w):
+        return (x * x * w).sum()
+
+    w = Y.ones(2, requires_grad=True)
+    compiled = Y.compile(f)
+    xs = [Y.tensor(np.arange(6.0).reshape(3, 2) + i, requires_grad=True) for i in range(3)]
+    for x in xs:
+        compiled(x, w).backward()
+    assert compiled.traces == 1 and compiled.eager_calls == 0
+    for x in xs:
+        _close(x.grad.numpy(), 2 * x.detach().numpy())
+    _close(w.grad.numpy(), sum((x.detach().numpy() ** 2).sum(0) for x in xs))

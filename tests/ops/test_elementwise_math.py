@@ -16,6 +16,7 @@ from yingshe.errors import DTypeError
 from yingshe.ops import REGISTRY
 from yingshe.ops._shapes import Meta
 from yingshe.testing.reference import torch as import_torch
+from yingshe.testing.tolerances import tol
 
 DTYPES = ["bool", "uint8", "int32", "int64", "float16", "float32", "float64"]
 
@@ -561,3 +562,112 @@ def test_non_finite_inputs_give_torch_values_without_numpy_warnings(call):
     t = call(torch, torch.tensor(NONFINITE.copy())).numpy()
     np.testing.assert_array_equal(np.isnan(y), np.isnan(t))
     np.testing.assert_allclose(y[~np.isnan(y)], t[~np.isnan(t)], rtol=1e-12)
+
+
+# ---- ldexp (found missing by the fuzz suite) ---------------------------------------------------
+
+_LDEXP_DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32",
+                 "float64"]
+
+
+# PyTorch's ldexp of broadcast operands warns that it resized its output (torch 2.13)
+_TORCH_RESIZE = pytest.mark.filterwarnings("ignore:An output with one or more elements was "
+                                           "resized:UserWarning")
+
+
+@_TORCH_RESIZE
+@pytest.mark.parametrize("other", _LDEXP_DTYPES)
+@pytest.mark.parametrize("input", _LDEXP_DTYPES)
+def test_ldexp_dtypes_and_values_match_torch(input, other):
+    # integer inputs give the default float dtype; a float input with an integer exponent
+    # keeps its dtype (float16 * 2**int64 is float16); a bool exponent with a float input
+    # is refused by both
+    torch = import_torch()
+    a = np.array([[1], [0], [3], [-2]]).astype(input)
+    n = np.array([1, 2, 0]) if other in ("bool", "uint8") else np.array([1, -3, 0])
+    n = n.astype(other)
+    try:
+        want = torch.ldexp(torch.tensor(a), torch.tensor(n))
+    except NotImplementedError:
+        with pytest.raises(DTypeError, match="ldexp: a bool exponent"):
+            yingshe.ldexp(yingshe.tensor(a), yingshe.tensor(n))
+        return
+    got = yingshe.ldexp(yingshe.tensor(a), yingshe.tensor(n))
+    assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_ldexp_with_an_integer_exponent_is_exact_beyond_the_range_of_its_power():
+    # 2**130 overflows float32 and 2**-2000 underflows, yet 1e-30 * 2**130 is finite and
+    # 0 * 2**2000 is 0 (PyTorch's ldexp kernel); a float exponent multiplies by pow(2, n)
+    torch = import_torch()
+    a = np.array([1e-30, 0.0, 3.0, -2.0, 1e30], np.float32)
+    for n in (np.array([130, 2000, -2000, 1, -200]), np.array([130., 2000., -2000., 1., -200.],
+                                                              np.float32)):
+        want = torch.ldexp(torch.tensor(a), torch.tensor(n)).numpy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = yingshe.ldexp(yingshe.tensor(a), yingshe.tensor(n)).numpy()
+        np.testing.assert_array_equal(got, want)
+
+
+@_TORCH_RESIZE
+@pytest.mark.parametrize("shapes", [((2, 1), (3,)), ((), (4,)), ((3,), ()), ((0, 2), (2,))])
+@pytest.mark.parametrize("exponent", ["float32", "float64", "int64"])
+def test_ldexp_gradients_match_torch(shapes, exponent):
+    torch = import_torch()
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(shapes[0])
+    # PyTorch's input gradient for an integer exponent is 2**n in integer arithmetic (0
+    # for n < 0, torch 2.13): compared with it for n >= 0 only (negative n: the next test)
+    n = (rng.integers(0, 4, shapes[1]) if exponent == "int64"
+         else rng.uniform(-3, 3, shapes[1])).astype(exponent)
+    diff = exponent != "int64"
+    ts = [torch.tensor(a, requires_grad=True), torch.tensor(n, requires_grad=diff)]
+    ys = [yingshe.tensor(a, requires_grad=True), yingshe.tensor(n, requires_grad=diff)]
+    t_out, y_out = torch.ldexp(*ts), ys[0].ldexp(ys[1])
+    g = rng.standard_normal(tuple(t_out.shape))
+    t_out.backward(torch.tensor(g, dtype=t_out.dtype))
+    y_out.backward(yingshe.tensor(g.astype(y_out.detach().numpy().dtype)))
+    # a float32 exponent's pow(2, n) is a float32 (then multiplied in float64, as PyTorch)
+    rtol, atol = tol("reference", "float32" if exponent == "float32" else "float64")
+    np.testing.assert_allclose(y_out.detach().numpy(), t_out.detach().numpy(), rtol=rtol,
+                               atol=atol)
+    for y, t in zip(ys, ts) if diff else zip(ys[:1], ts[:1]):
+        assert y.grad.dtype == getattr(yingshe, str(t.grad.dtype).split(".")[-1])
+        np.testing.assert_allclose(y.grad.numpy(), t.grad.numpy(), rtol=rtol, atol=atol)
+    assert diff or ys[1].grad is None
+
+
+def test_ldexp_gradient_for_negative_integer_exponents_by_finite_differences():
+    # d(x * 2**n)/dx = 2**n, also for n < 0 (where PyTorch's integer 2**n gives 0)
+    a = np.array([0.3, -1.2, 2.5, 0.7])
+    n = np.array([-3, -1, 0, 5])
+    x = yingshe.tensor(a, requires_grad=True)
+    yingshe.ldexp(x, yingshe.tensor(n)).sum().backward()
+    eps = 1e-6
+    fd = (np.ldexp(a + eps, n) - np.ldexp(a - eps, n)) / (2 * eps)
+    np.testing.assert_allclose(x.grad.numpy(), fd, rtol=1e-9)
+    np.testing.assert_array_equal(x.grad.numpy(), np.ldexp(1.0, n))
+
+
+def test_ldexp_in_place_and_refusals_match_torch():
+    torch = import_torch()
+    for n in (np.array([1, -2]), np.array([0.5, 3.0])):
+        t = torch.tensor([1.5, -2.0], dtype=torch.float32)
+        y = yingshe.tensor(np.array([1.5, -2.0], np.float32))
+        assert y.ldexp_(yingshe.tensor(n)) is y
+        t.ldexp_(torch.tensor(n))
+        assert y.dtype == yingshe.float32
+        np.testing.assert_allclose(y.numpy(), t.numpy(), rtol=1e-6)
+    # an integer tensor cannot hold the float result
+    with pytest.raises(RuntimeError):
+        torch.tensor([1, 2]).ldexp_(torch.tensor([1, 2]))
+    with pytest.raises(RuntimeError, match="ldexp_"):
+        yingshe.tensor([1, 2]).ldexp_(yingshe.tensor([1, 2]))
+    # both operands must be tensors, as in PyTorch
+    for m in (torch, yingshe):
+        with pytest.raises(TypeError):
+            m.ldexp(m.tensor([1.0]), 2)
+        with pytest.raises(TypeError):
+            m.tensor([1.0]).ldexp(0.5)

@@ -153,6 +153,39 @@ def test_avg_pool2d_matches_torch(k, s, p, ceil, cip, h, w, seed):
 
 
 @SETTINGS
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(0, 1), st.booleans(), st.booleans(),
+       st.sampled_from([None, 2, -3]), st.integers(1, 3), st.integers(0, 2 ** 31 - 1))
+def test_avg_pool_of_int64_truncates_as_torch(k, s, p, ceil, cip, divisor, nd, seed):
+    # PyTorch averages int64 in integer arithmetic, rounding toward zero (-7 / 2 is -3);
+    # found by the fuzz suite (yingshe refused integer input)
+    torch = import_torch()
+    if 2 * p > k:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-50, 50, size=(2, 3) + (5,) * nd)
+    ys_f = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: yingshe.nn.functional.avg_pool3d}[nd]
+    t_f = getattr(torch.nn.functional, f"avg_pool{nd}d")
+    kw = dict(ceil_mode=ceil, count_include_pad=cip)
+    if nd > 1:
+        kw["divisor_override"] = divisor
+    out = ys_f(yingshe.tensor(x), k, s, p, **kw)
+    expected = t_f(torch.tensor(x), k, s, p, **kw)
+    assert out.dtype == yingshe.int64
+    np.testing.assert_array_equal(out.numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int8", "uint8", "bool"])
+def test_avg_pool_of_other_integers_is_refused_as_torch(dtype):
+    torch = import_torch()
+    x = np.ones((1, 1, 4, 4), dtype=dtype)
+    with pytest.raises(NotImplementedError):
+        torch.nn.functional.avg_pool2d(torch.tensor(x), 2)
+    with pytest.raises(yingshe.DTypeError, match="avg_pool2d: expected a floating-point or "
+                                                 "int64 input"):
+        F.avg_pool2d(yingshe.tensor(x), 2)
+
+
+@SETTINGS
 @given(st.integers(1, 9), st.integers(1, 9), st.integers(1, 12), st.integers(1, 12),
        st.sampled_from(["nearest", "bilinear-false", "bilinear-true", "adaptive"]),
        st.sampled_from(["float32", "float64"]))

@@ -993,7 +993,11 @@ class _BackwardPlan:
         from yingshe.graph.passes import key_of, optimize, pipeline, prune
         from yingshe.graph.codegen import generate
         from yingshe.graph.session import lowered
-        self.inputs = [t for t, _ in diff_args]
+        # an argument is this call's tensor (its position among the tensor leaves), a
+        # captured tensor (a parameter) is read by identity
+        self.arg_pos = [next((k for k, p in enumerate(phs) if p is s), None)
+                        for _, s in diff_args]
+        self.inputs = [t if k is None else None for (t, _), k in zip(diff_args, self.arg_pos)]
         xs = [s for _, s in diff_args]
         hyper = [s for s, _ in tracer.feeds]
         fwd = prune(fwd_fetches, phs + hyper)
@@ -1059,7 +1063,8 @@ class _BackwardPlan:
 
     def call(self, leaves: list, values: list) -> list:
         """Run the forward through the eager tape (one node); returns the outputs."""
-        return list(CompiledCall.apply(_Call(self, leaves, values), *self.inputs))
+        inputs = [t if k is None else leaves[k] for t, k in zip(self.inputs, self.arg_pos)]
+        return list(CompiledCall.apply(_Call(self, leaves, values), *inputs))
 
     def backward(self, call, grads_out) -> list:
         values = [None] * (self.n_gys + self.n_phs) + [f() for f in self.hyper_fns]

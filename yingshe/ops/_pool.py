@@ -248,8 +248,16 @@ def avg_pool(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_o
     acc = np.array(cands[0], copy=True)
     for c in cands[1:]:
         acc += c
-    acc /= _avg_divisor(x.shape, kernel, stride, padding, out, count_include_pad,
-                        divisor_override, x.dtype)
+    div = _avg_divisor(x.shape, kernel, stride, padding, out, count_include_pad,
+                       divisor_override, x.dtype)
+    if x.dtype == np.int64:
+        # PyTorch averages int64 in C++ integer arithmetic: the sum (wrapping on overflow)
+        # divided with truncation toward zero (divisor_override may be negative); other
+        # integer dtypes fail below, and the op's infer rule names them
+        q = np.floor_divide(acc, div)
+        q += (np.multiply(q, div) != acc) & ((acc < 0) != (div < 0))
+        return q
+    acc /= div
     return acc
 
 

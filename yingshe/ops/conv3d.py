@@ -18,6 +18,7 @@ Every registered op is closed under differentiation, so second derivatives work:
 
 from __future__ import annotations
 
+from yingshe import _dtype
 from yingshe.errors import ShapeError, DTypeError
 from yingshe.ops import _conv, _pool
 from yingshe.ops._registry import apply, register_op
@@ -179,8 +180,10 @@ class AvgPool3d:
     def infer(x, *, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override):
         _check_pool_input("avg_pool3d", x)
-        if not x.dtype.is_floating_point:
-            raise DTypeError(f"avg_pool3d: expected a floating-point input, got {x.dtype}")
+        if not (x.dtype.is_floating_point or x.dtype is _dtype.int64):
+            # PyTorch averages int64 (truncating) and no other integer dtype
+            raise DTypeError(f"avg_pool3d: expected a floating-point or int64 input, got "
+                             f"{x.dtype}")
         out, _ = _pool_geometry("avg_pool3d", x.shape, kernel_size, stride, padding,
                                  (1, 1, 1), ceil_mode)
         return Meta((x.shape[0], x.shape[1], *out), x.dtype)

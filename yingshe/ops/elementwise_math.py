@@ -66,7 +66,7 @@ __all__ = ["isclose", "allclose",
     # classification
     "isnan", "isinf", "isfinite",
     # closeness, and the names of issue 14
-    "equal", "hypot", "nan_to_num",
+    "equal", "hypot", "nan_to_num", "ldexp",
 ]
 
 _LN2 = math.log(2.0)
@@ -1768,6 +1768,47 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
     return apply(NanToNum, _tensor_arg("nan_to_num", input), nan=float(nan),
                  posinf=None if posinf is None else float(posinf),
                  neginf=None if neginf is None else float(neginf))
+
+
+# ---- ldexp: input * 2**other ------------------------------------------------------------------
+
+@register_op("ldexp", saves="inputs")
+class Ldexp:
+    """``a * 2**n`` for a floating ``a`` and an integer ``n``, exact (the exponent is added:
+    no overflow of ``2**n`` on the way, ``0 * 2**2000`` is 0), in ``a``'s dtype."""
+
+    def forward(xp, a, n):
+        with xp.errstate(over="ignore", under="ignore"):
+            return xp.ldexp(a, n).astype(a.dtype, copy=False)
+
+    def infer(a, n):
+        m = elementwise_meta("ldexp", a, n)
+        return Meta(tuple(m.shape), a.dtype)
+
+    def vjp(g, out, a, n, needs):
+        # linear in a: d/da = 2**n, applied exactly as for the value; n is an integer
+        return (apply(Ldexp, g, n) if needs[0] else None), None
+
+
+@tensor_method
+def ldexp(input, other, *, out=None):
+    """``input * 2**other`` elementwise, with broadcasting, as ``torch.ldexp``: a
+    floating-point ``input`` and an integer ``other`` give ``input``'s dtype, computed
+    exactly; otherwise ``input * pow(2., other)`` with type promotion (integer operands
+    give the default float dtype). Both operands must be tensors."""
+    _no_out(out, "ldexp")
+    for name, t in (("input", input), ("other", other)):
+        if not hasattr(t, "dtype") or not hasattr(t, "shape"):
+            raise TypeError(f"ldexp(): argument {name!r} must be a Tensor, not "
+                            f"{type(t).__name__}")
+    if input.dtype.is_floating_point and not other.dtype.is_floating_point:
+        if other.dtype is _dtype.bool:
+            raise DTypeError("ldexp: a bool exponent is not supported with a floating-point "
+                             "input, as in PyTorch (convert it with .long())")
+        return apply(Ldexp, input, other)
+    from yingshe.ops.elementwise import mul
+    with np.errstate(over="ignore", invalid="ignore"):   # 2**2000 = inf and 0 * inf = NaN
+        return mul(input, pow(2.0, other))
 
 
 # ---- hardtanh: clamp with PyTorch's gradient at the corners ----------------------------------

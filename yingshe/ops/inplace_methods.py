@@ -235,6 +235,12 @@ def _overwrite(t: Tensor, new: Tensor, opname: str) -> Tensor:
         if tuple(new.shape) != tuple(t.shape):
             new = _ys().expand(new, tuple(t.shape))
         new = _Overwrite.apply(t, new)
+    elif (MODE.tracer is not None and MODE.grad_enabled and t._data is None
+          and t.dtype.is_floating_point):
+        # a traced temporary: the written value (fill_'s constant) need not read ``t``, yet
+        # eagerly the result requires grad when ``t`` did (with a zero gradient, as above);
+        # where(False, t, new) keeps ``t`` an input of it, with where's zero gradient
+        new = _ys().where(False, t, new)
     return commit(t, new, opname)
 
 
@@ -249,7 +255,7 @@ def copy_(self, src, non_blocking=False):
         np.copyto(self._data, src._data, casting="unsafe")
         self._vc[0] += 1
         return self
-    if src._data is not None and src._data.dtype != self._data.dtype:
+    if src.dtype != self.dtype:     # (a traced temporary has a dtype but no data)
         src = _ys().to_dtype(src, self.dtype)
     return _overwrite(self, src, "copy_")
 
@@ -366,7 +372,7 @@ for _name in (
         "atan2", "arctan2", "bitwise_and", "bitwise_or", "bitwise_xor", "eq", "ne", "lt", "le",
         "gt", "ge", "not_equal", "less", "less_equal", "greater", "greater_equal",
         "logical_and", "logical_or", "logical_xor", "floor_divide", "fmod", "remainder",
-        "hypot", "lerp", "addmm", "cumsum", "cumprod", "tril", "triu"):
+        "hypot", "ldexp", "lerp", "addmm", "cumsum", "cumprod", "tril", "triu"):
     _define_inplace(_name)
 
 # PyTorch's aliases of existing in-place methods

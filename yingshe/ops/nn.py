@@ -551,8 +551,10 @@ class AvgPool2d:
               divisor_override):
         if x.ndim != 4:
             raise ShapeError(f"avg_pool2d: expected a 4-D input, got {shape_str(x.shape)}")
-        if not x.dtype.is_floating_point:
-            raise DTypeError(f"avg_pool2d: expected a floating-point input, got {x.dtype}")
+        if not (x.dtype.is_floating_point or x.dtype is _dtype.int64):
+            # PyTorch averages int64 (truncating) and no other integer dtype
+            raise DTypeError(f"avg_pool2d: expected a floating-point or int64 input, got "
+                             f"{x.dtype}")
         out, _ = _pool_geometry("avg_pool2d", x.shape, kernel_size, stride, padding, (1, 1),
                                 ceil_mode)
         return Meta((x.shape[0], x.shape[1], *out), x.dtype)

@@ -483,3 +483,26 @@ def _fill(value: int):
 
 exports("ones_like")(_fill(1))
 exports("zeros_like")(_fill(0))
+
+
+@exports("ldexp")
+def ldexp(c: Call):
+    """x * 2**a * 2**b * 2**c, the exponent clamped and split in three powers that are finite"""
+    # ONNX has no ldexp: 2**n alone overflows (0 * 2**200 would be NaN in float32, not 0);
+    # split, each power of two is finite and non-zero, and a clamped exponent already
+    # takes every finite input to 0 or inf. Exact except where two roundings into the
+    # subnormal range differ from one.
+    dt = c.out_dtype()
+    b = c.b
+    emax = int(np.finfo(dt.np).maxexp) - 1
+    n = b.op("Clip", [c.val(1, _dtype.int64), b.scalar(-3 * emax, _dtype.int64),
+                      b.scalar(3 * emax, _dtype.int64)])
+    first = b.op("Div", [n, b.scalar(3, _dtype.int64)])          # truncated toward zero
+    rest = b.op("Sub", [n, first])
+    second = b.op("Div", [rest, b.scalar(2, _dtype.int64)])
+    third = b.op("Sub", [rest, second])
+    out = c.val(0, dt)
+    for part in (first, second, third):
+        power = b.op("Pow", [b.scalar(2.0, dt), b.cast(part, _dtype.int64, dt)])
+        out = b.op("Mul", [out, power])
+    return out

@@ -497,6 +497,33 @@ ERRORS += [
               "broadcast", name="shapes", torch_exc=RuntimeError),
 ]
 
+# ---- ldexp: input * 2**other ------------------------------------------------------------------
+
+def _ldexp_ref(a, n):
+    """NumPy's ldexp for an integer exponent (exact), ``a * 2**n`` for a float one."""
+    return np.ldexp(a, n) if n.dtype.kind in "iu" else a * np.power(2.0, n)
+
+
+CASES += [
+    # PyTorch's gradient in the input for an integer exponent is 2**n computed in integer
+    # arithmetic (0 for n < 0; torch 2.13): the torch comparison uses n >= 0, and the case
+    # below checks negative exponents by finite differences only
+    OpCase("ldexp", lambda m, a, n: m.ldexp(a, n), gen(normal(3, 4), ints(0, 5, 4)),
+           _ldexp_ref, name="int-exponent"),
+    OpCase("ldexp", lambda m, a, n: a.ldexp(n), gen(noncontig(3, 2), ints(-6, 6, 3, 1)),
+           _ldexp_ref, name="negative-exponent-noncontig", torch=False),
+    OpCase("ldexp", lambda m, a, n: m.ldexp(a, n), gen(normal(0, 3), ints(-2, 2, 3)),
+           _ldexp_ref, name="empty"),
+    # a float exponent: ldexp is input * pow(2, other) (the mul op), differentiable in both
+    OpCase("mul", lambda m, a, b: m.ldexp(a, b), gen(normal(2, 3), normal(3)), _ldexp_ref,
+           name="ldexp-float-exponent"),
+]
+
+ERRORS += [
+    ErrorCase("ldexp", lambda m, a, b: m.ldexp(a, b), gen(normal(3), normal(4)), ShapeError,
+              "broadcast", name="shapes", torch_exc=RuntimeError),
+]
+
 # ---- hardtanh: clamp with PyTorch's zero gradient at the corners ------------------------------
 
 def _F(m):
