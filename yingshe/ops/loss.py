@@ -729,6 +729,45 @@ def _soft_coefficients(xp, target, weight, label_smoothing, c):
     return wt
 
 
+def _ce_kernel_case(xp, x, target, reduction) -> bool:
+    """Whether cross_entropy's numba kernels (``_loss_kernels``) cover this call: (N, C)
+    float logits with N, C > 0, (N,) integer targets, a reduced loss (the caller checked
+    that there are no class weights and no label smoothing), numba the backend."""
+    return (getattr(xp, "name", None) == "numpy" and reduction != "none" and x.ndim == 2 and x.shape[0] > 0
+            and x.shape[1] > 0 and target.ndim == 1 and target.dtype.kind in "iu"
+            and x.dtype in (np.float32, np.float64))
+
+
+def _ce_forward_kernel(x, target, ignore_index, reduction):
+    """(loss, log-softmax) by the numba kernel, or None (no numba; an out-of-range target,
+    which the NumPy code reports)."""
+    from yingshe.ops import _loss_kernels
+    k = _loss_kernels.kernels()
+    if k is None:
+        return None
+    x = np.ascontiguousarray(x)
+    logp = np.empty(x.shape, x.dtype)
+    k["ce_shift"](x, logp)
+    total, count, bad = k["ce_finish"](np.exp(logp), target, ignore_index, logp)
+    if bad:
+        return None
+    if reduction == "mean":
+        total = total / count if count else np.nan   # the mean of nothing is NaN
+    return np.asarray(total, dtype=x.dtype), logp
+
+
+def _ce_backward_kernel(g, logp, target, ignore_index, reduction):
+    """cross_entropy's gradient by the numba kernel, or None (see _ce_forward_kernel)."""
+    from yingshe.ops import _loss_kernels
+    k = _loss_kernels.kernels()
+    if k is None or np.ndim(g) != 0:
+        return None
+    dx = np.exp(logp)                       # a fresh C-contiguous array: the gradient
+    if k["ce_backward"](float(g), dx, target, ignore_index, reduction == "mean"):
+        return None
+    return dx
+
+
 @register_op("cross_entropy", saves="both", num_outputs=2, hidden=1, reads_visible=False)
 class CrossEntropy:
     """log_softmax over the class dim (1, or 0 for an unbatched (C,) input) and the
@@ -740,6 +779,10 @@ class CrossEntropy:
     pass over the input without a one-hot."""
 
     def forward(xp, x, target, weight=None, *, ignore_index, reduction, label_smoothing):
+        if weight is None and not label_smoothing and _ce_kernel_case(xp, x, target, reduction):
+            r = _ce_forward_kernel(x, target, ignore_index, reduction)
+            if r is not None:
+                return r
         n, c, d = _class_layout(x.shape)
         if weight is not None:
             _check_weight("cross_entropy", weight, c, x.dtype)
@@ -848,6 +891,11 @@ class CrossEntropyBackward:
 
     def forward(xp, g, logp, target, weight=None, *, ignore_index, reduction,
                 label_smoothing):
+        if weight is None and not label_smoothing and \
+                _ce_kernel_case(xp, logp, target, reduction):
+            dx = _ce_backward_kernel(g, logp, target, ignore_index, reduction)
+            if dx is not None:
+                return dx
         n, c, d = _class_layout(logp.shape)
         dx = xp.empty((n, c, d), logp.dtype)   # C order: scattered into through a flat view
         xp.exp(logp.reshape(n, c, d), out=dx)  # p = softmax(x)
