@@ -312,17 +312,18 @@ def _step(workload, backend):
 # (fused kernels, library calls) of one compiled SGD step of a linear model, by its
 # structure: the forward (linear) and the loss are one library call each; the loss's
 # gradient is one kernel with the bias gradient's sum fused into it (linreg: the
-# mse gradient 2 (p - y) / n is sub and mul) or a library call (the logistic and
-# softmax losses are fused ops with their own backward op); the weight gradient is a
+# mse gradient 2 (p - y) / n is sub and mul; logreg: the logistic loss's backward op
+# has a scalar formula) or a library call (softmax: cross_entropy's backward op is
+# row-wise, with its own numba kernel); the weight gradient is a
 # transpose and a matmul; each parameter's update is the optimizer's fused op
 # (``sgd_update``, a library call that is itself one numba pass; stateful with several
 # outputs, the fusion pass leaves it alone).
 COUNTS = {
     # kernels: mse grad + bias sum; library: linear, mse_loss, transpose, matmul, 2 updates
     "linreg": (1, 6),
-    # library: linear, bce (reduced in the op), bce backward, transpose, matmul, sum (of
-    # a library result: nothing to fuse it with), 2 updates
-    "logreg": (0, 8),
+    # kernels: bce backward + bias sum; library: linear, bce (reduced in the op),
+    # transpose, matmul, 2 updates
+    "logreg": (1, 6),
     # library: linear, cross_entropy, cross_entropy backward, transpose, matmul, sum,
     # 2 updates
     "softmax": (0, 8),

@@ -11,6 +11,7 @@ the pointwise losses are reduced by the functional (``sum``/``mean``).
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -381,6 +382,24 @@ class BCEWithLogitsBackward:
                 return g * -x
             return g * ((pw - 1) * _softplus_neg(xp, x) - x)
         return g * t * _softplus_neg(xp, x)
+
+    @staticmethod
+    def scalar(g, x, t, pw=None, wrt="input"):
+        # the forward's formulas per element (its stable sigmoid and softplus): with it
+        # the gradient joins the fusion group of what consumes it (a linear layer's bias
+        # gradient sums it), one pass instead of a library call and a sum
+        if wrt == "input":
+            e = math.exp(-math.fabs(x))
+            s = 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
+            if pw is None:
+                return g * (s - t)
+            return g * ((1.0 + (pw - 1.0) * t) * s - pw * t)
+        sp = max(-x, 0.0) + math.log1p(math.exp(-math.fabs(x)))
+        if wrt == "target":
+            if pw is None:
+                return g * -x
+            return g * ((pw - 1.0) * sp - x)
+        return g * t * sp
 
     def infer(g, x, t, pw=None, *, wrt):
         return _pointwise_meta("binary_cross_entropy_with_logits_backward", g, x, t, pw)
