@@ -157,6 +157,14 @@ class MSELoss:
             return xp.asarray(xp.nan, dtype=sq.dtype)
         return xp.mean(sq)
 
+    @staticmethod
+    def scalar(x, t, reduction="none"):
+        # the pointwise loss: the fusion pass splits a reduced mse_loss into this and a
+        # sum/mean (yingshe.graph.passes.fuse.SPLIT_REDUCTION), so it joins the loss
+        # gradient's kernel; a 0-d loss is its own mean and sum
+        d = x - t
+        return d * d
+
     def infer(x, t, *, reduction):
         m = _pointwise_meta("mse_loss", x, t)
         return m if reduction == "none" else Meta((), m.dtype)
@@ -338,6 +346,16 @@ class BinaryCrossEntropyWithLogits:
             return xp.asarray(total / loss.size if reduction == "mean" else total,
                               dtype=loss.dtype)
         return xp.asarray(xp.nan, dtype=loss.dtype)   # the mean of nothing, as PyTorch
+
+    @staticmethod
+    def scalar(x, t, weight=None, pw=None, reduction="none"):
+        # the pointwise loss, as the forward computes it (see MSELoss.scalar for why)
+        sp = math.log1p(math.exp(-math.fabs(x)))
+        if pw is None:
+            loss = max(x, 0.0) - x * t + sp
+        else:
+            loss = (1.0 - t) * x + ((pw - 1.0) * t + 1.0) * (sp + max(-x, 0.0))
+        return loss if weight is None else loss * weight
 
     def infer(x, t, weight=None, pw=None, *, reduction):
         m = _pointwise_meta("binary_cross_entropy_with_logits", x, t, weight, pw)
