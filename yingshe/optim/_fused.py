@@ -557,7 +557,33 @@ def _compiled_inplace(node, backend: str):
         else:
             _run(op, p, g, rest[:ns], rest[ns:], attrs, full_out)
         return tuple(real) + (real[0],) * (n_out - n_real)
-    return run
+    if kernel is None:
+        return run
+    return _unrolled_run(run, kernel, ns, len(node.inputs) - 2 - ns, n_real, n_out,
+                         out_of, in_of)
+
+
+def _unrolled_run(general, kernel, ns, nh, n_real, n_out, out_of, in_of):
+    """``run`` of ``_compiled_inplace`` with the numba kernel, written out for this
+    node's slot layout (no lists, comprehensions or unpacking: the generic closure cost
+    4.1 us per call around a 0.75 us kernel on softmax's (10, 64) weight). A destination
+    that is not C-contiguous takes the general path."""
+    args = ["outs", "p", "g"] + [f"s{i}" for i in range(ns)] + [f"h{i}" for i in range(nh)]
+    ins = ["p", "g"] + [f"s{i}" for i in range(ns)]
+    ln = [f"def run({', '.join(args)}):"]
+    for k in range(n_real):
+        ln += [f"    r{k} = outs[{k}]", f"    if r{k} is None:",
+               f"        r{k} = empty(p.shape, p.dtype)"]
+    ln += ["    if not (" + " and ".join(f"r{k}.flags.c_contiguous" for k in range(n_real))
+           + "):", f"        return general({', '.join(args)})"]
+    call = [f"{ins[k]}.ravel()" for k in in_of] + [f"float(h{i})" for i in range(nh)]
+    call += [f"r{k}.ravel()" for k in out_of]
+    ln.append(f"    KERNEL({', '.join(call)})")
+    res = [f"r{k}" for k in range(n_real)] + ["r0"] * (n_out - n_real)
+    ln.append(f"    return ({', '.join(res)},)")
+    env = {"KERNEL": kernel, "general": general, "empty": np.empty}
+    exec(compile("\n".join(ln) + "\n", "<yingshe fused update>", "exec"), env)  # noqa: S102
+    return env["run"]
 
 
 def _register_inplace() -> None:
