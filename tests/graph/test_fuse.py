@@ -407,8 +407,8 @@ def _step(workload, backend):
 # gradient 2 (p - y) / n is sub and mul; logreg: the logistic loss's backward op has a
 # scalar formula); softmax's cross_entropy and its backward are row-wise library calls
 # (their own numba kernels), and the bias gradient's sum of the latter's result is a
-# kernel of its own (NumPy's strided partial sum costs more); the weight gradient is a transpose and a matmul; each
-# parameter's update is the optimizer's fused op (``sgd_update``, a library call that
+# kernel of its own (NumPy's strided partial sum costs more); the weight gradient is a
+# transpose and a matmul; each parameter's update is the optimizer's fused op (``sgd_update``, a library call that
 # is itself one numba pass; stateful with several outputs, the fusion pass leaves it
 # alone).
 COUNTS = {

@@ -9,10 +9,11 @@ it per-call overhead. Here the forward is two loops around NumPy's vectorised ``
 row shift; then the row sums, the log-softmax, the targets checked and gathered in the
 same pass) and the backward one loop after ``exp``.
 
-They follow the NumPy code's maths (a NaN logit makes its row NaN), the log-sum-exp is taken in float64 and the losses are
-summed in float64 (NumPy sums the float32 losses pairwise: the results agree to float32
-round-off). An out-of-range target is reported back (its row) and the op re-runs its
-NumPy code, which raises PyTorch's IndexError with the message of every other path.
+They follow the NumPy code's maths (a NaN logit makes its row NaN), the log-sum-exp is
+taken in float64 and the losses are summed in float64 (NumPy sums the float32 losses
+pairwise: the results agree to float32 round-off). An out-of-range target is reported
+back (its row) and the op re-runs its NumPy code, which raises PyTorch's IndexError with
+the message of every other path.
 
 ``kernels()`` gives the compiled functions, or ``None`` when the backend policy of
 ``yingshe.backend.jit`` says NumPy; the machine code is cached on disk (``cache=True``).
@@ -21,29 +22,10 @@ NumPy code, which raises PyTorch's IndexError with the message of every other pa
 from __future__ import annotations
 
 import math
-import threading
 
 from yingshe.backend import jit
 
 __all__ = ["kernels"]
-
-_lock = threading.Lock()
-_compiled: dict = {}
-
-
-def kernels():
-    """The compiled kernels (a dict by name), or ``None`` to use NumPy."""
-    if jit.resolve_backend(None) != "numba":
-        return None
-    if not _compiled:
-        with _lock:
-            if not _compiled:
-                numba = jit.numba_module()
-                # no fastmath: the row max must see NaN, and the sums' order is NumPy's
-                # concern only to round-off
-                for name, fn in _KERNELS.items():
-                    _compiled[name] = numba.njit(cache=True, nogil=True)(fn)
-    return _compiled
 
 
 def ce_shift(x, logp):
@@ -109,4 +91,7 @@ def ce_backward(g, dx, t, ignore_index, mean):
     return 0
 
 
-_KERNELS = {"ce_shift": ce_shift, "ce_finish": ce_finish, "ce_backward": ce_backward}
+# no fastmath: the sums' order is NumPy's concern only to round-off, and NaN/inf must
+# follow the non-finite rules
+kernels = jit.LazyKernels({"ce_shift": ce_shift, "ce_finish": ce_finish,
+                           "ce_backward": ce_backward}, cache=True, nogil=True)

@@ -770,9 +770,9 @@ def _ce_kernel_case(xp, x, target, reduction) -> bool:
     """Whether cross_entropy's numba kernels (``_loss_kernels``) cover this call: (N, C)
     float logits with N, C > 0, (N,) integer targets, a reduced loss (the caller checked
     that there are no class weights and no label smoothing), numba the backend."""
-    return (getattr(xp, "name", None) == "numpy" and reduction != "none" and x.ndim == 2 and x.shape[0] > 0
-            and x.shape[1] > 0 and target.ndim == 1 and target.dtype.kind in "iu"
-            and x.dtype in (np.float32, np.float64))
+    return (getattr(xp, "name", None) == "numpy" and reduction != "none" and x.ndim == 2
+            and x.shape[0] > 0 and x.shape[1] > 0 and target.ndim == 1
+            and target.dtype.kind in "iu" and x.dtype in (np.float32, np.float64))
 
 
 def _ce_forward_kernel(x, target, ignore_index, reduction):
