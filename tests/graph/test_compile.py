@@ -73,19 +73,29 @@ OPTIMIZERS = {
 }
 
 
-def _assert_same(eager, comp):
-    np.testing.assert_allclose(comp[0], eager[0], rtol=RTOL, atol=ATOL)
+def _assert_same(eager, comp, rtol=RTOL, atol=ATOL):
+    np.testing.assert_allclose(comp[0], eager[0], rtol=rtol, atol=atol)
     for a, b in zip(comp[1], eager[1]):
-        np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
     for a, b in zip(comp[2], eager[2]):
         np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_training_step_matches_eager_for_50_steps(name):
+    # one step: compiled vs eager at DESIGN's graph tolerance, parameters and gradients
+    first = _train(OPTIMIZERS[name], False, steps=1), _train(OPTIMIZERS[name], True, steps=1)
+    _assert_same(*first)
+    for a, b in zip(first[1][2], first[0][2]):
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
+    # 50 steps: the trajectory row (rtol 1e-4, atol 1e-6). The compiled step's fused
+    # reductions (the bias gradients' sums) accumulate in float64 where eager NumPy sums
+    # float32 pairwise, and Adam's division by sqrt(v) amplifies that round-off over the
+    # steps: on main the worst parameter already sat at 0.87 of the one-op tolerance
+    # after 50 Adam steps, and any change of rounding in a shared op moves it past 1.
     eager = _train(OPTIMIZERS[name], False)
     comp = _train(OPTIMIZERS[name], True)
-    _assert_same(eager, comp)
+    _assert_same(eager, comp, *tol("trajectory", np.float32))
     fn = comp[3]
     assert fn.traces == 1                 # one signature: traced once, then cache hits
     assert fn.eager_calls == 1            # the first call creates the optimizer state

@@ -91,6 +91,96 @@ def test_fusion_never_makes_a_cycle_through_a_library_call():
            _run([c], feeds, backend="numpy"))
 
 
+def _groups_by_ops(program):
+    return [[m.op.name for m in node.attrs["group"].members] for node in _fused_nodes(program)]
+
+
+def test_sibling_groups_reading_one_input_share_a_kernel():
+    # exp(x).sum() and tanh(x) * 2 read x and nothing of each other: one loop
+    G.reset_default_graph()
+    x = G.placeholder(Y.float64, (4, 3), name="x")
+    total = Y.exp(x).sum()
+    y = Y.tanh(x) * 2.0
+    program = optimize(prune([total, y], [x]), passes=pipeline("numba"))
+    verify(program)
+    assert sorted(map(sorted, _groups_by_ops(program))) == [["exp", "mul", "sum", "tanh"]]
+    feeds = {x: np.random.default_rng(2).standard_normal((4, 3))}
+    _close(_run([total, y], feeds, backend="numba"), _run([total, y], feeds, backend="numpy"))
+
+
+def test_siblings_with_a_path_between_them_stay_apart():
+    # exp(x) -> matmul -> (tanh(x) + m): one kernel would need the matmul first and last
+    G.reset_default_graph()
+    x = G.placeholder(Y.float64, (3, 3), name="x")
+    w = G.placeholder(Y.float64, (3, 3), name="w")
+    a = Y.exp(x) * 2.0
+    c = Y.tanh(x) + a @ w
+    program = optimize(prune([c], [x, w]), passes=pipeline("numba"))
+    verify(program)
+    for names in _groups_by_ops(program):
+        assert not ("exp" in names and "tanh" in names), names
+    rng = np.random.default_rng(3)
+    feeds = {x: rng.standard_normal((3, 3)), w: rng.standard_normal((3, 3))}
+    _close(_run([c], feeds, backend="numba"), _run([c], feeds, backend="numpy"))
+
+
+@pytest.mark.parametrize("case", ["mse-mean", "mse-sum", "bce-mean", "bce-weight-sum",
+                                  "bce-pos-weight"])
+def test_a_reduced_pointwise_loss_joins_its_gradients_kernel(case):
+    # the reduced loss is split into its pointwise form and a mean/sum, which fuse with
+    # the loss gradient (a sibling reading the same prediction and target)
+    require_numba()
+    G.reset_default_graph()
+    F = Y.nn.functional
+    p = G.placeholder(Y.float32, (7, 2), name="p")
+    t = G.placeholder(Y.float32, (7, 2), name="t")
+    w = G.placeholder(Y.float32, (2,), name="w")
+    kind, _, how = case.partition("-")
+    if kind == "mse":
+        loss = F.mse_loss(p, t, reduction=how)
+    elif how == "weight-sum":
+        loss = F.binary_cross_entropy_with_logits(p, t, weight=w, reduction="sum")
+    else:
+        loss = F.binary_cross_entropy_with_logits(
+            p, t, pos_weight=w if how == "pos-weight" else None)
+    (gp,) = G.gradients(loss, [p])
+    program = optimize(prune([loss, gp], [p, t, w]), passes=pipeline("numba"))
+    verify(program)
+    groups = _groups_by_ops(program)
+    op = {"mse": "mse_loss", "bce": "binary_cross_entropy_with_logits"}[kind]
+    if how == "pos-weight":            # (x, t, None, pw): no scalar call fits, kept whole
+        assert not any(op in names for names in groups), groups
+    else:
+        (names,) = [ns for ns in groups if op in ns]
+        assert ("sum" if "sum" in how else "mean") in names and len(groups) == 1, groups
+    rng = np.random.default_rng(4)
+    feeds = {p: (rng.standard_normal((7, 2)) * 3).astype(np.float32),
+             t: rng.uniform(0, 1, (7, 2)).astype(np.float32),
+             w: rng.uniform(0.5, 2, 2).astype(np.float32)}
+    _close(_run([loss, gp], feeds, backend="numba"), _run([loss, gp], feeds, backend="numpy"),
+           dtype="float32")
+
+
+@pytest.mark.parametrize("dim,shape,kernel", [((0,), (6, 5), True), ((1,), (6, 5), True),
+                                               ((0, 1), (6, 5), False),
+                                               ((0,), (512, 256), False)])
+def test_a_lone_partial_reduction_of_a_library_result(dim, shape, kernel):
+    # a bias gradient: the sum over the batch of a matmul's result, with no elementwise
+    # group to join, is a kernel when small and partial; full sums and big arrays stay
+    # NumPy's
+    require_numba()
+    G.reset_default_graph()
+    a = G.placeholder(Y.float64, (shape[0], 3), name="a")
+    b = G.placeholder(Y.float64, (3, shape[1]), name="b")
+    out = (a @ b).sum(dim)
+    program = optimize(prune([out], [a, b]), passes=pipeline("numba"))
+    verify(program)
+    assert _groups_by_ops(program) == ([["sum"]] if kernel else [])
+    rng = np.random.default_rng(5)
+    feeds = {a: rng.standard_normal((shape[0], 3)), b: rng.standard_normal((3, shape[1]))}
+    _close(_run([out], feeds, backend="numba"), _run([out], feeds, backend="numpy"))
+
+
 def test_random_and_stateful_ops_stay_out_and_keep_their_order():
     G.reset_default_graph()
     v = G.Variable(np.ones((4,)), name="v")
@@ -310,22 +400,28 @@ def _step(workload, backend):
 
 
 # (fused kernels, library calls) of one compiled SGD step of a linear model, by its
-# structure: the forward (linear) and the loss are one library call each; the loss's
-# gradient is one kernel with the bias gradient's sum fused into it (linreg: the
-# mse gradient 2 (p - y) / n is sub and mul) or a library call (the logistic and
-# softmax losses are fused ops with their own backward op); the weight gradient is a
-# transpose and a matmul; each parameter's update is the optimizer's fused op
-# (``sgd_update``, a library call that is itself one numba pass; stateful with several
-# outputs, the fusion pass leaves it alone).
+# structure: the forward (linear) is a library call; a reduced pointwise loss (mse,
+# the logistic loss) is split into its pointwise form and a mean, which joins its
+# gradient's kernel (the loss and the gradient read the same prediction and target:
+# sibling groups merged), with the bias gradient's sum fused into it (linreg: the mse
+# gradient 2 (p - y) / n is sub and mul; logreg: the logistic loss's backward op has a
+# scalar formula); softmax's cross_entropy and its backward are row-wise library calls
+# (their own numba kernels), and the bias gradient's sum of the latter's result is a
+# kernel of its own (NumPy's strided partial sum costs more); the weight gradient is a
+# transpose and a matmul; each parameter's update is the optimizer's fused op (``sgd_update``, a library call that
+# is itself one numba pass; stateful with several outputs, the fusion pass leaves it
+# alone).
 COUNTS = {
-    # kernels: mse grad + bias sum; library: linear, mse_loss, transpose, matmul, 2 updates
-    "linreg": (1, 6),
-    # library: linear, bce (reduced in the op), bce backward, transpose, matmul, sum (of
-    # a library result: nothing to fuse it with), 2 updates
-    "logreg": (0, 8),
-    # library: linear, cross_entropy, cross_entropy backward, transpose, matmul, sum,
+    # kernels: mse + mean, its grad + bias sum; library: linear, transpose, matmul,
     # 2 updates
-    "softmax": (0, 8),
+    "linreg": (1, 5),
+    # kernels: bce + mean, bce backward + bias sum; library: linear, transpose, matmul,
+    # 2 updates
+    "logreg": (1, 5),
+    # kernels: the bias gradient's sum over the batch (a lone partial reduction of a
+    # library result); library: linear, cross_entropy, cross_entropy backward,
+    # transpose, matmul, 2 updates
+    "softmax": (1, 7),
 }
 
 

@@ -120,6 +120,31 @@ def get_default_backend() -> str:
     return resolve_backend(None)
 
 
+class LazyKernels:
+    """Hand-written numba functions of an op module, compiled on first use:
+    ``kernels()`` gives them (a dict by name), or ``None`` when the backend policy says
+    NumPy (numba missing, or ``set_default_backend("numpy")``), and the op runs its NumPy
+    code. ``options`` go to ``numba.njit`` (``cache=True`` keeps the machine code on
+    disk, so only the first process compiles)."""
+
+    def __init__(self, functions: dict, **options) -> None:
+        self._functions = functions
+        self._options = options
+        self._compiled: dict = {}
+        self._lock = threading.Lock()
+
+    def __call__(self):
+        if resolve_backend(None) != "numba":
+            return None
+        if not self._compiled:
+            with self._lock:
+                if not self._compiled:
+                    njit = numba_module().njit(**self._options)
+                    self._compiled.update({name: njit(fn)
+                                           for name, fn in self._functions.items()})
+        return self._compiled
+
+
 # ---- the kernel cache ------------------------------------------------------------------------
 
 def cache_dir() -> str:

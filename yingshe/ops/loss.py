@@ -11,6 +11,7 @@ the pointwise losses are reduced by the functional (``sum``/``mean``).
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -166,6 +167,14 @@ class MSELoss:
             if sq.size == 0:  # the mean of nothing is nan, silently, as in PyTorch
                 return xp.asarray(xp.nan, dtype=sq.dtype)
             return xp.mean(sq)
+
+    @staticmethod
+    def scalar(x, t, reduction="none"):
+        # the pointwise loss: the fusion pass splits a reduced mse_loss into this and a
+        # sum/mean (yingshe.graph.passes.fuse.SPLIT_REDUCTION), so it joins the loss
+        # gradient's kernel; a 0-d loss is its own mean and sum
+        d = x - t
+        return d * d
 
     def infer(x, t, *, reduction):
         m = _pointwise_meta("mse_loss", x, t)
@@ -355,6 +364,16 @@ class BinaryCrossEntropyWithLogits:
         with xp.errstate(invalid="ignore", over="ignore"):   # non-finite inputs, as PyTorch
             return _bce_logits_loss(xp, x, t, weight, pw, reduction)
 
+    @staticmethod
+    def scalar(x, t, weight=None, pw=None, reduction="none"):
+        # the pointwise loss, as the forward computes it (see MSELoss.scalar for why)
+        sp = math.log1p(math.exp(-math.fabs(x)))
+        if pw is None:
+            loss = max(x, 0.0) - x * t + sp
+        else:
+            loss = (1.0 - t) * x + ((pw - 1.0) * t + 1.0) * (sp + max(-x, 0.0))
+        return loss if weight is None else loss * weight
+
     def infer(x, t, weight=None, pw=None, *, reduction):
         m = _pointwise_meta("binary_cross_entropy_with_logits", x, t, weight, pw)
         return m if reduction == "none" else Meta((), m.dtype)
@@ -399,6 +418,24 @@ class BCEWithLogitsBackward:
                     return g * -x
                 return g * ((pw - 1) * _softplus_neg(xp, x) - x)
             return g * t * _softplus_neg(xp, x)
+
+    @staticmethod
+    def scalar(g, x, t, pw=None, wrt="input"):
+        # the forward's formulas per element (its stable sigmoid and softplus): with it
+        # the gradient joins the fusion group of what consumes it (a linear layer's bias
+        # gradient sums it), one pass instead of a library call and a sum
+        if wrt == "input":
+            e = math.exp(-math.fabs(x))
+            s = 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
+            if pw is None:
+                return g * (s - t)
+            return g * ((1.0 + (pw - 1.0) * t) * s - pw * t)
+        sp = max(-x, 0.0) + math.log1p(math.exp(-math.fabs(x)))
+        if wrt == "target":
+            if pw is None:
+                return g * -x
+            return g * ((pw - 1.0) * sp - x)
+        return g * t * sp
 
     def infer(g, x, t, pw=None, *, wrt):
         return _pointwise_meta("binary_cross_entropy_with_logits_backward", g, x, t, pw)
@@ -747,6 +784,45 @@ def _soft_coefficients(xp, target, weight, label_smoothing, c):
     return wt
 
 
+def _ce_kernel_case(xp, x, target, reduction) -> bool:
+    """Whether cross_entropy's numba kernels (``_loss_kernels``) cover this call: (N, C)
+    float logits with N, C > 0, (N,) integer targets, a reduced loss (the caller checked
+    that there are no class weights and no label smoothing), numba the backend."""
+    return (getattr(xp, "name", None) == "numpy" and reduction != "none" and x.ndim == 2
+            and x.shape[0] > 0 and x.shape[1] > 0 and target.ndim == 1
+            and target.dtype.kind in "iu" and x.dtype in (np.float32, np.float64))
+
+
+def _ce_forward_kernel(x, target, ignore_index, reduction):
+    """(loss, log-softmax) by the numba kernel, or None (no numba; an out-of-range target,
+    which the NumPy code reports)."""
+    from yingshe.ops import _loss_kernels
+    k = _loss_kernels.kernels()
+    if k is None:
+        return None
+    x = np.ascontiguousarray(x)
+    logp = np.empty(x.shape, x.dtype)
+    k["ce_shift"](x, logp)
+    total, count, bad = k["ce_finish"](np.exp(logp), target, ignore_index, logp)
+    if bad:
+        return None
+    if reduction == "mean":
+        total = total / count if count else np.nan   # the mean of nothing is NaN
+    return np.asarray(total, dtype=x.dtype), logp
+
+
+def _ce_backward_kernel(g, logp, target, ignore_index, reduction):
+    """cross_entropy's gradient by the numba kernel, or None (see _ce_forward_kernel)."""
+    from yingshe.ops import _loss_kernels
+    k = _loss_kernels.kernels()
+    if k is None or np.ndim(g) != 0:
+        return None
+    dx = np.exp(logp)                       # a fresh C-contiguous array: the gradient
+    if k["ce_backward"](float(g), dx, target, ignore_index, reduction == "mean"):
+        return None
+    return dx
+
+
 @register_op("cross_entropy", saves="both", num_outputs=2, hidden=1, reads_visible=False)
 class CrossEntropy:
     """log_softmax over the class dim (1, or 0 for an unbatched (C,) input) and the
@@ -758,6 +834,10 @@ class CrossEntropy:
     pass over the input without a one-hot."""
 
     def forward(xp, x, target, weight=None, *, ignore_index, reduction, label_smoothing):
+        if weight is None and not label_smoothing and _ce_kernel_case(xp, x, target, reduction):
+            r = _ce_forward_kernel(x, target, ignore_index, reduction)
+            if r is not None:
+                return r
         n, c, d = _class_layout(x.shape)
         if weight is not None:
             _check_weight("cross_entropy", weight, c, x.dtype)
@@ -892,6 +972,11 @@ class CrossEntropyBackward:
 
     def forward(xp, g, logp, target, weight=None, *, ignore_index, reduction,
                 label_smoothing):
+        if weight is None and not label_smoothing and \
+                _ce_kernel_case(xp, logp, target, reduction):
+            dx = _ce_backward_kernel(g, logp, target, ignore_index, reduction)
+            if dx is not None:
+                return dx
         n, c, d = _class_layout(logp.shape)
         if c == 0:   # no classes: no logits to differentiate
             return xp.zeros(logp.shape, logp.dtype)

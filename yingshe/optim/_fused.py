@@ -557,7 +557,47 @@ def _compiled_inplace(node, backend: str):
         else:
             _run(op, p, g, rest[:ns], rest[ns:], attrs, full_out)
         return tuple(real) + (real[0],) * (n_out - n_real)
-    return run
+    return _unrolled_run(run, kernel, spec.numpy_fn, attrs, present,
+                         len(node.inputs) - 2 - ns, n_real, n_out, out_of, in_of)
+
+
+def _unrolled_run(general, kernel, numpy_fn, attrs, present, nh, n_real, n_out, out_of,
+                  in_of):
+    """``run`` of ``_compiled_inplace`` written out for this node's slot layout (no
+    lists, comprehensions or unpacking: the generic closure cost 4.1 us per call around a
+    0.75 us kernel on softmax's (10, 64) weight). With the numba kernel, a destination
+    that is not C-contiguous takes the general path; without it (the NumPy backend), the
+    parameter and present states are copied into their destinations where they are not
+    already there and the NumPy form updates them in place, as ``_run`` does."""
+    ns = len(present)
+    args = ["outs", "p", "g"] + [f"s{i}" for i in range(ns)] + [f"h{i}" for i in range(nh)]
+    ins = ["p", "g"] + [f"s{i}" for i in range(ns)]
+    ln = [f"def run({', '.join(args)}):"]
+    for k in range(n_real):
+        ln += [f"    r{k} = outs[{k}]", f"    if r{k} is None:",
+               f"        r{k} = empty(p.shape, p.dtype)"]
+    hyper = [f"float(h{i})" for i in range(nh)]
+    if kernel is not None:
+        ln += ["    if not (" + " and ".join(f"r{k}.flags.c_contiguous"
+                                          for k in range(n_real))
+               + "):", f"        return general({', '.join(args)})"]
+        call = [f"{ins[k]}.ravel()" for k in in_of] + hyper
+        call += [f"r{k}.ravel()" for k in out_of]
+        ln.append(f"    KERNEL({', '.join(call)})")
+    else:
+        ln += ["    if r0 is not p:", "        copyto(r0, p)"]
+        for i, there in enumerate(present):
+            if there:
+                k = out_of[1 + i]
+                ln += [f"    if r{k} is not s{i}:", f"        copyto(r{k}, s{i})"]
+        call = ["r0", "g"] + [f"r{k}" for k in out_of[1:]] + hyper
+        ln.append(f"    NUMPY_FN({', '.join(call)}, **ATTRS)")
+    res = [f"r{k}" for k in range(n_real)] + ["r0"] * (n_out - n_real)
+    ln.append(f"    return ({', '.join(res)},)")
+    env = {"KERNEL": kernel, "general": general, "empty": np.empty, "copyto": np.copyto,
+           "NUMPY_FN": numpy_fn, "ATTRS": attrs}
+    exec(compile("\n".join(ln) + "\n", "<yingshe fused update>", "exec"), env)  # noqa: S102
+    return env["run"]
 
 
 def _register_inplace() -> None:

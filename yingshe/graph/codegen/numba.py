@@ -137,7 +137,8 @@ def kernel_source(group, parallel: bool) -> tuple[str, list[str]]:
     for j, (node, refs) in enumerate(zip(group.members, group.refs)):
         name = node.op.name
         if name in REDUCTIONS:
-            (_, src, _), = refs
+            (ref,) = refs
+            src = ref[1] if ref[0] == "v" else None     # a lone reduction reads its input
             dims = tuple(node.attrs["dim"])
             kept = [d for d in range(nd) if d not in dims]
             keepdim = node.attrs.get("keepdim", False)
@@ -146,13 +147,14 @@ def kernel_source(group, parallel: bool) -> tuple[str, list[str]]:
             for d in dims:
                 count *= shape[d]
             acc = f"acc{j}"
+            val = f"t{src}" if src is not None else f"x{ref[1]}"
             if kept:
                 pre.append(f"{acc} = np.zeros(({', '.join(f'n{d}' for d in kept)},), "
                            "np.float64)")
-                body.append(f"{acc}[{', '.join(loops[d] for d in kept)}] += t{src}")
+                body.append(f"{acc}[{', '.join(loops[d] for d in kept)}] += {val}")
             else:
                 pre.append(f"{acc} = 0.0")
-                body.append(f"{acc} += t{src}")
+                body.append(f"{acc} += {val}")
             scale = f" / {float(count)!r}" if name == "mean" else ""
             cast = _CAST[node.metas[0].dtype]
             if kept:

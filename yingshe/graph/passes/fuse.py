@@ -22,6 +22,12 @@ are chained, so the order below respects it. The program is re-emitted in a topo
 order of the condensed graph that follows the original positions (a group sits where its
 last member was, or later).
 
+Two more ways into a group: a reduced pointwise loss (``mse_loss``, the logistic loss:
+``SPLIT_REDUCTION``) is first split into its pointwise form and a ``mean``/``sum``, and
+groups of one small iteration shape that read a common input are merged (siblings: a
+loss and its gradient read the same prediction and target), so a linear model's loss,
+its gradient and the bias gradient's sum are one kernel.
+
 Only groups worth a kernel are kept: two or more elementwise ops, an elementwise op and a
 reduction, or one op whose forward is more than one NumPy call (``sigmoid``, ``elu``,
 fused optimizer updates...). Shapes must be fully known (compiled programs always are).
@@ -33,7 +39,7 @@ import heapq
 
 from yingshe import _dtype
 from yingshe.graph.ir import Node, Symbol
-from yingshe.graph.passes import Program, key_of
+from yingshe.graph.passes import Program, key_of, rewrite
 from yingshe.ops._registry import OpDef
 from yingshe.ops._shapes import Meta
 
@@ -158,18 +164,84 @@ def _ordered(node: Node) -> bool:
     return node.kind in ("read", "assign", "init", "no_op") or node.stateful or node.random
 
 
+def _lone_reduction(node: Node) -> bool:
+    """A partial sum/mean (some dims kept) of a small array that no elementwise group
+    computes (a library call's result: a linear layer's bias gradient sums the loss
+    gradient over the batch). NumPy reduces a non-last axis with a strided loop per kept
+    element: 8.6 us for (256, 10) summed over the batch, against ~1 us in one pass.
+    Full reductions stay NumPy's (contiguous pairwise sums), and so do large arrays,
+    whose partial reductions could not use threads in a kernel."""
+    from yingshe.graph.codegen.numba import PARALLEL_MIN
+    x = node.inputs[0]
+    dims = node.attrs.get("dim")
+    if not dims or len(dims) >= len(x.shape):
+        return False
+    size = 1
+    for d in x.shape:
+        size *= d
+    return size < PARALLEL_MIN
+
+
 def _worth_a_kernel(members: list[Node]) -> bool:
     from yingshe.ops.elementwise import UFUNCS
     ew = [m for m in members if m.op.name not in REDUCTIONS]
     if len(members) >= 2 and ew:
         return True
+    if not ew:
+        return len(members) == 1 and _lone_reduction(members[0])
     return len(ew) == 1 and ew[0].op.name not in UFUNCS and ew[0].op.name != "cast"
+
+
+# ---- reduced pointwise losses ----------------------------------------------------------------
+
+# Ops whose ``reduction`` attribute ('none' | 'mean' | 'sum') reduces a pointwise value
+# inside the op, and whose 'none' form has a scalar formula: mse_loss, the logistic loss.
+# Reduced, the op is one library call of the loss; split into its pointwise form and a
+# sum/mean, both join the fusion group around them (one kernel with the loss gradient's).
+SPLIT_REDUCTION = ("mse_loss", "binary_cross_entropy_with_logits")
+
+
+def _split_reduced_loss(node: Node, inputs):
+    """``loss(x, t, reduction='mean'|'sum')`` -> ``mean|sum(loss(x, t, reduction='none'))``
+    over every dim, when its inputs are arrays of one known float dtype (a pointwise
+    loss with optional weights given as None keeps its library call)."""
+    if node.op.name not in SPLIT_REDUCTION or node.op.scalar is None:
+        return None
+    how = node.attrs.get("reduction")
+    if how not in ("mean", "sum") or len(node.attrs) != 1:
+        return None
+    k = next((i for i, x in enumerate(inputs) if x is None), len(inputs))
+    if any(x is not None for x in inputs[k:]):
+        return None     # an absent input before a present one (pos_weight without weight)
+    xs = inputs[:k]                       # the scalar formula's defaults stand for the rest
+    if not xs or not all(isinstance(x, Symbol) and _known(x.shape) and x.dtype in _FLOATS
+                         and x.dtype is node.metas[0].dtype for x in xs):
+        return None
+    shape: tuple = ()
+    for x in xs:                          # the pointwise loss's (broadcast) shape
+        a, b = tuple(x.shape), shape
+        n = max(len(a), len(b))
+        a, b = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
+        if any(p != q and 1 not in (p, q) for p, q in zip(a, b)):
+            return None
+        shape = tuple(q if p == 1 else p for p, q in zip(a, b))
+    from yingshe.ops._registry import REGISTRY
+    dtype = node.metas[0].dtype
+    kw = dict(name=node.name, site=node.site, graph=node.graph, grad=node.grad)
+    point = Node("op", node.op, tuple(xs), {"reduction": "none"}, (Meta(shape, dtype),), **kw)
+    dims = tuple(range(len(shape)))
+    attrs = {"dim": dims, "keepdim": False}
+    if how == "sum":
+        attrs["dtype"] = None
+    red = Node("op", REGISTRY[how], (point.outputs[0],), attrs, (Meta((), dtype),), **kw)
+    return [point, red], red.outputs
 
 
 # ---- the pass ---------------------------------------------------------------------------------
 
 def fuse(program: Program) -> Program:
     """Replace fusion groups by ``fused`` nodes (see the module docstring)."""
+    program = rewrite(program, _split_reduced_loss)
     nodes = program.nodes
     n = len(nodes)
     index = {nd.id: i for i, nd in enumerate(nodes)}
@@ -261,6 +333,10 @@ def fuse(program: Program) -> Program:
                 if not merge(p, i):
                     is_red[i] = False
                     members.pop(i, None)
+            if i not in members and _lone_reduction(nd):
+                is_red[i] = True
+                members[i] = [i]
+    _merge_siblings(nodes, index, is_ew, members, find, merge)
     groups = {}
     for root, ms in members.items():
         if find(root) != root:
@@ -272,6 +348,39 @@ def fuse(program: Program) -> Program:
         return program
     group_of = {m: root for root, ms in groups.items() for m in ms}
     return _emit(program, nodes, index, preds, groups, group_of)
+
+
+def _merge_siblings(nodes, index, is_ew, members, find, merge) -> None:
+    """Merge groups of one iteration shape that read a common input (a loss and its
+    gradient both read the prediction and the target): one loop, one read of the shared
+    arrays and one kernel call instead of two. Only below ``PARALLEL_MIN`` elements,
+    where the call dominates: a bigger merged loop with a partial reduction would lose
+    its threads (see codegen/numba.py). ``merge`` keeps every group convex (groups with a
+    path between them through other nodes stay apart)."""
+    from yingshe.graph.codegen.numba import PARALLEL_MIN
+    readers: dict[tuple, list[int]] = {}
+    for root in list(members):
+        if find(root) != root:
+            continue
+        for m in members[root]:
+            if not is_ew[m]:
+                continue
+            shape = tuple(nodes[m].metas[0].shape)
+            size = 1
+            for d in shape:
+                size *= d
+            if size >= PARALLEL_MIN:
+                break
+            for x in nodes[m].inputs:
+                if isinstance(x, Symbol) and len(x.shape) > 0:
+                    p = index.get(x._gnode.id)
+                    if p is None or find(p) != root:
+                        rs = readers.setdefault((key_of(x), shape), [])
+                        if root not in rs:
+                            rs.append(root)
+    for rs in readers.values():
+        for r in rs[1:]:
+            merge(rs[0], r)
 
 
 def _emit(program, nodes, index, preds, groups, group_of) -> Program:
@@ -360,8 +469,10 @@ def _emit(program, nodes, index, preds, groups, group_of) -> Program:
                     outputs.append((pos[m], k))
                     metas.append(Meta(tuple(s.shape), s.dtype))
                     olds.append(s)
-        shape = max((tuple(nodes[m].metas[0].shape) for m in ms if not
-                     nodes[m].op.name in REDUCTIONS), key=len)
+        shapes = [tuple(nodes[m].metas[0].shape) for m in ms
+                  if nodes[m].op.name not in REDUCTIONS]
+        # a lone reduction iterates over its input
+        shape = max(shapes, key=len) if shapes else tuple(nodes[ms[0]].inputs[0].shape)
         group = FusionGroup([nodes[m] for m in ms], refs, inputs, outputs, shape, metas)
         first = nodes[ms[-1]]
         node = Node("op", FUSED, tuple(inputs), {"group": group}, tuple(metas),
