@@ -33,16 +33,35 @@ TFN = {1: "conv_transpose1d", 2: "conv_transpose2d", 3: "conv_transpose3d"}
 def _budget(monkeypatch, budget):
     """Chunk budget in bytes: 8 (with no floor on a chunk's columns) cuts every sample
     into chunks of one output row (of its first spatial dim) in the forward and weight
-    gradient, and makes every chunk of the transposed convolution one sample; ~1.5 KB puts
-    a few of these small samples in a chunk (the last one shorter); None keeps the default
-    (one chunk)."""
+    gradient, and makes every chunk of the transposed convolution one sample (numba's
+    too); ~1.5 KB puts a few of these small samples in a chunk (the last one shorter);
+    None keeps the default (one chunk)."""
     if budget is not None:
         monkeypatch.setattr(_conv, "COLS_BYTES", budget)
         monkeypatch.setattr(_conv, "SCATTER_BYTES", budget)
         monkeypatch.setattr(_conv, "MIN_COLS", 1)
+        # numba's transposed convolution: chunks of one or two samples (a shorter last)
+        monkeypatch.setattr(_conv, "LANES", 2)
+        monkeypatch.setattr(_conv, "LANES_BYTES", budget)
 
 
 BUDGETS = st.sampled_from([8, 1500, None])
+
+
+@pytest.fixture(params=["numpy", "numba"])
+def backend(request):
+    """Each kernel under both backends: NumPy, and numba where it serves the call (batch
+    norm, 2-D tiling max pooling, the 1-D/2-D transposed convolution's col2im). numba is
+    required in CI (the jit extra)."""
+    if request.param == "numba" and not jit.available():
+        if os.environ.get("YINGSHE_REQUIRE_REFERENCE") == "1" or jit.required():
+            pytest.fail("numba is required (the jit extra) but cannot be imported")
+        pytest.skip("numba is not installed")
+    jit.set_default_backend(request.param)
+    try:
+        yield request.param
+    finally:
+        jit.set_default_backend(None)       # the process default: numba when importable
 
 
 def _grads(m, fn, arrays, g, kw):
@@ -111,6 +130,35 @@ def test_one_sample_in_runs_of_output_rows(monkeypatch, nd, stride):
         np.testing.assert_allclose(a, r, rtol=RTOL, atol=ATOL, err_msg=name)
 
 
+@pytest.mark.parametrize("nd,stride,dilation", [(1, 1, 1), (2, 1, 1), (2, 2, 1), (2, 1, 2)])
+def test_numba_transpose_in_chunks_of_two_samples(backend, monkeypatch, nd, stride, dilation):
+    """numba's transposed convolution (the input gradient) in chunks of two samples, the
+    last one short (its spare lane zero): five samples are three col2im calls of two
+    lanes (the NumPy backend never enters it), and every gradient is PyTorch's."""
+    torch = import_torch()
+    monkeypatch.setattr(_conv, "LANES", 2)
+    lanes = []
+    col2im = _conv._col2im_numba
+
+    def spy(*a):
+        fn = col2im(*a)
+        return None if fn is None else (
+            lambda cols, buf, *rest: lanes.append(buf.shape[-1]) or fn(cols, buf, *rest))
+
+    monkeypatch.setattr(_conv, "_col2im_numba", spy)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((5, 3) + (7,) * nd)
+    w = rng.standard_normal((4, 3) + (3,) * nd)
+    kw = dict(padding=1, stride=stride, dilation=dilation)
+    out = getattr(torch.nn.functional, FN[nd])(torch.from_numpy(x), torch.from_numpy(w), **kw)
+    g = rng.standard_normal(tuple(out.shape))
+    ours = _grads(Y, FN[nd], (x, w), g, kw)
+    ref = _grads(torch, FN[nd], (x, w), g, kw)
+    assert lanes == ([2, 2, 2] if backend == "numba" else []), lanes
+    for name, a, r in zip(("out", "gx", "gw"), ours, ref):
+        np.testing.assert_allclose(a, r, rtol=RTOL, atol=ATOL, err_msg=name)
+
+
 @st.composite
 def conv_cases(draw):
     nd = draw(st.integers(1, 3))
@@ -129,7 +177,7 @@ def conv_cases(draw):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=conv_cases(), budget=BUDGETS, seed=st.integers(0, 2 ** 16))
-def test_conv_forward_and_gradients_match_torch(monkeypatch, case, budget, seed):
+def test_conv_forward_and_gradients_match_torch(backend, monkeypatch, case, budget, seed):
     torch = import_torch()
     _budget(monkeypatch, budget)
     rng = np.random.default_rng(seed)
@@ -150,7 +198,7 @@ def test_conv_forward_and_gradients_match_torch(monkeypatch, case, budget, seed)
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=conv_cases(), budget=BUDGETS, out_pad=st.booleans(), seed=st.integers(0, 2 ** 16))
-def test_conv_transpose_matches_torch(monkeypatch, case, budget, out_pad, seed):
+def test_conv_transpose_matches_torch(backend, monkeypatch, case, budget, out_pad, seed):
     torch = import_torch()
     _budget(monkeypatch, budget)
     rng = np.random.default_rng(seed)
@@ -222,8 +270,8 @@ def _ref_input_grad(g, w, in_shape, stride, pad, dil):
 @given(nd=st.integers(1, 3), n=st.integers(1, 3), where=st.sampled_from(["x", "w"]),
        value=st.sampled_from([np.inf, -np.inf, np.nan]), stride=st.sampled_from([1, 2]),
        padding=st.integers(0, 1), budget=BUDGETS, seed=st.integers(0, 2 ** 16))
-def test_conv_non_finite_values_follow_the_definition(monkeypatch, nd, n, where, value, stride,
-                                                      padding, budget, seed):
+def test_conv_non_finite_values_follow_the_definition(backend, monkeypatch, nd, n, where,
+                                                      value, stride, padding, budget, seed):
     """A non-finite input (weight gradient) or weight (input gradient) leaves the wide
     paths: their wrap-around columns would meet it with zeros (0 * inf = NaN) where the
     definition has no term at all."""
@@ -250,21 +298,6 @@ def test_conv_non_finite_values_follow_the_definition(monkeypatch, nd, n, where,
 
 
 # ---- pooling and batch norm: the NumPy passes and the numba loops (the jit extra) ---------
-
-@pytest.fixture(params=["numpy", "numba"])
-def backend(request):
-    """Each kernel under both backends: NumPy, and numba where it serves the call (batch
-    norm, 2-D tiling max pooling). numba is required in CI (the jit extra)."""
-    if request.param == "numba" and not jit.available():
-        if os.environ.get("YINGSHE_REQUIRE_REFERENCE") == "1" or jit.required():
-            pytest.fail("numba is required (the jit extra) but cannot be imported")
-        pytest.skip("numba is not installed")
-    jit.set_default_backend(request.param)
-    try:
-        yield request.param
-    finally:
-        jit.set_default_backend(None)       # the process default: numba when importable
-
 
 @st.composite
 def pool_cases(draw):

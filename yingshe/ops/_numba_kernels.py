@@ -174,6 +174,32 @@ def max_pool_tiling_backward(g, arg, kh, kw, dx):
                                                                       else 0.0)
 
 
+def col2im_2d(cols, buf, s0, s1, d0, d1, l0, l1):
+    """The col2im of a 2-D transposed convolution (the input gradient), samples innermost:
+    ``buf`` (C, OH, OW, m) = the sum of ``cols`` (C, KH, KW, H, W, m) placed at ``i *
+    stride + k * dilation - lead`` (positions outside ``buf`` dropped). Only the valid
+    contributions are summed (no zero padding is multiplied: a non-finite weight stays
+    exact); the innermost loop runs over the chunk's ``m`` samples, one SIMD add, where a
+    loop along an output row (14-28 values) measured 5x slower."""
+    C, KH, KW, H, W, m = cols.shape
+    OH, OW = buf.shape[1], buf.shape[2]
+    buf[...] = 0
+    for c in range(C):
+        for kh in range(KH):
+            for iy in range(H):
+                oy = iy * s0 + kh * d0 - l0
+                if oy < 0 or oy >= OH:
+                    continue
+                for kw in range(KW):
+                    for ix in range(W):
+                        ox = ix * s1 + kw * d1 - l1
+                        if ox < 0 or ox >= OW:
+                            continue
+                        for j in range(m):
+                            buf[c, oy, ox, j] += cols[c, kh, kw, iy, ix, j]
+
+
 _KERNELS = {"bn_forward": bn_forward, "bn_backward": bn_backward,
             "max_pool_tiling": max_pool_tiling,
-            "max_pool_tiling_backward": max_pool_tiling_backward}
+            "max_pool_tiling_backward": max_pool_tiling_backward,
+            "col2im_2d": col2im_2d}
