@@ -97,6 +97,33 @@ def test_chunks_of_two_samples_and_a_last_one(monkeypatch, nd):
         np.testing.assert_allclose(a, r, rtol=RTOL, atol=ATOL, err_msg=name)
 
 
+@pytest.mark.parametrize("nd,stride", [(2, 1), (2, 2)])
+def test_chunks_capped_by_columns(monkeypatch, nd, stride):
+    """Small samples: the byte budget would take all five in one chunk, MAX_COLS (two
+    samples' columns) makes the chunks 2, 2, 1 in the forward and the weight gradient,
+    and the results are PyTorch's."""
+    torch = import_torch()
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 2) + (6,) * nd)
+    w = rng.standard_normal((3, 2) + (3,) * nd)
+    b = rng.standard_normal(3)
+    out = 6 // stride
+    # one sample's columns: wide at stride 1 (padded pitch 8), else the exact windows
+    per = sum(5 * 8 ** i for i in range(nd)) + 1 if stride == 1 else out ** nd
+    monkeypatch.setattr(_conv, "MAX_COLS", 2 * per + 1)
+    seen = []
+    chunks = _conv._Columns.chunks
+    monkeypatch.setattr(_conv._Columns, "chunks",
+                        lambda self: [seen.append(c[1]) or c for c in chunks(self)])
+    kw = dict(padding=1, stride=stride)
+    g = rng.standard_normal((5, 3) + (out,) * nd)
+    ours = _grads(Y, FN[nd], (x, w, b), g, kw)
+    ref = _grads(torch, FN[nd], (x, w, b), g, kw)
+    assert seen and seen == [2, 2, 1] * (len(seen) // 3), seen
+    for name, a, r in zip(("out", "gx", "gw", "gb"), ours, ref):
+        np.testing.assert_allclose(a, r, rtol=RTOL, atol=ATOL, err_msg=name)
+
+
 @pytest.mark.parametrize("nd,stride", [(2, 1), (2, 2), (3, 1), (3, 2)])
 def test_one_sample_in_runs_of_output_rows(monkeypatch, nd, stride):
     """Samples whose columns exceed the budget are cut into runs of output rows: with a

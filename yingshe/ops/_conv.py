@@ -61,6 +61,12 @@ COLS_BYTES = 1 << 19
 # The fewest columns of a chunk cut from one sample; samples of up to twice as many
 # columns stay whole (see the module docstring).
 MIN_COLS = 1024
+# The most columns of a chunk of whole samples (the GEMM's long dim): small samples (few
+# channels, k3 or 14x14) would otherwise put 5-64 of them in a chunk. Measured on the
+# sweep's 1->16 rows and cnnbn's conv1 (thread CPU time): 1.5-4K columns per chunk are
+# best, 10-20% faster forward and 15-45% weight gradient than the byte budget alone; rows
+# of more channels (the budget already gives 1-4 samples) are unchanged.
+MAX_COLS = 2048
 # Bytes of the strided transposed convolution's column buffer per chunk.
 SCATTER_BYTES = 1 << 19
 # Samples per chunk of the numba transposed convolution (its col2im's SIMD lanes): 16,
@@ -139,7 +145,7 @@ class _Columns:
         self.out, self.wide, self.N = tuple(out), wide, N
         e = x.itemsize
         per_sample = self.rows * self.length * e
-        self.m = m = _chunk(N, per_sample, budget)
+        self.m = m = min(_chunk(N, per_sample, budget), max(1, MAX_COLS // self.length))
         # output rows (of the first spatial dim) per chunk where one sample is too big
         want = max(budget // max(self.rows * e, 1), MIN_COLS)
         self.part = out[0] if per_sample <= budget or self.length <= 2 * MIN_COLS else \
