@@ -199,7 +199,14 @@ def col2im_2d(cols, buf, s0, s1, d0, d1, l0, l1):
                             buf[c, oy, ox, j] += cols[c, kh, kw, iy, ix, j]
 
 
+def threshold_backward(g, out, res):
+    """ReLU's gradient over flat arrays: ``g`` where ``out > 0`` or ``out`` is NaN, else
+    +0.0 (bitwise the NumPy bit mask's result) -- one pass where the mask takes three."""
+    for i in range(g.size):
+        res[i] = 0 if out[i] <= 0 else g[i]
+
+
 _KERNELS = {"bn_forward": bn_forward, "bn_backward": bn_backward,
             "max_pool_tiling": max_pool_tiling,
             "max_pool_tiling_backward": max_pool_tiling_backward,
-            "col2im_2d": col2im_2d}
+            "col2im_2d": col2im_2d, "threshold_backward": threshold_backward}
