@@ -256,14 +256,15 @@ def forward(x, w, b, stride, pads, dilation, groups):
                                                                               res.dtype)
     if place is not None:
         flat = prod.reshape(O, cols.capacity)
-        bvec = res[0, :, 0, 0] if b is None else b      # (not read without a bias)
-        L, p0 = cols.length, cols.pitch[0]       # cols.pitch[1] is 1: rows are runs
+        bvec = np.zeros(O, res.dtype) if b is None else b     # (not read without a bias)
+        # the grid's last pitch is 1: rows are runs
+        pitches = (cols.length,) + tuple(cols.pitch[:-1])
     for n0, mm, r0, r1, nc in cols.chunks():
         cc = cols.fill(n0, mm, r0, r1, nc)
         np.matmul(wg, cc.reshape(G, Kg, nc), out=prod[:, :, :nc])
         # the valid positions into the result, the bias added in the same pass
         if place is not None:
-            place(flat, res[n0:n0 + mm, :, r0:r1], bvec, b is not None, L, p0)
+            place(flat, res[n0:n0 + mm, :, r0:r1], bvec, b is not None, *pitches)
         elif bias is None:
             np.copyto(res[n0:n0 + mm, :, r0:r1], grid[:mm, :, :r1 - r0])
         else:
@@ -337,16 +338,17 @@ def transpose(x, w, b, stride, pads, dilation, groups, out):
 
 
 def _place_numba(nd, dtype):
-    """numba's loop copying a 2-D convolution's GEMM output from the column grid into the
-    (N, O, H, W) result with the bias (``grid_to_nchw``), or None (NumPy's strided copy,
-    whose iterator pays per row of 14-28 values: the loop measured 0.55-0.7x the whole
-    forward's time on the sweep's 1->16 rows). The weight gradient's inverse copy of g
-    onto the grid measured level with NumPy's, so it stays NumPy's."""
-    if nd != 2 or dtype not in (np.float32, np.float64):
+    """numba's loop copying a 2-D or 3-D convolution's GEMM output from the column grid
+    into the (N, O, *out) result with the bias (``grid_to_nchw``/``grid_to_ncdhw``), or
+    None (NumPy's strided copy, whose iterator pays per row of 8-28 values: the loop
+    measured 0.55-0.7x the whole forward's time on the sweep's 1->16 rows). The weight
+    gradient's inverse copy of g onto the grid measured level with NumPy's, so it stays
+    NumPy's."""
+    if nd not in (2, 3) or dtype not in (np.float32, np.float64):
         return None
     from yingshe.ops._numba_kernels import kernels
     k = kernels()
-    return None if k is None else k["grid_to_nchw"]
+    return None if k is None else k["grid_to_nchw" if nd == 2 else "grid_to_ncdhw"]
 
 
 def _col2im_numba(nd, dtype):

@@ -226,8 +226,27 @@ def grid_to_nchw(cols, res, b, bias, L, p0):
                         dst[x] = src[x]
 
 
+def grid_to_ncdhw(cols, res, b, bias, L, p0, p1):
+    """``grid_to_nchw`` for 3-D: ``res`` (m, O, rows, OH, OW) from ``cols`` at ``n * L +
+    z * p0 + y * p1 + x``."""
+    m, O, R, OH, OW = res.shape
+    for n in range(m):
+        for o in range(O):
+            bo = b[o] if bias else 0
+            for z in range(R):
+                for y in range(OH):
+                    src = cols[o, n * L + z * p0 + y * p1:]
+                    dst = res[n, o, z, y]
+                    if bias:
+                        for x in range(OW):
+                            dst[x] = src[x] + bo
+                    else:
+                        for x in range(OW):
+                            dst[x] = src[x]
+
+
 _KERNELS = {"bn_forward": bn_forward, "bn_backward": bn_backward,
             "max_pool_tiling": max_pool_tiling,
             "max_pool_tiling_backward": max_pool_tiling_backward,
             "col2im_2d": col2im_2d, "threshold_backward": threshold_backward,
-            "grid_to_nchw": grid_to_nchw}
+            "grid_to_nchw": grid_to_nchw, "grid_to_ncdhw": grid_to_ncdhw}
