@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: demo test corpus install install-core clean
+.PHONY: demo test corpus install install-core clean fuzz
 
 $(VENV)/.core: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -43,6 +43,16 @@ test: $(VENV)/.full
 corpus: $(VENV)/.full
 	$(PY) examples/corpus/run.py
 	$(PY) examples/corpus/run.py --table
+
+# The differential fuzz suite (tests/fuzz) with a long budget: FUZZ_EXAMPLES draws per
+# property, every draw run and counted; prints counts by outcome and draws per op category,
+# and fails on any silent wrong value, raw error or refusal PyTorch does not make.
+FUZZ_EXAMPLES ?= 500
+FUZZ_SEED ?= 0
+fuzz: $(VENV)/.full
+	YINGSHE_REQUIRE_REFERENCE=1 YINGSHE_FUZZ_SURVEY=1 YINGSHE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+	  $(PY) -m pytest tests/fuzz/test_vs_torch.py tests/fuzz/test_compiled.py -q \
+	  -p no:cacheprovider --hypothesis-seed=$(FUZZ_SEED)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

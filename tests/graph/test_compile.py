@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pytest
 
+import yingshe
 import yingshe as Y
 from yingshe.graph.trace import TraceError
 from yingshe.testing.tolerances import tol
@@ -263,3 +264,53 @@ def test_explain_shows_the_generated_source():
     f(Y.ones(2))
     text = f.explain()
     assert "generated source" in text and "def compiled_f" in text
+
+
+# ---- found by the fuzz suite (tests/fuzz) ---------------------------------------------------
+
+def test_compiled_masked_fill_with_a_tensor_value_equals_eager():
+    def f(x):
+        return x.masked_fill(yingshe.tensor([[True, False]]), yingshe.tensor(-1.5))
+    x = yingshe.tensor(np.arange(4.0).reshape(2, 2))
+    np.testing.assert_array_equal(yingshe.compile(f)(x).numpy(), f(x).numpy())
+
+
+def test_one_hot_with_classes_from_the_values_is_refused_while_tracing():
+    def f(x):
+        return yingshe.nn.functional.one_hot(x, -1)
+    x = yingshe.tensor([0, 3, 1])
+    with pytest.raises(yingshe.errors.UnsupportedError, match="one_hot: num_classes=-1"):
+        yingshe.compile(f)(x)
+    with pytest.warns(UserWarning, match="runs eagerly"):
+        got = yingshe.compile(f, fallback="eager")(x)
+    np.testing.assert_array_equal(got.numpy(), f(x).numpy())
+
+
+@pytest.mark.parametrize("pieces", [lambda x: x.chunk(2, 1), lambda x: x.split(3, 1),
+                                    lambda x: x.unbind(1)])
+def test_a_split_into_one_piece_compiles_and_differentiates(pieces):
+    """A variadic op (split, chunk, unbind) that makes one output is still a tuple in a
+    graph, as eagerly: the piece was taken for the tuple and indexed, and the gradient
+    program iterated over the gradient's first dim."""
+    def f(x):
+        y = pieces(x)[0] * 2
+        return y, yingshe.autograd.grad(y, [x], grad_outputs=yingshe.ones_like(y))[0]
+    x = yingshe.tensor(np.arange(6.0).reshape(2, 1, 3), requires_grad=True)
+    want = f(x)
+    got = yingshe.compile(f)(x)
+    for a, b in zip(got, want):
+        assert tuple(a.shape) == tuple(b.shape)
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+@pytest.mark.parametrize("f", [lambda x: yingshe.nn.functional.hardsigmoid(x == 1),
+                               lambda x: yingshe.nn.functional.softmin(x.int().sqrt(), 0)],
+                         ids=["from-bool", "from-int"])
+def test_a_float_result_of_a_bool_or_int_value_does_not_require_grad(f):
+    """What is computed from a comparison or an integer cast carries no gradient, eagerly
+    and compiled (the compiled output required grad because its input did)."""
+    x = yingshe.tensor([1.0, 4.0, 9.0], requires_grad=True)
+    want = f(x)
+    got = yingshe.compile(f)(x)
+    assert want.requires_grad is False and got.requires_grad is False
+    np.testing.assert_array_equal(got.numpy(), want.numpy())

@@ -88,3 +88,62 @@ def test_linear_functional_matches_torch(torch):
         F.linear(yingshe.tensor(x), yingshe.tensor(w), yingshe.tensor(b)).numpy(),
         torch.nn.functional.linear(torch.tensor(x), torch.tensor(w), torch.tensor(b)).numpy(),
         rtol=1e-10, atol=1e-12)
+
+
+# ---- found by the fuzz suite (tests/fuzz) ---------------------------------------------------
+
+def test_embedding_of_a_weight_that_is_not_2d_is_our_own_error():
+    from yingshe.testing.reference import torch as import_torch
+    torch = import_torch()
+    for w in (3.0, [1.0, 2.0]):
+        with pytest.raises(RuntimeError, match="must be 2-D"):
+            torch.nn.functional.embedding(torch.tensor([0]), torch.tensor(w))
+        with pytest.raises(yingshe.ShapeError, match="embedding: weight must be 2-D"):
+            F.embedding(yingshe.tensor([0]), yingshe.tensor(w))
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_dropout_with_p_zero_is_the_identity_like_torch(inplace):
+    """No draw from the generator and no write: even an expanded tensor takes it in place,
+    and the result is the input itself, as in PyTorch."""
+    from yingshe.testing.reference import torch as import_torch
+    torch = import_torch()
+    for m in (yingshe, torch):
+        m.manual_seed(0)
+        first = m.rand(1).item()
+        m.manual_seed(0)
+        x = m.ones(1, 3).expand(2, 3)
+        assert F.dropout(x, p=0.0, inplace=inplace) is x if m is yingshe else \
+            torch.nn.functional.dropout(x, p=0.0, inplace=inplace) is x
+        assert m.rand(1).item() == first
+
+
+@pytest.mark.parametrize("th,value", [(-0.5, 9.0), (-1.5, 9.7), (0.9, -2.5), (0.0, 0.0)])
+@pytest.mark.parametrize("dtype", ["int16", "int64", "uint8"])
+def test_threshold_of_an_integer_tensor_keeps_its_dtype_like_torch(th, value, dtype):
+    """The threshold and the value are converted (truncated) to the input's dtype; the
+    result was float32."""
+    from yingshe.testing.reference import torch as import_torch
+    torch = import_torch()
+    a = np.array([0, -1, 1, 3] if dtype != "uint8" else [0, 3, 1, 7], dtype=dtype)
+    if dtype == "uint8":   # (a negative value does not fit: PyTorch refuses it)
+        th, value = abs(th), abs(value)
+    t = torch.nn.functional.threshold(torch.tensor(a), th, value)
+    y = F.threshold(yingshe.tensor(a), th, value)
+    assert y.dtype.name == str(t.dtype).split(".")[-1]
+    np.testing.assert_array_equal(y.numpy(), t.numpy())
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), 2.5])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
+def test_softmax_family_of_a_0d_tensor_like_torch(name, value, torch):
+    """Found by the fuzz suite: a 0-d NaN or infinity gives NaN value and gradient, as in
+    PyTorch (the 0-d case returned 1 / 0 whatever the value)."""
+    out = []
+    for m, fn in ((yingshe, getattr(F, name)), (torch, getattr(torch.nn.functional, name))):
+        x = m.tensor(value, dtype=m.float64, requires_grad=True)
+        y = fn(x, dim=0)
+        y.backward()
+        out.append((y.detach().numpy(), x.grad.numpy()))
+    for a, b in zip(out[0], out[1]):
+        np.testing.assert_array_equal(a, b)

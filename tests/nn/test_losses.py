@@ -301,3 +301,107 @@ def test_weight_buffer_follows_dtype_conversion():
     assert m.weight.dtype is yingshe.float64
     x = yingshe.tensor(np.random.default_rng(0).standard_normal((2, 3)))
     assert m(x, yingshe.tensor([0, 2])).dtype is yingshe.float64
+
+
+# ---- found by the fuzz suite (tests/fuzz) ---------------------------------------------------
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("weight", [False, True])
+def test_label_smoothing_with_every_target_ignored_like_torch(reduction, weight):
+    """'mean' over no counted targets is NaN (0/0) with a zero gradient, as without
+    smoothing; 'sum' and 'none' are 0."""
+    torch = import_torch()
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    w = np.array([1.0, 2.0, 0.5, 1.0])
+    res = []
+    for m in (yingshe, torch):
+        xt = m.tensor(x.copy(), requires_grad=True)
+        kw = {"weight": m.tensor(w)} if weight else {}
+        out = m.nn.functional.cross_entropy(xt, m.tensor([-100, -100, -100]),
+                                            reduction=reduction, label_smoothing=0.2, **kw)
+        res.append((out.detach().numpy(), m.autograd.grad(out.sum(), xt)[0].numpy()))
+    np.testing.assert_array_equal(res[0][0], res[1][0])
+    np.testing.assert_array_equal(res[0][1], res[1][1])
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_cross_entropy_over_no_classes_like_torch(reduction, smoothing):
+    """Logits of no classes (the target ignored): a sum over nothing, NaN where label
+    smoothing averages over the classes or 'mean' over no counted target, and an empty
+    gradient (was NumPy's "zero-size array to reduction operation" and a ZeroDivisionError)."""
+    torch = import_torch()
+    res = []
+    for m in (yingshe, torch):
+        x = m.zeros(0, dtype=m.float64, requires_grad=True)
+        out = m.nn.functional.cross_entropy(x, m.tensor(0), ignore_index=0,
+                                            reduction=reduction, label_smoothing=smoothing)
+        res.append((out.detach().numpy(), m.autograd.grad(out, x)[0].numpy()))
+    np.testing.assert_array_equal(res[0][0], res[1][0])
+    assert res[0][1].shape == res[1][1].shape == (0,)
+
+
+@pytest.mark.parametrize("name,kw", [("huber_loss", {"delta": 2.0}),
+                                     ("smooth_l1_loss", {"beta": 0.5})])
+def test_huber_and_smooth_l1_at_huge_and_infinite_differences_like_torch(name, kw):
+    """Found by the fuzz suite: the unused quadratic branch overflowed (and inf - inf
+    was computed) with NumPy's RuntimeWarning leaking; the values are PyTorch's."""
+    torch = import_torch()
+    a = np.array([3e30, -3e30, np.inf, 1.0], dtype=np.float32)
+    b = np.array([0.0, 0.0, np.inf, 0.0], dtype=np.float32)
+    out = []
+    for m, fn in ((yingshe, getattr(F, name)), (torch, getattr(torch.nn.functional, name))):
+        x = m.tensor(a.copy(), requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            y = fn(x, m.tensor(b.copy()), reduction="none", **kw)
+            y.sum().backward()
+        out.append((y.detach().numpy(), x.grad.numpy()))
+    for got, want in zip(out[0], out[1]):
+        np.testing.assert_allclose(got, want, *tol("reference", np.float32))
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 5), (2, 5, 4)])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_cross_entropy_with_probabilities_differentiates_the_weight_like_torch(
+        shape, reduction, label_smoothing):
+    """Found by the fuzz suite: with class-probability targets PyTorch differentiates the
+    loss in the class weights (with index targets it refuses to); ours gave no gradient."""
+    torch = import_torch()
+    rng = np.random.default_rng(0)
+    a, p, w = rng.standard_normal(shape), rng.random(shape), rng.random(5) + 0.5
+    out = []
+    for m in (yingshe, torch):
+        x, weight = m.tensor(a, requires_grad=True), m.tensor(w, requires_grad=True)
+        y = m.nn.functional.cross_entropy(x, m.tensor(p), weight=weight, reduction=reduction,
+                                          label_smoothing=label_smoothing)
+        y.backward(m.tensor(np.random.default_rng(1).standard_normal(tuple(y.shape))))
+        out.append((y.detach().numpy(), x.grad.numpy(), weight.grad.numpy()))
+    for got, want in zip(out[0], out[1]):
+        np.testing.assert_allclose(got, want, *tol("reference", np.float64))
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_bce_with_logits_gradients_at_infinite_logits_and_targets_like_torch(compiled):
+    """Found by the fuzz suite: the backward with pos_weight (the op a compiled gradient
+    runs) leaked NumPy's RuntimeWarning (inf - inf) at infinite logits or targets; the
+    values are PyTorch's."""
+    torch = import_torch()
+
+    def f(m, x, t):
+        y = m.nn.functional.binary_cross_entropy_with_logits(
+            x, t, pos_weight=m.tensor([2.0]), reduction="none")
+        return (y,) + tuple(m.autograd.grad(y.sum(), [x, t]))
+
+    out = []
+    for m in (yingshe, torch):
+        x = m.tensor([np.inf, -np.inf, 1.0, 2.0], requires_grad=True)
+        t = m.tensor([1.0, 0.0, np.inf, 0.5], requires_grad=True)
+        fn = yingshe.compile(lambda x, t: f(m, x, t)) if compiled and m is yingshe else \
+            (lambda x, t: f(m, x, t))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            out.append([v.detach().numpy() for v in fn(x, t)])
+    for got, want in zip(out[0], out[1]):
+        np.testing.assert_allclose(got, want, *tol("reference", np.float32))

@@ -10,6 +10,7 @@ import pytest
 import yingshe
 import yingshe.nn as nn
 import yingshe.nn.functional as F
+from yingshe.testing.tolerances import tol
 
 # (functional name, keyword arguments, module name, module arguments, kinks)
 CASES = [
@@ -152,7 +153,7 @@ def test_gradients_match_closed_forms():
     cases = {
         ("celu", 0.37): np.where(x > 0, 1.0, np.exp(x / 0.37)),
         ("hardsigmoid", None): np.where((x > -3) & (x < 3), 1 / 6, 0.0),
-        ("hardswish", None): np.where(x < -3, 0.0, np.where(x <= 3, x / 3 + 0.5, 1.0)),
+        ("hardswish", None): np.where(x <= -3, 0.0, np.where(x < 3, x / 3 + 0.5, 1.0)),
         ("logsigmoid", None): 1 / (1 + np.exp(x)),
         ("softsign", None): 1 / (1 + np.abs(x)) ** 2,
     }
@@ -186,3 +187,19 @@ def test_yingshe_torch_exposes_them():
     for mod in ("SELU", "CELU", "Mish", "Softsign", "Hardswish", "Hardsigmoid", "LogSigmoid",
                 "Tanhshrink", "Threshold"):
         assert getattr(ytorch.nn, mod) is getattr(nn, mod)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", ["hardswish", "hardsigmoid"])
+def test_gradients_at_the_kinks_match_torch(name, dtype, torch):
+    """Found by the fuzz suite: at exactly -3 and 3 PyTorch takes the outer piece's gradient
+    (hardswish: 0 and 1); ours took the inner one (-1/2 and 3/2) from clamp's ends."""
+    a = np.array([-4.0, -3.0, -2.5, 0.0, 2.5, 3.0, 4.0], dtype=dtype)
+    grads = []
+    for m, fn in ((yingshe, getattr(F, name)), (torch, getattr(torch.nn.functional, name))):
+        x = m.tensor(a.copy(), requires_grad=True)
+        fn(x).sum().backward()
+        grads.append(x.grad.numpy())
+    rtol, atol = tol("reference", np.dtype(dtype))
+    loose = GRAD_TOL.get(name, {}) if dtype == "float64" else {}   # (hardsigmoid's 1/6)
+    np.testing.assert_allclose(grads[0], grads[1], **{"rtol": rtol, "atol": atol, **loose})

@@ -111,8 +111,11 @@ def _check(data, names, tensors, want, what):
 
 def test_every_registered_op_exports_or_is_refused_with_a_reason():
     import yingshe.distributed  # noqa: F401 - registers its collectives (imports no MPI)
-    missing = sorted(n for n in REGISTRY if n not in EXPORTERS and n not in REFUSED
-                     and not n.startswith("yingshe."))
+    from yingshe.autograd.function import _not_registered_forward
+    # an autograd.Function's op (yingshe's own, or one another test module defined in this
+    # worker) never reaches an exported graph: tracing runs the ops of its forward
+    missing = sorted(n for n, op in REGISTRY.items() if n not in EXPORTERS
+                     and n not in REFUSED and op.forward is not _not_registered_forward)
     assert not missing, f"ops with neither an ONNX mapping nor a reason: {missing}"
     both = sorted(set(EXPORTERS) & set(REFUSED))
     assert not both, f"ops both mapped and refused: {both}"

@@ -200,6 +200,10 @@ def test_integer_division_by_zero_raises_naming_the_op():
             fn()
         assert op in str(info.value)
         assert "test_elementwise_math.py" in str(info.value)
+        # (found by the fuzz suite) PyTorch's class, RuntimeError, not Python's
+        # ZeroDivisionError wrapped in one
+        chain = [info.value, info.value.__cause__, info.value.__context__]
+        assert not any(isinstance(e, ZeroDivisionError) for e in chain)
 
 
 # ---- numerical stability: |x| = 1000, no warnings, exact values --------------------------------
@@ -505,3 +509,55 @@ def test_round_decimals_matches_torch():
         np.testing.assert_array_equal(
             yingshe.round(yingshe.tensor(x), decimals=d).numpy(),
             torch.round(torch.tensor(x), decimals=d).numpy())
+
+
+# ---- found by the fuzz suite (tests/fuzz) ---------------------------------------------------
+
+@pytest.mark.parametrize("call", [lambda m, x: m.sub(x, -1, alpha=0.5),
+                                  lambda m, x: m.add(x, 2, alpha=-3),
+                                  lambda m, x: x.add(1.5, alpha=2)])
+def test_add_and_sub_of_a_python_number_scaled_by_alpha_like_torch(call):
+    torch = import_torch()
+    a = np.array([1.0, -2.5, 4.0])
+    np.testing.assert_array_equal(call(yingshe, yingshe.tensor(a)).numpy(),
+                                  call(torch, torch.tensor(a)).numpy())
+
+
+@pytest.mark.parametrize("fn", [lambda x: x ** 2, lambda x: x ** -2, lambda x: x / 3,
+                                lambda x: 2.0 / x, lambda x: x / (x.detach() + 5)])
+@pytest.mark.parametrize("inplace", ["abs_", "trunc_", "mul_"])
+def test_changing_the_output_of_pow_or_div_in_place_keeps_the_gradient_like_torch(fn, inplace):
+    """PyTorch saves only the inputs of pow (Python exponent) and div; their output may be
+    changed in place before backward."""
+    torch = import_torch()
+    a = np.array([1.5, -2.0, 0.25])
+    grads = []
+    for m in (yingshe, torch):
+        x = m.tensor(a.copy(), requires_grad=True)
+        y = fn(x)
+        getattr(y, inplace)(*([2.0] if inplace == "mul_" else []))
+        grads.append(m.autograd.grad(y.sum(), x)[0].numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)
+
+
+NONFINITE = np.array([[np.inf, 0.5, -2.0], [np.nan, -np.inf, 1.0], [1e308, -1e308, 0.0]])
+
+
+@pytest.mark.parametrize("call", [
+    lambda m, x: m.softmax(x, 1), lambda m, x: m.log_softmax(x, 0),
+    lambda m, x: m.nn.functional.mse_loss(x, x.flip(0), reduction="sum"),
+    lambda m, x: m.nn.functional.mse_loss(x, x.flip(1), reduction="none"),
+    lambda m, x: m.nn.functional.binary_cross_entropy_with_logits(x, m.ones(3, 3).double()),
+    lambda m, x: m.lerp(x, x.flip(1), 0.75),
+    lambda m, x: m.nn.functional.layer_norm(x[:2], (3,)),   # (1e308: overflow garbage)
+    lambda m, x: x.long().double() * 0,
+], ids=["softmax", "log_softmax", "mse_sum", "mse_none", "bce_logits", "lerp", "layer_norm",
+        "cast"])
+def test_non_finite_inputs_give_torch_values_without_numpy_warnings(call):
+    torch = import_torch()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = call(yingshe, yingshe.tensor(NONFINITE.copy())).numpy()
+    t = call(torch, torch.tensor(NONFINITE.copy())).numpy()
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(t))
+    np.testing.assert_allclose(y[~np.isnan(y)], t[~np.isnan(t)], rtol=1e-12)

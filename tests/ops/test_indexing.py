@@ -303,3 +303,85 @@ def test_infer_of_index_ops_accepts_unknown_dims():
     assert REGISTRY["pad"].infer(m, pads=((0, 0), (1, 2)), mode="constant",
                                  value=0.0).shape == (None, 8)
     assert REGISTRY["one_hot"].infer(Meta((None,), i64), num_classes=4).shape == (None, 4)
+
+
+# ---- found by the fuzz suite (tests/fuzz) ---------------------------------------------------
+
+@pytest.mark.parametrize("shape,key,value_shape", [((), Ellipsis, (1, 1)), ((3,), -1, (1,)),
+                                                   ((2, 3), 0, (1, 1, 3)),
+                                                   ((2, 3), (slice(None), 1), (1, 2))])
+@pytest.mark.parametrize("grad", [False, True])
+def test_setitem_drops_leading_size_one_dims_of_the_value_like_torch(shape, key, value_shape,
+                                                                    grad):
+    torch = import_torch()
+    rng = np.random.default_rng(0)
+    a, v = rng.standard_normal(shape), rng.standard_normal(value_shape)
+    out = []
+    for m in (yingshe, torch):
+        x = m.tensor(a.copy(), requires_grad=grad)
+        x = x.clone() if grad else x
+        x[key] = m.tensor(v)
+        out.append(x.detach().numpy())
+    np.testing.assert_array_equal(out[0], out[1])
+
+
+def test_setitem_of_a_value_that_does_not_fit_the_mask_is_our_own_error():
+    torch = import_torch()
+    mask = np.random.default_rng(0).random((2, 1, 4, 5)) > 0.5
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        torch.zeros(2, 1, 4, 5)[torch.tensor(mask)] = torch.ones(1, 4, 5)
+    x = yingshe.zeros(2, 1, 4, 5)
+    with pytest.raises(yingshe.ShapeError, match=r"index_put: shape mismatch: value tensor of "
+                                                 r"shape \(1, 4, 5\)"):
+        x[yingshe.tensor(mask)] = yingshe.ones(1, 4, 5)
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_masked_select_of_a_0d_tensor_like_torch(keep):
+    torch = import_torch()
+    t = torch.masked_select(torch.tensor(3.0, requires_grad=True), torch.tensor(keep))
+    x = yingshe.tensor(3.0, requires_grad=True)
+    y = yingshe.masked_select(x, yingshe.tensor(keep))
+    np.testing.assert_array_equal(y.detach().numpy(), t.detach().numpy())
+    y.sum().backward()
+    assert x.grad.item() == (1.0 if keep else 0.0)
+
+
+@pytest.mark.parametrize("index", [[0, 0], []])
+def test_index_select_into_a_0d_tensor_takes_one_index_like_torch(index):
+    torch = import_torch()
+    with pytest.raises(RuntimeError, match="can have only 1 value"):
+        torch.index_select(torch.tensor(1.0), -1, torch.tensor(index, dtype=torch.int64))
+    with pytest.raises(yingshe.ShapeError, match=r"index_select: .*can have only 1 value, got "
+                                                 rf"{len(index)} value"):
+        yingshe.index_select(yingshe.tensor(1.0), -1, yingshe.tensor(index, dtype=yingshe.int64))
+
+
+@pytest.mark.parametrize("dim", [0, -1])
+def test_take_along_dim_of_a_0d_tensor_is_refused_like_torch(dim):
+    torch = import_torch()
+    with pytest.raises(IndexError, match="has no dimensions"):
+        torch.take_along_dim(torch.tensor(1.0), torch.tensor(0), dim=dim)
+    with pytest.raises(YIndexError, match="take_along_dim: .*no dimensions"):
+        yingshe.take_along_dim(yingshe.tensor(1.0), yingshe.tensor(0), dim=dim)
+    # without a dim the input is flattened first, as in PyTorch
+    got = yingshe.take_along_dim(yingshe.tensor(1.0), yingshe.tensor(0))
+    assert got.numpy().tolist() == torch.take_along_dim(torch.tensor(1.0),
+                                                        torch.tensor(0)).numpy().tolist()
+
+
+def test_diag_of_a_matrix_is_a_copy_like_torch():
+    """Found by the fuzz suite: torch.diag copies (diagonal() is the view); ours was a view,
+    so an in-place write on it changed the matrix (and was refused on a leaf's view)."""
+    torch = import_torch()
+    out = []
+    for m in (yingshe, torch):
+        a = m.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+        x = a * 1
+        d = m.diag(x)
+        d.add_(10)
+        d.sum().backward()
+        m.diag(m.zeros(0, 4, requires_grad=True).t()).reciprocal_()   # a leaf's diag
+        out.append((x.detach().numpy(), d.detach().numpy(), a.grad.numpy()))
+    for got, want in zip(out[0], out[1]):
+        np.testing.assert_array_equal(got, want)

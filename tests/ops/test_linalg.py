@@ -1,6 +1,8 @@
 """Linear algebra beyond the op table: einsum against NumPy and PyTorch on random
 equations, linear's gradients against PyTorch, and the checked spellings' errors."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -64,7 +66,17 @@ def test_einsum_errors():
         yingshe.einsum("ij,ij->", a, a.float())
     x = _unknown_size_placeholder()
     with pytest.raises(NotImplementedError, match="repeated subscript.*needs its shape"):
-        yingshe.graph.gradients(yingshe.einsum("ii->i", x).sum(), [x])
+        yingshe.graph.gradients(yingshe.einsum("ii,i->i", x, x[0]).sum(), [x])
+
+
+def test_einsum_diagonal_of_an_unknown_size_differentiates_in_a_graph():
+    # one operand summing nothing is diagonal() and permute() views: no shape-sized mask
+    import yingshe.graph as G
+    x = _unknown_size_placeholder()
+    grad, = G.gradients(yingshe.einsum("ii->i", x).sum(), [x])
+    with G.Session() as sess:
+        got, = sess.run([grad], feed_dict={x: np.arange(9.0).reshape(3, 3)})
+    np.testing.assert_array_equal(got, np.eye(3))
 
 
 def _unknown_size_placeholder():
@@ -141,3 +153,95 @@ def test_addmm_beta_zero_ignores_nan_input():
     a = yingshe.tensor(np.eye(2))
     out = yingshe.addmm(inp, a, a, beta=0)
     np.testing.assert_array_equal(out.numpy(), np.eye(2))
+
+
+# ---- found by the fuzz suite (tests/fuzz) ---------------------------------------------------
+
+@pytest.mark.parametrize("eq,shape", [("aa->", (5, 1)), ("...aa->...", (0, 1, 2)),
+                                      ("aac->", (5, 1, 4))])
+def test_einsum_repeated_subscript_of_unequal_sizes_is_refused_like_torch(eq, shape):
+    torch = import_torch()
+    with pytest.raises(RuntimeError, match="repeated"):
+        torch.einsum(eq, torch.ones(shape))
+    with pytest.raises(yingshe.ShapeError, match="subscript 'a' is repeated for operand 0"):
+        yingshe.einsum(eq, yingshe.ones(*shape))
+
+
+@pytest.mark.parametrize("eq,shape", [("ab->ba", (2, 3)), ("a->a", (4,)), ("ii->i", (3, 3)),
+                                      ("iij->ji", (2, 2, 3))])
+def test_einsum_of_one_operand_that_sums_nothing_is_a_view_like_torch(eq, shape):
+    """PyTorch returns a view there: a write into the result reaches the operand (NumPy's
+    einsum returned an unregistered view, so the write bypassed autograd's checks)."""
+    torch = import_torch()
+    a = np.arange(float(np.prod(shape))).reshape(shape)
+    results = []
+    for m in (yingshe, torch):
+        x = m.tensor(a.copy())
+        m.einsum(eq, x).mul_(-1)
+        results.append(x.numpy())
+    np.testing.assert_array_equal(results[0], results[1])
+    # the gradient through the view, and PyTorch's refusal of a write into a leaf's view
+    xs = [m.tensor(a.copy(), requires_grad=True) for m in (yingshe, torch)]
+    g = np.random.default_rng(0).standard_normal(torch.einsum(eq, xs[1]).shape)
+    grads = [m.autograd.grad(m.einsum(eq, x), x, m.tensor(g))[0].numpy()
+             for m, x in zip((yingshe, torch), xs)]
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)
+    with pytest.raises(RuntimeError):
+        torch.einsum(eq, xs[1]).mul_(2)
+    with pytest.raises(RuntimeError):
+        yingshe.einsum(eq, xs[0]).mul_(2)
+
+
+@pytest.mark.parametrize("eq,n_ops", [("ab->a", 1), ("ab->", 1), ("ab,b->a", 2),
+                                      ("ab,cd->", 2), ("ab->ba", 1)])
+@pytest.mark.parametrize("dtype", ["int8", "int32", "uint8"])
+def test_integer_einsum_sums_to_int64_where_torch_does(eq, n_ops, dtype):
+    """PyTorch sums a letter found in one operand only with sum(), which gives int64."""
+    torch = import_torch()
+    shapes = [(2, 3), (3,) if eq.startswith("ab,b") else (2, 3)][:n_ops]
+    arrays = [np.arange(np.prod(s), dtype=dtype).reshape(s) for s in shapes]
+    t = torch.einsum(eq, *[torch.tensor(a) for a in arrays])
+    y = yingshe.einsum(eq, *[yingshe.tensor(a) for a in arrays])
+    assert str(y.dtype).split(".")[-1] == str(t.dtype).split(".")[-1]
+    np.testing.assert_array_equal(y.numpy(), t.numpy())
+
+
+def test_integer_einsum_that_torch_cannot_contract_is_refused_too():
+    torch = import_torch()
+    a, b = np.ones((2, 3), np.int8), np.ones(3, np.int8)
+    with pytest.raises(RuntimeError):
+        torch.einsum("ab,b->", torch.tensor(a), torch.tensor(b))
+    with pytest.raises(yingshe.DTypeError, match="summed to int64 first"):
+        yingshe.einsum("ab,b->", yingshe.tensor(a), yingshe.tensor(b))
+
+
+def test_einsum_of_non_finite_operands_warns_nothing_and_matches_torch():
+    torch = import_torch()
+    a = np.array([[np.inf, 1.0], [np.nan, -np.inf]])
+    b = np.array([[0.0, 2.0], [np.inf, 1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = yingshe.einsum("ab,bc,cd->ad", *(yingshe.tensor(v) for v in (a, b, b))).numpy()
+    t = torch.einsum("ab,bc,cd->ad", *(torch.tensor(v) for v in (a, b, b))).numpy()
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(t))
+    np.testing.assert_array_equal(y[~np.isnan(y)], t[~np.isnan(t)])
+
+
+@pytest.mark.parametrize("call", [lambda m, x, y: m.matmul(x, y),
+                                  lambda m, x, y: m.mm(x, y[:, None]),
+                                  lambda m, x, y: m.matmul(x[None], y)])
+def test_products_of_infinities_and_zeros_are_nan_without_numpy_warnings_like_torch(call):
+    """Found by the fuzz suite: inf * 0 inside a product leaked NumPy's RuntimeWarning."""
+    torch = import_torch()
+    a = np.array([[np.inf, 0.0], [1.0, 2.0]], dtype=np.float32)
+    b = np.array([0.0, np.inf], dtype=np.float32)
+    out = []
+    for m in (yingshe, torch):
+        x, y = m.tensor(a, requires_grad=True), m.tensor(b, requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            z = call(m, x, y)
+            z.sum().backward()
+        out.append((z.detach().numpy(), x.grad.numpy(), y.grad.numpy()))
+    for got, want in zip(out[0], out[1]):
+        np.testing.assert_array_equal(got, want)

@@ -2,6 +2,7 @@
 kernel positions) agree with PyTorch on values and indices, ties and NaNs included."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 import yingshe as Y
@@ -23,3 +24,18 @@ def test_max_pool2d_matches_torch_with_ties_and_nans(n, c, oh, ow, k, extra, nan
     tv, ti = torch.nn.functional.max_pool2d(torch.from_numpy(x), k, return_indices=True)
     np.testing.assert_array_equal(val.numpy(), tv.numpy())
     np.testing.assert_array_equal(idx.numpy(), ti.numpy())
+
+
+# ---- found by the fuzz suite (tests/fuzz) ---------------------------------------------------
+
+@pytest.mark.parametrize("call", [lambda F, x: F.max_pool2d(x, 1),
+                                  lambda F, x: F.max_pool2d(x, 1, return_indices=True),
+                                  lambda F, x: F.max_pool1d(x[0], 1),
+                                  lambda F, x: F.max_pool3d(x[None], 1)])
+def test_max_pooling_of_bool_is_refused_like_torch(call):
+    """PyTorch has no bool max pooling; ours failed inside with NumPy's iinfo message."""
+    torch = import_torch()
+    with pytest.raises(NotImplementedError, match="not implemented for 'Bool'"):
+        call(torch.nn.functional, torch.ones(1, 1, 2, 2, dtype=torch.bool))
+    with pytest.raises(Y.errors.DTypeError, match=r"max_pool[23]d: not implemented for bool"):
+        call(Y.nn.functional, Y.ones(1, 1, 2, 2, dtype=Y.bool))

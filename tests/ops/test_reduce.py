@@ -465,3 +465,52 @@ def test_infer_rules_accept_unknown_dims():
     assert REGISTRY["median"].infer(m, dim=1, keepdim=False)[1].shape == (None, None)
     with pytest.raises(yingshe.ShapeError, match="k out of range"):
         REGISTRY["topk"].infer(m, k=4, dim=1, largest=True, sorted=True)
+
+
+# ---- found by the fuzz suite (tests/fuzz) ---------------------------------------------------
+
+@pytest.mark.parametrize("call", [lambda m, x: x.std(), lambda m, x: x.std(0, correction=0),
+                                  lambda m, x: m.std_mean(x, 1)[0]])
+def test_std_gradient_is_zero_where_there_is_no_deviation_like_torch(call):
+    """d std / dx = (x - mean) / (std (n - c)) is 0/0 where all values are equal; PyTorch
+    gives 0 there."""
+    torch = import_torch()
+    a = np.array([[2.0, 2.0], [2.0, 2.0], [2.0, 1.0]])
+    grads = []
+    for m in (yingshe, torch):
+        x = m.tensor(a.copy(), requires_grad=True)
+        out = call(m, x)
+        grads.append(m.autograd.grad(out, x, m.ones_like(out))[0].numpy())
+    assert not np.isnan(grads[0]).any()
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "nansum"])
+def test_sum_and_mean_of_opposite_infinities_are_nan_without_numpy_warnings_like_torch(name):
+    """inf + -inf is NaN, silently, as in PyTorch (NumPy's RuntimeWarning leaked)."""
+    torch = import_torch()
+    a = np.array([[np.inf, -np.inf], [1.0, 3e308]])
+    for dim in (None, 0, 1):
+        args = () if dim is None else (dim,)
+        want = getattr(torch.tensor(a), name)(*args).numpy()
+        got = getattr(yingshe.tensor(a), name)(*args).numpy()   # the fixture makes warnings fail
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("values,correction", [([1.0], 2), ([1.0, 2.0], 3), ([1.0, 2.0, 4.0], 4),
+                                               ([1.0, 2.0], 2), ([1.0], 1)])
+def test_var_gradient_over_a_dim_with_correction_at_least_n_like_torch(values, correction):
+    """Found by the fuzz suite: PyTorch's gradient over a dim is 2 (x - mean) / (n - c) with
+    the degrees of freedom as they are (-0 for one value and correction 2); ours divided by
+    max(n - c, 0), giving NaN and infinities. (Over all dims PyTorch gives inf instead:
+    its two paths disagree; the dim one is the derivative of the formula.)"""
+    torch = import_torch()
+    grads = []
+    for m in (yingshe, torch):
+        x = m.tensor([values], dtype=m.float64, requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)   # PyTorch's degrees-of-freedom note
+            m.var(x, dim=1, correction=correction).sum().backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_array_equal(grads[0], grads[1])
+    np.testing.assert_array_equal(np.signbit(grads[0]), np.signbit(grads[1]))

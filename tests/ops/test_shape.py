@@ -1,6 +1,8 @@
 """Shape ops: round trips (hypothesis), views and version counters, multi-output split,
 and parity with PyTorch for the joining/splitting family."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -230,3 +232,49 @@ def test_forward_and_gradient_match_torch(fn):
     (ty * torch.tensor(u)).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy())
     check_vjp(lambda t: fn(yingshe, t), [a], (0,))
+
+
+# ---- found by the fuzz suite (tests/fuzz) ---------------------------------------------------
+
+@pytest.mark.parametrize("call", [lambda m, x: x.tile(2, 1, 2), lambda m, x: x.tile((2,)),
+                                  lambda m, x: m.tile(x, (2, 1, 2)), lambda m, x: x.tile(3)])
+def test_tile_takes_separate_ints_as_a_method_like_torch(call):
+    torch = import_torch()
+    a = _arr((3, 2))
+    np.testing.assert_array_equal(call(yingshe, yingshe.tensor(a)).numpy(),
+                                  call(torch, torch.tensor(a)).numpy())
+
+
+@pytest.mark.parametrize("sections,dim", [(3, 0), (2, 1), ([1, 3], 0)])
+def test_tensor_split_pieces_take_in_place_writes_like_torch(sections, dim):
+    """PyTorch's pieces are narrow() views: a write into one reaches the base, also under
+    autograd (split's pieces, outputs of one multi-view op, refuse it)."""
+    torch = import_torch()
+    a = _arr((4, 3))
+    g = _arr((4, 3), seed=1)
+    res = []
+    for m in (yingshe, torch):
+        leaf = m.tensor(a.copy(), requires_grad=True)
+        x = leaf * 1
+        m.tensor_split(x, sections, dim)[-1].mul_(3)
+        grad, = m.autograd.grad(x, leaf, m.tensor(g))
+        res.append((x.detach().numpy(), grad.numpy()))
+    np.testing.assert_array_equal(res[0][0], res[1][0])
+    np.testing.assert_array_equal(res[0][1], res[1][1])
+
+
+def test_summing_a_broadcast_gradient_of_opposite_infinities_is_nan_without_warnings():
+    """Found by the fuzz suite (a compiled matmul's gradient): sum_to_size, the transpose
+    of a broadcast, leaked NumPy's RuntimeWarning at inf + -inf; the values are PyTorch's."""
+    torch = import_torch()
+    out = []
+    for m in (yingshe, torch):
+        x = m.tensor([1.0, 2.0], requires_grad=True)
+        g = m.tensor([[np.inf, 0.0], [-np.inf, 1.0]])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            (x * m.tensor([[1.0, 2.0], [3.0, 4.0]])).backward(g)
+            s = m.tensor([[np.inf], [-np.inf]]).sum_to_size(1, 1)
+        out.append((x.grad.numpy(), s.numpy()))
+    for got, want in zip(out[0], out[1]):
+        np.testing.assert_array_equal(got, want)

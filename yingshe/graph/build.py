@@ -324,7 +324,7 @@ def _add(op, inputs, attrs, g: Graph, name=None, site=None, grad=False):
         raise GraphError(f"the infer rule of op '{op.name}' gave {len(outs)} outputs; the op "
                          f"declares {n}")
     node = g.add_node("op", op, tuple(inputs), attrs, outs, name=name, site=site, grad=grad)
-    if n == 1:
+    if not node.returns_tuple:   # (a variadic op's one output is still a tuple, as eagerly)
         return node.outputs[0]
     res = node.outputs
     return res[: n - op.hidden] if op.hidden else res

@@ -289,7 +289,9 @@ def _passes_grad(node: Node, stops) -> bool:
 def _call_vjp(node: Node, grads: list, needs: tuple):
     op = node.op
     n = len(node.metas)
-    if n == 1:
+    # a variadic op (split, chunk) takes a tuple even when this call made one output, as
+    # its eager VJP does
+    if not node.returns_tuple:
         g = grads[0]
         out = node.outputs[0]
     else:

@@ -91,7 +91,7 @@ def run_program(program, feed_values: list) -> list:
                     for x in node.inputs]
             out = eval_node(node, args, copy_reads)
             n = len(node.metas)
-            if n == 1:
+            if not node.returns_tuple:
                 env.setdefault((node.id, 0), out if isinstance(out, np.ndarray)
                                else np.asarray(out))
             else:

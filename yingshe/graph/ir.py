@@ -87,6 +87,14 @@ class Node:
         return self.kind in ("assign", "init") or (self.kind == "op" and self.op.stateful)
 
     @property
+    def returns_tuple(self) -> bool:
+        """Whether the op's forward returns a tuple: several outputs, or pieces of a
+        variadic view op (split: chunk, unbind ...) even when this call made one piece
+        (a fusion group or deferred gradients node with one output returns it bare)."""
+        return len(self.metas) > 1 or (self.kind == "op" and self.op.view
+                                       and self.op.outputs_of is not None)
+
+    @property
     def random(self) -> bool:
         return self.kind == "op" and self.op.random
 

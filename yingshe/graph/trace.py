@@ -998,11 +998,13 @@ class _BackwardPlan:
         hyper = [s for s, _ in tracer.feeds]
         fwd = prune(fwd_fetches, phs + hyper)
         fwd_ids = {n.id for n in fwd.nodes}
-        # which outputs depend on an input that requires grad (the others are plain values)
+        # which outputs depend on an input that requires grad (the others are plain values);
+        # a bool or integer value carries no gradient, so what is computed from it (hardsigmoid
+        # of x == 1) does not require grad, as eagerly
         live = {key_of(s) for s in xs}
         for n in fwd.nodes:
             if any(isinstance(x, Symbol) and key_of(x) in live for x in n.inputs):
-                live.update(key_of(o) for o in n.outputs)
+                live.update(key_of(o) for o in n.outputs if o.dtype.is_floating_point)
         self.diff_outputs = [i for i, y in enumerate(outputs)
                              if y.dtype.is_floating_point and key_of(y) in live]
         self.n_out = len(outputs)

@@ -167,7 +167,8 @@ class Cast:
     """Convert to another dtype; the gradient is cast back (none for integer targets)."""
 
     def forward(xp, x, *, dtype):
-        return x.astype(dtype.np)
+        with xp.errstate(invalid="ignore"):   # NaN or inf to an integer: undefined, silently
+            return x.astype(dtype.np)
 
     def infer(x, *, dtype):
         return Meta(x.shape, dtype)
@@ -232,7 +233,7 @@ class Mul:
 
 
 @elementwise_op("div", ufunc="true_divide", errstate={"divide": "ignore", "invalid": "ignore"},
-                saves="both")
+                saves="inputs")
 class Div:
     """a / b (true division) with broadcasting."""
 
@@ -246,8 +247,10 @@ class Div:
         return m
 
     def vjp(g, out, a, b, needs):
+        # PyTorch's form (-g (a / b) / b, from the inputs): the output may be changed in
+        # place before backward, as in PyTorch, where it is never saved
         ga = g / b if needs[0] else None
-        gb = neg(g * out / b) if needs[1] else None
+        gb = neg(g * (a / b) / b) if needs[1] else None
         return ga, gb
 
 
@@ -272,9 +275,14 @@ class Neg:
 def add(input, other, *, alpha=1, out=None):
     """input + alpha * other, with broadcasting and type promotion."""
     _no_out(out, "add")
-    if alpha != 1:
-        other = mul(other, alpha)
-    return _binary(Add, input, other)
+    return _binary(Add, input, _scaled(other, alpha))
+
+
+def _scaled(other, alpha):
+    """``alpha * other`` for add/sub (a Python number times a Python number stays one)."""
+    if alpha == 1:
+        return other
+    return mul(other, alpha) if isinstance(other, Tensor) else other * alpha
 
 
 @tensor_method("__radd__")
@@ -304,9 +312,7 @@ def sub(input, other, *, alpha=1, out=None):
     """input - alpha * other."""
     _no_out(out, "sub")
     check_sub_operands("sub", input, other)
-    if alpha != 1:
-        other = mul(other, alpha)
-    return _binary(Sub, input, other)
+    return _binary(Sub, input, _scaled(other, alpha))
 
 
 subtract = sub

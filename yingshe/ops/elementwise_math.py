@@ -174,13 +174,14 @@ def _masked(cond, g):
 
 
 def _check_int_divisor(b) -> None:
-    """PyTorch raises on an integer division by zero (NumPy would warn and give 0);
-    ``apply`` reports it as a RuntimeError naming the op, the shapes and the user's line."""
+    """PyTorch raises on an integer division by zero (NumPy would warn and give 0): a
+    RuntimeError, as PyTorch's (not Python's ZeroDivisionError), that ``apply`` reports
+    naming the op, the shapes and the user's line."""
     if isinstance(b, np.ndarray):
         if not b.all():
-            raise ZeroDivisionError("ZeroDivisionError: integer division by zero")
+            raise RuntimeError("ZeroDivisionError: integer division by zero")
     elif b == 0:
-        raise ZeroDivisionError("ZeroDivisionError: integer division by zero")
+        raise RuntimeError("ZeroDivisionError: integer division by zero")
 
 
 # ---- powers ----------------------------------------------------------------------------------
@@ -199,7 +200,9 @@ def _int_pow(xp, a, b):
     return xp.where(neg_exp, at_neg, out).astype(out.dtype, copy=False)
 
 
-@register_op("pow", saves="both")
+# saves the inputs only: like PyTorch's, the gradient survives an in-place change of the
+# output ((x ** 2).abs_()); the exponent's gradient recomputes a ** b instead
+@register_op("pow", saves="inputs")
 class Pow:
     """a ** b with broadcasting (either operand may be a Python scalar)."""
 
@@ -239,6 +242,7 @@ class Pow:
                 ga = g * (b * pow(a, b - 1))
         if needs[1]:
             # d/db a**b = a**b * log(a); 0 where a == 0 and b >= 0 (PyTorch's convention).
+            out = pow(a, b)
             if isinstance(a, Tensor):
                 masked = logical_and(eq(a, 0), ge(b, 0))
                 gb = where(masked, 0.0, g * (out * log(where(masked, 1.0, a))))
@@ -1342,9 +1346,10 @@ class Lerp:
     """start + weight * (end - start), in PyTorch's two-sided form (exact at weight 1)."""
 
     def forward(xp, start, end, weight):
-        diff = end - start
-        out = xp.where(xp.abs(weight) < 0.5, start + weight * diff,
-                       end - diff * (1 - weight))
+        with xp.errstate(invalid="ignore", over="ignore"):   # non-finite inputs give NaN
+            diff = end - start
+            out = xp.where(xp.abs(weight) < 0.5, start + weight * diff,
+                           end - diff * (1 - weight))
         return out.astype(xp.result_type(start, end), copy=False)
 
     def infer(start, end, weight):

@@ -26,7 +26,7 @@ from yingshe import _dtype
 from yingshe._tensor import MODE, Tensor, _wrap
 from yingshe.errors import DTypeError, IndexError, ShapeError, UnsupportedError
 from yingshe.ops._inplace import check_target, commit, needs_autograd, readonly_error
-from yingshe.ops._registry import apply, is_graph_value, register_op, tensor_method
+from yingshe.ops._registry import apply, is_graph_value, meta_of, register_op, tensor_method
 from yingshe.ops._shapes import Meta, broadcast_shapes, normalize_dim, shape_str
 from yingshe.ops._shapes import check_index_range as _check_range
 from yingshe.ops.shape import Clone, expand, reshape
@@ -395,17 +395,20 @@ class IndexPut:
         if isinstance(values, xp.ndarray):
             values = values.astype(x.dtype, copy=False)
         if adv is None:
+            key = _build_basic(basic)
+            # leading size-1 dims of the value beyond the target's are dropped (PyTorch)
+            values = _strip_lead(values, np.ndim(out[key]))
             if accumulate:
-                out[_build_basic(basic)] += values
+                out[key] += values
             else:
-                out[_build_basic(basic)] = values
+                out[key] = values
             return out
         view, key = _put_target(out, basic, adv, idx)
+        want = view[key].shape
         if accumulate:
-            want = view[key].shape
             xp.add.at(view, key, xp.broadcast_to(_strip_lead(values, len(want)), want))
         else:
-            view[key] = values
+            view[key] = _strip_lead(values, len(want))
         return out
 
     def infer(x, values, *idx, basic, adv, accumulate):
@@ -455,8 +458,8 @@ def _value_operand(value, like: Tensor):
     if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
         return value
     if not isinstance(value, Tensor):
-        value = _wrap(np.asarray(value, dtype=like._data.dtype))
-    if value._data is not None and value._data.dtype != like._data.dtype:
+        value = _wrap(np.asarray(value, dtype=like.dtype.np))
+    if value.dtype is not like.dtype:   # (``like`` may be a graph value: no _data)
         from yingshe.ops.elementwise import to_dtype
         value = to_dtype(value, like.dtype)
     return value
@@ -472,20 +475,19 @@ def _setitem(self, key, value):
         if not data.flags.writeable:
             raise readonly_error("__setitem__", data)
         v = value._data if isinstance(value, Tensor) else value
+        if isinstance(value, Tensor):   # the shape rule's error, not NumPy's
+            IndexPut.infer(meta_of(self), meta_of(value),
+                           *[meta_of(a) for a in _index_tensors(arrays)], basic=basic, adv=adv,
+                           accumulate=False)
         if adv is None:
-            if data.ndim == 0 or not basic:
-                data[...] = v
-            else:
-                data[_build_basic(basic)] = v
+            key = _build_basic(basic) if data.ndim and basic else ...
+            data[key] = _strip_lead(v, np.ndim(data[key]))
         else:
             view, k = _put_target(data, basic, adv, arrays)
             for d, kk in enumerate(adv):
                 if kk is not None:
                     _check_range("__setitem__", arrays[kk], d, view.shape[d])
-            try:
-                view[k] = v
-            except ValueError as err:
-                raise ShapeError(f"__setitem__: shape mismatch: {err}") from None
+            view[k] = _strip_lead(v, view[k].ndim)
         self._vc[0] += 1
         return
     if isinstance(value, Tensor) and MODE.tracer is None:
@@ -721,9 +723,12 @@ class IndexSelect:
         if len(index.shape) > 1:
             raise ShapeError(f"index_select: index should have 1 or 0 dimensions, got shape "
                              f"{shape_str(index.shape)}")
-        if not x.shape:
-            return Meta((), x.dtype)
         n = index.shape[0] if index.shape else 1
+        if not x.shape:
+            if n != 1:      # (NumPy's reshape error otherwise)
+                raise ShapeError(f"index_select: an index into a 0-d input can have only "
+                                 f"1 value, got {n} value(s)")
+            return Meta((), x.dtype)
         return Meta(tuple(x.shape[:dim]) + (n,) + tuple(x.shape[dim + 1:]), x.dtype)
 
     def vjp(g, out, x, index, *, dim):
@@ -794,6 +799,9 @@ def take_along_dim(input, indices, dim=None):
     indices = _index_arg("take_along_dim", indices)
     if dim is None:
         return gather(reshape(input, (-1,)), 0, reshape(indices, (-1,)))
+    if input.ndim == 0:     # PyTorch's rule: a 0-d input has no dim to take along
+        raise IndexError(f"take_along_dim: dimension specified as {dim} but the input "
+                         f"(shape ()) has no dimensions")
     d = normalize_dim("take_along_dim", dim, input.ndim)
     if indices.ndim != input.ndim:
         raise ShapeError(f"take_along_dim: input and indices should have the same number of "
@@ -873,10 +881,10 @@ def masked_select(input, mask):
     shape = broadcast_shapes("masked_select", input.shape, mask.shape)
     x = expand(input, shape)
     m = np.broadcast_to(mask._data, shape)
-    cols = [_wrap(c.astype(np.int64)) for c in np.nonzero(m)]
-    if not cols:  # 0-d
+    if not shape:   # 0-d: NumPy's nonzero refuses 0-d arrays
         x = reshape(x, (1,))
-        cols = [_wrap(np.nonzero(m.reshape(1))[0].astype(np.int64))]
+        m = m.reshape(1)
+    cols = [_wrap(c.astype(np.int64)) for c in np.nonzero(m)]
     return apply(Index, x, *cols, key=tuple(range(len(cols))))
 
 
@@ -977,8 +985,8 @@ def diag(input, diagonal=0):
         n = input.shape[0] + abs(diagonal)
         return apply(DiagonalBackward, input, shape=(n, n), offset=int(diagonal), dim1=0,
                      dim2=1)
-    if input.ndim == 2:
-        return apply(Diagonal, input, offset=int(diagonal), dim1=0, dim2=1)
+    if input.ndim == 2:     # a copy, as PyTorch's diag (diagonal() is the view)
+        return apply(Diagonal, input, offset=int(diagonal), dim1=0, dim2=1).clone()
     raise ShapeError(f"diag: expected a 1-d or 2-d tensor, got shape {shape_str(input.shape)}")
 
 
@@ -1103,6 +1111,10 @@ def one_hot(tensor, num_classes=-1):
         raise DTypeError(f"one_hot: is only applicable to index tensor of type int64, got "
                          f"{tensor.dtype}")
     if num_classes == -1:
+        if is_graph_value(tensor) or MODE.tracer is not None:
+            raise UnsupportedError(
+                "one_hot: num_classes=-1 takes the number of classes from the values, which "
+                "a graph or compiled function does not have; pass num_classes")
         if tensor._data.size == 0:
             raise ShapeError("one_hot: can not infer total number of classes from empty tensor")
         num_classes = int(tensor._data.max()) + 1

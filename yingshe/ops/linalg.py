@@ -15,12 +15,14 @@ def _matmul(xp, a, b):
     """``xp.matmul``, with a stack of rows times one matrix as one GEMM: NumPy runs a
     3-d @ 2-d product as one small GEMM per leading index (measured 1.6x slower for
     (32, 32, 32) @ (32, 512), the LSTM benchmark's input projection)."""
-    if a.ndim > 2 and b.ndim == 2:
-        rows = 1
-        for n in a.shape[:-1]:
-            rows *= n
-        return xp.matmul(a.reshape(rows, a.shape[-1]), b).reshape(a.shape[:-1] + b.shape[1:])
-    return xp.matmul(a, b)
+    with xp.errstate(invalid="ignore", over="ignore"):   # inf * 0 is NaN, silently
+        if a.ndim > 2 and b.ndim == 2:
+            rows = 1
+            for n in a.shape[:-1]:
+                rows *= n
+            return xp.matmul(a.reshape(rows, a.shape[-1]), b).reshape(a.shape[:-1]
+                                                                      + b.shape[1:])
+        return xp.matmul(a, b)
 
 
 @register_op("matmul", saves="other")
@@ -312,16 +314,24 @@ class Einsum:
     """Einstein summation; ``equation`` is explicit (no ellipsis, output given)."""
 
     def forward(xp, *operands, equation):
-        return xp.einsum(equation, *operands, optimize=len(operands) > 2)
+        # NumPy may return a view of an operand ("ab->ba"); the public einsum routes those
+        # equations through view ops, so what reaches here is always copied by NumPy or
+        # made a copy: a registered non-view op never aliases its input
+        with xp.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            out = xp.einsum(equation, *operands, optimize=len(operands) > 2)
+        if any(xp.may_share_memory(out, o) for o in operands):
+            out = out.copy()
+        return out
 
     def infer(*operands, equation):
         lhs, out = equation.split("->")
         subs = lhs.split(",")
         sizes: dict = {}
-        for t, m in zip(subs, operands):
+        for k, (t, m) in enumerate(zip(subs, operands)):
             if m.dtype is not operands[0].dtype:
                 raise DTypeError(f"einsum: expected all operands to have the same dtype, got "
                                  f"{operands[0].dtype} and {m.dtype}")
+            _check_repeated(t, m.shape, k)
             for c, d in zip(t, m.shape):
                 prev = sizes.get(c, 1)
                 if d is None:  # unknown: stays unknown unless another operand knows it
@@ -367,6 +377,53 @@ class Einsum:
         return tuple(grads)
 
 
+def _check_repeated(subs: str, shape, k: int) -> None:
+    """A letter repeated within one operand (a diagonal) needs equal sizes: no broadcast."""
+    for p, c in enumerate(subs):
+        q = subs.index(c)
+        if q != p and None not in (shape[p], shape[q]) and shape[p] != shape[q]:
+            raise ShapeError(f"einsum: subscript {c!r} is repeated for operand {k} but the "
+                             f"sizes don't match, {shape[q]} != {shape[p]} (operand shape "
+                             f"{shape_str(shape)})")
+
+
+def _einsum_view(x, subs: str, out: str):
+    """``einsum`` of one operand that sums nothing (every letter kept): PyTorch's result is
+    a view of the operand (diagonals of repeated letters, then a permutation), and so is
+    this one, built from ``diagonal`` and ``permute``."""
+    from yingshe.ops.indexing import diagonal
+    from yingshe.ops.shape import permute
+    letters = list(subs)
+    for c in dict.fromkeys(subs):
+        while letters.count(c) > 1:
+            p = letters.index(c)
+            q = letters.index(c, p + 1)
+            x = diagonal(x, 0, p, q)            # removes dims p, q; the diagonal goes last
+            letters = [d for i, d in enumerate(letters) if i not in (p, q)] + [c]
+    return permute(x, *[letters.index(c) for c in out])
+
+
+def _int_einsum_dtypes(operands, subs: list, out: str):
+    """PyTorch's einsum sums a letter found in one operand only (and not in the output)
+    with ``sum``, which gives integer and bool operands int64; the contraction after it
+    needs equal dtypes. Returns the operands so promoted, refusing a mix it leaves."""
+    from yingshe import _dtype
+    promoted = []
+    for k, (o, t) in enumerate(zip(operands, subs)):
+        others = set(out).union(*(set(s) for i, s in enumerate(subs) if i != k))
+        private = any(c not in others for c in t)
+        if private and not o.dtype.is_floating_point and o.dtype is not _dtype.int64:
+            o = o.to(_dtype.int64)
+        promoted.append(o)
+    for o in promoted[1:]:
+        if o.dtype is not promoted[0].dtype:
+            raise DTypeError(f"einsum: expected all operands to have the same dtype, got "
+                             f"{promoted[0].dtype} and {o.dtype} (an integer operand with a "
+                             f"subscript summed within it is summed to int64 first, as in "
+                             f"PyTorch)")
+    return promoted
+
+
 def _diagonal_mask(shape, subs, dtype):
     """A constant 0/1 array of ``shape``: 1 where the indices of each repeated letter of
     ``subs`` agree (the diagonal an operand like ``x`` in ``"ii->i"`` contributes from)."""
@@ -399,4 +456,10 @@ def einsum(equation, *operands):
         if o.dtype is not operands[0].dtype:
             raise DTypeError(f"einsum: expected all operands to have the same dtype, got "
                              f"{operands[0].dtype} and {o.dtype}")
+    for k, (t, o) in enumerate(zip(subs, operands)):
+        _check_repeated(t, tuple(o.shape), k)
+    if len(operands) == 1 and set(out) == set(subs[0]):
+        return _einsum_view(operands[0], subs[0], out)
+    if not operands[0].dtype.is_floating_point:
+        operands = _int_einsum_dtypes(operands, subs, out)
     return apply(Einsum, *operands, equation=",".join(subs) + "->" + out)

@@ -40,11 +40,16 @@ class Softmax:
     """exp(x - max) / sum(exp(x - max)) along ``dim`` (finite for any finite logits)."""
 
     def forward(xp, x, *, dim):
-        if x.ndim == 0 or x.size == 0:
-            return xp.ones_like(x) if x.size else x.copy()
-        z = x - x.max(axis=dim, keepdims=True)
-        xp.exp(z, out=z)
-        z /= z.sum(axis=dim, keepdims=True)
+        if x.ndim == 0:     # exp(x - x): 1, or NaN at a non-finite x, as in PyTorch
+            with xp.errstate(invalid="ignore"):
+                return xp.exp(x - x)
+        if x.size == 0:
+            return x.copy()
+        # inf - inf at infinite logits is NaN, a huge spread -inf, as in PyTorch
+        with xp.errstate(invalid="ignore", over="ignore"):
+            z = x - x.max(axis=dim, keepdims=True)
+            xp.exp(z, out=z)
+            z /= z.sum(axis=dim, keepdims=True)
         return z
 
     def infer(x, *, dim):
@@ -61,10 +66,14 @@ class LogSoftmax:
     """x - max - log(sum(exp(x - max))) along ``dim``."""
 
     def forward(xp, x, *, dim):
-        if x.ndim == 0 or x.size == 0:
+        if x.ndim == 0:     # x - x: 0, or NaN at a non-finite x, as in PyTorch
+            with xp.errstate(invalid="ignore"):
+                return x - x
+        if x.size == 0:
             return xp.zeros_like(x)
-        z = x - x.max(axis=dim, keepdims=True)
-        with xp.errstate(divide="ignore"):  # log(0) cannot happen: the max term is 1
+        # log(0) cannot happen (the max term is 1); inf - inf at infinite logits is NaN
+        with xp.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            z = x - x.max(axis=dim, keepdims=True)
             z -= xp.log(xp.exp(z).sum(axis=dim, keepdims=True))
         return z
 
@@ -136,7 +145,8 @@ def _smooth_l1_np(xp, d, beta):
     ad = xp.abs(d)
     if beta == 0:
         return ad
-    return xp.where(ad < beta, (0.5 / beta) * d * d, ad - 0.5 * beta)
+    with xp.errstate(over="ignore", invalid="ignore"):   # d * d of the unused branch overflows
+        return xp.where(ad < beta, (0.5 / beta) * d * d, ad - 0.5 * beta)
 
 
 @register_op("mse_loss", saves="inputs")
@@ -145,16 +155,17 @@ class MSELoss:
     every regression, so one op (not sub, mul and mean) on the tape."""
 
     def forward(xp, x, t, *, reduction):
-        d = x - t
-        # d is a fresh array: square it in place (0-d inputs give a NumPy scalar, no out=)
-        sq = xp.multiply(d, d, out=d) if d.ndim else d * d
-        if reduction == "none":
-            return sq
-        if reduction == "sum":
-            return xp.sum(sq)
-        if sq.size == 0:  # the mean of nothing is nan, silently, as in PyTorch
-            return xp.asarray(xp.nan, dtype=sq.dtype)
-        return xp.mean(sq)
+        with xp.errstate(invalid="ignore", over="ignore"):   # non-finite inputs, as PyTorch
+            d = x - t
+            # d is a fresh array: square it in place (0-d inputs give a NumPy scalar)
+            sq = xp.multiply(d, d, out=d) if d.ndim else d * d
+            if reduction == "none":
+                return sq
+            if reduction == "sum":
+                return xp.sum(sq)
+            if sq.size == 0:  # the mean of nothing is nan, silently, as in PyTorch
+                return xp.asarray(xp.nan, dtype=sq.dtype)
+            return xp.mean(sq)
 
     def infer(x, t, *, reduction):
         m = _pointwise_meta("mse_loss", x, t)
@@ -179,7 +190,8 @@ class SmoothL1Loss:
     (d = input - target; beta = 0 gives |d|, the L1 loss)."""
 
     def forward(xp, x, t, *, beta):
-        return _smooth_l1_np(xp, x - t, beta)
+        with xp.errstate(over="ignore", invalid="ignore"):   # inf - inf is NaN, silently
+            return _smooth_l1_np(xp, x - t, beta)
 
     def infer(x, t, *, beta):
         return _pointwise_meta("smooth_l1_loss", x, t)
@@ -194,9 +206,10 @@ class HuberLoss:
     """Pointwise Huber loss: 0.5 d^2 where |d| < delta, else delta (|d| - delta / 2)."""
 
     def forward(xp, x, t, *, delta):
-        d = x - t
-        ad = xp.abs(d)
-        return xp.where(ad < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
+        with xp.errstate(over="ignore", invalid="ignore"):   # (d * d of the unused branch)
+            d = x - t
+            ad = xp.abs(d)
+            return xp.where(ad < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
 
     def infer(x, t, *, delta):
         return _pointwise_meta("huber_loss", x, t)
@@ -305,6 +318,32 @@ def _sigmoid_np(xp, x):
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
+def _bce_logits_loss(xp, x, t, weight, pw, reduction):
+    sp = xp.abs(x, out=xp.empty(x.shape, x.dtype))   # log(1 + exp(-|x|)), in place
+                                                     # (an array even for a 0-d x)
+    xp.negative(sp, out=sp)
+    xp.exp(sp, out=sp)
+    xp.log1p(sp, out=sp)
+    if pw is None:                       # max(x, 0) - x t + log1p(exp(-|x|))
+        loss = xp.maximum(x, 0)
+        loss -= x * t
+        loss += sp
+    else:                                # (1 - t) x + (1 + (pw - 1) t) softplus(-x)
+        sp += xp.maximum(-x, 0)
+        lw = (pw - 1) * t
+        lw += 1
+        loss = (1 - t) * x
+        loss += lw * sp
+    if weight is not None:
+        loss = loss * weight
+    if reduction == "none":
+        return loss
+    if reduction == "sum" or loss.size:
+        total = loss.sum()
+        return xp.asarray(total / loss.size if reduction == "mean" else total, dtype=loss.dtype)
+    return xp.asarray(xp.nan, dtype=loss.dtype)   # the mean of nothing, as PyTorch
+
+
 @register_op("binary_cross_entropy_with_logits", saves="inputs")
 class BinaryCrossEntropyWithLogits:
     """w ((1 - t) x + (1 + (pw - 1) t) log(1 + exp(-x))) in the stable form, reduced
@@ -313,30 +352,8 @@ class BinaryCrossEntropyWithLogits:
     None. One op on the tape for the whole loss, as PyTorch's."""
 
     def forward(xp, x, t, weight=None, pw=None, *, reduction):
-        sp = xp.abs(x, out=xp.empty(x.shape, x.dtype))   # log(1 + exp(-|x|)), in place
-                                                         # (an array even for a 0-d x)
-        xp.negative(sp, out=sp)
-        xp.exp(sp, out=sp)
-        xp.log1p(sp, out=sp)
-        if pw is None:                       # max(x, 0) - x t + log1p(exp(-|x|))
-            loss = xp.maximum(x, 0)
-            loss -= x * t
-            loss += sp
-        else:                                # (1 - t) x + (1 + (pw - 1) t) softplus(-x)
-            sp += xp.maximum(-x, 0)
-            lw = (pw - 1) * t
-            lw += 1
-            loss = (1 - t) * x
-            loss += lw * sp
-        if weight is not None:
-            loss = loss * weight
-        if reduction == "none":
-            return loss
-        if reduction == "sum" or loss.size:
-            total = loss.sum()
-            return xp.asarray(total / loss.size if reduction == "mean" else total,
-                              dtype=loss.dtype)
-        return xp.asarray(xp.nan, dtype=loss.dtype)   # the mean of nothing, as PyTorch
+        with xp.errstate(invalid="ignore", over="ignore"):   # non-finite inputs, as PyTorch
+            return _bce_logits_loss(xp, x, t, weight, pw, reduction)
 
     def infer(x, t, weight=None, pw=None, *, reduction):
         m = _pointwise_meta("binary_cross_entropy_with_logits", x, t, weight, pw)
@@ -371,16 +388,17 @@ class BCEWithLogitsBackward:
     pos_weight: t softplus(-x)."""
 
     def forward(xp, g, x, t, pw=None, *, wrt):
-        if wrt == "input":
-            s = _sigmoid_np(xp, x)
-            if pw is None:
-                return g * (s - t)
-            return g * ((1 + (pw - 1) * t) * s - pw * t)
-        if wrt == "target":
-            if pw is None:
-                return g * -x
-            return g * ((pw - 1) * _softplus_neg(xp, x) - x)
-        return g * t * _softplus_neg(xp, x)
+        with xp.errstate(invalid="ignore", over="ignore"):   # at non-finite values: NaN/inf
+            if wrt == "input":
+                s = _sigmoid_np(xp, x)
+                if pw is None:
+                    return g * (s - t)
+                return g * ((1 + (pw - 1) * t) * s - pw * t)
+            if wrt == "target":
+                if pw is None:
+                    return g * -x
+                return g * ((pw - 1) * _softplus_neg(xp, x) - x)
+            return g * t * _softplus_neg(xp, x)
 
     def infer(g, x, t, pw=None, *, wrt):
         return _pointwise_meta("binary_cross_entropy_with_logits_backward", g, x, t, pw)
@@ -745,10 +763,21 @@ class CrossEntropy:
             _check_weight("cross_entropy", weight, c, x.dtype)
         x3 = x.reshape(n, c, d)
         logp = xp.empty((n, c, d), x.dtype)     # C order: gathered through a flat view
-        xp.subtract(x3, x3.max(axis=1, keepdims=True), out=logp)
-        lse = xp.exp(logp).sum(axis=1, keepdims=True)   # >= 1: the max term is exp(0)
-        xp.log(lse, out=lse)
-        logp -= lse
+        # (infinite logits give NaN, as in PyTorch, silently)
+        with xp.errstate(invalid="ignore", over="ignore"):
+            if c:
+                xp.subtract(x3, x3.max(axis=1, keepdims=True), out=logp)
+                lse = xp.exp(logp).sum(axis=1, keepdims=True)   # >= 1: the max term is 1
+                xp.log(lse, out=lse)
+                logp -= lse
+        if c == 0 and target.dtype.kind != "f":
+            # no classes: every counted target is out of range; what is left is a sum over
+            # no classes, and label smoothing's mean over them is NaN (PyTorch's 0/0)
+            _index_targets(xp, "cross_entropy", target, n, c, d, ignore_index)
+            per = xp.full((n, d), xp.nan if label_smoothing else 0.0, x.dtype)
+            shape = () if x.ndim == 1 else target.shape
+            return (_finish_loss(xp, per, reduction, _denominator(reduction, None, 0), shape,
+                                 x.dtype), logp.reshape(x.shape))
         if target.dtype.kind == "f":
             per = (logp * _soft_coefficients(xp, target.reshape(n, c, d), weight,
                                              label_smoothing, c)).sum(1)
@@ -810,7 +839,12 @@ class CrossEntropy:
                                 dim=0 if logp.ndim == 1 else 1)
         if needs[1]:   # probability targets: d loss / d target = -(1 - ls) w_c logp g / den
             dt = _soft_target_grad(g_loss, logp, weight, reduction, label_smoothing)
-        return (dx, dt) + ((None,) if weight is not None else ())
+        dw = None
+        if weight is not None and needs[2] and target.dtype.is_floating_point:
+            # probability targets (PyTorch differentiates these in the weight; index targets
+            # it refuses to): d loss / d w_c = -sum over samples of t'_c logp_c g / den
+            dw = _soft_weight_grad(g_loss, logp, target, reduction, label_smoothing)
+        return (dx, dt) + ((dw,) if weight is not None else ())
 
 
 def _per_sample(g, reduction, ndim):
@@ -827,6 +861,16 @@ def _soft_scale(logp, reduction, label_smoothing, c_factor=True) -> float:
             if i != (0 if logp.ndim == 1 else 1):
                 den *= s
     return -(1 - label_smoothing) / den if den else float("nan")
+
+
+def _soft_weight_grad(g, logp, target, reduction, label_smoothing):
+    from yingshe.ops.reduce import sum as _sum
+    cdim = 0 if logp.ndim == 1 else 1
+    smoothed = target * (1 - label_smoothing) + label_smoothing / logp.shape[cdim]
+    t = logp * smoothed * _per_sample(g, reduction, logp.ndim) * _soft_scale(logp, reduction,
+                                                                             0.0)
+    dims = tuple(i for i in range(logp.ndim) if i != cdim)
+    return _sum(t, dims) if dims else t
 
 
 def _soft_target_grad(g, logp, weight, reduction, label_smoothing):
@@ -849,6 +893,8 @@ class CrossEntropyBackward:
     def forward(xp, g, logp, target, weight=None, *, ignore_index, reduction,
                 label_smoothing):
         n, c, d = _class_layout(logp.shape)
+        if c == 0:   # no classes: no logits to differentiate
+            return xp.zeros(logp.shape, logp.dtype)
         dx = xp.empty((n, c, d), logp.dtype)   # C order: scattered into through a flat view
         xp.exp(logp.reshape(n, c, d), out=dx)  # p = softmax(x)
         gs = g.reshape(n, 1, d) if reduction == "none" else g

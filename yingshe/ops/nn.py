@@ -412,6 +412,8 @@ def _pool_args(opname, kernel_size, stride, padding, dilation, nd=2):
 def _max_pool_infer(opname, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
     if x.ndim != nd + 2:
         raise ShapeError(f"{opname}: expected a {nd + 2}-D input, got {shape_str(x.shape)}")
+    if x.dtype is _dtype.bool:      # as PyTorch, which has no bool max pooling kernel
+        raise DTypeError(f"{opname}: not implemented for bool inputs (convert with .to(...))")
     out, _ = _pool_geometry(opname, x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     return (x.shape[0], x.shape[1], *out)
 
@@ -771,7 +773,7 @@ def dropout(input, p=0.5, training=True, inplace=False, *, generator=None):
     draws from ``generator`` (default: the framework's default generator)."""
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    if not training:
+    if not training or p == 0:   # PyTorch's identity: no draw, no write (in place or not)
         return input
     out = apply(Dropout, input, p=float(p), generator=generator)[0]
     if inplace:
@@ -841,14 +843,16 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     if sparse:
         raise NotImplementedError("embedding: sparse=True is not supported (yingshe has no "
                                   "sparse gradients)")
+    if not isinstance(input, Tensor):
+        input = _wrap(np.asarray(input, dtype=np.int64))
+    if weight.ndim != 2:   # before reading its rows (the shape rule says it for graphs too)
+        Embedding.infer(meta_of(weight), meta_of(input), padding_idx=None)
     n = weight.shape[0]
     if padding_idx is not None:
         if not -n <= padding_idx < n:
             raise ValueError(f"embedding: padding_idx must be within num_embeddings ({n}), "
                              f"got {padding_idx}")
         padding_idx = int(padding_idx) % n
-    if not isinstance(input, Tensor):
-        input = _wrap(np.asarray(input, dtype=np.int64))
     return apply(Embedding, weight, input, padding_idx=padding_idx)
 
 
@@ -862,9 +866,10 @@ class NormMoments:
         if x.size == 0:   # NaN statistics of nothing, without NumPy's "empty slice" warning
             shape = tuple(1 if i in dim else d for i, d in enumerate(x.shape))
             return xp.full(shape, xp.nan, x.dtype), xp.full(shape, xp.nan, x.dtype)
-        mean = xp.mean(x, axis=dim, keepdims=True)
-        xc = x - mean
-        var = xp.mean(xc * xc, axis=dim, keepdims=True)
+        with xp.errstate(invalid="ignore", over="ignore"):   # non-finite inputs: NaN stats
+            mean = xp.mean(x, axis=dim, keepdims=True)
+            xc = x - mean
+            var = xp.mean(xc * xc, axis=dim, keepdims=True)
         return mean, var
 
     def infer(x, *, dim):
@@ -890,14 +895,15 @@ class NormApply:
     def forward(xp, x, mean, var, *wb, eps, affine):
         check_same_dtype("norm_apply", "the input, statistics, weight and bias", x, mean, var,
                          *wb)
-        invstd = 1.0 / xp.sqrt(var + eps)
-        y = (x - mean) * invstd
-        i = 0
-        if affine[0]:
-            y *= wb[0]
-            i = 1
-        if affine[1]:
-            y += wb[i]
+        with xp.errstate(invalid="ignore", over="ignore", divide="ignore"):   # non-finite x
+            invstd = 1.0 / xp.sqrt(var + eps)
+            y = (x - mean) * invstd
+            i = 0
+            if affine[0]:
+                y *= wb[0]
+                i = 1
+            if affine[1]:
+                y += wb[i]
         return y, invstd
 
     def infer(x, mean, var, *wb, eps, affine):

@@ -149,7 +149,8 @@ class Sum:
     """Sum over ``dim`` (a tuple of normalized dims)."""
 
     def forward(xp, x, *, dim, keepdim, dtype):
-        return xp.sum(x, axis=dim, keepdims=keepdim, dtype=dtype.np if dtype else None)
+        with xp.errstate(invalid="ignore", over="ignore"):   # inf + -inf is nan, silently
+            return xp.sum(x, axis=dim, keepdims=keepdim, dtype=dtype.np if dtype else None)
 
     def infer(x, *, dim, keepdim, dtype):
         if dtype is None:
@@ -184,7 +185,8 @@ class Nansum:
     """Sum over ``dim`` with NaN counted as zero."""
 
     def forward(xp, x, *, dim, keepdim, dtype):
-        return xp.nansum(x, axis=dim, keepdims=keepdim, dtype=dtype.np if dtype else None)
+        with xp.errstate(invalid="ignore", over="ignore"):
+            return xp.nansum(x, axis=dim, keepdims=keepdim, dtype=dtype.np if dtype else None)
 
     infer = Sum.infer
 
@@ -225,7 +227,8 @@ class Mean:
         if x.size == 0:  # the mean of nothing is nan, silently, as in PyTorch
             total = xp.sum(x, axis=dim, keepdims=keepdim)
             return xp.full_like(total, xp.nan)
-        return xp.mean(x, axis=dim, keepdims=keepdim)
+        with xp.errstate(invalid="ignore", over="ignore"):
+            return xp.mean(x, axis=dim, keepdims=keepdim)
 
     def infer(x, *, dim, keepdim):
         if not x.dtype.is_floating_point:
@@ -626,7 +629,10 @@ class Var:
     def vjp(g, out, x, *, dim, correction, keepdim):
         n = _count(x.shape, dim)
         centered = x - mean(x, dim, keepdim=True)
-        scale = 2.0 / builtins.max(n - correction, 0) if n - correction > 0 else math.inf
+        # 2 (x - mean) / (n - correction), the degrees of freedom taken as they are (as
+        # PyTorch's gradient over a dim: -0 for one value and correction 2; inf where n equals
+        # the correction), though the value divides by max(n - correction, 0)
+        scale = 2.0 / (n - correction) if n != correction else math.inf
         return _unreduce(g, x.shape, dim, keepdim) * centered * scale
 
 
@@ -641,10 +647,14 @@ class Std:
         return _var_infer("std", x, dim, keepdim)
 
     def vjp(g, out, x, *, dim, correction, keepdim):
+        from yingshe.ops.elementwise_math import eq, where
         n = _count(x.shape, dim)
         centered = x - mean(x, dim, keepdim=True)
         denom = n - correction if n - correction > 0 else 0.0
-        gk = _keep(g, x.shape, dim, keepdim) / (_keep(out, x.shape, dim, keepdim) * denom)
+        o = _keep(out, x.shape, dim, keepdim)
+        # where the deviation is 0 the gradient is 0, not 0/0 (PyTorch's std_backward)
+        zero = eq(o, 0)
+        gk = where(zero, 0.0, _keep(g, x.shape, dim, keepdim) / (where(zero, 1.0, o) * denom))
         return expand(gk, x.shape) * centered
 
 

@@ -73,7 +73,8 @@ class SumToSize:
         axes, lead = sum_to_axes(x.shape, shape)
         if not axes:
             return x.reshape(shape) if lead else x
-        return xp.sum(x, axis=axes, keepdims=True).reshape(shape)
+        with xp.errstate(invalid="ignore", over="ignore"):   # inf + -inf is NaN, silently
+            return xp.sum(x, axis=axes, keepdims=True).reshape(shape)
 
     def infer(x, *, shape):
         sum_to_axes(x.shape, shape)
@@ -638,9 +639,10 @@ def repeat(input, *sizes):
 
 
 @tensor_method
-def tile(input, dims):
-    """``repeat`` with ``dims`` padded with leading 1s to the input's rank."""
-    dims = _shape_arg((dims,))
+def tile(input, *dims):
+    """``repeat`` with ``dims`` padded with leading 1s to the input's rank (a tuple, or
+    separate ints as ``Tensor.tile`` takes them)."""
+    dims = _shape_arg(dims)
     dims = (1,) * (input.ndim - len(dims)) + tuple(dims)
     return repeat(input, dims)
 
@@ -974,13 +976,11 @@ def tensor_split(input, indices_or_sections, dim=0):
         if k <= 0:
             raise ShapeError(f"tensor_split: number of sections must be larger than 0, got {k}")
         sizes = [n // k + 1] * (n % k) + [n // k] * (k - n % k)
+        bounds = [0] + [int(b) for b in np.cumsum(sizes)]
     else:
         bounds = [0] + [max(0, min(n, int(i) + n if int(i) < 0 else int(i)))
                         for i in indices_or_sections] + [n]
-        if any(b < a for a, b in zip(bounds[:-1], bounds[1:])):
-            # decreasing indices give overlapping/empty pieces: slices, as in NumPy
-            from yingshe.ops.indexing import narrow
-            return tuple(narrow(input, d, a, max(b - a, 0))
-                         for a, b in zip(bounds[:-1], bounds[1:]))
-        sizes = [b - a for a, b in zip(bounds[:-1], bounds[1:])]
-    return _split(input, sizes, d)
+    # each piece is a slice of its own (PyTorch's are narrow() views, so an in-place write
+    # into one is allowed, unlike split's); decreasing indices give empty pieces, as in NumPy
+    from yingshe.ops.indexing import narrow
+    return tuple(narrow(input, d, a, max(b - a, 0)) for a, b in zip(bounds[:-1], bounds[1:]))

@@ -194,7 +194,7 @@ def generate(program, name: str = "graph_program", lower=None, emitter: Emitter 
             else:
                 names[key] = f"v{idx}" if len(node.metas) == 1 else f"v{idx}_{k}"
                 outs.append(names[key])
-        lhs = ", ".join(outs) + ("," if len(outs) == 1 and len(node.metas) > 1 else "")
+        lhs = ", ".join(outs) + ("," if len(outs) == 1 and node.returns_tuple else "")
         kind = node.kind
         comment = f"  # {node.name}"
         if kind == "placeholder":

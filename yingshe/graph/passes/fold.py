@@ -41,7 +41,7 @@ def fold(program: Program) -> Program:
             out = op.forward(xp, *args, **node.attrs)
         except Exception:  # noqa: BLE001 - leave it to fail at run time, with context
             return None
-        outs = (out,) if len(node.metas) == 1 else tuple(out)
+        outs = tuple(out) if node.returns_tuple else (out,)
         outs = [np.asarray(o) for o in outs]
         if sum(o.size for o in outs) > MAX_FOLD_ELEMENTS:
             return None

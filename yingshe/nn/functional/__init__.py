@@ -16,7 +16,9 @@ from __future__ import annotations
 import importlib
 import warnings
 
+from yingshe import _dtype
 from yingshe._tensor import Tensor
+from yingshe.errors import DTypeError
 
 # PyTorch's functional names that the registry may provide, by the module providing them.
 _SOURCES = {
@@ -288,9 +290,11 @@ def softsign(input):
 
 @_composed("hardswish")
 def hardswish(input, inplace: bool = False):
-    """x * relu6(x + 3) / 6 (gradient x / 3 + 1/2 on [-3, 3], as PyTorch)."""
+    """x * relu6(x + 3) / 6, as x * hardsigmoid(x): the gradient is x / 3 + 1/2 strictly
+    inside (-3, 3), 0 at and below -3, 1 at and above 3 (PyTorch's; clamp's gradient
+    counted the ends)."""
     em, x = _em(), _source(input, inplace)
-    out = x * em.clamp(x + 3, 0.0, 6.0) / 6
+    out = x * em.where(em.le(x, -3), 0.0, em.where(em.ge(x, 3), 1.0, (x + 3) / 6))
     return _in_place(input, out, "hardswish_") if inplace else out
 
 
@@ -316,8 +320,13 @@ def tanhshrink(input):
 
 @_composed("threshold")
 def threshold(input, threshold: float, value: float, inplace: bool = False):
-    """x where x > threshold, else value."""
+    """x where x > threshold, else value. An integer input keeps its dtype, with the
+    threshold and the value converted to it first (truncated), as in PyTorch."""
     em, x = _em(), _source(input, inplace)
+    if not x.dtype.is_floating_point:
+        if x.dtype is _dtype.bool:
+            raise DTypeError("threshold: not implemented for bool tensors")
+        threshold, value = int(threshold), int(value)
     out = em.where(em.gt(x, threshold), x, value)
     return _in_place(input, out, "threshold_") if inplace else out
 

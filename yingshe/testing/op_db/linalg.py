@@ -83,8 +83,11 @@ CASES += [
            _einsum_ref("ij->"), name="full-sum"),
     OpCase("einsum", lambda m, a, b: m.einsum("i,j->ij", a, b), gen(normal(3), normal(4)),
            _einsum_ref("i,j->ij"), name="outer"),
-    OpCase("einsum", lambda m, a: m.einsum("ij->ji", a), gen(noncontig(3, 4)),
-           _einsum_ref("ij->ji"), name="transpose"),
+    # one operand summing nothing is a view (permute/diagonal), as in PyTorch
+    OpCase("permute", lambda m, a: m.einsum("ij->ji", a), gen(noncontig(3, 4)),
+           _einsum_ref("ij->ji"), name="einsum"),
+    OpCase("diagonal", lambda m, a: m.einsum("iij->ji", a), gen(normal(3, 3, 2)),
+           _einsum_ref("iij->ji"), name="einsum"),
     OpCase("einsum", lambda m, a, b: m.einsum("...ij,...jk->...ik", a, b),
            gen(normal(2, 1, 3, 4), normal(3, 4, 2)), _einsum_ref("...ij,...jk->...ik"),
            name="ellipsis-broadcast"),
