@@ -51,7 +51,7 @@ BUDGETS = st.sampled_from([8, 1500, None])
 @pytest.fixture(params=["numpy", "numba"])
 def backend(request):
     """Each kernel under both backends: NumPy, and numba where it serves the call (batch
-    norm, 2-D tiling max pooling, the 1-D/2-D transposed convolution's col2im). numba is
+    norm, tiling max pooling, the 1-D/2-D transposed convolution's col2im). numba is
     required in CI (the jit extra)."""
     if request.param == "numba" and not jit.available():
         if os.environ.get("YINGSHE_REQUIRE_REFERENCE") == "1" or jit.required():
@@ -389,6 +389,42 @@ def test_max_pool_matches_torch(backend, case, nan, seed):
                         gg.detach().numpy()])
     for name, a, r in zip(("val", "idx", "gx", "gg"), *results):
         np.testing.assert_allclose(a, r, rtol=RTOL, atol=ATOL, equal_nan=True, err_msg=name)
+
+
+@pytest.mark.parametrize("kernel,size", [((2, 2, 2), (6, 4, 8)), ((3, 2, 1), (7, 5, 3))])
+def test_max_pool3d_tiling_backward_matches_torch(backend, monkeypatch, kernel, size):
+    """3-D tiling windows (numba's backward loop under numba; inputs that the windows
+    cover and ones with a leftover row) with ties, -0.0, NaN and inf in g: the gradient
+    exactly PyTorch's, and the numba loop really runs under numba."""
+    torch = import_torch()
+    from yingshe.ops import _numba_kernels
+    ran = []
+    real = _numba_kernels.kernels
+
+    def spy():
+        k = real()
+        if k is None:
+            return None
+        fn = k["max_pool_tiling_backward_3d"]
+        return dict(k, max_pool_tiling_backward_3d=lambda *a: ran.append(1) or fn(*a))
+
+    monkeypatch.setattr(_numba_kernels, "kernels", spy)
+    rng = np.random.default_rng(9)
+    x = rng.integers(-2, 3, (2, 3) + size).astype(np.float32)
+    x[x == 0] = -0.0
+    x[rng.random(x.shape) < 0.1] = np.nan
+    out = [torch.nn.functional.max_pool3d(torch.from_numpy(x), kernel).shape]
+    g = rng.standard_normal(tuple(out[0])).astype(np.float32)
+    g.reshape(-1)[:3] = [np.inf, np.nan, -0.0]
+    grads = []
+    for m in (Y, torch):
+        xt = m.tensor(x, requires_grad=True)
+        val = m.nn.functional.max_pool3d(xt, kernel)
+        (gx,) = m.autograd.grad(val, (xt,), grad_outputs=m.from_numpy(g))
+        grads.append(gx.detach().numpy())
+    # exactly equal (PyTorch adds g into zeros, so its -0.0 there reads +0.0: not bitwise)
+    np.testing.assert_allclose(grads[0], grads[1], rtol=0, atol=0, equal_nan=True)
+    assert bool(ran) == (backend == "numba"), ran
 
 
 @settings(max_examples=60, deadline=None)

@@ -174,6 +174,26 @@ def max_pool_tiling_backward(g, arg, kh, kw, dx):
                                                                       else 0.0)
 
 
+def max_pool_tiling_backward_3d(g, arg, kd, kh, kw, dx):
+    """``max_pool_tiling_backward`` for 3-D tiling windows, one output row of ``dx`` at a
+    time (g at the maximum, +0.0 elsewhere; measured on the sweep's (8, 16, 16^3) 2x2x2:
+    3.6x faster than NumPy's masked passes)."""
+    N, C, OD, OH, OW = g.shape
+    for n in range(N):
+        for c in range(C):
+            for od in range(OD):
+                for i in range(kd):
+                    for oh in range(OH):
+                        for j in range(kh):
+                            row = dx[n, c, od * kd + i, oh * kh + j]
+                            base = (i * kh + j) * kw
+                            for ow in range(OW):
+                                k = arg[n, c, od, oh, ow] - base
+                                gv = g[n, c, od, oh, ow]
+                                for q in range(kw):
+                                    row[ow * kw + q] = gv if q == k else 0.0
+
+
 def col2im_2d(cols, buf, s0, s1, d0, d1, l0, l1):
     """The col2im of a 2-D transposed convolution (the input gradient), samples innermost:
     ``buf`` (C, OH, OW, m) = the sum of ``cols`` (C, KH, KW, H, W, m) placed at ``i *
@@ -248,5 +268,6 @@ def grid_to_ncdhw(cols, res, b, bias, L, p0, p1):
 _KERNELS = {"bn_forward": bn_forward, "bn_backward": bn_backward,
             "max_pool_tiling": max_pool_tiling,
             "max_pool_tiling_backward": max_pool_tiling_backward,
+            "max_pool_tiling_backward_3d": max_pool_tiling_backward_3d,
             "col2im_2d": col2im_2d, "threshold_backward": threshold_backward,
             "grid_to_nchw": grid_to_nchw, "grid_to_ncdhw": grid_to_ncdhw}
