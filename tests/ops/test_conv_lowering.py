@@ -40,9 +40,8 @@ def _budget(monkeypatch, budget):
         monkeypatch.setattr(_conv, "COLS_BYTES", budget)
         monkeypatch.setattr(_conv, "SCATTER_BYTES", budget)
         monkeypatch.setattr(_conv, "MIN_COLS", 1)
-        # numba's transposed convolution: chunks of one or two samples (a shorter last)
-        monkeypatch.setattr(_conv, "LANES", 2)
-        monkeypatch.setattr(_conv, "LANES_BYTES", budget)
+        # numba's transposed convolution: chunks of one (8 bytes) or two samples
+        monkeypatch.setattr(_conv, "LANES", 1 if budget < 100 else 2)
 
 
 BUDGETS = st.sampled_from([8, 1500, None])
@@ -95,6 +94,30 @@ def test_chunks_of_two_samples_and_a_last_one(monkeypatch, nd):
     assert seen and all(m == 2 for m in seen), seen
     for name, a, r in zip(("out", "gx", "gw", "gb"), ours, ref):
         np.testing.assert_allclose(a, r, rtol=RTOL, atol=ATOL, err_msg=name)
+
+
+@pytest.mark.parametrize("nd", [2, 3])
+def test_numba_transpose_leaves_samples_too_big_for_its_lanes(backend, monkeypatch, nd):
+    """Where even half of LANES samples' columns exceed LANES_BYTES the NumPy lowerings
+    run under numba too (measured faster on 3-D 16^3 volumes), with PyTorch's result;
+    under the default sizes numba's path runs."""
+    torch = import_torch()
+    calls = []
+    real = _conv._transpose_numba
+    monkeypatch.setattr(_conv, "_transpose_numba", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 2) + (5,) * nd)
+    w = rng.standard_normal((4, 2) + (3,) * nd)
+    g = rng.standard_normal((3, 4) + (5,) * nd)
+    ref = _grads(torch, FN[nd], (x, w), g, dict(padding=1))
+    for limit, numba_runs in ((None, backend == "numba"), (1, False)):
+        if limit is not None:
+            monkeypatch.setattr(_conv, "LANES_BYTES", limit)
+        calls.clear()
+        ours = _grads(Y, FN[nd], (x, w), g, dict(padding=1))
+        assert bool(calls) == numba_runs, (limit, calls)
+        for name, a, r in zip(("out", "gx", "gw"), ours, ref):
+            np.testing.assert_allclose(a, r, rtol=RTOL, atol=ATOL, err_msg=name)
 
 
 @pytest.mark.parametrize("nd,stride", [(2, 1), (2, 2)])

@@ -326,8 +326,9 @@ def transpose(x, w, b, stride, pads, dilation, groups, out):
     wt = w.reshape(G, Cig, Kg).transpose(0, 2, 1)
     lead = tuple(lo for lo, _ in pads)
     col2im = _col2im_numba(nd, res.dtype)
-    if col2im is not None:
-        _transpose_numba(x, wt, res, kernel, stride, lead, dilation, G, col2im)
+    lanes = _lanes(N, Cout * math.prod(kernel) * math.prod(inner) * res.itemsize)
+    if col2im is not None and lanes:
+        _transpose_numba(x, wt, res, kernel, stride, lead, dilation, G, col2im, lanes)
     elif all(s == 1 for s in stride) and _finite(w):
         _transpose_wide(x, wt, res, kernel, lead, dilation, G)
     else:
@@ -352,17 +353,28 @@ def _place_numba(nd, dtype):
 
 
 def _col2im_numba(nd, dtype):
-    """numba's col2im loop (the ``jit`` extra) where it serves: 1-D and 2-D, float32 and
-    float64; else None (the NumPy lowerings)."""
-    if nd > 2 or dtype not in (np.float32, np.float64):
+    """numba's col2im loop (the ``jit`` extra) where it serves: 1-D (as 2-D), 2-D and
+    3-D, float32 and float64; else None (the NumPy lowerings)."""
+    if dtype not in (np.float32, np.float64):
         return None
     from yingshe.ops._numba_kernels import kernels
     k = kernels()
-    return None if k is None else k["col2im_2d"]
+    return None if k is None else k["col2im_3d" if nd == 3 else "col2im_2d"]
 
 
-def _transpose_numba(x, wt, res, kernel, stride, lead, dilation, G, col2im):
-    """Any stride, 1-D or 2-D, samples innermost: per chunk of ``m`` samples, x's chunk
+def _lanes(N, per_sample):
+    """Samples per chunk of ``_transpose_numba`` (its columns take ``per_sample`` bytes a
+    sample): LANES, or half as many where those exceed LANES_BYTES; 0 where even half
+    exceed it (the NumPy lowerings then run: measured on 3-D 16^3 volumes, whose 3.5 MB
+    of columns a sample made numba's path 1.05-1.1x slower than the wide one)."""
+    for m in (LANES, LANES // 2):
+        if m * per_sample <= LANES_BYTES:
+            return max(1, min(N, m))
+    return 0
+
+
+def _transpose_numba(x, wt, res, kernel, stride, lead, dilation, G, col2im, m):
+    """Any stride, 1-D, 2-D or 3-D, samples innermost: per chunk of ``m`` samples, x's chunk
     as ``(Cin, positions, m)`` (one transposing copy), one GEMM to the columns of the
     *exact* input positions (no wide plane: 1.6x fewer flops than ``_transpose_wide`` on
     14x14 k5), numba's col2im sums each output's valid contributions into a ``(Cout,
@@ -378,8 +390,6 @@ def _transpose_numba(x, wt, res, kernel, stride, lead, dilation, G, col2im):
     P, Q = math.prod(inner), math.prod(out)
     Kg, Cig = wt.shape[1], wt.shape[2]
     Cout = res.shape[1]
-    m = LANES if LANES * G * Kg * P * res.itemsize <= LANES_BYTES else LANES // 2
-    m = max(1, min(N, m))
     xc = np.empty((Cin, P, m), dtype=x.dtype)
     cols = np.empty((G, Kg, P * m), dtype=res.dtype)
     grid = _into(cols, (Cout,) + tuple(kernel) + inner + (m,))

@@ -265,9 +265,36 @@ def grid_to_ncdhw(cols, res, b, bias, L, p0, p1):
                             dst[x] = src[x]
 
 
+def col2im_3d(cols, buf, s0, s1, s2, d0, d1, d2, l0, l1, l2):
+    """``col2im_2d`` for 3-D: ``buf`` (C, OD, OH, OW, m) from ``cols`` (C, KD, KH, KW, D,
+    H, W, m)."""
+    C, KD, KH, KW, D, H, W, m = cols.shape
+    OD, OH, OW = buf.shape[1], buf.shape[2], buf.shape[3]
+    buf[...] = 0
+    for c in range(C):
+        for kd in range(KD):
+            for iz in range(D):
+                oz = iz * s0 + kd * d0 - l0
+                if oz < 0 or oz >= OD:
+                    continue
+                for kh in range(KH):
+                    for iy in range(H):
+                        oy = iy * s1 + kh * d1 - l1
+                        if oy < 0 or oy >= OH:
+                            continue
+                        for kw in range(KW):
+                            for ix in range(W):
+                                ox = ix * s2 + kw * d2 - l2
+                                if ox < 0 or ox >= OW:
+                                    continue
+                                for j in range(m):
+                                    buf[c, oz, oy, ox, j] += cols[c, kd, kh, kw, iz, iy, ix, j]
+
+
 _KERNELS = {"bn_forward": bn_forward, "bn_backward": bn_backward,
             "max_pool_tiling": max_pool_tiling,
             "max_pool_tiling_backward": max_pool_tiling_backward,
             "max_pool_tiling_backward_3d": max_pool_tiling_backward_3d,
-            "col2im_2d": col2im_2d, "threshold_backward": threshold_backward,
+            "col2im_2d": col2im_2d, "col2im_3d": col2im_3d,
+            "threshold_backward": threshold_backward,
             "grid_to_nchw": grid_to_nchw, "grid_to_ncdhw": grid_to_ncdhw}
