@@ -98,21 +98,24 @@ def test_chunks_of_two_samples_and_a_last_one(monkeypatch, nd):
 
 @pytest.mark.parametrize("nd", [2, 3])
 def test_numba_transpose_leaves_samples_too_big_for_its_lanes(backend, monkeypatch, nd):
-    """Where even half of LANES samples' columns exceed LANES_BYTES the NumPy lowerings
-    run under numba too (measured faster on 3-D 16^3 volumes), with PyTorch's result;
-    under the default sizes numba's path runs."""
+    """Where even half of LANES samples' columns exceed LANES_BYTES, or a sample has more
+    than LANES_POSITIONS positions, the NumPy lowerings run under numba too (measured
+    faster there), with PyTorch's result; under the default sizes numba's path runs."""
     torch = import_torch()
     calls = []
     real = _conv._transpose_numba
-    monkeypatch.setattr(_conv, "_transpose_numba", lambda *a: calls.append(1) or real(*a))
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, 2) + (5,) * nd)
     w = rng.standard_normal((4, 2) + (3,) * nd)
     g = rng.standard_normal((3, 4) + (5,) * nd)
     ref = _grads(torch, FN[nd], (x, w), g, dict(padding=1))
-    for limit, numba_runs in ((None, backend == "numba"), (1, False)):
+    for limit, numba_runs in ((None, backend == "numba"), ("LANES_BYTES", False),
+                              ("LANES_POSITIONS", False)):
+        monkeypatch.undo()
+        monkeypatch.setattr(_conv, "_transpose_numba",
+                            lambda *a: calls.append(1) or real(*a))
         if limit is not None:
-            monkeypatch.setattr(_conv, "LANES_BYTES", limit)
+            monkeypatch.setattr(_conv, limit, 1)
         calls.clear()
         ours = _grads(Y, FN[nd], (x, w), g, dict(padding=1))
         assert bool(calls) == numba_runs, (limit, calls)

@@ -75,6 +75,13 @@ SCATTER_BYTES = 1 << 19
 # (28x28 at 32+ channels) 8 is 10-25% faster than 16; 20 and 32 lose up to 40%.
 LANES = 16
 LANES_BYTES = 20 << 20
+# The most input positions per sample (prod of its spatial sizes) for which the numba
+# transposed convolution runs. Its gain is the wide plane's margin (the NumPy lowering's
+# GEMM over (H+k-1)(W+k-1) instead of H*W positions), which shrinks as the plane grows,
+# while its transposing copies and col2im cost per position: measured (thread CPU time,
+# load average 4-7) 0.5-0.8x on 14x14 and 8^3 rows, but 0.8-1.3x (load-dependent, the
+# chunks leave the cache) on 28x28 rows (784 positions), so those keep NumPy's lowering.
+LANES_POSITIONS = 512
 
 
 def out_size(n: int, k: int, s: int, pad: tuple, d: int) -> int:
@@ -326,7 +333,8 @@ def transpose(x, w, b, stride, pads, dilation, groups, out):
     wt = w.reshape(G, Cig, Kg).transpose(0, 2, 1)
     lead = tuple(lo for lo, _ in pads)
     col2im = _col2im_numba(nd, res.dtype)
-    lanes = _lanes(N, Cout * math.prod(kernel) * math.prod(inner) * res.itemsize)
+    lanes = 0 if math.prod(inner) > LANES_POSITIONS else \
+        _lanes(N, Cout * math.prod(kernel) * math.prod(inner) * res.itemsize)
     if col2im is not None and lanes:
         _transpose_numba(x, wt, res, kernel, stride, lead, dilation, G, col2im, lanes)
     elif all(s == 1 for s in stride) and _finite(w):
