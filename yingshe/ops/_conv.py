@@ -40,6 +40,12 @@ Lowering, chosen per call from the shapes:
   weight is finite; a non-finite weight, and other strides, take one slice-add per kernel
   position (per chunk).
 
+* **With numba** (the ``jit`` extra; NumPy's lowerings above remain the path without
+  it): the 1-D/2-D/3-D transposed convolution of samples of at most ``LANES_POSITIONS``
+  positions runs its GEMM over the exact input positions with the samples innermost and
+  a numba col2im (``_transpose_numba``), and the forward's GEMM output is copied into
+  the result (with its bias) by a numba loop instead of NumPy's strided add.
+
 The GEMM orientations are the ones OpenBLAS runs fastest for these shapes (measured:
 ``cols @ g.T`` for the weight gradient is ~1.5x faster than ``g @ cols.T``).
 """
