@@ -270,14 +270,15 @@ def forward(x, w, b, stride, pads, dilation, groups):
     if place is not None:
         flat = prod.reshape(O, cols.capacity)
         bvec = np.zeros(O, res.dtype) if b is None else b     # (not read without a bias)
-        # the grid's last pitch is 1: rows are runs
-        pitches = (cols.length,) + tuple(cols.pitch[:-1])
+        # the grid's last pitch is 1: rows are runs; 2-D runs as 3-D of depth 1
+        pitches = (cols.length,) + (0,) * (3 - len(out)) + tuple(cols.pitch[:-1])
+        lift = (slice(None),) * 2 + (None,) * (3 - len(out))
     for n0, mm, r0, r1, nc in cols.chunks():
         cc = cols.fill(n0, mm, r0, r1, nc)
         np.matmul(wg, cc.reshape(G, Kg, nc), out=prod[:, :, :nc])
         # the valid positions into the result, the bias added in the same pass
         if place is not None:
-            place(flat, res[n0:n0 + mm, :, r0:r1], bvec, b is not None, *pitches)
+            place(flat, res[n0:n0 + mm, :, r0:r1][lift], bvec, b is not None, *pitches)
         elif bias is None:
             np.copyto(res[n0:n0 + mm, :, r0:r1], grid[:mm, :, :r1 - r0])
         else:
@@ -354,7 +355,7 @@ def transpose(x, w, b, stride, pads, dilation, groups, out):
 
 def _place_numba(nd, dtype):
     """numba's loop copying a 2-D or 3-D convolution's GEMM output from the column grid
-    into the (N, O, *out) result with the bias (``grid_to_nchw``/``grid_to_ncdhw``), or
+    into the (N, O, *out) result with the bias (``grid_to_ncdhw``), or
     None (NumPy's strided copy, whose iterator pays per row of 8-28 values: the loop
     measured 0.55-0.7x the whole forward's time on the sweep's 1->16 rows). The weight
     gradient's inverse copy of g onto the grid measured level with NumPy's, so it stays
@@ -363,7 +364,7 @@ def _place_numba(nd, dtype):
         return None
     from yingshe.ops._numba_kernels import kernels
     k = kernels()
-    return None if k is None else k["grid_to_nchw" if nd == 2 else "grid_to_ncdhw"]
+    return None if k is None else k["grid_to_ncdhw"]
 
 
 def _col2im_numba(nd, dtype):
@@ -373,7 +374,7 @@ def _col2im_numba(nd, dtype):
         return None
     from yingshe.ops._numba_kernels import kernels
     k = kernels()
-    return None if k is None else k["col2im_3d" if nd == 3 else "col2im_2d"]
+    return None if k is None else k["col2im_3d"]
 
 
 def _lanes(N, per_sample):
@@ -392,10 +393,10 @@ def _transpose_numba(x, wt, res, kernel, stride, lead, dilation, G, col2im, m):
     as ``(Cin, positions, m)`` (one transposing copy), one GEMM to the columns of the
     *exact* input positions (no wide plane: 1.6x fewer flops than ``_transpose_wide`` on
     14x14 k5), numba's col2im sums each output's valid contributions into a ``(Cout,
-    *out, m)`` buffer, copied (transposed) into the result. A 1-D call runs as 2-D with
-    height 1."""
+    *out, m)`` buffer, copied (transposed) into the result. 1-D and 2-D calls run as 3-D
+    with leading dims of size 1 (one loop nest)."""
     flat = _into(res, res.shape[:2] + (-1,))        # (N, Cout, Q): where the chunks land
-    if len(kernel) == 1:
+    while len(kernel) < 3:      # 1-D and 2-D run as 3-D with leading dims of size 1
         x, res = x[:, :, None], res[:, :, None]
         kernel, stride, dilation = ((1,) + tuple(t) for t in (kernel, stride, dilation))
         lead = (0,) + tuple(lead)

@@ -194,31 +194,6 @@ def max_pool_tiling_backward_3d(g, arg, kd, kh, kw, dx):
                                     row[ow * kw + q] = gv if q == k else 0.0
 
 
-def col2im_2d(cols, buf, s0, s1, d0, d1, l0, l1):
-    """The col2im of a 2-D transposed convolution (the input gradient), samples innermost:
-    ``buf`` (C, OH, OW, m) = the sum of ``cols`` (C, KH, KW, H, W, m) placed at ``i *
-    stride + k * dilation - lead`` (positions outside ``buf`` dropped). Only the valid
-    contributions are summed (no zero padding is multiplied: a non-finite weight stays
-    exact); the innermost loop runs over the chunk's ``m`` samples, one SIMD add, where a
-    loop along an output row (14-28 values) measured 5x slower."""
-    C, KH, KW, H, W, m = cols.shape
-    OH, OW = buf.shape[1], buf.shape[2]
-    buf[...] = 0
-    for c in range(C):
-        for kh in range(KH):
-            for iy in range(H):
-                oy = iy * s0 + kh * d0 - l0
-                if oy < 0 or oy >= OH:
-                    continue
-                for kw in range(KW):
-                    for ix in range(W):
-                        ox = ix * s1 + kw * d1 - l1
-                        if ox < 0 or ox >= OW:
-                            continue
-                        for j in range(m):
-                            buf[c, oy, ox, j] += cols[c, kh, kw, iy, ix, j]
-
-
 def threshold_backward(g, out, res):
     """ReLU's gradient over flat arrays: ``g`` where ``out > 0`` or ``out`` is NaN, else
     +0.0 (bitwise the NumPy bit mask's result) -- one pass where the mask takes three."""
@@ -226,29 +201,11 @@ def threshold_backward(g, out, res):
         res[i] = 0 if out[i] <= 0 else g[i]
 
 
-def grid_to_nchw(cols, res, b, bias, L, p0):
-    """A 2-D convolution's GEMM output ``cols`` (O, columns: sample n's output (y, x) at
-    ``n * L + y * p0 + x``) into ``res`` (m, O, rows, OW), plus ``b[o]`` where ``bias``
-    (no addition without one: ``-0.0 + 0`` would be +0.0)."""
-    m, O, R, OW = res.shape
-    for n in range(m):
-        for o in range(O):
-            bo = b[o] if bias else 0
-            for y in range(R):
-                c0 = n * L + y * p0
-                src = cols[o, c0:c0 + OW]
-                dst = res[n, o, y]
-                if bias:
-                    for x in range(OW):
-                        dst[x] = src[x] + bo
-                else:   # explicit loops: numba's slice assignment measured 1.5x slower
-                    for x in range(OW):
-                        dst[x] = src[x]
-
-
 def grid_to_ncdhw(cols, res, b, bias, L, p0, p1):
-    """``grid_to_nchw`` for 3-D: ``res`` (m, O, rows, OH, OW) from ``cols`` at ``n * L +
-    z * p0 + y * p1 + x``."""
+    """A 3-D convolution's GEMM output ``cols`` (O, columns: sample n's output (z, y, x)
+    at ``n * L + z * p0 + y * p1 + x``) into ``res`` (m, O, rows, OH, OW), plus ``b[o]``
+    where ``bias`` (no addition without one: ``-0.0 + 0`` would be +0.0); a 2-D one runs
+    with a depth of 1. Each output row is one contiguous run of ``cols``."""
     m, O, R, OH, OW = res.shape
     for n in range(m):
         for o in range(O):
@@ -266,8 +223,13 @@ def grid_to_ncdhw(cols, res, b, bias, L, p0, p1):
 
 
 def col2im_3d(cols, buf, s0, s1, s2, d0, d1, d2, l0, l1, l2):
-    """``col2im_2d`` for 3-D: ``buf`` (C, OD, OH, OW, m) from ``cols`` (C, KD, KH, KW, D,
-    H, W, m)."""
+    """The col2im of a transposed convolution (the input gradient; 1-D and 2-D ones run
+    with leading dims of size 1), samples innermost: ``buf`` (C, OD, OH, OW, m) = the sum
+    of ``cols`` (C, KD, KH, KW, D, H, W, m) placed at ``i * stride + k * dilation - lead``
+    (positions outside ``buf`` dropped). Only the valid contributions are summed (no zero
+    padding is multiplied: a non-finite weight stays exact); the innermost loop runs over
+    the chunk's ``m`` samples, one SIMD add, where a loop along an output row (14-28
+    values) measured 5x slower."""
     C, KD, KH, KW, D, H, W, m = cols.shape
     OD, OH, OW = buf.shape[1], buf.shape[2], buf.shape[3]
     buf[...] = 0
@@ -295,6 +257,6 @@ _KERNELS = {"bn_forward": bn_forward, "bn_backward": bn_backward,
             "max_pool_tiling": max_pool_tiling,
             "max_pool_tiling_backward": max_pool_tiling_backward,
             "max_pool_tiling_backward_3d": max_pool_tiling_backward_3d,
-            "col2im_2d": col2im_2d, "col2im_3d": col2im_3d,
+            "col2im_3d": col2im_3d,
             "threshold_backward": threshold_backward,
-            "grid_to_nchw": grid_to_nchw, "grid_to_ncdhw": grid_to_ncdhw}
+            "grid_to_ncdhw": grid_to_ncdhw}
