@@ -33,16 +33,34 @@ TFN = {1: "conv_transpose1d", 2: "conv_transpose2d", 3: "conv_transpose3d"}
 def _budget(monkeypatch, budget):
     """Chunk budget in bytes: 8 (with no floor on a chunk's columns) cuts every sample
     into chunks of one output row (of its first spatial dim) in the forward and weight
-    gradient, and makes every chunk of the transposed convolution one sample; ~1.5 KB puts
-    a few of these small samples in a chunk (the last one shorter); None keeps the default
-    (one chunk)."""
+    gradient, and makes every chunk of the transposed convolution one sample (numba's
+    too); ~1.5 KB puts a few of these small samples in a chunk (the last one shorter);
+    None keeps the default (one chunk)."""
     if budget is not None:
         monkeypatch.setattr(_conv, "COLS_BYTES", budget)
         monkeypatch.setattr(_conv, "SCATTER_BYTES", budget)
         monkeypatch.setattr(_conv, "MIN_COLS", 1)
+        # numba's transposed convolution: chunks of one (8 bytes) or two samples
+        monkeypatch.setattr(_conv, "LANES", 1 if budget < 100 else 2)
 
 
 BUDGETS = st.sampled_from([8, 1500, None])
+
+
+@pytest.fixture(params=["numpy", "numba"])
+def backend(request):
+    """Each kernel under both backends: NumPy, and numba where it serves the call (batch
+    norm, tiling max pooling, the 1-D/2-D transposed convolution's col2im). numba is
+    required in CI (the jit extra)."""
+    if request.param == "numba" and not jit.available():
+        if os.environ.get("YINGSHE_REQUIRE_REFERENCE") == "1" or jit.required():
+            pytest.fail("numba is required (the jit extra) but cannot be imported")
+        pytest.skip("numba is not installed")
+    jit.set_default_backend(request.param)
+    try:
+        yield request.param
+    finally:
+        jit.set_default_backend(None)       # the process default: numba when importable
 
 
 def _grads(m, fn, arrays, g, kw):
@@ -74,6 +92,60 @@ def test_chunks_of_two_samples_and_a_last_one(monkeypatch, nd):
     ours = _grads(Y, FN[nd], (x, w, b), g, kw)
     ref = _grads(torch, FN[nd], (x, w, b), g, kw)
     assert seen and all(m == 2 for m in seen), seen
+    for name, a, r in zip(("out", "gx", "gw", "gb"), ours, ref):
+        np.testing.assert_allclose(a, r, rtol=RTOL, atol=ATOL, err_msg=name)
+
+
+@pytest.mark.parametrize("nd", [2, 3])
+def test_numba_transpose_leaves_samples_too_big_for_its_lanes(backend, monkeypatch, nd):
+    """Where even half of LANES samples' columns exceed LANES_BYTES, or a sample has more
+    than LANES_POSITIONS positions, the NumPy lowerings run under numba too (measured
+    faster there), with PyTorch's result; under the default sizes numba's path runs."""
+    torch = import_torch()
+    calls = []
+    real = _conv._transpose_numba
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 2) + (5,) * nd)
+    w = rng.standard_normal((4, 2) + (3,) * nd)
+    g = rng.standard_normal((3, 4) + (5,) * nd)
+    ref = _grads(torch, FN[nd], (x, w), g, dict(padding=1))
+    for limit, numba_runs in ((None, backend == "numba"), ("LANES_BYTES", False),
+                              ("LANES_POSITIONS", False)):
+        monkeypatch.undo()
+        monkeypatch.setattr(_conv, "_transpose_numba",
+                            lambda *a: calls.append(1) or real(*a))
+        if limit is not None:
+            monkeypatch.setattr(_conv, limit, 1)
+        calls.clear()
+        ours = _grads(Y, FN[nd], (x, w), g, dict(padding=1))
+        assert bool(calls) == numba_runs, (limit, calls)
+        for name, a, r in zip(("out", "gx", "gw"), ours, ref):
+            np.testing.assert_allclose(a, r, rtol=RTOL, atol=ATOL, err_msg=name)
+
+
+@pytest.mark.parametrize("nd,stride", [(2, 1), (2, 2)])
+def test_chunks_capped_by_columns(monkeypatch, nd, stride):
+    """Small samples: the byte budget would take all five in one chunk, MAX_COLS (two
+    samples' columns) makes the chunks 2, 2, 1 in the forward and the weight gradient,
+    and the results are PyTorch's."""
+    torch = import_torch()
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 2) + (6,) * nd)
+    w = rng.standard_normal((3, 2) + (3,) * nd)
+    b = rng.standard_normal(3)
+    out = 6 // stride
+    # one sample's columns: wide at stride 1 (padded pitch 8), else the exact windows
+    per = sum(5 * 8 ** i for i in range(nd)) + 1 if stride == 1 else out ** nd
+    monkeypatch.setattr(_conv, "MAX_COLS", 2 * per + 1)
+    seen = []
+    chunks = _conv._Columns.chunks
+    monkeypatch.setattr(_conv._Columns, "chunks",
+                        lambda self: [seen.append(c[1]) or c for c in chunks(self)])
+    kw = dict(padding=1, stride=stride)
+    g = rng.standard_normal((5, 3) + (out,) * nd)
+    ours = _grads(Y, FN[nd], (x, w, b), g, kw)
+    ref = _grads(torch, FN[nd], (x, w, b), g, kw)
+    assert seen and seen == [2, 2, 1] * (len(seen) // 3), seen
     for name, a, r in zip(("out", "gx", "gw", "gb"), ours, ref):
         np.testing.assert_allclose(a, r, rtol=RTOL, atol=ATOL, err_msg=name)
 
@@ -111,6 +183,35 @@ def test_one_sample_in_runs_of_output_rows(monkeypatch, nd, stride):
         np.testing.assert_allclose(a, r, rtol=RTOL, atol=ATOL, err_msg=name)
 
 
+@pytest.mark.parametrize("nd,stride,dilation", [(1, 1, 1), (2, 1, 1), (2, 2, 1), (2, 1, 2)])
+def test_numba_transpose_in_chunks_of_two_samples(backend, monkeypatch, nd, stride, dilation):
+    """numba's transposed convolution (the input gradient) in chunks of two samples, the
+    last one short (its spare lane zero): five samples are three col2im calls of two
+    lanes (the NumPy backend never enters it), and every gradient is PyTorch's."""
+    torch = import_torch()
+    monkeypatch.setattr(_conv, "LANES", 2)
+    lanes = []
+    col2im = _conv._col2im_numba
+
+    def spy(*a):
+        fn = col2im(*a)
+        return None if fn is None else (
+            lambda cols, buf, *rest: lanes.append(buf.shape[-1]) or fn(cols, buf, *rest))
+
+    monkeypatch.setattr(_conv, "_col2im_numba", spy)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((5, 3) + (7,) * nd)
+    w = rng.standard_normal((4, 3) + (3,) * nd)
+    kw = dict(padding=1, stride=stride, dilation=dilation)
+    out = getattr(torch.nn.functional, FN[nd])(torch.from_numpy(x), torch.from_numpy(w), **kw)
+    g = rng.standard_normal(tuple(out.shape))
+    ours = _grads(Y, FN[nd], (x, w), g, kw)
+    ref = _grads(torch, FN[nd], (x, w), g, kw)
+    assert lanes == ([2, 2, 2] if backend == "numba" else []), lanes
+    for name, a, r in zip(("out", "gx", "gw"), ours, ref):
+        np.testing.assert_allclose(a, r, rtol=RTOL, atol=ATOL, err_msg=name)
+
+
 @st.composite
 def conv_cases(draw):
     nd = draw(st.integers(1, 3))
@@ -129,7 +230,7 @@ def conv_cases(draw):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=conv_cases(), budget=BUDGETS, seed=st.integers(0, 2 ** 16))
-def test_conv_forward_and_gradients_match_torch(monkeypatch, case, budget, seed):
+def test_conv_forward_and_gradients_match_torch(backend, monkeypatch, case, budget, seed):
     torch = import_torch()
     _budget(monkeypatch, budget)
     rng = np.random.default_rng(seed)
@@ -150,7 +251,7 @@ def test_conv_forward_and_gradients_match_torch(monkeypatch, case, budget, seed)
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=conv_cases(), budget=BUDGETS, out_pad=st.booleans(), seed=st.integers(0, 2 ** 16))
-def test_conv_transpose_matches_torch(monkeypatch, case, budget, out_pad, seed):
+def test_conv_transpose_matches_torch(backend, monkeypatch, case, budget, out_pad, seed):
     torch = import_torch()
     _budget(monkeypatch, budget)
     rng = np.random.default_rng(seed)
@@ -222,8 +323,8 @@ def _ref_input_grad(g, w, in_shape, stride, pad, dil):
 @given(nd=st.integers(1, 3), n=st.integers(1, 3), where=st.sampled_from(["x", "w"]),
        value=st.sampled_from([np.inf, -np.inf, np.nan]), stride=st.sampled_from([1, 2]),
        padding=st.integers(0, 1), budget=BUDGETS, seed=st.integers(0, 2 ** 16))
-def test_conv_non_finite_values_follow_the_definition(monkeypatch, nd, n, where, value, stride,
-                                                      padding, budget, seed):
+def test_conv_non_finite_values_follow_the_definition(backend, monkeypatch, nd, n, where,
+                                                      value, stride, padding, budget, seed):
     """A non-finite input (weight gradient) or weight (input gradient) leaves the wide
     paths: their wrap-around columns would meet it with zeros (0 * inf = NaN) where the
     definition has no term at all."""
@@ -250,21 +351,6 @@ def test_conv_non_finite_values_follow_the_definition(monkeypatch, nd, n, where,
 
 
 # ---- pooling and batch norm: the NumPy passes and the numba loops (the jit extra) ---------
-
-@pytest.fixture(params=["numpy", "numba"])
-def backend(request):
-    """Each kernel under both backends: NumPy, and numba where it serves the call (batch
-    norm, 2-D tiling max pooling). numba is required in CI (the jit extra)."""
-    if request.param == "numba" and not jit.available():
-        if os.environ.get("YINGSHE_REQUIRE_REFERENCE") == "1" or jit.required():
-            pytest.fail("numba is required (the jit extra) but cannot be imported")
-        pytest.skip("numba is not installed")
-    jit.set_default_backend(request.param)
-    try:
-        yield request.param
-    finally:
-        jit.set_default_backend(None)       # the process default: numba when importable
-
 
 @st.composite
 def pool_cases(draw):
@@ -329,6 +415,42 @@ def test_max_pool_matches_torch(backend, case, nan, seed):
                         gg.detach().numpy()])
     for name, a, r in zip(("val", "idx", "gx", "gg"), *results):
         np.testing.assert_allclose(a, r, rtol=RTOL, atol=ATOL, equal_nan=True, err_msg=name)
+
+
+@pytest.mark.parametrize("kernel,size", [((2, 2, 2), (6, 4, 8)), ((3, 2, 1), (7, 5, 3))])
+def test_max_pool3d_tiling_backward_matches_torch(backend, monkeypatch, kernel, size):
+    """3-D tiling windows (numba's backward loop under numba; inputs that the windows
+    cover and ones with a leftover row) with ties, -0.0, NaN and inf in g: the gradient
+    exactly PyTorch's, and the numba loop really runs under numba."""
+    torch = import_torch()
+    from yingshe.ops import _numba_kernels
+    ran = []
+    real = _numba_kernels.kernels
+
+    def spy():
+        k = real()
+        if k is None:
+            return None
+        fn = k["max_pool_tiling_backward_3d"]
+        return dict(k, max_pool_tiling_backward_3d=lambda *a: ran.append(1) or fn(*a))
+
+    monkeypatch.setattr(_numba_kernels, "kernels", spy)
+    rng = np.random.default_rng(9)
+    x = rng.integers(-2, 3, (2, 3) + size).astype(np.float32)
+    x[x == 0] = -0.0
+    x[rng.random(x.shape) < 0.1] = np.nan
+    out = [torch.nn.functional.max_pool3d(torch.from_numpy(x), kernel).shape]
+    g = rng.standard_normal(tuple(out[0])).astype(np.float32)
+    g.reshape(-1)[:3] = [np.inf, np.nan, -0.0]
+    grads = []
+    for m in (Y, torch):
+        xt = m.tensor(x, requires_grad=True)
+        val = m.nn.functional.max_pool3d(xt, kernel)
+        (gx,) = m.autograd.grad(val, (xt,), grad_outputs=m.from_numpy(g))
+        grads.append(gx.detach().numpy())
+    # exactly equal (PyTorch adds g into zeros, so its -0.0 there reads +0.0: not bitwise)
+    np.testing.assert_allclose(grads[0], grads[1], rtol=0, atol=0, equal_nan=True)
+    assert bool(ran) == (backend == "numba"), ran
 
 
 @settings(max_examples=60, deadline=None)

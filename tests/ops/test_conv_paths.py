@@ -16,9 +16,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import yingshe as Y
+from yingshe.backend import jit
 from yingshe.ops import _pool
 from yingshe.ops._registry import apply
-from yingshe.ops.elementwise_math import ThresholdBackward
+from yingshe.ops.elementwise_math import ThresholdBackward, _threshold_backward_numba
 from yingshe.testing.reference import torch as import_torch
 
 RTOL, ATOL = 1e-10, 1e-12     # float64 vs PyTorch (docs: tolerances)
@@ -225,16 +226,30 @@ def test_max_pool_reshape_path_equals_window_path(dtype, monkeypatch):
 
 # ---- ReLU's gradient -----------------------------------------------------------------------------
 
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
-def test_threshold_backward_special_values_match_torch_bitwise(dtype):
+def test_threshold_backward_special_values_match_torch_bitwise(dtype, backend):
+    """Bitwise PyTorch's under both backends: NumPy's bit mask, and numba's one-pass loop
+    (contiguous float32/float64; a strided pair takes the mask)."""
+    if backend == "numba" and not jit.available():
+        if jit.required():
+            pytest.fail("numba is required (the jit extra) but cannot be imported")
+        pytest.skip("numba is not installed")
     torch = import_torch()
     vals = np.array([1.0, 0.0, -0.0, -1.0, np.inf, -np.inf, np.nan, 2.5], dtype=dtype)
     g, out = np.meshgrid(vals, vals)
-    ours = apply(ThresholdBackward, Y.from_numpy(g), Y.from_numpy(out)).numpy()
-    ref = torch.ops.aten.threshold_backward(torch.from_numpy(g), torch.from_numpy(out),
-                                            0).numpy()
     bits = f"u{np.dtype(dtype).itemsize}"
-    np.testing.assert_array_equal(ours.view(bits), ref.view(bits))
+    jit.set_default_backend(backend)
+    try:
+        taken = _threshold_backward_numba(g, out) is not None
+        assert taken == (backend == "numba" and dtype != np.float16)
+        for gg, oo in ((g, out), (g.T, out.T)):
+            ours = apply(ThresholdBackward, Y.from_numpy(gg), Y.from_numpy(oo)).numpy()
+            ref = torch.ops.aten.threshold_backward(torch.from_numpy(gg), torch.from_numpy(oo),
+                                                    0).numpy()
+            np.testing.assert_array_equal(ours.view(bits), ref.view(bits))
+    finally:
+        jit.set_default_backend(None)
 
 
 def test_relu_gradients_match_torch_to_second_order():

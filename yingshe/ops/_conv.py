@@ -40,6 +40,12 @@ Lowering, chosen per call from the shapes:
   weight is finite; a non-finite weight, and other strides, take one slice-add per kernel
   position (per chunk).
 
+* **With numba** (the ``jit`` extra; NumPy's lowerings above remain the path without
+  it): the 1-D/2-D/3-D transposed convolution of samples of at most ``LANES_POSITIONS``
+  positions runs its GEMM over the exact input positions with the samples innermost and
+  a numba col2im (``_transpose_numba``), and the forward's GEMM output is copied into
+  the result (with its bias) by a numba loop instead of NumPy's strided add.
+
 The GEMM orientations are the ones OpenBLAS runs fastest for these shapes (measured:
 ``cols @ g.T`` for the weight gradient is ~1.5x faster than ``g @ cols.T``).
 """
@@ -61,8 +67,27 @@ COLS_BYTES = 1 << 19
 # The fewest columns of a chunk cut from one sample; samples of up to twice as many
 # columns stay whole (see the module docstring).
 MIN_COLS = 1024
+# The most columns of a chunk of whole samples (the GEMM's long dim): small samples (few
+# channels, k3 or 14x14) would otherwise put 5-64 of them in a chunk. Measured on the
+# sweep's 1->16 rows and cnnbn's conv1 (thread CPU time): 1.5-4K columns per chunk are
+# best, 10-20% faster forward and 15-45% weight gradient than the byte budget alone; rows
+# of more channels (the budget already gives 1-4 samples) are unchanged.
+MAX_COLS = 2048
 # Bytes of the strided transposed convolution's column buffer per chunk.
 SCATTER_BYTES = 1 << 19
+# Samples per chunk of the numba transposed convolution (its col2im's SIMD lanes): 16,
+# or 8 where 16 samples' columns exceed LANES_BYTES. Measured on the 2-D sweep's rows
+# (batch 64, thread CPU time): 16 is best up to ~1.25 MB of columns per sample; above
+# (28x28 at 32+ channels) 8 is 10-25% faster than 16; 20 and 32 lose up to 40%.
+LANES = 16
+LANES_BYTES = 20 << 20
+# The most input positions per sample (prod of its spatial sizes) for which the numba
+# transposed convolution runs. Its gain is the wide plane's margin (the NumPy lowering's
+# GEMM over (H+k-1)(W+k-1) instead of H*W positions), which shrinks as the plane grows,
+# while its transposing copies and col2im cost per position: measured (thread CPU time,
+# load average 4-7) 0.5-0.8x on 14x14 and 8^3 rows, but 0.8-1.3x (load-dependent, the
+# chunks leave the cache) on 28x28 rows (784 positions), so those keep NumPy's lowering.
+LANES_POSITIONS = 512
 
 
 def out_size(n: int, k: int, s: int, pad: tuple, d: int) -> int:
@@ -133,7 +158,7 @@ class _Columns:
         self.out, self.wide, self.N = tuple(out), wide, N
         e = x.itemsize
         per_sample = self.rows * self.length * e
-        self.m = m = _chunk(N, per_sample, budget)
+        self.m = m = min(_chunk(N, per_sample, budget), max(1, MAX_COLS // self.length))
         # output rows (of the first spatial dim) per chunk where one sample is too big
         want = max(budget // max(self.rows * e, 1), MIN_COLS)
         self.part = out[0] if per_sample <= budget or self.length <= 2 * MIN_COLS else \
@@ -239,11 +264,22 @@ def forward(x, w, b, stride, pads, dilation, groups):
     grid = cols.grid(prod.reshape(O, cols.capacity), False)
     wg = w.reshape(G, O // G, Kg)
     bias = None if b is None else b.reshape((1, O) + (1,) * len(out))
+    # (a bias of another dtype keeps NumPy's add, which rounds once from the wider type)
+    place = None if b is not None and b.dtype != res.dtype else _place_numba(len(out),
+                                                                              res.dtype)
+    if place is not None:
+        flat = prod.reshape(O, cols.capacity)
+        bvec = np.zeros(O, res.dtype) if b is None else b     # (not read without a bias)
+        # the grid's last pitch is 1: rows are runs; 2-D runs as 3-D of depth 1
+        pitches = (cols.length,) + (0,) * (3 - len(out)) + tuple(cols.pitch[:-1])
+        lift = (slice(None),) * 2 + (None,) * (3 - len(out))
     for n0, mm, r0, r1, nc in cols.chunks():
         cc = cols.fill(n0, mm, r0, r1, nc)
         np.matmul(wg, cc.reshape(G, Kg, nc), out=prod[:, :, :nc])
         # the valid positions into the result, the bias added in the same pass
-        if bias is None:
+        if place is not None:
+            place(flat, res[n0:n0 + mm, :, r0:r1][lift], bvec, b is not None, *pitches)
+        elif bias is None:
             np.copyto(res[n0:n0 + mm, :, r0:r1], grid[:mm, :, :r1 - r0])
         else:
             np.add(grid[:mm, :, :r1 - r0], bias, out=res[n0:n0 + mm, :, r0:r1])
@@ -303,13 +339,85 @@ def transpose(x, w, b, stride, pads, dilation, groups, out):
     # the weight as (G, Cog*k..., Cin/G): rows ordered (co, k...) like the columns'
     wt = w.reshape(G, Cig, Kg).transpose(0, 2, 1)
     lead = tuple(lo for lo, _ in pads)
-    if all(s == 1 for s in stride) and _finite(w):
+    col2im = _col2im_numba(nd, res.dtype)
+    lanes = 0 if math.prod(inner) > LANES_POSITIONS else \
+        _lanes(N, Cout * math.prod(kernel) * math.prod(inner) * res.itemsize)
+    if col2im is not None and lanes:
+        _transpose_numba(x, wt, res, kernel, stride, lead, dilation, G, col2im, lanes)
+    elif all(s == 1 for s in stride) and _finite(w):
         _transpose_wide(x, wt, res, kernel, lead, dilation, G)
     else:
         _transpose_scatter(x, wt, res, kernel, stride, lead, dilation, G)
     if b is not None:
         res += b.reshape((1, Cout) + (1,) * nd)
     return res
+
+
+def _place_numba(nd, dtype):
+    """numba's loop copying a 2-D or 3-D convolution's GEMM output from the column grid
+    into the (N, O, *out) result with the bias (``grid_to_ncdhw``), or
+    None (NumPy's strided copy, whose iterator pays per row of 8-28 values: the loop
+    measured 0.55-0.7x the whole forward's time on the sweep's 1->16 rows). The weight
+    gradient's inverse copy of g onto the grid measured level with NumPy's, so it stays
+    NumPy's."""
+    if nd not in (2, 3) or dtype not in (np.float32, np.float64):
+        return None
+    from yingshe.ops._numba_kernels import kernels
+    k = kernels()
+    return None if k is None else k["grid_to_ncdhw"]
+
+
+def _col2im_numba(nd, dtype):
+    """numba's col2im loop (the ``jit`` extra) where it serves: 1-D (as 2-D), 2-D and
+    3-D, float32 and float64; else None (the NumPy lowerings)."""
+    if dtype not in (np.float32, np.float64):
+        return None
+    from yingshe.ops._numba_kernels import kernels
+    k = kernels()
+    return None if k is None else k["col2im_3d"]
+
+
+def _lanes(N, per_sample):
+    """Samples per chunk of ``_transpose_numba`` (its columns take ``per_sample`` bytes a
+    sample): LANES, or half as many where those exceed LANES_BYTES; 0 where even half
+    exceed it (the NumPy lowerings then run: measured on 3-D 16^3 volumes, whose 3.5 MB
+    of columns a sample made numba's path 1.05-1.1x slower than the wide one)."""
+    for m in (LANES, LANES // 2):
+        if m * per_sample <= LANES_BYTES:
+            return max(1, min(N, m))
+    return 0
+
+
+def _transpose_numba(x, wt, res, kernel, stride, lead, dilation, G, col2im, m):
+    """Any stride, 1-D, 2-D or 3-D, samples innermost: per chunk of ``m`` samples, x's chunk
+    as ``(Cin, positions, m)`` (one transposing copy), one GEMM to the columns of the
+    *exact* input positions (no wide plane: 1.6x fewer flops than ``_transpose_wide`` on
+    14x14 k5), numba's col2im sums each output's valid contributions into a ``(Cout,
+    *out, m)`` buffer, copied (transposed) into the result. 1-D and 2-D calls run as 3-D
+    with leading dims of size 1 (one loop nest)."""
+    flat = _into(res, res.shape[:2] + (-1,))        # (N, Cout, Q): where the chunks land
+    while len(kernel) < 3:      # 1-D and 2-D run as 3-D with leading dims of size 1
+        x, res = x[:, :, None], res[:, :, None]
+        kernel, stride, dilation = ((1,) + tuple(t) for t in (kernel, stride, dilation))
+        lead = (0,) + tuple(lead)
+    N, Cin = x.shape[:2]
+    inner, out = tuple(x.shape[2:]), tuple(res.shape[2:])
+    P, Q = math.prod(inner), math.prod(out)
+    Kg, Cig = wt.shape[1], wt.shape[2]
+    Cout = res.shape[1]
+    xc = np.empty((Cin, P, m), dtype=x.dtype)
+    cols = np.empty((G, Kg, P * m), dtype=res.dtype)
+    grid = _into(cols, (Cout,) + tuple(kernel) + inner + (m,))
+    buf = np.empty((Cout,) + out + (m,), dtype=res.dtype)
+    for n0 in range(0, N, m):
+        mm = min(m, N - n0)
+        if mm < m:      # the last, short chunk: zero samples fill the lanes
+            xc[...] = 0
+        np.copyto(xc[:, :, :mm], x[n0:n0 + mm].reshape(mm, Cin, P).transpose(1, 2, 0))
+        np.matmul(wt, xc.reshape(G, Cig, P * m), out=cols)
+        col2im(grid, buf, *stride, *dilation, *lead)
+        np.copyto(flat[n0:n0 + mm],
+                  buf.reshape(Cout, Q, m)[:, :, :mm].transpose(2, 0, 1))
 
 
 def _transpose_wide(x, wt, res, kernel, lead, dilation, G):

@@ -174,6 +174,89 @@ def max_pool_tiling_backward(g, arg, kh, kw, dx):
                                                                       else 0.0)
 
 
+def max_pool_tiling_backward_3d(g, arg, kd, kh, kw, dx):
+    """``max_pool_tiling_backward`` for 3-D tiling windows, one output row of ``dx`` at a
+    time (g at the maximum, +0.0 elsewhere; measured on the sweep's (8, 16, 16^3) 2x2x2:
+    3.6x faster than NumPy's masked passes)."""
+    N, C, OD, OH, OW = g.shape
+    for n in range(N):
+        for c in range(C):
+            for od in range(OD):
+                for i in range(kd):
+                    for oh in range(OH):
+                        for j in range(kh):
+                            row = dx[n, c, od * kd + i, oh * kh + j]
+                            base = (i * kh + j) * kw
+                            for ow in range(OW):
+                                k = arg[n, c, od, oh, ow] - base
+                                gv = g[n, c, od, oh, ow]
+                                for q in range(kw):
+                                    row[ow * kw + q] = gv if q == k else 0.0
+
+
+def threshold_backward(g, out, res):
+    """ReLU's gradient over flat arrays: ``g`` where ``out > 0`` or ``out`` is NaN, else
+    +0.0 (bitwise the NumPy bit mask's result) -- one pass where the mask takes three."""
+    for i in range(g.size):
+        res[i] = 0 if out[i] <= 0 else g[i]
+
+
+def grid_to_ncdhw(cols, res, b, bias, L, p0, p1):
+    """A 3-D convolution's GEMM output ``cols`` (O, columns: sample n's output (z, y, x)
+    at ``n * L + z * p0 + y * p1 + x``) into ``res`` (m, O, rows, OH, OW), plus ``b[o]``
+    where ``bias`` (no addition without one: ``-0.0 + 0`` would be +0.0); a 2-D one runs
+    with a depth of 1. Each output row is one contiguous run of ``cols``."""
+    m, O, R, OH, OW = res.shape
+    for n in range(m):
+        for o in range(O):
+            bo = b[o] if bias else 0
+            for z in range(R):
+                for y in range(OH):
+                    src = cols[o, n * L + z * p0 + y * p1:]
+                    dst = res[n, o, z, y]
+                    if bias:
+                        for x in range(OW):
+                            dst[x] = src[x] + bo
+                    else:
+                        for x in range(OW):
+                            dst[x] = src[x]
+
+
+def col2im_3d(cols, buf, s0, s1, s2, d0, d1, d2, l0, l1, l2):
+    """The col2im of a transposed convolution (the input gradient; 1-D and 2-D ones run
+    with leading dims of size 1), samples innermost: ``buf`` (C, OD, OH, OW, m) = the sum
+    of ``cols`` (C, KD, KH, KW, D, H, W, m) placed at ``i * stride + k * dilation - lead``
+    (positions outside ``buf`` dropped). Only the valid contributions are summed (no zero
+    padding is multiplied: a non-finite weight stays exact); the innermost loop runs over
+    the chunk's ``m`` samples, one SIMD add, where a loop along an output row (14-28
+    values) measured 5x slower."""
+    C, KD, KH, KW, D, H, W, m = cols.shape
+    OD, OH, OW = buf.shape[1], buf.shape[2], buf.shape[3]
+    buf[...] = 0
+    for c in range(C):
+        for kd in range(KD):
+            for iz in range(D):
+                oz = iz * s0 + kd * d0 - l0
+                if oz < 0 or oz >= OD:
+                    continue
+                for kh in range(KH):
+                    for iy in range(H):
+                        oy = iy * s1 + kh * d1 - l1
+                        if oy < 0 or oy >= OH:
+                            continue
+                        for kw in range(KW):
+                            for ix in range(W):
+                                ox = ix * s2 + kw * d2 - l2
+                                if ox < 0 or ox >= OW:
+                                    continue
+                                for j in range(m):
+                                    buf[c, oz, oy, ox, j] += cols[c, kd, kh, kw, iz, iy, ix, j]
+
+
 _KERNELS = {"bn_forward": bn_forward, "bn_backward": bn_backward,
             "max_pool_tiling": max_pool_tiling,
-            "max_pool_tiling_backward": max_pool_tiling_backward}
+            "max_pool_tiling_backward": max_pool_tiling_backward,
+            "max_pool_tiling_backward_3d": max_pool_tiling_backward_3d,
+            "col2im_3d": col2im_3d,
+            "threshold_backward": threshold_backward,
+            "grid_to_ncdhw": grid_to_ncdhw}

@@ -11,7 +11,9 @@ views; tiling windows (kernel == stride, no padding or dilation) are a reshape o
 input, needing no padded copy.
 
 With the ``jit`` extra, 2-D tiling windows (``max_pool2d(x, 2)``) take one numba loop
-forward and one backward instead (``yingshe.ops._numba_kernels``), same rules.
+forward and one backward instead (``yingshe.ops._numba_kernels``), same rules; 3-D tiling
+windows take numba's loop backward (their forward stays NumPy's: measured 0.56x PyTorch's
+time).
 
 Rules (PyTorch's, on the CPU): the first maximum of a window wins; a window holding NaN
 gives NaN and the position of its *last* NaN; padding never wins (it is -inf, or the
@@ -68,10 +70,10 @@ def _padded(x, pads, fill):
     return out
 
 
-def _numba(a, kernel, tiling):
-    """The numba kernels when they serve this call (2-D tiling windows over float32 or
-    float64, the ``jit`` extra installed and chosen), else None."""
-    if not tiling or len(kernel) != 2 or a.dtype not in (np.float32, np.float64):
+def _numba(a, kernel, tiling, dims=(2,)):
+    """The numba kernels when they serve this call (tiling windows of ``dims`` spatial
+    dims over float32 or float64, the ``jit`` extra installed and chosen), else None."""
+    if not tiling or len(kernel) not in dims or a.dtype not in (np.float32, np.float64):
         return None
     from yingshe.ops._numba_kernels import kernels
     return kernels()
@@ -159,11 +161,11 @@ def max_pool_backward(g, arg, input_shape, kernel, stride, padding, dilation, ce
     covered = tiling and all(o * k == n for o, k, n in zip(out, kernel, input_shape[2:]))
     # tiling windows that cover the input write every element once: no zeroing needed
     buf = np.empty(padded, dtype=g.dtype) if covered and g.size else np.zeros(padded, g.dtype)
-    nb = _numba(g, kernel, tiling) if g.size else None
+    nb = _numba(g, kernel, tiling, dims=(2, 3)) if g.size else None
     if nb is not None:
         dst = buf[(slice(None),) * 2 + tuple(slice(0, o * k) for o, k in zip(out, kernel))]
-        nb["max_pool_tiling_backward"](np.ascontiguousarray(g), np.ascontiguousarray(arg),
-                                       *kernel, dst)
+        name = "max_pool_tiling_backward" + ("_3d" if len(kernel) == 3 else "")
+        nb[name](np.ascontiguousarray(g), np.ascontiguousarray(arg), *kernel, dst)
         return buf
     if g.size:
         gb = _bits(g)

@@ -786,6 +786,17 @@ class Relu:
         return apply(ThresholdBackward, g, out)
 
 
+def _threshold_backward_numba(g, out):
+    """numba's one-pass ReLU gradient (``yingshe.ops._numba_kernels``) for contiguous
+    float32/float64 NumPy arrays under the numba backend, else None (the bit mask)."""
+    if (not isinstance(g, np.ndarray) or g.dtype not in (np.float32, np.float64)
+            or not (g.flags.c_contiguous and out.flags.c_contiguous)):
+        return None
+    from yingshe.ops._numba_kernels import kernels
+    k = kernels()
+    return None if k is None else k["threshold_backward"]
+
+
 @register_op("threshold_backward", saves="other")
 class ThresholdBackward:
     """ReLU's gradient, PyTorch's ``threshold_backward(g, out, 0)``: ``g`` where
@@ -799,6 +810,11 @@ class ThresholdBackward:
     def forward(xp, g, out):
         if (g.shape == out.shape and g.dtype == out.dtype and g.dtype.kind == "f"
                 and g.ndim):
+            fn = _threshold_backward_numba(g, out)
+            if fn is not None:      # one pass instead of three (the jit extra)
+                res = np.empty(g.shape, dtype=g.dtype)
+                fn(g.reshape(-1), out.reshape(-1), res.reshape(-1))
+                return res
             bits = np.dtype(f"u{g.dtype.itemsize}")
             keep = xp.subtract(xp.less_equal(out, 0), 1, dtype=bits)  # all ones: keep g
             res = xp.empty(g.shape, dtype=g.dtype)
