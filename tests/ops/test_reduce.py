@@ -514,3 +514,30 @@ def test_var_gradient_over_a_dim_with_correction_at_least_n_like_torch(values, c
         grads.append(x.grad.numpy())
     np.testing.assert_array_equal(grads[0], grads[1])
     np.testing.assert_array_equal(np.signbit(grads[0]), np.signbit(grads[1]))
+
+
+@pytest.mark.parametrize("name", ["var", "std"])
+@pytest.mark.parametrize("dim", [None, 1], ids=["all-dims", "dim"])
+@pytest.mark.parametrize("values,correction", [([1.0], 2), ([1.0], 1), ([1.0, 2.0], 2),
+                                               ([1.0, 2.0], 3), ([1.0, 2.0, 4.0], 4),
+                                               ([2.0, 2.0], 3), ([1.0, 2.0, 4.0], 1)])
+def test_var_and_std_gradients_at_no_degrees_of_freedom_follow_torch_on_both_paths(
+        name, dim, values, correction):
+    """Found by the fuzz suite (float32 silu then var(correction=2) of one value): PyTorch's
+    var gradient with no dim given and n <= correction is g * (NaN where x is the mean, else
+    inf), not the over-a-dim formula; std's is var's gradient of g / (2 std), so over a dim
+    with n < correction (std inf) it is a signed 0, not NaN. NaN positions and signs of the
+    non-NaN values must agree."""
+    torch = import_torch()
+    grads = []
+    for m in (yingshe, torch):
+        x = m.tensor([values], dtype=m.float64, requires_grad=True)
+        kw = {"correction": correction} if dim is None else {"dim": dim, "correction": correction}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)   # PyTorch's degrees-of-freedom note
+            getattr(m, name)(x, **kw).sum().backward()
+        grads.append(x.grad.numpy())
+    got, want = grads
+    np.testing.assert_array_equal(got, want)     # NaN positions and values
+    finite = ~np.isnan(want)
+    np.testing.assert_array_equal(np.signbit(got[finite]), np.signbit(want[finite]))

@@ -616,46 +616,54 @@ def _var_infer(name, x, dim, keepdim):
     return Meta(reduced_shape(x.shape, dim, keepdim), x.dtype)
 
 
+def _var_vjp(g, x, dim, correction, keepdim, all_dims):
+    """PyTorch's var_backward, both of its paths. Over a dim it is 2 (x - mean) / (n - c)
+    with the degrees of freedom as they are (-0 for one value and correction 2; inf where
+    n equals c), though the value divides by max(n - c, 0). Over the whole tensor (no dim
+    given) with n - c <= 0 it is g * (NaN where x equals the mean, else inf): the two
+    paths disagree, and users compare against PyTorch, so each is kept."""
+    from yingshe.ops.elementwise_math import eq, where
+    n = _count(x.shape, dim)
+    mu = mean(x, dim, keepdim=True)
+    g = _unreduce(g, x.shape, dim, keepdim)
+    if all_dims and n - correction <= 0:
+        return g * where(eq(x, mu), math.nan, math.inf)
+    scale = 2.0 / (n - correction) if n != correction else math.inf
+    return g * (x - mu) * scale
+
+
 @register_op("var", saves="inputs")
 class Var:
-    """Variance over ``dim`` with ``correction`` (Bessel's by default)."""
+    """Variance over ``dim`` with ``correction`` (Bessel's by default). ``all_dims``: no dim
+    was given (only the gradient at n <= correction tells the two apart, as in PyTorch)."""
 
-    def forward(xp, x, *, dim, correction, keepdim):
+    def forward(xp, x, *, dim, correction, keepdim, all_dims=False):
         return _var_np(xp, x, dim, correction, keepdim)
 
-    def infer(x, *, dim, correction, keepdim):
+    def infer(x, *, dim, correction, keepdim, all_dims=False):
         return _var_infer("var", x, dim, keepdim)
 
-    def vjp(g, out, x, *, dim, correction, keepdim):
-        n = _count(x.shape, dim)
-        centered = x - mean(x, dim, keepdim=True)
-        # 2 (x - mean) / (n - correction), the degrees of freedom taken as they are (as
-        # PyTorch's gradient over a dim: -0 for one value and correction 2; inf where n equals
-        # the correction), though the value divides by max(n - correction, 0)
-        scale = 2.0 / (n - correction) if n != correction else math.inf
-        return _unreduce(g, x.shape, dim, keepdim) * centered * scale
+    def vjp(g, out, x, *, dim, correction, keepdim, all_dims=False):
+        return _var_vjp(g, x, dim, correction, keepdim, all_dims)
 
 
 @register_op("std", saves="both")
 class Std:
-    """Standard deviation over ``dim`` with ``correction``."""
+    """Standard deviation over ``dim`` with ``correction`` (``all_dims`` as for var)."""
 
-    def forward(xp, x, *, dim, correction, keepdim):
+    def forward(xp, x, *, dim, correction, keepdim, all_dims=False):
         return xp.sqrt(_var_np(xp, x, dim, correction, keepdim))
 
-    def infer(x, *, dim, correction, keepdim):
+    def infer(x, *, dim, correction, keepdim, all_dims=False):
         return _var_infer("std", x, dim, keepdim)
 
-    def vjp(g, out, x, *, dim, correction, keepdim):
+    def vjp(g, out, x, *, dim, correction, keepdim, all_dims=False):
         from yingshe.ops.elementwise_math import eq, where
-        n = _count(x.shape, dim)
-        centered = x - mean(x, dim, keepdim=True)
-        denom = n - correction if n - correction > 0 else 0.0
-        o = _keep(out, x.shape, dim, keepdim)
-        # where the deviation is 0 the gradient is 0, not 0/0 (PyTorch's std_backward)
-        zero = eq(o, 0)
-        gk = where(zero, 0.0, _keep(g, x.shape, dim, keepdim) / (where(zero, 1.0, o) * denom))
-        return expand(gk, x.shape) * centered
+        # PyTorch's std_backward: var's gradient of g / (2 std), 0 where the std is 0 (no
+        # deviation: the gradient is 0, not 0/0)
+        zero = eq(out, 0)
+        g_var = where(zero, 0.0, g / (where(zero, 1.0, out) * 2.0))
+        return _var_vjp(g_var, x, dim, correction, keepdim, all_dims)
 
 
 def _correction(name, dim, unbiased, correction):
@@ -678,7 +686,7 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=N
     dim, c = _correction("var", dim, unbiased, correction)
     _check_float_input("var", input, "var: std and var only support floating point dtypes")
     return apply(Var, input, dim=normalize_dims("var", dim, input.ndim), correction=c,
-                 keepdim=bool(keepdim))
+                 keepdim=bool(keepdim), all_dims=dim is None or input.ndim == 0)
 
 
 @tensor_method
@@ -688,7 +696,7 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=N
     dim, c = _correction("std", dim, unbiased, correction)
     _check_float_input("std", input, "std: std and var only support floating point dtypes")
     return apply(Std, input, dim=normalize_dims("std", dim, input.ndim), correction=c,
-                 keepdim=bool(keepdim))
+                 keepdim=bool(keepdim), all_dims=dim is None or input.ndim == 0)
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
