@@ -385,3 +385,25 @@ def test_diag_of_a_matrix_is_a_copy_like_torch():
         out.append((x.detach().numpy(), d.detach().numpy(), a.grad.numpy()))
     for got, want in zip(out[0], out[1]):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("write", [
+    lambda m, a, c: c.__setitem__(0, a[0] ** 2),
+    lambda m, a, c: c.__setitem__(m.tensor([0, 2]), a[:2] * 2),
+    lambda m, a, c: c.masked_fill_(c == 0, (a * 2).sum()),
+    lambda m, a, c: c.scatter_(0, m.zeros(1, 4, dtype=m.int64), a[:1] * 3),
+    lambda m, a, c: c.index_put_((m.tensor([1]),), a[0] * 3),
+], ids=["setitem", "setitem-advanced", "masked_fill_", "scatter_", "index_put_"])
+def test_a_write_of_a_differentiable_value_into_a_fresh_tensor_backpropagates_like_torch(write):
+    """``c = zeros(3, 4); c[0] = a[0] ** 2; c.sum().backward()`` raised "modified by an
+    in-place operation" (the write's own version bump made its saved target look stale
+    when the target was a leaf without grad). Found writing the compile version tests."""
+    torch = import_torch()
+    grads = []
+    for m in (yingshe, torch):
+        a = m.ones(3, 4, dtype=m.float64, requires_grad=True)
+        c = m.zeros(3, 4, dtype=m.float64)
+        write(m, a, c)
+        (c * c).sum().backward()
+        grads.append(a.grad.numpy())
+    np.testing.assert_array_equal(grads[0], grads[1])

@@ -49,10 +49,13 @@ def _alias(x: Tensor) -> Tensor:
 
     The in-place forms (``x[k] = v``, ``masked_fill_`` ...) record an op that saves
     ``x`` although its VJP reads only ``x``'s shape; committing the result bumps
-    ``x``'s version, which must not make that saved input look stale. Leaves keep
-    themselves (their gradient must reach them; a leaf requiring grad is refused by
-    ``commit`` anyway)."""
-    if x._data is None or x.grad_fn is None:  # (grad_fn brings a stale view up to date)
+    ``x``'s version, which must not make that saved input look stale. Leaves that
+    require grad keep themselves (their gradient must reach them; ``commit`` refuses
+    them anyway); a leaf that does not is aliased too (``c = zeros(3); c[0] = a[0] ** 2``
+    then a backward, as in PyTorch)."""
+    if x._data is None:
+        return x
+    if x.grad_fn is None and x.requires_grad_flag:  # (grad_fn brings a stale view up to date)
         return x
     return _wrap(x._data, x.requires_grad_flag, x._node, x._out_index)
 
