@@ -640,7 +640,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     outs = _as_tuple(outputs)
     ins = _as_tuple(inputs)
     if any(isinstance(o, Tensor) and o._data is None for o in outs):
-        return symbolic_grad(outs, ins, grad_outputs, allow_unused, materialize_grads)
+        return symbolic_grad(outs, ins, grad_outputs, allow_unused, materialize_grads,
+                             create_graph)
     for t in ins:
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise RuntimeError("one of the differentiated tensors does not require grad")

@@ -19,7 +19,7 @@ import numpy as np
 
 from yingshe import _dtype
 from yingshe.autograd import _fit_to_input
-from yingshe._tensor import Tensor
+from yingshe._tensor import MODE, Tensor
 from yingshe.errors import ShapeError
 from yingshe.graph import build
 from yingshe.graph.ir import ONES_LIKE, ZEROS_LIKE, GraphError, Node, Symbol
@@ -87,6 +87,9 @@ def gradients(ys, xs, grad_ys=None, name: str = "gradients", stop_gradients=None
             raise TypeError(f"gradients: xs must be graph tensors or Variables, got "
                             f"{type(x).__name__}")
     stops = {id(s._gnode) for s in _as_list(stop_gradients or [])}
+    tracer = MODE.tracer
+    if tracer is not None and getattr(tracer, "graph", None) is graph:
+        tracer.check_saved_versions(ys, xs)   # inside yingshe.compile: eager's version check
 
     # root gradients
     if grad_ys is None:
@@ -321,11 +324,13 @@ def _call_vjp(node: Node, grads: list, needs: tuple):
 _ = _dtype
 
 
-def autograd_grad(outs, ins, grad_outputs, allow_unused, materialize_grads):
+def autograd_grad(outs, ins, grad_outputs, allow_unused, materialize_grads,
+                  create_graph=True):
     """``yingshe.autograd.grad`` of graph values (installed as ``autograd.symbolic_grad``
     when ``yingshe.graph`` is imported): the gradient as graph nodes, which are
-    differentiable again, so ``create_graph`` needs nothing more; unused inputs as
-    ``grad`` treats them."""
+    differentiable again, so ``create_graph`` needs nothing more in a static graph; unused
+    inputs as ``grad`` treats them. Inside ``yingshe.compile`` a gradient taken without
+    ``create_graph`` is detached, as eagerly (it does not require grad)."""
     if grad_outputs is None:
         grad_ys = None
     elif isinstance(grad_outputs, Tensor):
@@ -343,5 +348,7 @@ def autograd_grad(outs, ins, grad_outputs, allow_unused, materialize_grads):
                     f"one of the differentiated tensors (shape {shape_str(t.shape)}) appears "
                     "not to have been used in the graph; set allow_unused=True if this is "
                     "the desired behavior")
+        elif not create_graph and MODE.tracer is not None:
+            g = g.detach()
         result.append(g)
     return tuple(result)

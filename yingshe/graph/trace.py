@@ -70,8 +70,9 @@ from yingshe._tensor import MODE, Tensor, _wrap
 from yingshe.autograd.function import Function
 from yingshe.errors import format_site, user_site
 from yingshe.graph import build
-from yingshe.graph.ir import KEEP, Graph, GraphError, Node, Symbol, flatten_nested
-from yingshe.ops._shapes import Meta
+from yingshe.graph.ir import (KEEP, STOP_GRADIENT, Graph, GraphError, Node, Symbol,
+                              flatten_nested)
+from yingshe.ops._shapes import Meta, shape_str
 
 __all__ = ["compile", "CompiledFunction", "Tracer", "TraceError", "HyperFloat"]
 
@@ -289,8 +290,11 @@ def rebind(t: Symbol, value: Symbol) -> Symbol:
 class Tracer:
     """Installed as ``MODE.tracer`` while a function is traced (see the module doc)."""
 
-    def __init__(self, state_ids=frozenset()) -> None:
+    def __init__(self, state_ids=frozenset(), local_writes: bool = False) -> None:
         self.graph = Graph()
+        # in-place writes to constants not in ``state_ids`` are to tensors the function
+        # created (see ``CompiledFunction._trace``)
+        self.local_writes = local_writes
         self.current: dict[int, Symbol] = {}   # id(eager tensor) -> its current symbol
         self.captured: dict[int, Tensor] = {}  # read by identity
         self.reads: dict[int, Symbol] = {}     # id(captured tensor) -> its first read
@@ -312,6 +316,10 @@ class Tracer:
         # base's count of in-place writes when the view was taken); id(base) -> count
         self.views: dict[int, tuple] = {}
         self.writes: dict[int, int] = {}
+        # eager's saved-tensor version check (see ``check_saved_versions``): per traced op
+        # call that saves tensors for its gradient, (graph node, op, the graph node ids of
+        # its inputs, [(input index or None for an output, tensor, key, count)])
+        self.saved: list[tuple] = []
 
     # ---- inputs -------------------------------------------------------------------------
     def placeholder(self, t: Tensor, name: str) -> Symbol:
@@ -390,8 +398,10 @@ class Tracer:
                 f = v.fn
                 self.guards.append(Guard(lambda f=f, v=float(v): f() == v, True,
                                          v.src.combine(Src.value(float(v)), operator.eq)))
-        out = add_fresh(self.graph, op, [self.sym(x) for x in inputs], attrs,
-                        grad=build._building_grad[0])
+        syms = [self.sym(x) for x in inputs]
+        out = add_fresh(self.graph, op, syms, attrs, grad=build._building_grad[0])
+        if MODE.grad_enabled and op.differentiable and not build._building_grad[0]:
+            self._note_saved(op, inputs, syms, out)
         if op.view and isinstance(inputs[0], Tensor):
             base = self.views.get(id(inputs[0]), (inputs[0],))[0]
             n = self.writes.get(id(base), 0)
@@ -404,18 +414,101 @@ class Tracer:
             self.no_grad_nodes.extend(kept if isinstance(kept, tuple) else (kept,))
         return out
 
+    def _write_key(self, t):
+        """What an in-place write to ``t`` counts against: its base when ``t`` is a view
+        (eager views share their base's version counter)."""
+        base = self.views.get(id(t), (t,))[0]
+        return id(base)
+
+    def _note_saved(self, op, inputs, syms, out) -> None:
+        """Remember the write counts of what ``op`` saves for its gradient, as eager's tape
+        remembers versions, so a gradient through it after an in-place change raises as
+        eagerly (the traced graph itself is functional and would compute on regardless)."""
+        outs = out if isinstance(out, tuple) else (out,)
+        checks = []
+        if op.save_inputs:
+            for i, x in enumerate(inputs):
+                if isinstance(x, Tensor):
+                    key = self._write_key(x)
+                    checks.append((i, x, key, self.writes.get(key, 0)))
+        if op.save_output and op.check_outputs:
+            for o in outs:
+                key = self._write_key(o)
+                checks.append((None, o, key, self.writes.get(key, 0)))
+        if checks:
+            ids = tuple(s._gnode.id if isinstance(s, Symbol) else None for s in syms)
+            self.saved.append((outs[0]._gnode, op, ids, checks))
+            self.keep.extend(c[1] for c in checks)
+
+    def _written_by(self, value, t) -> None:
+        """The op that computed an in-place write's value may read the target itself
+        (``x.mul_(y)`` is mul(x, y) written into x): eagerly it reads an alias with a
+        version of its own, so the write does not make its saved ``x`` stale; later
+        writes still do."""
+        if not isinstance(value, Symbol) or not self.saved:
+            return
+        key = self._write_key(t)
+        for k in range(len(self.saved) - 1, -1, -1):
+            node, op, ids, checks = self.saved[k]
+            if node is value._gnode:
+                self.saved[k] = (node, op, ids, [
+                    (i, x, kk, self.writes.get(kk, 0) if kk == key else n)
+                    for i, x, kk, n in checks])
+                return
+
+    def check_saved_versions(self, ys, xs) -> None:
+        """Called by ``gradients`` before it builds a gradient inside this trace: raise
+        eager's error when a tensor saved by an op on the way from ``xs`` to ``ys`` was
+        changed in place after the op read it (``y = x ** 2; x.add_(1); y.backward()``)."""
+        if not self.saved:
+            return
+        from yingshe.graph.gradients import _ancestors
+        above = {n.id for n in _ancestors(ys)}
+        live = {x._gnode.id for x in xs if isinstance(x, Symbol)}
+        for n in self.graph.nodes:      # in creation order: producers first
+            if n.id in above and n.id not in live and any(
+                    isinstance(x, Symbol) and x._gnode.id in live for x in n.inputs):
+                live.add(n.id)
+        for node, op, ids, checks in self.saved:
+            if node.id not in live or node.id not in above:
+                continue
+            for i, t, key, count in checks:
+                now = self.writes.get(key, 0)
+                if now == count:
+                    continue
+                if i is not None and op.saves == "other" and not any(
+                        j != i and k in live for j, k in enumerate(ids)):
+                    continue   # read only for another input's gradient, which none needs
+                what = ("the output" if i is None
+                        else f"input of shape {shape_str(tuple(t.shape))}")
+                where = f" created at {format_site(node.site)}" if node.site else ""
+                raise RuntimeError(
+                    f"one of the tensors needed for gradient computation has been modified "
+                    f"by an in-place operation: {what} of op '{op.name}'{where} was changed "
+                    f"in place {now - count} time(s) after the op saved it (inside "
+                    "yingshe.compile, as eagerly). Make a copy (x.clone()) before changing it "
+                    "in place.")
+
     def assign(self, t, result, opname):
         if id(t) in self.views:
             raise self._view_error(f"{opname}: an in-place write through a view (the result "
                                    "of x[...], view(), t(), diagonal() ...)")
         self.writes[id(t)] = self.writes.get(id(t), 0) + 1
         value = self.sym(result)
+        self._written_by(value, t)
         if isinstance(t, Symbol):  # a traced temporary: rebind it to the new value
             return rebind(t, value)
         # a tensor first captured as a constant and now updated in place must be read
         # by identity: ``CompiledFunction._trace`` re-traces with it marked as state
         prev = self.sym(t)
         meta = prev._meta
+        if self.local_writes and id(t) in self.const_ids and id(t) not in self.state_ids:
+            # made by the function itself (a new tensor at each trace: ``c = zeros(());
+            # c += x``): nothing outside sees it, so it is a traced temporary
+            if tuple(value.shape) != tuple(meta.shape) or value.dtype != meta.dtype:
+                value = value.to(meta.dtype).expand(*meta.shape)
+            self.current[id(t)] = _fresh(value)
+            return t
         node = self.graph.add_node("assign", None, (value,), {"mode": "set"}, (meta,),
                                    name=opname, site=user_site(3), var=t)
         self.assigns.append(node)
@@ -835,8 +928,10 @@ class CompiledFunction:
     # ---- tracing ----------------------------------------------------------------------------
     def _trace(self, args, kwargs):
         state_ids: set = set()
-        for _ in range(3):
-            tracer = Tracer(state_ids)
+        alive = []   # earlier traces' tensors: their ids are not reused by later traces'
+        local = False
+        for attempt in range(3):
+            tracer = Tracer(state_ids, local_writes=local)
             try:
                 entry = self._trace_once(tracer, args, kwargs)
             except BaseException:
@@ -847,8 +942,12 @@ class CompiledFunction:
             if not late:
                 self.traces += 1
                 return entry
-            # a tensor read as a constant was updated in place: re-trace reading it
+            alive.append(tracer.keep)
+            # a tensor read as a constant was updated in place: re-trace reading it by
+            # identity. One still new at the second trace is a new object at every trace:
+            # the function made it (an accumulator), so the third trace keeps it local.
             state_ids |= late
+            local = attempt >= 1
         raise TraceError("yingshe.compile: could not settle which tensors are state")
 
     def resolved_backend(self) -> str:
@@ -1006,7 +1105,11 @@ class _BackwardPlan:
         # a bool or integer value carries no gradient, so what is computed from it (hardsigmoid
         # of x == 1) does not require grad, as eagerly
         live = {key_of(s) for s in xs}
+        # nor does a value computed under no_grad or detached (as eagerly)
+        no_grad = {s._gnode.id for s in tracer.no_grad_nodes}
         for n in fwd.nodes:
+            if n.op is STOP_GRADIENT or n.id in no_grad:
+                continue
             if any(isinstance(x, Symbol) and key_of(x) in live for x in n.inputs):
                 live.update(key_of(o) for o in n.outputs if o.dtype.is_floating_point)
         self.diff_outputs = [i for i, y in enumerate(outputs)
@@ -1022,6 +1125,14 @@ class _BackwardPlan:
                                          {"shape": meta.shape, "dtype": meta.dtype}, (meta,),
                                          name=f"grad_output{i}")
             gys.append(node.outputs[0])
+        # eager's saved-tensor version check, per output: a backward that reaches an op
+        # whose saved tensor the function then changed in place raises as eagerly
+        self.stale = {}
+        for i in self.diff_outputs:
+            try:
+                tracer.check_saved_versions([outputs[i]], xs)
+            except RuntimeError as e:
+                self.stale[i] = str(e)
         grads = gradients([outputs[i] for i in self.diff_outputs], xs, grad_ys=gys,
                           stop_gradients=tracer.no_grad_nodes or None)
         # the position of each input's gradient among the backward fetches (None: unconnected)
@@ -1067,10 +1178,14 @@ class _BackwardPlan:
         return list(CompiledCall.apply(_Call(self, leaves, values), *inputs))
 
     def backward(self, call, grads_out) -> list:
+        for i, why in self.stale.items():
+            if grads_out[i] is not None:
+                raise RuntimeError(why)
         values = [None] * (self.n_gys + self.n_phs) + [f() for f in self.hyper_fns]
         for j, i in enumerate(self.diff_outputs):
             g = grads_out[i]
-            values[j] = np.asarray(g._data, dtype=call.out_dtypes[i])
+            values[j] = (np.zeros(call.out_shapes[i], call.out_dtypes[i]) if g is None
+                         else np.asarray(g._data, dtype=call.out_dtypes[i]))
         for j, a in enumerate(call.leaf_arrays):
             values[self.n_gys + j] = a
         values += call.saved
@@ -1081,14 +1196,14 @@ class _BackwardPlan:
 class _Call:
     """One call of a compiled function whose outputs have a history."""
 
-    __slots__ = ("plan", "leaf_arrays", "values", "saved", "out_dtypes")
+    __slots__ = ("plan", "leaf_arrays", "values", "saved", "out_dtypes", "out_shapes")
 
     def __init__(self, plan, leaves, values) -> None:
         self.plan = plan
         self.leaf_arrays = [t._data for t in leaves]
         self.values = values
         self.saved = None
-        self.out_dtypes = None
+        self.out_dtypes = self.out_shapes = None
 
 
 class CompiledCall(Function):
@@ -1104,6 +1219,10 @@ class CompiledCall(Function):
         call.values = None
         res = [_wrap(_owned(o, call.leaf_arrays)) for o in outs[:plan.n_out]]
         call.out_dtypes = [r._data.dtype for r in res]
+        call.out_shapes = [r._data.shape for r in res]
+        # an output the backward does not reach gets None, not zeros: eager's version
+        # check (``_BackwardPlan.stale``) applies only to the outputs it reaches
+        ctx.set_materialize_grads(False)
         diff = set(plan.diff_outputs)
         ctx.mark_non_differentiable(*(r for i, r in enumerate(res) if i not in diff))
         ctx.call = call
