@@ -541,3 +541,16 @@ def test_var_and_std_gradients_at_no_degrees_of_freedom_follow_torch_on_both_pat
     np.testing.assert_array_equal(got, want)     # NaN positions and values
     finite = ~np.isnan(want)
     np.testing.assert_array_equal(np.signbit(got[finite]), np.signbit(want[finite]))
+
+
+@pytest.mark.parametrize("name", ["var", "std"])
+def test_var_and_std_past_the_float32_range_are_inf_without_numpy_warnings_like_torch(name):
+    """Squared deviations past float32's range are inf, as in PyTorch; NumPy's "overflow
+    encountered in multiply" leaked (RuntimeWarnings fail the suite)."""
+    torch = import_torch()
+    a = np.array([[1e30, -1e30, 3e30], [1.0, 2.0, 4.0]], dtype=np.float32)
+    for dim in (None, 0, 1):
+        args = () if dim is None else (dim,)
+        want = getattr(torch.tensor(a), name)(*args).numpy()
+        got = getattr(yingshe.tensor(a), name)(*args).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-6)

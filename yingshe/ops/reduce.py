@@ -600,13 +600,22 @@ def prod(input, dim=None, keepdim=False, *, dtype=None, out=None):
 
 # ---- var / std -------------------------------------------------------------------------------
 
-def _var_np(xp, x, dim, correction, keepdim):
+def _var_np(xp, x, dim, correction, keepdim, sqrt=False):
+    """The variance (its square root with ``sqrt``) by two passes. Narrower floats are
+    accumulated in float64 and rounded once at the end, as PyTorch's CPU kernels do: the
+    float32 std of values near 1e30 is finite although their squares are not."""
     n = _count(x.shape, dim)
-    with xp.errstate(divide="ignore", invalid="ignore"):
+    out_dtype = x.dtype
+    if x.dtype.itemsize < 8:
+        x = x.astype(np.float64)
+    with xp.errstate(divide="ignore", invalid="ignore", over="ignore"):
         mu = x.sum(axis=dim, keepdims=True) / n
         d = x - mu
         ss = (d * d).sum(axis=dim, keepdims=keepdim)
-        return ss / builtins.max(n - correction, 0)
+        v = ss / builtins.max(n - correction, 0)
+        if sqrt:
+            v = xp.sqrt(v)
+        return xp.asarray(v).astype(out_dtype, copy=False)
 
 
 def _var_infer(name, x, dim, keepdim):
@@ -652,7 +661,7 @@ class Std:
     """Standard deviation over ``dim`` with ``correction`` (``all_dims`` as for var)."""
 
     def forward(xp, x, *, dim, correction, keepdim, all_dims=False):
-        return xp.sqrt(_var_np(xp, x, dim, correction, keepdim))
+        return _var_np(xp, x, dim, correction, keepdim, sqrt=True)
 
     def infer(x, *, dim, correction, keepdim, all_dims=False):
         return _var_infer("std", x, dim, keepdim)
