@@ -13,6 +13,9 @@ from yingshe._dtype import (  # noqa: F401
     int8, int16, int32, int64, long, promote_types, set_default_dtype, short, uint8,
 )
 from yingshe._tensor import Tensor  # noqa: F401
+from yingshe.errors import silence_numpy_fp_warnings as _silence_fp
+
+_silence_fp()   # IEEE results without NumPy's warnings (see yingshe.errors)
 from yingshe._device import device  # noqa: F401
 from yingshe import ops as _ops  # registers every op  # noqa: E402
 from yingshe.ops._registry import install_methods as _install_methods  # noqa: E402

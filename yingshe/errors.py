@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import os
 import sys
+import warnings
 
 __all__ = ["ShapeError", "DTypeError", "IndexError", "UnsupportedError", "user_site",
            "caller_site", "resolve_site", "format_site"]
@@ -128,3 +129,20 @@ def format_site(site) -> str:
     except ValueError:
         pass
     return f"{filename}:{line}"
+
+
+# NumPy's floating-point warnings ("invalid value encountered in multiply" for inf * 0,
+# "overflow encountered in add" ...) say that an IEEE special value was made. yingshe's
+# arithmetic is IEEE's, as PyTorch's: inf * 0 is NaN and float32 1e30 * 1e30 is inf, with
+# no warning. Silencing them per op with ``np.errstate`` costs every op about a
+# microsecond; a warnings filter for frames of yingshe's own modules costs nothing until
+# a warning is raised, and leaves the user's own NumPy code as it was.
+NUMPY_FP_WARNING = r"(invalid value|overflow|divide by zero|underflow) encountered"
+OWN_MODULES = r"yingshe(\.|$)"
+
+
+def silence_numpy_fp_warnings() -> None:
+    """Install the filter (at import; again after ``warnings.resetwarnings()`` or inside a
+    ``catch_warnings`` block that starts from nothing, as test harnesses do)."""
+    warnings.filterwarnings("ignore", message=NUMPY_FP_WARNING, category=RuntimeWarning,
+                            module=OWN_MODULES)

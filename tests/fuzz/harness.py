@@ -142,6 +142,8 @@ def run(m, program: Program, cast64: bool = False, compiled: str | None = None,
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        if m is yingshe:    # a leak is a warning a user sees: not the IEEE ones yingshe's
+            yingshe.errors.silence_numpy_fp_warnings()    # import silences
         try:
             if compiled:
                 out, grads = _run_compiled(program, tensors, leaves, compiled)

@@ -578,7 +578,8 @@ class Prod:
     """Product over ``dim``."""
 
     def forward(xp, x, *, dim, keepdim, dtype):
-        return xp.prod(x, axis=dim, keepdims=keepdim, dtype=dtype.np)
+        with xp.errstate(over="ignore", invalid="ignore"):  # IEEE, silently (NumPy's Python
+            return xp.prod(x, axis=dim, keepdims=keepdim, dtype=dtype.np)  # wrapper warns)
 
     def infer(x, *, dim, keepdim, dtype):
         return Meta(reduced_shape(x.shape, dim, keepdim), dtype)
@@ -775,6 +776,7 @@ def logsumexp(input, dim=None, keepdim=False):
 
 # ---- norm ------------------------------------------------------------------------------------
 
+@np.errstate(over="ignore", invalid="ignore")   # IEEE, silently: NumPy's reduce wrappers warn
 def _vector_norm_np(xp, x, ord, dim, keepdim):
     a = xp.abs(x)
     if ord == math.inf:
@@ -899,10 +901,11 @@ class Cumsum:
 
     def forward(xp, x, *, dim, dtype, reverse):
         x0, d, was0 = _as_0d_safe(x, dim)
-        if reverse:
-            r = xp.flip(xp.cumsum(xp.flip(x0, d), axis=d, dtype=dtype.np), d)
-        else:
-            r = xp.cumsum(x0, axis=d, dtype=dtype.np)
+        with xp.errstate(over="ignore", invalid="ignore"):  # inf + -inf: NaN, silently
+            if reverse:
+                r = xp.flip(xp.cumsum(xp.flip(x0, d), axis=d, dtype=dtype.np), d)
+            else:
+                r = xp.cumsum(x0, axis=d, dtype=dtype.np)
         return r.reshape(()) if was0 else r
 
     def infer(x, *, dim, dtype, reverse):
@@ -936,9 +939,10 @@ class CumprodVjp:
         n = y.shape[-1]
         eye = xp.eye(n, dtype=bool)
         m = xp.where(eye, 1, xp.repeat(y[..., None, :], n, axis=-2))   # [..., k, i]
-        c = xp.cumprod(m, axis=-1)
         upper = xp.triu(xp.ones((n, n), dtype=bool))                   # i >= k
-        r = (xp.where(upper, c, 0) * gy[..., None, :]).sum(-1)
+        with xp.errstate(invalid="ignore", over="ignore"):   # non-finite inputs: IEEE
+            c = xp.cumprod(m, axis=-1)
+            r = (xp.where(upper, c, 0) * gy[..., None, :]).sum(-1)
         r = xp.moveaxis(r, -1, d)
         return r.reshape(()) if was0 else r
 
@@ -984,7 +988,8 @@ class Cumprod:
 
     def forward(xp, x, *, dim, dtype):
         x0, d, was0 = _as_0d_safe(x, dim)
-        r = xp.cumprod(x0, axis=d, dtype=dtype.np)
+        with xp.errstate(invalid="ignore", over="ignore"):   # inf * 0 is NaN, as PyTorch's
+            r = xp.cumprod(x0, axis=d, dtype=dtype.np)
         return r.reshape(()) if was0 else r
 
     def infer(x, *, dim, dtype):
@@ -1064,6 +1069,8 @@ class Topk:
     def forward(xp, x, *, k, dim, largest, sorted):
         _check_k(x.shape, k, dim)   # a negative k would take no elements, silently
         x0, d, was0 = _as_0d_safe(x, dim)
+        if was0:    # a 0-d input gives its element for k 0 or 1 (PyTorch's 0-d rule)
+            k = 1
         idx = _argsort_np(xp, x0, d, largest)
         idx = xp.take(idx, xp.arange(k), axis=d).astype(xp.int64)
         vals = xp.take_along_axis(x0, idx, axis=d)

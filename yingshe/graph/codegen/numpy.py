@@ -122,7 +122,10 @@ class Emitter:
     literal, or a bound constant)."""
 
     def __init__(self) -> None:
-        self.g: dict = {"xp": numpy_backend, "read_var": read_var, "assign_var": assign_var,
+        # __name__: warnings raised in generated code count as yingshe's own
+        # (yingshe.errors.silence_numpy_fp_warnings)
+        self.g: dict = {"__name__": "yingshe.graph.generated",
+                        "xp": numpy_backend, "read_var": read_var, "assign_var": assign_var,
                         "assign_written": assign_written, "init_vars": init_vars,
                         "par": threads.run_concurrently, "pool_size": threads.get_num_threads,
                         "rows_matmul": rows_matmul, "rows_linear": rows_linear,
