@@ -406,3 +406,31 @@ def test_bilinear_float32_cancelling_output_found_by_hypothesis():
     np.testing.assert_allclose(yo.numpy(), to.numpy(), rtol=rtol, atol=bound)
     for got in (yo.numpy(), to.numpy()):
         np.testing.assert_allclose(got, exact, rtol=rtol, atol=bound / 2)
+
+
+@pytest.mark.parametrize("call", [
+    lambda F, x: F.adaptive_avg_pool2d(x, (3, None)),
+    lambda F, x: F.adaptive_avg_pool2d(x, (2, 4)),
+    lambda F, x: F.adaptive_avg_pool1d(x[0], 4),
+    lambda F, x: F.interpolate(x, scale_factor=2, mode="nearest"),
+    lambda F, x: F.interpolate(x, size=(7, 9), mode="bilinear"),
+    lambda F, x: F.interpolate(x, size=(3, 8), mode="bilinear", align_corners=True),
+    lambda F, x: F.interpolate(x[0], scale_factor=1.5, mode="linear"),
+], ids=["adaptive2d-none", "adaptive2d", "adaptive1d", "nearest", "bilinear",
+        "bilinear-align", "linear"])
+def test_a_non_finite_pixel_stays_in_the_outputs_that_read_it_like_torch(call):
+    """Found by the fuzz suite: adaptive average pooling and interpolation were matmuls with
+    dense constant matrices, whose zeros multiply every input: one NaN or inf pixel made
+    whole output rows NaN. Values, NaN and inf positions and the gradient against torch."""
+    torch = import_torch()
+    a = np.random.default_rng(3).standard_normal((1, 2, 5, 6))
+    a[0, 0, 1, 2], a[0, 1, 4, 5], a[0, 1, 0, 0] = np.nan, np.inf, -np.inf
+    res = []
+    for m in (yingshe, torch):
+        x = m.tensor(a, requires_grad=True)
+        y = call(m.nn.functional, x)
+        y.backward(m.ones_like(y))
+        res.append((y.detach().numpy(), x.grad.numpy()))
+    (y, gy), (t, gt) = res
+    np.testing.assert_allclose(y, t, rtol=1e-12, atol=1e-12)     # NaN and inf where torch's
+    np.testing.assert_allclose(gy, gt, rtol=1e-12, atol=1e-12)

@@ -17,8 +17,10 @@ Every registered op here is closed under differentiation, so second derivatives 
   (likewise); layer/group/instance norm and evaluation-mode batch norm are
   ``norm_moments`` (mean and biased variance) followed by ``norm_apply`` ((x - mean) *
   rsqrt(var + eps) * w + b), whose autograd composition gives the gradient.
-* ``adaptive_avg_pool2d`` and ``interpolate`` are separable linear maps: two matmuls with
-  constant pooling/interpolation matrices built from PyTorch's index formulas.
+* ``adaptive_avg_pool2d`` and ``interpolate`` are separable: along each resized axis every
+  output reads a few inputs (PyTorch's index formulas), gathered with ``index_select`` and
+  combined. Not matmuls with the dense constant matrices: their zeros multiply every input,
+  so one NaN or inf pixel made the whole output row NaN (0 * NaN is NaN).
 
 ``FUNCTIONAL`` lists the public functions that live only in ``torch.nn.functional``;
 ``__all__`` those that PyTorch also has at the top level (``torch.conv2d`` ...).
@@ -603,14 +605,44 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     return out.squeeze(0) if squeeze else out
 
 
-def _adaptive_matrix(n_in: int, n_out: int, dtype) -> np.ndarray:
-    """Rows average input[start:end] with PyTorch's adaptive start/end indices."""
-    m = np.zeros((n_out, n_in), dtype=dtype)
-    for i in range(n_out):
-        start = (i * n_in) // n_out
-        end = -((-(i + 1) * n_in) // n_out)
-        m[i, start:end] = 1.0 / (end - start)
-    return m
+def _taps(x, axis: int, idx: np.ndarray, weights: np.ndarray | None = None,
+          valid: np.ndarray | None = None, divisor: np.ndarray | None = None):
+    """``out[.., i, ..] = sum_k weights[i, k] * x[.., idx[i, k], ..]`` along ``axis`` (only
+    the ``valid`` taps; divided by ``divisor[i]`` when given): each output reads just its
+    own inputs, so a non-finite input reaches only the outputs that read it."""
+    from yingshe.ops.elementwise_math import where
+    from yingshe.ops.indexing import index_select
+    axis = axis % x.ndim
+    n_out, k = idx.shape
+    g = index_select(x, axis, _wrap(np.ascontiguousarray(idx.reshape(-1), dtype=np.int64)))
+    if k == 1 and weights is None and divisor is None:
+        return g
+    shape = tuple(x.shape[:axis]) + (n_out, k) + tuple(x.shape[axis + 1:])
+    g = g.reshape(shape)
+    trail = (1,) * (x.ndim - axis - 1)
+    if valid is not None and not valid.all():
+        g = where(_wrap(valid.reshape((n_out, k) + trail)), g, 0.0)
+    if weights is not None:
+        g = g * _const(weights.reshape((n_out, k) + trail), x)
+    out = g.sum(axis + 1)
+    if divisor is not None:
+        out = out / _const(divisor.reshape((n_out,) + trail), x)
+    return out
+
+
+def _adaptive_windows(n_in: int, n_out: int):
+    """PyTorch's adaptive windows input[start:end] as taps: (indices, valid, counts)."""
+    start = (np.arange(n_out) * n_in) // n_out
+    end = -((-(np.arange(n_out) + 1) * n_in) // n_out)
+    k = int((end - start).max())
+    idx = start[:, None] + np.arange(k)[None, :]
+    valid = idx < end[:, None]
+    return np.where(valid, idx, start[:, None]), valid, (end - start)
+
+
+def _adaptive_avg(x, axis: int, n_out: int):
+    idx, valid, counts = _adaptive_windows(x.shape[axis], n_out)
+    return _taps(x, axis, idx, valid=valid, divisor=counts.astype(x.dtype.np))
 
 
 def _sizes(output_size, n: int, in_shape, opname):
@@ -634,8 +666,8 @@ def check_pooled_dims(opname: str, input, n: int) -> None:
 
 
 def adaptive_avg_pool2d(input, output_size):
-    """Adaptive 2-D average pooling (PyTorch's start/end index formula), computed as
-    ``A_h @ x @ A_w^T`` with constant averaging matrices."""
+    """Adaptive 2-D average pooling (PyTorch's start/end index formula): window sums
+    along H, then along W (see ``_taps``)."""
     if input.ndim not in (3, 4):
         raise ShapeError(f"adaptive_avg_pool2d: expected a 3-D or 4-D input, got "
                          f"{shape_str(input.shape)}")
@@ -645,35 +677,32 @@ def adaptive_avg_pool2d(input, output_size):
     if (OH, OW) == (1, 1):
         from yingshe.ops.reduce import mean
         return mean(input, (-2, -1), keepdim=True)
-    from yingshe.ops.linalg import matmul
-    out = matmul(_const(_adaptive_matrix(H, OH, input.dtype.np), input), input)
-    return matmul(out, _const(_adaptive_matrix(W, OW, input.dtype.np).T, input))
+    return _adaptive_avg(_adaptive_avg(input, -2, OH), -1, OW)
 
 
 def adaptive_avg_pool1d(input, output_size):
     """Adaptive 1-D average pooling over an NCL (or unbatched CL) input."""
-    from yingshe.ops.linalg import matmul
     if input.ndim not in (2, 3):
         raise ShapeError(f"adaptive_avg_pool1d: expected a 2-D or 3-D input, got "
                          f"{shape_str(input.shape)}")
     check_pooled_dims("adaptive_avg_pool1d", input, 1)
     L = input.shape[-1]
     (O,) = _sizes(output_size, 1, (L,), "adaptive_avg_pool1d")
-    return matmul(input, _const(_adaptive_matrix(L, O, input.dtype.np).T, input))
+    return _adaptive_avg(input, -1, O)
 
 
 # ---- interpolation -------------------------------------------------------------------------------
 
-def _interp_matrix(n_in, n_out, mode, align_corners, scale, dtype) -> np.ndarray:
-    """The (n_out, n_in) matrix of one axis of PyTorch's nearest/linear resampling."""
-    m = np.zeros((n_out, n_in), dtype=dtype)
+def _interp_taps(n_in, n_out, mode, align_corners, scale, dtype):
+    """One axis of PyTorch's nearest/linear resampling as taps (indices (n_out, k), weights
+    or None): nearest reads one input, linear two (l0 x[i0] + l1 x[i1], as PyTorch's
+    kernel, a zero weight included)."""
     dst = np.arange(n_out)
     if mode == "nearest":
         # PyTorch computes the source index in float32: floor(dst * scale).
         s = np.float32(1.0 / scale) if scale else np.float32(n_in) / np.float32(n_out)
         src = np.minimum(np.floor(dst.astype(np.float32) * s).astype(np.int64), n_in - 1)
-        m[dst, src] = 1
-        return m
+        return src[:, None], None
     acc = np.dtype(dtype).type   # PyTorch's opmath: float for float32, double for float64
     if align_corners:
         s = acc((n_in - 1) / (n_out - 1)) if n_out > 1 else acc(0)
@@ -685,17 +714,14 @@ def _interp_matrix(n_in, n_out, mode, align_corners, scale, dtype) -> np.ndarray
     i1 = i0 + (i0 < n_in - 1)
     l1 = (src - i0.astype(dtype)).astype(dtype)
     l0 = acc(1) - l1
-    np.add.at(m, (dst, i0), l0)
-    np.add.at(m, (dst, i1), l1)
-    return m
+    return np.stack([i0, i1], axis=1), np.stack([l0, l1], axis=1).astype(dtype)
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
     """Resize the spatial dims (1-D or 2-D): ``mode`` 'nearest', 'linear' or 'bilinear',
-    with PyTorch's source-index formulas (a separable linear map: matmuls with constant
-    interpolation matrices)."""
-    from yingshe.ops.linalg import matmul
+    with PyTorch's source-index formulas (separable: each resized axis in turn, see
+    ``_taps``)."""
     nsp = input.ndim - 2
     if nsp not in (1, 2):
         raise NotImplementedError(f"interpolate: {input.ndim}-D input is not supported "
@@ -733,10 +759,10 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     dt = input.dtype.np
     out = input
     if nsp == 2:
-        mh = _interp_matrix(in_sizes[0], out_sizes[0], lin, align_corners, scales[0], dt)
-        out = matmul(_const(mh, input), out)
-    mw = _interp_matrix(in_sizes[-1], out_sizes[-1], lin, align_corners, scales[-1], dt)
-    return matmul(out, _const(mw.T, input))
+        out = _taps(out, -2, *_interp_taps(in_sizes[0], out_sizes[0], lin, align_corners,
+                                           scales[0], dt))
+    return _taps(out, -1, *_interp_taps(in_sizes[-1], out_sizes[-1], lin, align_corners,
+                                        scales[-1], dt))
 
 
 # ---- dropout -------------------------------------------------------------------------------------

@@ -529,23 +529,23 @@ CASES += [
 for _name, _os, _xs in [("3x4", (3, 4), (2, 3, 7, 9)), ("global", 1, (2, 3, 5, 4)),
                         ("none", (None, 2), (1, 2, 5, 5))]:
     CASES.append(OpCase(
-        "matmul" if _os != 1 else "mean",
+        "index_select" if _os != 1 else "mean",   # windows gathered (nn._taps)
         (lambda os_: lambda m, x: _F(m).adaptive_avg_pool2d(x, os_))(_os), gen(normal(*_xs)),
         None, name=f"adaptive_avg_pool2d-{_name}"))
 
 CASES += [
-    OpCase("matmul", lambda m, x: _F(m).interpolate(x, size=(7, 9)), gen(normal(2, 2, 4, 5)),
+    OpCase("index_select", lambda m, x: _F(m).interpolate(x, size=(7, 9)), gen(normal(2, 2, 4, 5)),
            lambda x: _interp_ref_nearest(x, (7, 9)), name="interpolate-nearest"),
-    OpCase("matmul", lambda m, x: _F(m).interpolate(x, scale_factor=(1.5, 0.5)),
+    OpCase("index_select", lambda m, x: _F(m).interpolate(x, scale_factor=(1.5, 0.5)),
            gen(normal(1, 2, 6, 6)), None, name="interpolate-nearest-scale"),
-    OpCase("matmul", lambda m, x: _F(m).interpolate(x, size=(7, 9), mode="bilinear"),
+    OpCase("index_select", lambda m, x: _F(m).interpolate(x, size=(7, 9), mode="bilinear"),
            gen(normal(2, 2, 4, 5)), lambda x: _interp_ref_bilinear(x, (7, 9), False),
            name="interpolate-bilinear"),
-    OpCase("matmul", lambda m, x: _F(m).interpolate(x, size=(3, 8), mode="bilinear",
+    OpCase("index_select", lambda m, x: _F(m).interpolate(x, size=(3, 8), mode="bilinear",
                                                     align_corners=True),
            gen(normal(2, 2, 5, 5)), lambda x: _interp_ref_bilinear(x, (3, 8), True),
            name="interpolate-bilinear-align"),
-    OpCase("matmul", lambda m, x: _F(m).interpolate(x, scale_factor=2, mode="bilinear"),
+    OpCase("index_select", lambda m, x: _F(m).interpolate(x, scale_factor=2, mode="bilinear"),
            gen(normal(1, 2, 3, 4)), lambda x: _interp_ref_bilinear(x, (6, 8), False),
            name="interpolate-bilinear-scale"),
 ]
