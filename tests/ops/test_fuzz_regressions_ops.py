@@ -337,3 +337,63 @@ def test_calls_torch_refuses_are_refused_with_our_own_message(name):
     assert "NumPy" not in str(info.value).split("(")[0]   # the message leads with ours
     first_word = str(info.value).split(":")[0].split("(")[0]
     assert first_word in ("topk", "nll_loss", "tensor", "full"), str(info.value)
+
+
+# ---- found by `make fuzz` with hypothesis seed 1 (this session) ---------------------------------
+
+@pytest.mark.parametrize("k", [0, 1])
+def test_topk_of_a_0d_tensor_gives_its_element_for_k_0_or_1_like_torch(k):
+    """topk(0) of a 0-d tensor raised NumPy's reshape message; PyTorch gives the element."""
+    torch = import_torch()
+    got, want = [], []
+    for m, out in ((yingshe, got), (torch, want)):
+        x = m.tensor(3.5, dtype=m.float64, requires_grad=True)
+        v, i = x.topk(k, dim=-1, largest=False)
+        v.backward()
+        out += [v.item(), i.item(), x.grad.item()]
+    assert got == want
+
+
+@pytest.mark.parametrize("op", ["remainder", "floor_divide", "fmod"])
+def test_integer_division_by_zero_of_an_empty_result_is_no_error_like_torch(op):
+    torch = import_torch()
+    for m in (yingshe, torch):
+        r = getattr(m, op)(m.zeros(0, 1, dtype=m.int64), m.tensor([0]))
+        assert tuple(r.shape) == (0, 1) and r.dtype == m.int64
+    with pytest.raises(RuntimeError, match="division by zero"):
+        getattr(yingshe, op)(yingshe.ones(2, dtype=yingshe.int64), yingshe.tensor([0]))
+
+
+def test_lerp_of_integer_tensors_raises_eagerly_as_compiled_and_as_torch():
+    torch = import_torch()
+    with pytest.raises(NotImplementedError):
+        torch.lerp(torch.tensor([1, 2]), torch.tensor([3]), 2)
+    with pytest.raises(DTypeError, match="lerp: expected a floating-point tensor"):
+        yingshe.lerp(yingshe.tensor([1, 2]), yingshe.tensor([3]), 2)
+    f = yingshe.compile(lambda a, b: yingshe.lerp(a, b, 2))
+    with pytest.raises(DTypeError, match="lerp: expected a floating-point tensor"):
+        f(yingshe.tensor([1, 2]), yingshe.tensor([3]))
+
+
+@pytest.mark.parametrize("fn", [lambda x: (x > 1) / False, lambda x: 3 / (x > 1),
+                                lambda x: (x > 1).int() / 2])
+def test_dividing_bool_or_integer_values_is_float32_compiled_as_eagerly(fn):
+    """The compiled program divided the bool array itself: float64 values under a float32
+    result type (``_to_float`` skipped values without data)."""
+    x = yingshe.tensor([1.0, 2.0, 3.0])
+    want = fn(x)
+    got = yingshe.compile(fn)(x)
+    assert got.dtype is want.dtype is yingshe.float32 and got._data.dtype == np.float32
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_an_in_place_write_into_an_empty_expanded_tensor_is_allowed_like_torch():
+    torch = import_torch()
+    for m in (yingshe, torch):
+        v = m.zeros(0, 1).expand(2, 0, 1)
+        v.zero_()
+        v.add_(1)
+        v[0] = 3.0
+        assert tuple(v.shape) == (2, 0, 1)
+    with pytest.raises(RuntimeError, match="single memory location"):
+        yingshe.zeros(1).expand(3).add_(1)

@@ -343,7 +343,9 @@ def _rmul(self, other):
 
 
 def _to_float(x):
-    if isinstance(x, Tensor) and x._data is not None and x._data.dtype.kind != "f":
+    # by dtype, not by data: a graph or traced value (no data) is cast too, or its bool or
+    # integer array would divide in NumPy's float64 under a float32 meta
+    if isinstance(x, Tensor) and not x.dtype.is_floating_point:
         return to_dtype(x, _dtype.get_default_dtype())
     return x
 

@@ -173,10 +173,13 @@ def _masked(cond, g):
     return where(cond, g, 0.0)
 
 
-def _check_int_divisor(b) -> None:
+def _check_int_divisor(a, b) -> None:
     """PyTorch raises on an integer division by zero (NumPy would warn and give 0): a
     RuntimeError, as PyTorch's (not Python's ZeroDivisionError), that ``apply`` reports
-    naming the op, the shapes and the user's line."""
+    naming the op, the shapes and the user's line. An empty result divides nothing: no
+    error, as in PyTorch (``zeros(0, 1, dtype=int64) % tensor([0])``)."""
+    if 0 in np.broadcast_shapes(np.shape(a), np.shape(b)):
+        return
     if isinstance(b, np.ndarray):
         if not b.all():
             raise RuntimeError("ZeroDivisionError: integer division by zero")
@@ -302,7 +305,7 @@ class DivRounded:
         kind = _kind(a, b)
         _no_bool("div_rounded", kind, f"bool tensors (rounding_mode={rounding_mode!r})")
         if kind in "iu":
-            _check_int_divisor(b)
+            _check_int_divisor(a, b)
             q = xp.floor_divide(a, b)
             if rounding_mode == "trunc":
                 # floor -> trunc: add one where the quotient is negative and inexact
@@ -358,7 +361,7 @@ class Remainder:
         kind = _kind(a, b)
         _no_bool("remainder", kind)
         if kind in "iu":
-            _check_int_divisor(b)
+            _check_int_divisor(a, b)
             return xp.remainder(a, b)
         with xp.errstate(divide="ignore", invalid="ignore"):
             return xp.remainder(a, b)
@@ -400,7 +403,7 @@ class Fmod:
         kind = _kind(a, b)
         _no_bool("fmod", kind)
         if kind in "iu":
-            _check_int_divisor(b)
+            _check_int_divisor(a, b)
             return xp.fmod(a, b)
         with xp.errstate(divide="ignore", invalid="ignore"):
             return xp.fmod(a, b)
@@ -1373,6 +1376,8 @@ def lerp(input, end, weight, *, out=None):
     ds, de = _dtype_of(start), _dtype_of(end)
     if ds is not de:
         raise DTypeError(f"lerp: expected dtype {ds.name} for `end` but got dtype {de.name}")
+    if not ds.is_floating_point:    # eagerly too, not only where infer runs (compiled)
+        raise DTypeError(f"lerp: expected a floating-point tensor, got {ds}")
     if isinstance(weight, Tensor) and _dtype_of(weight) is not ds:
         raise DTypeError(f"lerp: expected dtype {ds.name} for `weight` but got dtype "
                          f"{_dtype_of(weight).name}")
