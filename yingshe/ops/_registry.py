@@ -19,8 +19,11 @@ An op is registered once, as a class holding three plain functions:
 
 Python scalars may appear among the inputs (``x * 2``); they reach ``forward``
 unchanged, are passed to ``infer`` as themselves and never receive a gradient.
-A forward that produces inf/nan by design (log(0), 1/0) silences NumPy's warning
-itself with ``xp.errstate``; doing it here would cost every op a microsecond.
+NumPy's floating-point warnings (inf * 0, log(0), overflow) are silenced for frames of
+yingshe's modules by a warnings filter installed at import (``yingshe.errors``), at no
+cost per op; ``xp.errstate`` here would cost every op a microsecond. A forward that calls
+a NumPy Python wrapper (``xp.prod``, ``xp.cumsum``: the warning is then NumPy's frame's)
+silences it itself with ``xp.errstate``.
 
 ``apply`` dispatches by input kind: when a tracer is active or any input is a
 graph ``Symbol`` the call is handed to the graph builder; otherwise it computes
