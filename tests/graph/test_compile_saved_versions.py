@@ -69,7 +69,13 @@ def off_the_gradient_path(a):       # a no-grad value read by sin, then changed
     return a * s + c
 
 
-PROGRAMS = [pow_input_changed, exp_output_changed, saved_view_base_changed,
+def inplace_activation(a):          # selu_ reads what it overwrites (eagerly an alias):
+    x = Y.nn.functional.hardsigmoid(a * 1)     # the fuzz draw, compiled raised
+    Y.nn.functional.selu(x, inplace=True)
+    return x.relu_() * 2
+
+
+PROGRAMS = [inplace_activation, pow_input_changed, exp_output_changed, saved_view_base_changed,
             other_input_without_grad, scalar_factor, change_before_use, off_the_gradient_path]
 RAISES = {pow_input_changed, exp_output_changed, saved_view_base_changed}
 

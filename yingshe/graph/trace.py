@@ -440,6 +440,12 @@ class Tracer:
             self.saved.append((outs[0]._gnode, op, ids, checks))
             self.keep.extend(c[1] for c in checks)
 
+    def alias(self, t):
+        """What an in-place op's own computation reads: ``t``'s value under another
+        name, so the write that ends the op does not make what that computation saved
+        stale (eagerly it reads an alias or snapshot with a version of its own)."""
+        return _fresh(self.sym(t))
+
     def _written_by(self, value, t) -> None:
         """The op that computed an in-place write's value may read the target itself
         (``x.mul_(y)`` is mul(x, y) written into x): eagerly it reads an alias with a

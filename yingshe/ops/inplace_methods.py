@@ -62,7 +62,9 @@ def _guard(t: Tensor, opname: str, *others, reads_self: bool = True) -> Tensor:
     """Autograd pre-checks; returns the tensor the out-of-place op should read (a
     snapshot when the update is recorded and the op's VJP reads ``t``'s value)."""
     check_target(t, opname)
-    if MODE.tracer is not None or not needs_autograd(t, *others):
+    if MODE.tracer is not None:
+        return MODE.tracer.alias(t) if reads_self else t
+    if not needs_autograd(t, *others):
         return t
     check_inplace(t, opname)
     return _snapshot(t) if reads_self else t

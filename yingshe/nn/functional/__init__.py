@@ -77,7 +77,10 @@ def _source(input, inplace: bool):
     clone: the composed ops save what they read for their VJPs, and the in-place write
     must not overwrite that (the clone's VJP passes the gradient on to ``input``)."""
     if inplace:
+        from yingshe._tensor import MODE
         from yingshe.ops._inplace import needs_autograd
+        if MODE.tracer is not None:     # traced: the value under another name (the same
+            return MODE.tracer.alias(input)   # role; a graph value is never overwritten)
         if needs_autograd(input):
             return input.clone()
     return input
