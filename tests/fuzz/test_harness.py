@@ -253,3 +253,39 @@ def test_torch_wrong_ldexp_gradient_for_a_negative_integer_exponent_is_told_apar
     real = torch.ldexp
     monkeypatch.setattr(torch, "ldexp", lambda x, n: real(x, n) + 1)   # wrong either way:
     assert harness.classify(p).outcome == harness.WRONG                 # yingshe is judged
+
+
+_SPECIAL_W = InputSpec((3,), "float64", "special", seed=3)
+FIXED_DRAWS = {
+    # (program, the yingshe function a deliberately wrong version of which must be judged)
+    "max_pool2d": (Program(InputSpec((3,), "float32", "normal", seed=10038991),
+                           [Step("x = F.max_pool2d(x.reshape(1, 1, 3, 1), 2, stride=2, "
+                                 "padding=1, dilation=2, ceil_mode=True)", "conv/pool"),
+                            Step("x = m.einsum('aacd->', x)", "matmul/einsum")],
+                           grad=True, ct_seed=1), "max_pool2d"),
+    "hardsigmoid": (Program(InputSpec((5,), "float64", "positive", seed=299),
+                            [Step("x = F.hardsigmoid(x)", "elementwise")], grad=True,
+                            ct_seed=1), "hardsigmoid"),
+    "group_norm": (Program(InputSpec((5, 3, 3), "float64", "normal", seed=274),
+                           [Step("x = F.group_norm(x, 1, e0)", "softmax/norm", (_SPECIAL_W,))],
+                           grad=True, ct_seed=1), "group_norm"),
+}
+
+
+@pytest.mark.parametrize("name", list(FIXED_DRAWS))
+def test_a_torch_kernel_artifact_is_told_apart_and_a_wrong_yingshe_still_judged(
+        name, monkeypatch):
+    """Draws of make fuzz (seed 1) where PyTorch's value is its kernel's artifact (see
+    torch_fixes.py): the re-run without the artifact arbitrates, and is undone after."""
+    from yingshe.testing.reference import torch as import_torch
+    torch = import_torch()
+    program, fn = FIXED_DRAWS[name]
+    real = getattr(torch.nn.functional, fn)
+    assert harness.classify(program).outcome == harness.T_FIXED
+    assert getattr(torch.nn.functional, fn) is real         # the re-run's patch is undone
+    ours = getattr(yingshe.nn.functional, fn)
+
+    def wrong(x, *a, **k):     # the same value (max_pool2d's is all -inf), a wrong gradient
+        return ours(x, *a, **k) * 1.5 + (x.sum() - x.sum().detach())
+    monkeypatch.setattr(yingshe.nn.functional, fn, wrong)
+    assert harness.classify(program).outcome == harness.WRONG

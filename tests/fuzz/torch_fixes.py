@@ -1,0 +1,99 @@
+"""Where PyTorch's *value* is an artifact of its kernel and yingshe's is the exact one.
+
+Each rule replaces one ``torch.nn.functional`` function, for a re-run of a draw only, by
+the same maths written without the artifact; where yingshe differs from PyTorch but equals
+that re-run, the survey counts the draw as "torch wrong: an artifact of its kernel", with
+the rule's name, never as agreement. Rules are narrow (one function, the behaviour named)
+and each states its evidence (run against torch 2.13). The ldexp gradient is the same idea
+with its own outcome (``harness.T_LDEXP``), kept apart because it is a plain bug.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class TorchFix:
+    name: str
+    evidence: str
+    attr: str                 # the torch.nn.functional function the re-run replaces
+    names: tuple              # the step names (program.names_in) that call it
+    make: Callable            # (torch, the real function) -> its replacement
+
+
+def _hardsigmoid(torch, real):
+    class HardSigmoid(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return real(x)
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * ((x > -3) & (x < 3)).to(g.dtype) / 6    # 1/6 in g's own dtype
+
+    def hardsigmoid(x, inplace=False):
+        if inplace or not x.is_floating_point():
+            return real(x, inplace=inplace)
+        return HardSigmoid.apply(x)
+    return hardsigmoid
+
+
+def _max_pool(torch, real):
+    def max_pool(x, *args, **kwargs):
+        out = real(x, *args, **kwargs)
+        if isinstance(out, tuple) or not out.is_floating_point():
+            return out
+        # a window of padding only: -inf, a constant, so no gradient
+        return torch.where(torch.isneginf(out), out.detach(), out)
+    return max_pool
+
+
+def _group_norm(torch, real):
+    def group_norm(x, num_groups, weight=None, bias=None, eps=1e-05):
+        n, c = x.shape[0], x.shape[1]
+        xs = x.reshape(n, num_groups, -1)
+        mean = xs.mean(-1, keepdim=True)
+        var = xs.var(-1, unbiased=False, keepdim=True)
+        y = ((xs - mean) * torch.rsqrt(var + eps)).reshape(x.shape)
+        shape = (1, c) + (1,) * (x.dim() - 2)
+        if weight is not None:
+            y = y * weight.reshape(shape)
+        if bias is not None:
+            y = y + bias.reshape(shape)
+        return y
+    return group_norm
+
+
+FIXES = (
+    TorchFix("hardsigmoid's float64 gradient is float32's 1/6",
+             "x = tensor([0.5], dtype=float64, requires_grad=True); hardsigmoid(x).backward() "
+             "gives 0.1666666716337204 (1/6 rounded to float32), not 1/6: a relative error of "
+             "3e-8 in float64; yingshe's is g / 6",
+             "hardsigmoid", ("F.hardsigmoid",), _hardsigmoid),
+    TorchFix("max pooling: a window of padding only sends its gradient to an input",
+             "max_pool2d(x.reshape(1, 1, 3, 1), 2, stride=2, padding=1, dilation=2, "
+             "ceil_mode=True) is [-inf, -inf] (both windows cover only padding along W), yet "
+             "the gradient of its sum is [0, 0, 2]: the kernel's initial argmax (the first "
+             "row and column past the padding) is an element neither window covers; -inf "
+             "there is a constant, yingshe's gradient is 0",
+             "max_pool1d", ("F.max_pool1d",), _max_pool),
+    TorchFix("max pooling (2-D): a window of padding only sends its gradient to an input",
+             "as for max_pool1d", "max_pool2d", ("F.max_pool2d",), _max_pool),
+    TorchFix("max pooling (3-D): a window of padding only sends its gradient to an input",
+             "as for max_pool1d", "max_pool3d", ("F.max_pool3d",), _max_pool),
+    TorchFix("group_norm with an infinite weight is NaN where the exact value is +-inf",
+             "group_norm(x, 1, tensor([inf, 1., -inf], dtype=float64)) of a normal x is NaN "
+             "in channels 0 and 2: the CPU kernel computes x * (rstd * w) + (-mean * rstd * "
+             "w), inf - inf; (x - mean) * rstd * w is +-inf, as yingshe gives",
+             "group_norm", ("F.group_norm",), _group_norm),
+)
+
+
+def fixes_for(programs_names) -> tuple:
+    """The rules whose function one of the steps calls."""
+    names = set(programs_names)
+    return tuple(f for f in FIXES if names & set(f.names))
