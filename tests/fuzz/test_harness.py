@@ -269,6 +269,19 @@ FIXED_DRAWS = {
     "group_norm": (Program(InputSpec((5, 3, 3), "float64", "normal", seed=274),
                            [Step("x = F.group_norm(x, 1, e0)", "softmax/norm", (_SPECIAL_W,))],
                            grad=True, ct_seed=1), "group_norm"),
+    "batch_norm": (Program(InputSpec((5,), "float32", "ints", seed=194),
+                           [Step("x = F.batch_norm(x.reshape(5, 1), e2, e3, e0, e1, "
+                                 "training=False)", "softmax/norm",
+                                 (InputSpec((1,), "float32", "special", seed=2),
+                                  InputSpec((1,), "float32", "ints", seed=2, layout="expanded"),
+                                  InputSpec((1,), "float32", "special", seed=1, grad=False),
+                                  InputSpec((1,), "float32", "positive", seed=3, grad=False)))],
+                           grad=True, ct_seed=1), "batch_norm"),
+    "bce_with_logits": (Program(InputSpec((5, 1, 1), "float64", "special", seed=3),
+                                [Step("x = F.binary_cross_entropy_with_logits(x, e0.clamp(0, 1),"
+                                      " reduction='sum')", "losses",
+                                      (InputSpec((5, 1, 1), "float64", "positive", seed=1),))],
+                                grad=True, ct_seed=1), "binary_cross_entropy_with_logits"),
 }
 
 

@@ -68,6 +68,38 @@ def _group_norm(torch, real):
     return group_norm
 
 
+def _bce_with_logits(torch, real):
+    def binary_cross_entropy_with_logits(x, t, weight=None, size_average=None, reduce=None,
+                                         reduction="mean", pos_weight=None):
+        if size_average is not None or reduce is not None:
+            return real(x, t, weight, size_average, reduce, reduction, pos_weight)
+        sp = torch.nn.functional.softplus
+        pos = t * sp(-x)
+        if pos_weight is not None:
+            pos = pos * pos_weight
+        loss = pos + (1 - t) * sp(x)      # -[t log sigmoid(x) + (1 - t) log sigmoid(-x)]
+        if weight is not None:
+            loss = loss * weight
+        return loss.sum() if reduction == "sum" else loss.mean() if reduction == "mean" \
+            else loss
+    return binary_cross_entropy_with_logits
+
+
+def _batch_norm(torch, real):
+    def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
+                   momentum=0.1, eps=1e-05):
+        if training:
+            return real(x, running_mean, running_var, weight, bias, training, momentum, eps)
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        y = (x - running_mean.reshape(shape)) * torch.rsqrt(running_var.reshape(shape) + eps)
+        if weight is not None:
+            y = y * weight.reshape(shape)
+        if bias is not None:
+            y = y + bias.reshape(shape)
+        return y
+    return batch_norm
+
+
 FIXES = (
     TorchFix("hardsigmoid's float64 gradient is float32's 1/6",
              "x = tensor([0.5], dtype=float64, requires_grad=True); hardsigmoid(x).backward() "
@@ -90,6 +122,20 @@ FIXES = (
              "in channels 0 and 2: the CPU kernel computes x * (rstd * w) + (-mean * rstd * "
              "w), inf - inf; (x - mean) * rstd * w is +-inf, as yingshe gives",
              "group_norm", ("F.group_norm",), _group_norm),
+    TorchFix("batch_norm in evaluation with an infinite statistic or weight is NaN where "
+             "the exact value is +-inf",
+             "batch_norm(x, running_mean, running_var, weight=tensor([inf]), "
+             "training=False) is NaN where x differs from the mean: the CPU kernel "
+             "computes x * (w rstd) + (b - mean w rstd), inf - inf; (x - mean) * rstd * w "
+             "is +-inf, as yingshe gives",
+             "batch_norm", ("F.batch_norm",), _batch_norm),
+    TorchFix("binary_cross_entropy_with_logits of a -inf logit is NaN where the loss is inf",
+             "binary_cross_entropy_with_logits(tensor([-inf]), tensor([0.5])) is NaN: the "
+             "stable formula (1 - t) x + max(-x, 0) + log(exp(-max) + exp(-x - max)) meets "
+             "inf - inf; the loss t softplus(-x) + (1 - t) softplus(x) is inf (the target "
+             "gives weight to log sigmoid(-inf) = -inf), as yingshe gives",
+             "binary_cross_entropy_with_logits", ("F.binary_cross_entropy_with_logits",),
+             _bce_with_logits),
 )
 
 

@@ -22,6 +22,7 @@ UNSUPPORTED = frozenset({
     'Tensor.acos', 'Tensor.as_strided', 'Tensor.asin', 'Tensor.asinh', 'Tensor.atan',
     'Tensor.copysign', 'Tensor.cosh', 'Tensor.deg2rad', 'Tensor.erfc', 'Tensor.exp2',
     'Tensor.fmax', 'Tensor.fmin', 'Tensor.index_copy', 'Tensor.index_fill', 'Tensor.kthvalue',
+    'Tensor.logaddexp',   # (missed when the list was written: the catalogue draws both forms)
     'Tensor.nextafter', 'Tensor.repeat_interleave', 'Tensor.scatter_reduce', 'Tensor.sgn',
     'Tensor.signbit', 'Tensor.sinh', 'Tensor.unfold', 'Tensor.xlogy',
     # torch.nn.functional
