@@ -66,6 +66,12 @@ def numba_module():
                     import numba  # noqa: PLC0415 - optional, imported on first use
                 except ImportError:
                     numba = None
+                if numba is not None:
+                    # the policy set before numba was imported (set_num_threads(1) at the
+                    # top of a script) applies to its threads too: numba's own default is
+                    # every CPU
+                    from yingshe.backend import threads  # noqa: PLC0415
+                    threads._numba_set(threads.get_num_threads())
                 _numba.append(numba)
     return _numba[0]
 

@@ -8,7 +8,7 @@ array input once (broadcast dimensions index 0), evaluates the members' scalar f
 float32 results, and scalars are cast to the operands' dtype first, as NumPy's weak
 Python scalars are), stores the values used outside the group and adds into the
 reductions' accumulators (float64, rounded once at the end). The outer loop is
-``numba.prange`` where the size pays for threads (``PARALLEL_MIN`` elements) and the
+``numba.prange`` where the size pays for threads (``PRANGE_MIN`` elements) and the
 policy allows more than one (``yingshe.set_num_threads``).
 
 The kernel source depends on the formulas, dtypes, ranks and broadcast patterns, not
@@ -33,11 +33,18 @@ from yingshe.graph.codegen.numpy import Emitter, generate as generate_numpy
 from yingshe.graph.passes.fuse import FUSED, REDUCTIONS
 from yingshe.graph.ir import Symbol
 
-__all__ = ["generate", "kernel_source", "KernelStats", "PARALLEL_MIN"]
+__all__ = ["generate", "kernel_source", "KernelStats", "PARALLEL_MIN", "PRANGE_MIN"]
 
-# Elements above which a kernel's outer loop runs on the thread pool (prange); below,
-# starting the threads costs more than they save.
+# Elements above which a group counts as large for fusion (``passes.fuse``: sibling merges
+# and lone partial sums only below it).
 PARALLEL_MIN = 1 << 16
+# Elements above which a kernel's outer loop runs on numba's threads (prange). OpenMP's
+# threads wait passively (see ``backend.jit``), and waking them costs ~50 us per parallel
+# region, about what a one-pass kernel spends on 300,000 float32 elements alone: below
+# ~2M elements prange lost time in real steps (a compiled LeNet step at two numba threads
+# 6.8 ms against 5.8 ms with one, on a quiet 2-core Xeon), though a kernel timed in a loop,
+# its threads awake, ran 3.4x faster on two.
+PRANGE_MIN = 1 << 21
 
 _CAST = {_dtype.float32: "np.float32", _dtype.float64: "np.float64"}
 
@@ -232,7 +239,7 @@ def _lowering(stats: KernelStats, parallel_ok: bool):
         size = 1
         for d in group.shape:
             size *= d
-        parallel = parallel_ok and size >= PARALLEL_MIN
+        parallel = parallel_ok and size >= PRANGE_MIN
         source, kinds = kernel_source(group, parallel)
         t0 = time.perf_counter()
         kernel = jit.load_source(source, "fused").kernel
