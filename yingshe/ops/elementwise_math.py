@@ -221,6 +221,13 @@ class Pow:
                 raise DTypeError("pow: integers to negative integer powers are not allowed")
             return xp.power(a, b)
         with xp.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            # PyTorch computes a Python exponent of 0.5 as sqrt and -0.5 as rsqrt: NaN for
+            # every negative base (-inf included, where C's pow gives inf or 0) and -0.0
+            # kept; the gradient 0.5 * a ** -0.5 follows (-inf at -0.0, NaN at -inf)
+            if isinstance(b, float) and b == 0.5:
+                return xp.sqrt(a)
+            if isinstance(b, float) and b == -0.5:
+                return xp.divide(1, xp.sqrt(a), dtype=a.dtype)
             return xp.power(a, b)
 
     def infer(a, b):
@@ -1705,6 +1712,8 @@ def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,
     """|input - other| <= atol + rtol * |other| elementwise, for finite values; infinities
     are close only to themselves, NaN only with ``equal_nan`` (PyTorch's rule)."""
     import numpy as _np
+    if _dtype_of(input) is _dtype.bool and _dtype_of(other) is _dtype.bool:
+        return eq(input, other)     # PyTorch's rule for bools: equality (no subtraction)
     with _np.errstate(invalid="ignore"):  # inf - inf is nan here by design
         near = le(abs(input - other), atol + rtol * abs(other))
         close = eq(input, other) | (near & isfinite(input) & isfinite(other))

@@ -83,7 +83,10 @@ def _same_dtype_operand(t: Tensor, other):
         res = _dtype.result_type(t._data, od)
         if res.np != dt:
             return None
-        if np.broadcast_shapes(od.shape, t._data.shape) != t._data.shape:
+        try:
+            if np.broadcast_shapes(od.shape, t._data.shape) != t._data.shape:
+                return None
+        except ValueError:     # shapes that do not broadcast: the general path's error
             return None
         return od if od.dtype == dt else od.astype(dt)
     return None

@@ -894,11 +894,15 @@ class NormMoments:
         if x.size == 0:   # NaN statistics of nothing, without NumPy's "empty slice" warning
             shape = tuple(1 if i in dim else d for i, d in enumerate(x.shape))
             return xp.full(shape, xp.nan, x.dtype), xp.full(shape, xp.nan, x.dtype)
+        # narrower floats accumulate in float64 and round once, as var does (PyTorch's CPU
+        # kernels accumulate in double): a group of nearly equal float32 values normalises
+        # to what float64 statistics give, not to float32's rounding of its tiny variance
+        wide = x.astype(np.float64) if x.dtype.itemsize < 8 else x
         with xp.errstate(invalid="ignore", over="ignore"):   # non-finite inputs: NaN stats
-            mean = xp.mean(x, axis=dim, keepdims=True)
-            xc = x - mean
+            mean = xp.mean(wide, axis=dim, keepdims=True)
+            xc = wide - mean
             var = xp.mean(xc * xc, axis=dim, keepdims=True)
-        return mean, var
+        return mean.astype(x.dtype, copy=False), var.astype(x.dtype, copy=False)
 
     def infer(x, *, dim):
         if not x.dtype.is_floating_point:

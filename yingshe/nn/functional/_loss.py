@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 
+from yingshe._tensor import Tensor
 from yingshe.errors import DTypeError, ShapeError, UnsupportedError
 from yingshe.ops import loss as _ops
 from yingshe.ops._registry import apply
@@ -110,6 +111,10 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     _legacy("l1_loss", size_average, reduce)
     _check_reduction(reduction)
     _warn_size("l1_loss", input, target)
+    if (weight is None and isinstance(input, Tensor) and isinstance(target, Tensor)
+            and not input.dtype.is_floating_point and not target.dtype.is_floating_point):
+        # integers, as PyTorch: |input - target| in their dtype ('mean' then refuses)
+        return _reduce((input - target).abs(), reduction)
     input, target = _promoted("l1_loss", input, target)
     loss = apply(_ops.SmoothL1Loss, input, target, beta=0.0)
     if weight is not None:
