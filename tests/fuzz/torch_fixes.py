@@ -52,6 +52,15 @@ def _max_pool(torch, real):
     return max_pool
 
 
+def _scale_shift(y, weight, bias, shape):
+    """``y * weight + bias`` per channel, unfused (the exact order of operations)."""
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
 def _group_norm(torch, real):
     def group_norm(x, num_groups, weight=None, bias=None, eps=1e-05):
         n, c = x.shape[0], x.shape[1]
@@ -59,12 +68,7 @@ def _group_norm(torch, real):
         mean = xs.mean(-1, keepdim=True)
         var = xs.var(-1, unbiased=False, keepdim=True)
         y = ((xs - mean) * torch.rsqrt(var + eps)).reshape(x.shape)
-        shape = (1, c) + (1,) * (x.dim() - 2)
-        if weight is not None:
-            y = y * weight.reshape(shape)
-        if bias is not None:
-            y = y + bias.reshape(shape)
-        return y
+        return _scale_shift(y, weight, bias, (1, c) + (1,) * (x.dim() - 2))
     return group_norm
 
 
@@ -92,11 +96,7 @@ def _batch_norm(torch, real):
             return real(x, running_mean, running_var, weight, bias, training, momentum, eps)
         shape = (1, -1) + (1,) * (x.dim() - 2)
         y = (x - running_mean.reshape(shape)) * torch.rsqrt(running_var.reshape(shape) + eps)
-        if weight is not None:
-            y = y * weight.reshape(shape)
-        if bias is not None:
-            y = y + bias.reshape(shape)
-        return y
+        return _scale_shift(y, weight, bias, shape)
     return batch_norm
 
 
