@@ -302,3 +302,21 @@ def test_a_torch_kernel_artifact_is_told_apart_and_a_wrong_yingshe_still_judged(
         return ours(x, *a, **k) * 1.5 + (x.sum() - x.sum().detach())
     monkeypatch.setattr(yingshe.nn.functional, fn, wrong)
     assert harness.classify(program).outcome == harness.WRONG
+
+
+def test_a_reference_whose_backward_failed_still_arbitrates_the_forward_values():
+    """make fuzz (seed 0): unique, group_norm of near-equal float32 values, a long dot. PyTorch
+    has no derivative for unique, so the float64 reference stopped at backward, and a yingshe
+    value closer to float64 than PyTorch's (2.2e-4 against 3.7e-4) was called wrong."""
+    p = Program(InputSpec((3,), "float32", "normal", seed=1), [], grad=True)
+    truth = np.array([-6.92298403], np.float64)
+    t = harness.Run(error=RuntimeError("no derivative"), phase="backward",
+                    out=np.array([-6.923094], np.float32), requires_grad=True)
+    ref = harness.Run(error=RuntimeError("no derivative"), phase="backward", out=truth,
+                      requires_grad=True)
+    close = harness.Run(error=RuntimeError("no derivative"), phase="backward",
+                        out=np.array([-6.922764], np.float32), requires_grad=True)
+    far = harness.Run(error=RuntimeError("no derivative"), phase="backward",
+                      out=np.array([-6.9210], np.float32), requires_grad=True)
+    assert harness.compare_runs(close, t, p, "reference", lambda: ref) is None
+    assert harness.compare_runs(far, t, p, "reference", lambda: ref) is not None
