@@ -463,3 +463,54 @@ def test_float32_group_norm_of_nearly_equal_values_is_as_close_to_float64_as_tor
     ours = np.abs(run(yingshe, yingshe.float32) - ref).max()
     theirs = np.abs(run(torch, torch.float32) - ref).max()
     assert ours <= theirs * 1.01, (ours, theirs)
+
+
+# ---- addcmul / addcdiv (were listed unsupported in tests/fuzz) ---------------------------------
+
+_ADDC = [
+    ("addcmul", [1.0, 2.0], [[3.0], [4.0]], [2.0, -1.5], 0.5, "float64"),
+    ("addcmul", [1, 2], [3, 4], [2, 2], -0.5, "int64"),       # value truncated to 0
+    ("addcmul", [1, 2], [3, 4], [2, 2], 2, "int64"),
+    ("addcdiv", [1.0, 2.0], [3.0, 4.0], [0.0, 2.0], 1, "float32"),
+    ("addcdiv", [1.0, 2.0], [[3.0], [4.0]], [2.0, 5.0], 1.5, "float64"),
+]
+
+
+@pytest.mark.parametrize("name,x,a,b,value,dt", _ADDC)
+def test_addcmul_and_addcdiv_match_torch_values_dtypes_and_gradients(name, x, a, b, value, dt):
+    torch = import_torch()
+    res = []
+    for m in (yingshe, torch):
+        d = getattr(m, dt)
+        grad = dt.startswith("float")
+        ts = [m.tensor(v, dtype=d, requires_grad=grad) for v in (x, a, b)]
+        out = getattr(m, name)(*ts, value=value)
+        grads = m.autograd.grad(out.sum(), ts) if grad else ()
+        res.append((out.detach().numpy(), [g.numpy() for g in grads]))
+    np.testing.assert_allclose(res[0][0], res[1][0], rtol=1e-6)
+    assert res[0][0].dtype == res[1][0].dtype
+    for g, h in zip(res[0][1], res[1][1]):
+        np.testing.assert_allclose(g, h, rtol=1e-6)
+
+
+def test_addcdiv_of_integer_tensors_and_addcmul_of_bools_raise_as_in_torch():
+    torch = import_torch()
+    with pytest.raises(RuntimeError, match="Integer division"):
+        torch.addcdiv(torch.tensor([1.0]), torch.tensor([3]), torch.tensor([2]))
+    with pytest.raises(RuntimeError, match="integer division"):
+        yingshe.addcdiv(yingshe.tensor([1.0]), yingshe.tensor([3]), yingshe.tensor([2]))
+    with pytest.raises(DTypeError, match="bool"):
+        yingshe.addcmul(yingshe.tensor([True]), yingshe.tensor([True]), yingshe.tensor([False]))
+
+
+def test_in_place_addcmul_and_addcdiv_like_torch():
+    torch = import_torch()
+    got, want = [], []
+    for m, out in ((yingshe, got), (torch, want)):
+        x = m.tensor([1.0, 2.0])
+        x.addcmul_(m.tensor([1.0, 1.0]), m.tensor([2.0, 3.0]), value=3)
+        x.addcdiv_(m.tensor([1.0, 4.0]), m.tensor([2.0, 8.0]))
+        out.append(x.numpy())
+    np.testing.assert_allclose(got[0], want[0])
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        yingshe.tensor([1, 2]).addcmul_(yingshe.tensor([1.0, 1.0]), yingshe.tensor([2.0, 2.0]))

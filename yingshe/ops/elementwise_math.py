@@ -57,6 +57,7 @@ __all__ = ["isclose", "allclose",
     "sign", "floor", "ceil", "round", "trunc", "fix", "frac",
     # selection
     "clamp", "clip", "clamp_min", "clamp_max", "where", "maximum", "minimum", "lerp",
+    "addcmul", "addcdiv",
     # comparisons
     "eq", "ne", "lt", "le", "gt", "ge", "not_equal", "less", "less_equal", "greater",
     "greater_equal",
@@ -1391,6 +1392,49 @@ def lerp(input, end, weight, *, out=None):
     if not isinstance(weight, Tensor):
         weight = builtins.float(weight)
     return apply(Lerp, start, end, weight)
+
+
+def _addc_operands(opname, input, tensor1, tensor2, value):
+    """The three tensors in their common dtype (PyTorch's promotion of the tensors; the
+    number ``value`` does not take part) and ``value`` in that dtype (truncated toward
+    zero for integers, as PyTorch casts it)."""
+    ts = [_tensor_arg(opname, t) for t in (input, tensor1, tensor2)]
+    dt = _dtype.result_type(*ts)
+    if dt is _dtype.bool:
+        raise DTypeError(f"{opname}: not implemented for bool tensors (convert to int or "
+                         "float)")
+    if isinstance(value, complex) or not isinstance(value, (bool, int, float, np.number)):
+        raise TypeError(f"{opname}(): argument 'value' must be a number, not "
+                        f"{type(value).__name__}")
+    value = builtins.int(value) if not dt.is_floating_point else builtins.float(value)
+    return [t if t.dtype is dt else to_dtype(t, dt) for t in ts], value
+
+
+@tensor_method
+def addcmul(input, tensor1, tensor2, *, value=1, out=None):
+    """input + value * tensor1 * tensor2, broadcasting all three (PyTorch's ``addcmul``)."""
+    from yingshe.ops.elementwise import add, mul
+    _no_out(out, "addcmul")
+    (x, a, b), value = _addc_operands("addcmul", input, tensor1, tensor2, value)
+    prod = mul(a, b)
+    return add(x, prod if value == 1 else mul(prod, value))
+
+
+@tensor_method
+def addcdiv(input, tensor1, tensor2, *, value=1, out=None):
+    """input + value * tensor1 / tensor2, broadcasting all three; integer ``tensor1`` and
+    ``tensor2`` are refused, as in PyTorch (its message says why)."""
+    from yingshe.ops.elementwise import add, div, mul
+    _no_out(out, "addcdiv")
+    t1, t2 = _tensor_arg("addcdiv", tensor1), _tensor_arg("addcdiv", tensor2)
+    if not t1.dtype.is_floating_point and not t2.dtype.is_floating_point:
+        raise RuntimeError(
+            "addcdiv: integer division with addcdiv is no longer supported (PyTorch's rule): "
+            "for true division cast tensor1 or tensor2 to a floating dtype; for floor "
+            "division use input + value * (tensor1 // tensor2)")
+    (x, a, b), value = _addc_operands("addcdiv", input, t1, t2, value)
+    quot = div(a, b)
+    return add(x, quot if value == 1 else mul(quot, value))
 
 
 # ---- comparisons (bool results, not differentiable) -------------------------------------------

@@ -171,6 +171,23 @@ def sqrt_(self):
 
 
 @tensor_method
+def addcmul_(self, tensor1, tensor2, *, value=1):
+    """In place: self + value * tensor1 * tensor2 (cast back to self's dtype where PyTorch
+    allows it)."""
+    return _unary_general(self, "addcmul_",
+                          lambda s: _ys().addcmul(s, tensor1, tensor2, value=value),
+                          tensor1, tensor2)
+
+
+@tensor_method
+def addcdiv_(self, tensor1, tensor2, *, value=1):
+    """In place: self + value * tensor1 / tensor2."""
+    return _unary_general(self, "addcdiv_",
+                          lambda s: _ys().addcdiv(s, tensor1, tensor2, value=value),
+                          tensor1, tensor2)
+
+
+@tensor_method
 def clamp_(self, min=None, max=None):
     return _unary_general(self, "clamp_", lambda s: _ys().clamp(s, min, max), min, max)
 
