@@ -120,9 +120,9 @@ def _write(t: Tensor, result_data, opname: str) -> None:
             f"{opname}: result type {result_data.dtype} can't be cast to the desired "
             f"output type {dst.dtype}"
         )
-    if not dst.flags.writeable and dst.size:   # (an empty write writes nothing: allowed,
-        raise readonly_error(opname, dst)       # as PyTorch's zeros(0, 1).expand(2, 0).zero_())
-    if dst.size:
+    if dst.size:   # (an empty write writes nothing, allowed even into an expanded tensor,
+        if not dst.flags.writeable:              # as PyTorch's zeros(0, 1).expand(2, 0).zero_())
+            raise readonly_error(opname, dst)
         np.copyto(dst, result_data, casting="unsafe")
     t._vc[0] += 1
 
